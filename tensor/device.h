@@ -1,0 +1,22 @@
+// Where a tensor's storage lives.
+#pragma once
+#include <string>
+
+namespace ldae {
+
+enum class DeviceType { CPU, CUDA };
+
+struct Device {
+  DeviceType type = DeviceType::CPU;
+  int index = 0;  // GPU ordinal; 0 for the CPU
+
+  bool is_cpu() const { return type == DeviceType::CPU; }
+  bool is_cuda() const { return type == DeviceType::CUDA; }
+  bool operator==(const Device& o) const { return type == o.type && index == o.index; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+  std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+};
+
+inline Device cpu_device() { return Device{DeviceType::CPU, 0}; }
+
+}  // namespace ldae

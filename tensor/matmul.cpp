@@ -1,0 +1,103 @@
+// Matrix products through Eigen's GEMM.
+#include "tensor/cpu/eigen.h"
+
+#include "tensor/ops.h"
+
+namespace ldae {
+
+namespace {
+
+template <typename T>
+using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// c (n x m) = a (n x k) * b (k x m), all row-major contiguous.
+template <typename T>
+void gemm(const T* a, const T* b, T* c, int64_t n, int64_t k, int64_t m) {
+  Eigen::Map<const RowMajor<T>> A(a, n, k);
+  Eigen::Map<const RowMajor<T>> B(b, k, m);
+  Eigen::Map<RowMajor<T>> C(c, n, m);
+  C.noalias() = A * B;
+}
+
+// c[i] = a[a_index(i)] b[b_index(i)] for each of `batches` products of (n x k)(k x m).
+// Many small products: one per thread (Eigen runs single-threaded inside a parallel
+// region). Few large ones: Eigen parallelises each product itself.
+template <typename T, typename IndexA, typename IndexB>
+void batched_gemm(const T* a, const T* b, T* c, int64_t batches, int64_t n, int64_t k, int64_t m,
+                  IndexA a_index, IndexB b_index) {
+  const bool per_thread = batches > 1 && n * k * m < 64 * 64 * 64;
+#pragma omp parallel for schedule(static) if (per_thread)
+  for (int64_t i = 0; i < batches; ++i)
+    gemm(a + a_index(i) * n * k, b + b_index(i) * k * m, c + i * n * m, n, k, m);
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const std::string op = "matmul";
+  check_plain_input(op, a_in);
+  check_plain_input(op, b_in);
+  check(a_in.dim() >= 2 && b_in.dim() >= 2, op,
+        "both inputs need at least 2 dimensions, got " + shape_str(a_in.shape()) + " and " +
+            shape_str(b_in.shape()));
+  check(a_in.dtype() == b_in.dtype(), op,
+        "dtypes " + dtype_name(a_in.dtype()) + " and " + dtype_name(b_in.dtype()) + " differ");
+  check(a_in.device().is_cpu() && b_in.device().is_cpu(), op,
+        "CUDA backend is not built into this program");
+  const int64_t n = a_in.size(-2), k = a_in.size(-1), m = b_in.size(-1);
+  check(b_in.size(-2) == k, op,
+        "inner sizes differ: " + shape_str(a_in.shape()) + " @ " + shape_str(b_in.shape()));
+
+  // Batch axes broadcast; each input is read in place through (possibly 0) batch strides.
+  const Shape a_batch(a_in.shape().begin(), a_in.shape().end() - 2);
+  const Shape b_batch(b_in.shape().begin(), b_in.shape().end() - 2);
+  const Shape batch = broadcast_shapes(a_batch, b_batch, op);
+  Shape out_shape = batch;
+  out_shape.push_back(n);
+  out_shape.push_back(m);
+  Tensor out = Tensor::empty(out_shape, a_in.dtype());
+  const Tensor a = a_in.contiguous(), b = b_in.contiguous();
+  const int64_t batches = numel(batch);
+  if (batches == 0 || n == 0 || m == 0) return out;
+  if (k == 0) return out.zero_();
+
+  // Batch strides of the contiguous inputs (0 along broadcast axes), in matrices.
+  const Strides sa = broadcast_strides(a_batch, contiguous_strides(a_batch), batch);
+  const Strides sb = broadcast_strides(b_batch, contiguous_strides(b_batch), batch);
+  auto matrix_index = [&](int64_t i, const Strides& s) {
+    int64_t idx = 0;
+    for (int64_t axis = static_cast<int64_t>(batch.size()) - 1; axis >= 0; --axis) {
+      idx += (i % batch[axis]) * s[axis];
+      i /= batch[axis];
+    }
+    return idx;
+  };
+
+  LDAE_DISPATCH(a.dtype(), T, {
+    batched_gemm<T>(a.data<T>(), b.data<T>(), out.data<T>(), batches, n, k, m,
+                    [&](int64_t i) { return matrix_index(i, sa); },
+                    [&](int64_t i) { return matrix_index(i, sb); });
+  });
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const std::string op = "linear";
+  check_plain_input(op, x);
+  check_plain_input(op, weight);
+  check(weight.dim() == 2, op, "weight must be (out, in), got " + shape_str(weight.shape()));
+  check(x.dim() >= 1 && x.size(-1) == weight.size(1), op,
+        "input " + shape_str(x.shape()) + " does not match weight " + shape_str(weight.shape()));
+  Shape out_shape = x.shape();
+  out_shape.back() = weight.size(0);
+  Tensor y = matmul(x.reshape({-1, x.size(-1)}), weight.transpose(0, 1)).reshape(out_shape);
+  if (bias.defined()) {
+    check_plain_input(op, bias);
+    check(bias.dim() == 1 && bias.size(0) == weight.size(0), op,
+          "bias " + shape_str(bias.shape()) + " does not match weight " + shape_str(weight.shape()));
+    y = add(y, bias);
+  }
+  return y;
+}
+
+}  // namespace ldae

@@ -1,0 +1,44 @@
+#include "tensor/random.h"
+
+#include "tensor/philox.h"
+
+namespace ldae {
+
+namespace {
+
+template <typename T, typename Draw>
+void fill_random(Tensor& t, Draw draw) {
+  T* p = t.data<T>();
+  const int64_t n = t.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(draw(static_cast<uint64_t>(i)));
+}
+
+}  // namespace
+
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double high) {
+  check(low <= high, "rand", "low " + std::to_string(low) + " exceeds high " + std::to_string(high));
+  Tensor t = Tensor::empty(shape, dtype);
+  const uint64_t seed = gen.seed, offset = gen.offset;
+  const bool as_double = dtype == DType::F64;
+  LDAE_DISPATCH(dtype, T, {
+    fill_random<T>(t, [=](uint64_t i) {
+      return low + (high - low) * philox::uniform(seed, offset, i, as_double);
+    });
+  });
+  gen.offset += static_cast<uint64_t>(t.numel());
+  return t;
+}
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev) {
+  check(stddev >= 0, "randn", "negative standard deviation " + std::to_string(stddev));
+  Tensor t = Tensor::empty(shape, dtype);
+  const uint64_t seed = gen.seed, offset = gen.offset;
+  LDAE_DISPATCH(dtype, T, {
+    fill_random<T>(t, [=](uint64_t i) { return mean + stddev * philox::normal(seed, offset, i); });
+  });
+  gen.offset += static_cast<uint64_t>(t.numel());
+  return t;
+}
+
+}  // namespace ldae

@@ -1,0 +1,115 @@
+// Softmax and log-softmax along one axis, numerically stable (subtract the row max).
+// The axis is moved last and made contiguous, so each row is a plain array.
+#include <cmath>
+
+#include "tensor/ops.h"
+
+namespace ldae {
+
+namespace {
+
+// Returns `a` with `dim` moved to the last axis (contiguous) and the permutation that
+// moves it back.
+Tensor to_last_axis(const Tensor& a, int64_t dim, std::vector<int64_t>* inverse) {
+  const int64_t nd = a.dim();
+  std::vector<int64_t> perm;
+  for (int64_t i = 0; i < nd; ++i)
+    if (i != dim) perm.push_back(i);
+  perm.push_back(dim);
+  inverse->assign(nd, 0);
+  for (int64_t i = 0; i < nd; ++i) (*inverse)[perm[i]] = i;
+  return a.permute(perm).contiguous();
+}
+
+// Calls fn(row pointers of each input, output row, len) for each of `count` rows.
+template <typename T, typename RowFn>
+void apply_rows(const std::vector<Tensor>& rows, Tensor& out, int64_t count, int64_t len, RowFn fn) {
+  T* po = out.data<T>();
+  std::vector<const T*> pin;
+  for (const Tensor& r : rows) pin.push_back(r.data<T>());
+#pragma omp parallel for schedule(static) if (count * len > 32768)
+  for (int64_t r = 0; r < count; ++r) {
+    std::vector<const T*> row_in;
+    for (const T* p : pin) row_in.push_back(p + r * len);
+    fn(row_in, po + r * len, len);
+  }
+}
+
+template <typename RowFn>
+Tensor rowwise(const std::string& op, const std::vector<Tensor>& inputs, int64_t dim_in, RowFn fn) {
+  for (const Tensor& t : inputs) {
+    check_plain_input(op, t);
+    check(t.device().is_cpu(), op, "CUDA backend is not built into this program");
+  }
+  const Tensor& a = inputs[0];
+  check(a.dim() >= 1, op, "needs at least 1 dimension, got a scalar");
+  for (const Tensor& t : inputs)
+    check(t.shape() == a.shape() && t.dtype() == a.dtype(), op,
+          "shapes/dtypes differ: " + shape_str(a.shape()) + " and " + shape_str(t.shape()));
+  const int64_t dim = normalize_axis(dim_in, a.dim(), op);
+  std::vector<int64_t> inverse;
+  std::vector<Tensor> rows;
+  for (const Tensor& t : inputs) rows.push_back(to_last_axis(t, dim, &inverse));
+  const int64_t len = a.shape()[dim];
+  const int64_t count = len == 0 ? 0 : a.numel() / len;
+  Tensor out = Tensor::empty(rows[0].shape(), a.dtype());
+  LDAE_DISPATCH(a.dtype(), T, { apply_rows<T>(rows, out, count, len, fn); });
+  return out.permute(inverse).contiguous();
+}
+
+template <typename T>
+T row_max(const T* x, int64_t n) {
+  T m = x[0];
+  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& a, int64_t dim) {
+  return rowwise("softmax", {a}, dim, [](const auto& in, auto* out, int64_t n) {
+    using T = std::remove_pointer_t<decltype(out)>;
+    const T* x = in[0];
+    const T m = row_max(x, n);
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) total += (out[i] = std::exp(x[i] - m));
+    const T inv = static_cast<T>(1.0 / total);
+    for (int64_t i = 0; i < n; ++i) out[i] *= inv;
+  });
+}
+
+Tensor log_softmax(const Tensor& a, int64_t dim) {
+  return rowwise("log_softmax", {a}, dim, [](const auto& in, auto* out, int64_t n) {
+    using T = std::remove_pointer_t<decltype(out)>;
+    const T* x = in[0];
+    const T m = row_max(x, n);
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) total += std::exp(static_cast<double>(x[i] - m));
+    const T log_total = static_cast<T>(std::log(total)) + m;
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] - log_total;
+  });
+}
+
+Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t dim) {
+  return rowwise("softmax_backward", {y, g}, dim, [](const auto& in, auto* out, int64_t n) {
+    using T = std::remove_pointer_t<decltype(out)>;
+    const T* yv = in[0];
+    const T* gv = in[1];
+    double dot = 0;
+    for (int64_t i = 0; i < n; ++i) dot += static_cast<double>(gv[i]) * yv[i];
+    for (int64_t i = 0; i < n; ++i) out[i] = yv[i] * (gv[i] - static_cast<T>(dot));
+  });
+}
+
+Tensor log_softmax_backward(const Tensor& y, const Tensor& g, int64_t dim) {
+  return rowwise("log_softmax_backward", {y, g}, dim, [](const auto& in, auto* out, int64_t n) {
+    using T = std::remove_pointer_t<decltype(out)>;
+    const T* yv = in[0];
+    const T* gv = in[1];
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) total += gv[i];
+    for (int64_t i = 0; i < n; ++i) out[i] = gv[i] - std::exp(yv[i]) * static_cast<T>(total);
+  });
+}
+
+}  // namespace ldae

@@ -1,0 +1,92 @@
+// Benchmarks of the CPU convolution kernels (tensor/cpu/conv.h), part of ldae_bench.
+//
+//   conv3d_forward/<N>x<Cin>x<D>x<H>x<W>/<Cout>           y = conv3d(x, w) + b
+//   conv3d_forward_backward/<N>x<Cin>x<D>x<H>x<W>/<Cout>  forward, then gx, gw and gb
+// Kernel 3, padding 1, stride 1, float32. Counters: GFLOP/s (forward: 2 * N * Cout * Cin * 27 *
+// oD * oH * oW FLOPs; forward_backward: 3x that) and the process's peak resident memory.
+// tests/bench/pytorch_bench.py times the same shapes in PyTorch and prints the ratio table
+// (docs/benchmarks.md has the commands).
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tensor/cpu/conv.h"
+
+namespace {
+
+struct ConvShape {
+  int64_t N, Cin, D, H, W, Cout;
+};
+
+// The shapes of the first convolutions of the LDAE `course` preset networks: a 32 -> 32 block, a
+// deeper 64 -> 64 block, and the first layer (1 -> 32 on the 64x80x64 image).
+const ConvShape kShapes[] = {
+    {1, 32, 32, 40, 32, 32},
+    {1, 64, 16, 20, 16, 64},
+    {1, 1, 64, 80, 64, 32},
+};
+
+std::string shape_name(const ConvShape& s) {
+  return std::to_string(s.N) + "x" + std::to_string(s.Cin) + "x" + std::to_string(s.D) + "x" +
+         std::to_string(s.H) + "x" + std::to_string(s.W) + "/" + std::to_string(s.Cout);
+}
+
+std::vector<float> random_vector(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& e : v) e = u(rng);
+  return v;
+}
+
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+void run_conv(benchmark::State& state, ConvShape s, bool backward) {
+  const int64_t in[3] = {s.D, s.H, s.W}, k[3] = {3, 3, 3}, one[3] = {1, 1, 1};
+  const ldae::cpu::ConvGeometry g =
+      ldae::cpu::make_conv_geometry(s.N, s.Cin, s.Cout, 1, in, k, one, one, one);
+  const int64_t P = g.out[0] * g.out[1] * g.out[2];
+  const int64_t xn = s.N * s.Cin * s.D * s.H * s.W, yn = s.N * s.Cout * P, wn = s.Cout * s.Cin * 27;
+  const std::vector<float> x = random_vector(xn, 1), w = random_vector(wn, 2),
+                           b = random_vector(s.Cout, 3), gy = random_vector(yn, 4);
+  std::vector<float> y(yn), gx(xn), gw(wn), gb(s.Cout);
+  for (auto _ : state) {
+    ldae::cpu::conv_forward<float>(g, x.data(), w.data(), b.data(), y.data());
+    if (backward) {
+      ldae::cpu::conv_backward_input<float>(g, gy.data(), w.data(), gx.data());
+      ldae::cpu::conv_backward_weight<float>(g, gy.data(), x.data(), gw.data(), gb.data());
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::DoNotOptimize(gx.data());
+    benchmark::DoNotOptimize(gw.data());
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * s.N * s.Cout * s.Cin * 27.0 * P * (backward ? 3.0 : 1.0);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_rss_MB"] = peak_rss_mb();
+}
+
+// Registered at static-initialisation time; ldae_bench links benchmark::benchmark_main.
+const bool kRegistered = [] {
+  for (const ConvShape& s : kShapes) {
+    benchmark::RegisterBenchmark(("conv3d_forward/" + shape_name(s)).c_str(), run_conv, s, false)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("conv3d_forward_backward/" + shape_name(s)).c_str(), run_conv, s,
+                                 true)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  return true;
+}();
+
+}  // namespace

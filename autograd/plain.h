@@ -8,9 +8,10 @@
 namespace ldae::ag {
 
 // Runs a plain op (from tensor/ops.h) on inputs that may belong to a graph: the op
-// computes the value, record() then attaches the node.
+// computes the value, record() then attaches the node. Returns whatever the op returns
+// (a Tensor, or a struct such as NormResult).
 template <typename F>
-Tensor plain(F compute) {
+auto plain(F compute) -> decltype(compute()) {
   NoGrad no_grad;
   return compute();
 }

@@ -136,6 +136,13 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
 // scale <= 0 means 1/sqrt(d).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     double scale = 0.0);
+// The pieces of scaled_dot_product_attention, for its backward (autograd/attention.cpp):
+// throws Error("scaled_dot_product_attention: ...") naming the shapes unless q, k, v fit;
+void check_attention_inputs(const Tensor& q, const Tensor& k, const Tensor& v);
+// the scale actually used (scale <= 0: 1/sqrt(d), d = q.size(-1));
+double attention_scale(const Tensor& q, double scale);
+// the attention weights softmax(q kᵀ * scale) along the last axis: (..., Lq, Lk).
+Tensor attention_weights(const Tensor& q, const Tensor& k, double scale = 0.0);
 
 // ---- Losses (tensor/loss.cpp) --------------------------------------------------------------------
 // reduction: "mean", "sum" or "none".

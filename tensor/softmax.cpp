@@ -21,17 +21,17 @@ Tensor to_last_axis(const Tensor& a, int64_t dim, std::vector<int64_t>* inverse)
   return a.permute(perm).contiguous();
 }
 
-// Calls fn(row pointers of each input, output row, len) for each of `count` rows.
+// Calls fn(in, out_row, len) for each of `count` rows, where in[k] points at the row
+// of input k (at most 2 inputs).
 template <typename T, typename RowFn>
 void apply_rows(const std::vector<Tensor>& rows, Tensor& out, int64_t count, int64_t len, RowFn fn) {
   T* po = out.data<T>();
-  std::vector<const T*> pin;
-  for (const Tensor& r : rows) pin.push_back(r.data<T>());
+  const T* p0 = rows[0].data<T>();
+  const T* p1 = rows.size() > 1 ? rows[1].data<T>() : nullptr;
 #pragma omp parallel for schedule(static) if (count * len > 32768)
   for (int64_t r = 0; r < count; ++r) {
-    std::vector<const T*> row_in;
-    for (const T* p : pin) row_in.push_back(p + r * len);
-    fn(row_in, po + r * len, len);
+    const T* in[2] = {p0 + r * len, p1 ? p1 + r * len : nullptr};
+    fn(in, po + r * len, len);
   }
 }
 

@@ -76,10 +76,6 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
   return t;
 }
 
-Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
-  return from_vector(std::vector<double>(values.begin(), values.end()), shape, DType::F32);
-}
-
 Tensor Tensor::arange(int64_t n, DType dtype) {
   std::vector<double> v(n);
   for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);

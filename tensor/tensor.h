@@ -56,7 +56,6 @@ class Tensor {
   // Copies `values` (size must equal numel(shape)) into a new contiguous tensor.
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
                             DType dtype = DType::F32);
-  static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
   // 0, 1, ..., n-1.
   static Tensor arange(int64_t n, DType dtype = DType::F32);
 

@@ -1,0 +1,194 @@
+// Group norm and layer norm: checks, shapes and dtype dispatch. The fused kernels are
+// in tensor/cpu/norm.cpp. PyTorch semantics: biased variance, rstd = 1/sqrt(var + eps),
+// y = (x - mean) * rstd * weight + bias, weight/bias optional.
+#include <cmath>
+
+#include "tensor/cpu/norm.h"
+#include "tensor/ops.h"
+
+namespace ldae {
+
+namespace {
+
+void check_cpu(const std::string& op, const Tensor& t) {
+  check(t.device().is_cpu(), op, "tensor on " + t.device().str() +
+                                     " but the CUDA backend is not built into this program");
+}
+
+// Checks an input that must be defined, on the CPU, with x's dtype.
+void check_like_x(const std::string& op, const std::string& what, const Tensor& t, const Tensor& x) {
+  check_plain_input(op, t);
+  check_cpu(op, t);
+  check(t.dtype() == x.dtype(), op,
+        what + " has dtype " + dtype_name(t.dtype()) + " but x has " + dtype_name(x.dtype()));
+}
+
+// Checks an optional affine parameter (weight or bias): undefined, or of `shape`.
+void check_affine(const std::string& op, const std::string& what, const Tensor& p, const Tensor& x,
+                  const Shape& shape) {
+  if (!p.defined()) return;
+  check_like_x(op, what, p, x);
+  check(p.shape() == shape, op,
+        what + " has shape " + shape_str(p.shape()) + " but x " + shape_str(x.shape()) +
+            " needs " + shape_str(shape));
+}
+
+// Pointer to the contiguous data of an optional tensor (null when undefined).
+template <typename T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+// The checks shared by group_norm and group_norm_backward; returns the kernel geometry.
+cpu::GroupNormGeometry group_geometry(const std::string& op, const Tensor& x, int64_t groups,
+                                      const Tensor& weight) {
+  check_plain_input(op, x);
+  check_cpu(op, x);
+  check(x.dim() >= 2, op, "x must be (N, C, ...), got shape " + shape_str(x.shape()));
+  const int64_t C = x.shape()[1];
+  check(groups > 0 && C % groups == 0, op,
+        "channels " + std::to_string(C) + " of x " + shape_str(x.shape()) +
+            " are not divisible by groups " + std::to_string(groups));
+  check_affine(op, "weight", weight, x, {C});
+  cpu::GroupNormGeometry g;
+  g.N = x.shape()[0];
+  g.C = C;
+  g.groups = groups;
+  g.S = numel(Shape(x.shape().begin() + 2, x.shape().end()));  // 1 for x: (N, C)
+  return g;
+}
+
+// The checks shared by layer_norm and layer_norm_backward: returns (M, L) with
+// L = numel(normalized_shape) and the shape of mean/rstd.
+struct LayerGeometry {
+  int64_t M = 0, L = 0;
+  Shape stats_shape;  // x's shape with the normalised axes set to 1 (as PyTorch)
+};
+
+LayerGeometry layer_geometry(const std::string& op, const Tensor& x, const Shape& normalized_shape,
+                             const Tensor& weight) {
+  check_plain_input(op, x);
+  check_cpu(op, x);
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  check(k >= 1 && k <= x.dim(), op,
+        "normalized_shape " + shape_str(normalized_shape) + " does not fit x " + shape_str(x.shape()));
+  const Shape tail(x.shape().end() - k, x.shape().end());
+  check(tail == normalized_shape, op,
+        "normalized_shape " + shape_str(normalized_shape) + " is not the trailing shape of x " +
+            shape_str(x.shape()));
+  check_affine(op, "weight", weight, x, normalized_shape);
+  LayerGeometry g;
+  g.L = numel(normalized_shape);
+  check(g.L > 0, op, "normalized_shape " + shape_str(normalized_shape) + " is empty");
+  g.M = x.numel() / g.L;
+  g.stats_shape = x.shape();
+  for (int64_t i = x.dim() - k; i < x.dim(); ++i) g.stats_shape[i] = 1;
+  return g;
+}
+
+}  // namespace
+
+NormResult group_norm(const Tensor& x_in, int64_t groups, const Tensor& weight_in,
+                      const Tensor& bias_in, double eps) {
+  const std::string op = "group_norm";
+  const cpu::GroupNormGeometry g = group_geometry(op, x_in, groups, weight_in);
+  check_affine(op, "bias", bias_in, x_in, {g.C});
+  check(eps >= 0, op, "eps must be >= 0, got " + std::to_string(eps));
+  const Tensor x = x_in.contiguous();
+  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
+  const Tensor b = bias_in.defined() ? bias_in.contiguous() : Tensor();
+  NormResult r;
+  r.y = Tensor::empty(x.shape(), x.dtype());
+  r.mean = Tensor::empty({g.N, groups}, x.dtype());
+  r.rstd = Tensor::empty({g.N, groups}, x.dtype());
+  if (x.numel() == 0) {  // empty sets: undefined statistics, as PyTorch's NaN
+    r.mean.fill_(NAN);
+    r.rstd.fill_(NAN);
+    return r;
+  }
+  LDAE_DISPATCH(x.dtype(), T, {
+    cpu::group_norm_forward<T>(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
+                               r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+  });
+  return r;
+}
+
+NormGrads group_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Tensor& mean_in,
+                              const Tensor& rstd_in, int64_t groups, const Tensor& weight_in) {
+  const std::string op = "group_norm_backward";
+  const cpu::GroupNormGeometry g = group_geometry(op, x_in, groups, weight_in);
+  check_like_x(op, "gy", gy_in, x_in);
+  check(gy_in.shape() == x_in.shape(), op,
+        "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
+  for (const Tensor* s : {&mean_in, &rstd_in}) {
+    check_like_x(op, "mean/rstd", *s, x_in);
+    check(s->numel() == g.N * groups, op,
+          "mean/rstd of shape " + shape_str(s->shape()) + " do not match x " +
+              shape_str(x_in.shape()) + " with " + std::to_string(groups) + " groups");
+  }
+  const Tensor gy = gy_in.contiguous(), x = x_in.contiguous();
+  const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
+  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
+  NormGrads r;
+  r.gx = Tensor::empty(x.shape(), x.dtype());
+  r.gw = Tensor::zeros({g.C}, x.dtype());
+  r.gb = Tensor::zeros({g.C}, x.dtype());
+  if (x.numel() == 0) return r;
+  LDAE_DISPATCH(x.dtype(), T, {
+    cpu::group_norm_backward<T>(g, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
+                                data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(), r.gb.data<T>());
+  });
+  return r;
+}
+
+NormResult layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in,
+                      const Tensor& bias_in, double eps) {
+  const std::string op = "layer_norm";
+  const LayerGeometry g = layer_geometry(op, x_in, normalized_shape, weight_in);
+  check_affine(op, "bias", bias_in, x_in, normalized_shape);
+  check(eps >= 0, op, "eps must be >= 0, got " + std::to_string(eps));
+  const Tensor x = x_in.contiguous();
+  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
+  const Tensor b = bias_in.defined() ? bias_in.contiguous() : Tensor();
+  NormResult r;
+  r.y = Tensor::empty(x.shape(), x.dtype());
+  r.mean = Tensor::empty(g.stats_shape, x.dtype());
+  r.rstd = Tensor::empty(g.stats_shape, x.dtype());
+  if (x.numel() == 0) return r;
+  LDAE_DISPATCH(x.dtype(), T, {
+    cpu::layer_norm_forward<T>(g.M, g.L, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
+                               r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+  });
+  return r;
+}
+
+NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Tensor& mean_in,
+                              const Tensor& rstd_in, const Shape& normalized_shape,
+                              const Tensor& weight_in) {
+  const std::string op = "layer_norm_backward";
+  const LayerGeometry g = layer_geometry(op, x_in, normalized_shape, weight_in);
+  check_like_x(op, "gy", gy_in, x_in);
+  check(gy_in.shape() == x_in.shape(), op,
+        "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
+  for (const Tensor* s : {&mean_in, &rstd_in}) {
+    check_like_x(op, "mean/rstd", *s, x_in);
+    check(s->numel() == g.M, op,
+          "mean/rstd of shape " + shape_str(s->shape()) + " do not match x " +
+              shape_str(x_in.shape()) + " normalised over " + shape_str(normalized_shape));
+  }
+  const Tensor gy = gy_in.contiguous(), x = x_in.contiguous();
+  const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
+  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
+  NormGrads r;
+  r.gx = Tensor::empty(x.shape(), x.dtype());
+  r.gw = Tensor::zeros(normalized_shape, x.dtype());
+  r.gb = Tensor::zeros(normalized_shape, x.dtype());
+  if (x.numel() == 0) return r;
+  LDAE_DISPATCH(x.dtype(), T, {
+    cpu::layer_norm_backward<T>(g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
+                                data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(), r.gb.data<T>());
+  });
+  return r;
+}
+
+}  // namespace ldae

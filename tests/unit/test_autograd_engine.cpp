@@ -1,0 +1,102 @@
+// The autograd engine: accumulation, reused nodes, deep graphs, NoGrad, version
+// counters and the errors that protect against silent wrong gradients.
+#include <gtest/gtest.h>
+
+#include "autograd/engine.h"
+#include "autograd/functions.h"
+#include "autograd/no_grad.h"
+#include "common/test_helpers.h"
+
+using namespace ldae;
+using ldae::testing::expect_error;
+
+TEST(Autograd, SimpleChainRule) {
+  Tensor x = Tensor::from_vector({2.0, -3.0}, {2}, DType::F64).set_requires_grad();
+  Tensor y = ag::sum(x * x * 3.0);  // dy/dx = 6x
+  ag::backward(y);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{12.0, -18.0}));
+}
+
+TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
+  Tensor x = Tensor::scalar(1.5, DType::F64).set_requires_grad();
+  ag::backward(x * 2.0);
+  ag::backward(x * 2.0);
+  EXPECT_DOUBLE_EQ(x.grad().item(), 4.0);
+  x.set_grad(Tensor());
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, ReusedTensorSumsBothPaths) {
+  // y = a * b with b = a + 1 (a reached by two paths): dy/da = b + a.
+  Tensor a = Tensor::scalar(3.0, DType::F64).set_requires_grad();
+  Tensor b = a + 1.0;
+  ag::backward(a * b);
+  EXPECT_DOUBLE_EQ(a.grad().item(), 7.0);
+}
+
+TEST(Autograd, DeepGraphDoesNotOverflowTheStack) {
+  Tensor x = Tensor::scalar(1.0, DType::F64).set_requires_grad();
+  Tensor y = x;
+  for (int i = 0; i < 100000; ++i) y = y + 0.0;
+  ag::backward(y);
+  EXPECT_DOUBLE_EQ(x.grad().item(), 1.0);
+}
+
+TEST(Autograd, OnlyLeavesThatRequireGradGetGradients) {
+  Tensor w = Tensor::ones({2}, DType::F64).set_requires_grad();
+  Tensor c = Tensor::ones({2}, DType::F64);  // a constant
+  ag::backward(ag::sum(w * c));
+  EXPECT_TRUE(w.grad().defined());
+  EXPECT_FALSE(c.grad().defined());
+}
+
+TEST(Autograd, NoGradRecordsNothing) {
+  Tensor w = Tensor::ones({2}).set_requires_grad();
+  Tensor y;
+  {
+    NoGrad no_grad;
+    y = ag::sum(w * 2.0);
+  }
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_EQ(y.grad_fn(), nullptr);
+  expect_error([&] { ag::backward(y); }, {"backward", "does not require grad"});
+}
+
+TEST(Autograd, InPlaceChangeOfASavedTensorIsAnError) {
+  Tensor x = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad();
+  Tensor w = Tensor::from_vector({3.0, 4.0}, {2}, DType::F64);
+  Tensor y = ag::sum(x * w);  // saves w
+  w.fill_(0.0);               // modifies it before backward
+  expect_error([&] { ag::backward(y); }, {"mul", "modified in place", "version 0 -> 1"});
+}
+
+TEST(Autograd, PlainOpsRefuseGraphTensors) {
+  Tensor w = Tensor::ones({2}).set_requires_grad();
+  expect_error([&] { ldae::exp(w); }, {"exp", "ag::exp"});
+  expect_error([&] { w.reshape({2, 1}); }, {"reshape", "autograd graph"});
+  NoGrad no_grad;  // allowed without recording
+  EXPECT_EQ(ldae::exp(w).shape(), (Shape{2}));
+}
+
+TEST(Autograd, BackwardNeedsScalarOrGradOutput) {
+  Tensor w = Tensor::ones({2, 2}, DType::F64).set_requires_grad();
+  Tensor y = w * 2.0;
+  expect_error([&] { ag::backward(y); }, {"backward", "(2, 2)"});
+  expect_error([&] { ag::backward(y, Tensor::ones({3}, DType::F64)); }, {"backward", "(3,)"});
+  ag::backward(y, Tensor::ones({2, 2}, DType::F64));
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{2, 2, 2, 2}));
+}
+
+TEST(Autograd, SetRequiresGradOnlyOnLeaves) {
+  Tensor w = Tensor::ones({2}).set_requires_grad();
+  Tensor y = w * 2.0;
+  expect_error([&] { y.set_requires_grad(); }, {"set_requires_grad", "leaf"});
+}
+
+TEST(Autograd, SharedGradientsAreIndependentCopies) {
+  // add passes the same gradient to both inputs; the leaves must not share storage.
+  Tensor a = Tensor::ones({2}, DType::F64).set_requires_grad();
+  Tensor b = Tensor::ones({2}, DType::F64).set_requires_grad();
+  ag::backward(ag::sum(a + b));
+  EXPECT_FALSE(a.grad().same_storage(b.grad()));
+}

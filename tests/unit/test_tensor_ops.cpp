@@ -1,0 +1,126 @@
+// Broadcasting, reductions, matmul, softmax, cat/pad, and their error messages.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/test_helpers.h"
+#include "tensor/ops.h"
+
+using namespace ldae;
+using ldae::testing::expect_error;
+
+TEST(Broadcast, Shapes) {
+  EXPECT_EQ(broadcast_shapes({2, 1, 4}, {3, 1}, "t"), (Shape{2, 3, 4}));
+  EXPECT_EQ(broadcast_shapes({}, {3}, "t"), (Shape{3}));
+  expect_error([] { broadcast_shapes({2, 3}, {4}, "add"); }, {"add", "(2, 3)", "(4,)"});
+}
+
+TEST(Broadcast, BinaryOpsBroadcastBothWays) {
+  Tensor a = Tensor::arange(3, DType::F64).reshape({3, 1});  // column 0 1 2
+  Tensor b = Tensor::arange(4, DType::F64);                  // row 0 1 2 3
+  Tensor c = add(a, b);
+  ASSERT_EQ(c.shape(), (Shape{3, 4}));
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) EXPECT_DOUBLE_EQ(c.at({i, j}), i + j);
+  EXPECT_DOUBLE_EQ(mul(a, b).at({2, 3}), 6.0);
+  EXPECT_DOUBLE_EQ(sub(a, b).at({0, 3}), -3.0);
+  EXPECT_DOUBLE_EQ(div(b, add_scalar(a, 1.0)).at({1, 3}), 1.5);
+}
+
+TEST(Broadcast, NonContiguousInputs) {
+  Tensor a = Tensor::arange(6, DType::F64).reshape({2, 3}).transpose(0, 1);  // (3, 2)
+  Tensor b = Tensor::ones({3, 2}, DType::F64);
+  EXPECT_EQ(add(a, b).to_vector(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+}
+
+TEST(Broadcast, LargeTensorsUseTheParallelPath) {
+  Tensor a = Tensor::full({64, 1, 1000}, 2.0);
+  Tensor b = Tensor::full({1, 50, 1000}, 3.0);
+  Tensor c = mul(a, b);
+  EXPECT_DOUBLE_EQ(sum(c).item(), 6.0 * 64 * 50 * 1000);
+}
+
+TEST(Broadcast, DtypeAndShapeErrors) {
+  Tensor f = Tensor::zeros({2}, DType::F32), d = Tensor::zeros({2}, DType::F64);
+  expect_error([&] { add(f, d); }, {"add", "f32", "f64"});
+  expect_error([&] { mul(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})); }, {"mul", "(2, 3)", "(3, 2)"});
+}
+
+TEST(Elementwise, UnaryValues) {
+  Tensor x = Tensor::from_vector({-1.0, 0.5, 2.0}, {3}, DType::F64);
+  EXPECT_DOUBLE_EQ(relu(x).at({0}), 0.0);
+  EXPECT_DOUBLE_EQ(abs(x).at({0}), 1.0);
+  EXPECT_NEAR(sigmoid(x).at({2}), 1.0 / (1.0 + std::exp(-2.0)), 1e-15);
+  EXPECT_NEAR(silu(x).at({1}), 0.5 / (1.0 + std::exp(-0.5)), 1e-15);
+  EXPECT_NEAR(gelu(x).at({2}), 2.0 * 0.5 * (1 + std::erf(2.0 / std::sqrt(2.0))), 1e-15);
+  EXPECT_NEAR(leaky_relu(x, 0.2).at({0}), -0.2, 1e-15);
+  EXPECT_NEAR(pow_scalar(x, 3.0).at({2}), 8.0, 1e-12);
+  // sigmoid must not overflow for large negative inputs
+  EXPECT_DOUBLE_EQ(sigmoid(Tensor::scalar(-1000.0, DType::F64)).item(), 0.0);
+  expect_error([&] { gelu(x, "fast"); }, {"gelu", "fast"});
+}
+
+TEST(Reduce, SumMeanOverAxes) {
+  Tensor t = Tensor::arange(24, DType::F64).reshape({2, 3, 4});
+  EXPECT_DOUBLE_EQ(sum(t).item(), 276.0);
+  Tensor s = sum(t, {0, 2});
+  EXPECT_EQ(s.shape(), (Shape{3}));
+  EXPECT_EQ(s.to_vector(), (std::vector<double>{60, 92, 124}));
+  EXPECT_EQ(sum(t, {1}, true).shape(), (Shape{2, 1, 4}));
+  EXPECT_DOUBLE_EQ(mean(t, {-1}).at({1, 2}), 21.5);
+  EXPECT_DOUBLE_EQ(amax(t, {0, 1}).at({3}), 23.0);
+  expect_error([&] { sum(t, {3}); }, {"sum", "axis 3"});
+  expect_error([&] { sum(t, {1, 1}); }, {"sum", "repeated"});
+}
+
+TEST(Reduce, LogSumExpIsStable) {
+  Tensor t = Tensor::from_vector({1000.0, 1000.0}, {2}, DType::F64);
+  EXPECT_NEAR(logsumexp(t, {0}).item(), 1000.0 + std::log(2.0), 1e-12);
+}
+
+TEST(Reduce, SumToUndoesBroadcasting) {
+  Tensor g = Tensor::ones({2, 3, 4}, DType::F64);
+  EXPECT_EQ(sum_to(g, {3, 1}).to_vector(), (std::vector<double>{8, 8, 8}));
+  EXPECT_EQ(sum_to(g, {4}).shape(), (Shape{4}));
+  EXPECT_DOUBLE_EQ(sum_to(g, {}).item(), 24.0);
+}
+
+TEST(Matmul, BatchedWithBroadcast) {
+  Tensor a = Tensor::arange(2 * 1 * 2 * 3, DType::F64).reshape({2, 1, 2, 3});
+  Tensor b = Tensor::ones({4, 3, 5}, DType::F64);
+  Tensor c = matmul(a, b);
+  ASSERT_EQ(c.shape(), (Shape{2, 4, 2, 5}));
+  EXPECT_DOUBLE_EQ(c.at({1, 3, 1, 4}), 9 + 10 + 11);
+  expect_error([&] { matmul(Tensor::zeros({2, 3}), Tensor::zeros({2, 3})); },
+               {"matmul", "(2, 3) @ (2, 3)"});
+  expect_error([&] { matmul(Tensor::zeros({3}), Tensor::zeros({3, 2})); }, {"matmul", "(3,)"});
+}
+
+TEST(Matmul, TransposedOperand) {
+  Tensor a = Tensor::arange(6, DType::F64).reshape({3, 2}).transpose(0, 1);  // (2, 3)
+  Tensor c = matmul(a, Tensor::ones({3, 1}, DType::F64));
+  EXPECT_EQ(c.to_vector(), (std::vector<double>{0 + 2 + 4, 1 + 3 + 5}));
+}
+
+TEST(Softmax, RowsSumToOneAndAreStable) {
+  Tensor t = Tensor::from_vector({1.0, 2.0, 3.0, 1000.0, 1000.0, 1000.0}, {2, 3}, DType::F64);
+  Tensor s = softmax(t, -1);
+  EXPECT_NEAR(s.at({0, 0}) + s.at({0, 1}) + s.at({0, 2}), 1.0, 1e-15);
+  EXPECT_NEAR(s.at({1, 1}), 1.0 / 3.0, 1e-15);
+  Tensor ls = log_softmax(t, 0);
+  EXPECT_NEAR(ls.at({0, 0}), 1.0 - 1000.0, 1e-12);
+  expect_error([&] { softmax(t, 2); }, {"softmax", "axis 2"});
+}
+
+TEST(Join, CatAndPad) {
+  Tensor a = Tensor::ones({2, 2}, DType::F64), b = Tensor::zeros({2, 1}, DType::F64);
+  Tensor c = cat({a, b}, 1);
+  EXPECT_EQ(c.to_vector(), (std::vector<double>{1, 1, 0, 1, 1, 0}));
+  expect_error([&] { cat({a, Tensor::zeros({3, 1}, DType::F64)}, 1); }, {"cat", "(2, 2)", "(3, 1)"});
+  Tensor p = pad(a, {1, 0, 0, 1}, 5.0);  // last axis: 1 before; first axis: 1 after
+  ASSERT_EQ(p.shape(), (Shape{3, 3}));
+  EXPECT_EQ(p.to_vector(), (std::vector<double>{5, 1, 1, 5, 1, 1, 5, 5, 5}));
+  Tensor crop = pad(p, {-1, 0, 0, -1});
+  EXPECT_EQ(crop.to_vector(), a.to_vector());
+  expect_error([&] { pad(a, {1}); }, {"pad", "even"});
+}

@@ -93,14 +93,18 @@ ConvGrads conv_backward(const Tensor& gy, const Tensor& x, const Tensor& w, cons
                         bool want_gx, bool want_gw, bool want_gb);
 
 // ---- Pooling and resampling (tensor/resample.cpp) ------------------------------------------------
-// x: (N, C, D, H, W); non-overlapping or overlapping windows, no padding.
+// x: (N, C, D, H, W); non-overlapping or overlapping windows, no padding. kernel and
+// stride: 3 entries (D, H, W); an empty stride means stride = kernel. Output size per
+// axis floor((in - k) / s) + 1, as PyTorch.
 Tensor avg_pool3d(const Tensor& x, const std::vector<int64_t>& kernel,
                   const std::vector<int64_t>& stride);
 Tensor avg_pool3d_backward(const Tensor& gy, const Shape& x_shape, const std::vector<int64_t>& kernel,
                            const std::vector<int64_t>& stride);
 // x: (N, C, spatial...) with 1 to 3 spatial axes; scale: one factor per spatial axis;
-// mode "nearest" or "trilinear" (align_corners = false, PyTorch's conventions). Output
-// size along an axis = floor(in * scale).
+// mode "nearest" (PyTorch's legacy nearest: src = min(floor(dst / scale), in - 1)) or the
+// linear mode named after the spatial rank, "linear", "bilinear" or "trilinear"
+// (align_corners = false: src = max((dst + 0.5) / scale - 0.5, 0)), as PyTorch's
+// F.interpolate(x, scale_factor=scale). Output size along an axis = floor(in * scale).
 Tensor interpolate(const Tensor& x, const std::vector<double>& scale, const std::string& mode);
 Tensor interpolate_backward(const Tensor& gy, const Shape& x_shape, const std::vector<double>& scale,
                             const std::string& mode);
@@ -110,18 +114,22 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pad, double value = 0.0)
 
 // ---- Normalisation (tensor/norm.cpp) ---------------------------------------------------------------
 // Group norm: x (N, C, ...), C divisible by groups; weight/bias (C) or undefined.
-// Returns y and the per-(N, group) mean and 1/std that the backward needs.
+// Returns y and the per-(N, group) mean and 1/std (shape (N, groups)) that the backward
+// needs. Kernels in tensor/cpu/norm.cpp.
 struct NormResult {
   Tensor y, mean, rstd;
 };
 NormResult group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
                       double eps);
+// gx, and gw, gb: the gradients of weight and bias (always computed, even when weight
+// was undefined, as the gradients of a weight of ones and a bias of zeros).
 struct NormGrads {
   Tensor gx, gw, gb;
 };
 NormGrads group_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean,
                               const Tensor& rstd, int64_t groups, const Tensor& weight);
-// Layer norm over the last normalized_shape.size() axes; weight/bias of that shape or undefined.
+// Layer norm over the last normalized_shape.size() axes; weight/bias of that shape or
+// undefined. mean/rstd have x's shape with the normalised axes set to 1.
 NormResult layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                       const Tensor& bias, double eps);
 NormGrads layer_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean,

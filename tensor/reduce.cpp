@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "tensor/ops.h"
 
@@ -55,15 +56,20 @@ void reduce_rows(const Tensor& rows, T* out, Acc init, Step step, Join join) {
   const int64_t outer = rows.shape()[0], inner = rows.shape()[1];
   const T* p = rows.data<T>();
   if (outer == 1) {
-    Acc total = init;
-#pragma omp parallel if (inner > 65536)
-    {
+    // One long row: fixed chunks, each reduced on its own, then joined in chunk order,
+    // so the result is bit-identical from run to run whatever the thread timing.
+    const int64_t chunk = 65536;
+    const int64_t chunks = std::max<int64_t>(1, (inner + chunk - 1) / chunk);
+    std::vector<Acc> partial(chunks, init);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; ++c) {
       Acc local = init;
-#pragma omp for schedule(static) nowait
-      for (int64_t i = 0; i < inner; ++i) local = step(local, p[i]);
-#pragma omp critical
-      total = join(total, local);
+      const int64_t end = std::min(inner, (c + 1) * chunk);
+      for (int64_t i = c * chunk; i < end; ++i) local = step(local, p[i]);
+      partial[c] = local;
     }
+    Acc total = init;
+    for (const Acc& v : partial) total = join(total, v);
     out[0] = static_cast<T>(total);
     return;
   }

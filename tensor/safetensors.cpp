@@ -146,7 +146,10 @@ class FileSource : public ByteSource {
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::file_status st = fs::status(path, ec);
-    if (ec || !fs::exists(st)) fail_file(path, "no such file");
+    if (!fs::exists(st)) {
+      const bool missing = !ec || ec == std::errc::no_such_file_or_directory;
+      fail_file(path, missing ? "no such file" : "cannot access: " + ec.message());
+    }
     if (fs::is_directory(st)) fail_file(path, "is a directory, not a file");
     if (!fs::is_regular_file(st)) fail_file(path, "is not a regular file");
     size_ = fs::file_size(path, ec);
@@ -258,25 +261,21 @@ Entry validate_entry(const std::string& file, const std::string& name, const jso
                         "\", which this reader does not support (F32, F64, F16, BF16, I64, I32, "
                         "I16, I8, U8, BOOL)");
 
-  // numel = product of the sizes; a zero size makes it 0 (checked first, so that a
-  // shape like [2^40, 2^40, 0] is not reported as an overflow).
+  // numel = product of the sizes. The product of the non-zero sizes must fit in an
+  // int64 even when a zero size makes numel 0 (strides are computed from it).
   const json& shape = info["shape"];
   if (!shape.is_array()) fail_file(file, where + ": shape is not an array");
-  uint64_t numel = 1;
+  uint64_t product = 1;
   bool has_zero = false;
   for (const json& s : shape) {
     const uint64_t size = get_count(file, s, where + ": a shape size");
-    if (size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      fail_file(file, where + ": shape size " + s.dump() + " is too large");
+    product = checked_mul(file, product, std::max<uint64_t>(size, 1), where + ": element count");
+    if (product > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail_file(file, where + ": element count overflows");
     e.shape.push_back(static_cast<int64_t>(size));
     if (size == 0) has_zero = true;
   }
-  if (has_zero) {
-    numel = 0;
-  } else {
-    for (int64_t size : e.shape)
-      numel = checked_mul(file, numel, static_cast<uint64_t>(size), where + ": element count");
-  }
+  const uint64_t numel = has_zero ? 0 : product;
   const uint64_t nbytes = checked_mul(file, numel, e.dtype->size, where + ": byte size");
 
   const json& offsets = info["data_offsets"];

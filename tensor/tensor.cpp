@@ -340,8 +340,20 @@ Tensor Tensor::to(DType new_dtype) const {
 
 // ---- In-place writes --------------------------------------------------------------------------
 
+namespace {
+
+// In-place writes to a tensor that takes part in autograd would corrupt its gradient;
+// they are allowed only inside a NoGrad scope (e.g. an optimizer update).
+void check_in_place_allowed(const std::string& op, const Tensor& t) {
+  if (grad_mode_enabled() && (t.requires_grad() || t.grad_fn() != nullptr))
+    fail(op, "in-place write to a tensor that requires grad; do it inside a NoGrad scope");
+}
+
+}  // namespace
+
 Tensor& Tensor::fill_(double value) {
   check(defined(), "fill_", "undefined tensor");
+  check_in_place_allowed("fill_", *this);
   check(device().is_cpu(), "fill_", "CUDA backend is not built into this program");
   LDAE_DISPATCH(dtype(), T, {
     T* p = data<T>();
@@ -358,6 +370,7 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check(defined() && src.defined(), "copy_", "undefined tensor");
+  check_in_place_allowed("copy_", *this);
   check(device().is_cpu() && src.device().is_cpu(), "copy_",
         "CUDA backend is not built into this program");
   broadcast_shapes(src.shape(), shape(), "copy_");

@@ -1,34 +1,47 @@
-// CPU convolution kernels: chunked im2col + Eigen GEMM. See conv.h for the contracts.
+// CPU convolution kernels (2D and 3D). See conv.h for the contracts.
 //
-// Notation (per group g; all groups are independent convolutions):
-//   Mg = Cout / groups            output channels of a group (GEMM rows)
-//   Kg = (Cin / groups) * kvol    rows of the im2col matrix, kvol = kD * kH * kW
-//   P  = oD * oH * oW             output positions (GEMM columns)
-// For one batch item n and group g the convolution is the matrix product
-//   Y_g (Mg x P) = W_g (Mg x Kg) * col (Kg x P),   col[(ci,kd,kh,kw)][(od,oh,ow)] = x[ci, id, ih, iw]
-// with id = od*stride - padding + kd*dilation (same for h, w), and 0 where that falls in the padding.
+// Notation. Per group (groups are independent convolutions):
+//   Cin_g = Cin / groups, Mg = Cout / groups, kvol = kD * kH * kW, Kg = Cin_g * kvol,
+//   P = oD * oH * oW output positions.
+// A convolution is the matrix product  Y_g (Mg x P) = W_g (Mg x Kg) * col (Kg x P), where
+//   col[(ci, kd, kh, kw)][(od, oh, ow)] = x[ci, od*s - p + kd*dil, oh*s - p + kh*dil, ow*s - p + kw*dil]
+// (per axis; 0 where that index falls into the padding). Two implementations of it live here.
 //
-// Blocking: col is never built whole. Output positions are cut into chunks of Pc columns and the
-// Kg rows into blocks of Kc rows so that one block of col (Kc x Pc) takes at most kColBytes; each
-// thread owns one such buffer and reuses it (thread_local, grown once). The GEMM on a block then runs
-// on L2-resident data. Threads split the chunks (OpenMP), and Eigen runs single-threaded inside each
-// (Eigen detects the enclosing parallel region): per-chunk parallelism has no synchronisation at all,
-// while splitting each small GEMM across threads would synchronise every chunk.
+// 1. The direct path (stride 1 on every axis: every 3x3x3 "same" conv of the UNet and the VAE).
+//    No im2col. A task (a block of output planes and rows) copies the part of the input it reads
+//    into a small zero-padded "window" (the padding becomes real zeros). Then the inputs that tap
+//    k = (ci, kd, kh, kw) contributes to a run of consecutive outputs along W are a contiguous run
+//    of the window at a fixed offset koff[k]: col is never materialised, its rows are pointers into
+//    the window. Register-tiled micro-kernels on explicit SIMD vectors do the arithmetic:
+//      forward          y[t][o]  = b[t] + sum_k W[t][k] * window[o + koff[k]]   (tile_rows)
+//      backward_input   the same kernel: for stride 1 the input gradient is a correlation of gy
+//                       with the transposed, flipped weights and padding dil*(k-1) - pad.
+//      backward_weight  gW[t][k] = sum_o gy[t][o] * window[o + koff[k]]          (tile_dots)
 //
-// The three kernels:
-//   forward          y_chunk  = W_g * col_chunk (+ b)
-//   backward_weight  gW_g    += gy_chunk * col_chunk^T     (per-thread accumulators, then a sum)
-//   backward_input   dcol     = W_g^T * gy_chunk, then col2im scatter-adds dcol into gx.
-// The col2im scatter of neighbouring chunks overlaps (a 3x3x3 kernel spreads one output over a 3x3x3
-// input block), so backward_input cuts the outermost spatial axis into slabs thick enough that slab j
-// and slab j+2 touch disjoint parts of gx, and runs even slabs in parallel, then odd slabs.
+// 2. The general path (any stride): chunked im2col + Eigen GEMM. Output positions are cut into
+//    chunks of Pc columns and Kg into blocks of Kc rows so that one block of col fits kColBytes:
+//      forward          y_chunk  = W_g * col_chunk (+ b)
+//      backward_weight  gW_g    += gy_chunk * col_chunk^T   (per-thread accumulators, then a sum)
+//      backward_input   dcol     = W_g^T * gy_chunk, then a col2im scatter-add into gx (race-free
+//                       by slabs, see gemm_backward_input).
 //
-// Workspace bound, per thread: one col block of at most kColBytes (1 MiB) plus, in backward_weight,
-// one gradient accumulator of at most kAccBytes (1 MiB). Beyond that only O(kernel * out) index
-// tables per call. (Eigen's GEMM packs its operands into its own buffers of similar size.)
+// Threads: OpenMP over independent tasks, thread count from OMP_NUM_THREADS. Eigen runs
+// single-threaded inside a parallel region (it checks omp_get_num_threads()), which is what we
+// want: splitting each small GEMM across threads would synchronise on every chunk.
+//
+// Workspace bound. Per thread: one source window <= kWindowBytes (1 MiB) plus a tile scratch of
+// Cout_g x 3 vectors and a list of output vectors (direct path), or one col block <= kColBytes
+// (1 MiB) plus a weight-gradient accumulator <= kAccBytes (1 MiB) (general path). Shared per call:
+// the packed weights of one block of input channels <= kPackBytes (1 MiB) and, in backward_weight,
+// a gy window <= kGyBytes (1 MiB). (A budget is exceeded only when a single input channel's weights
+// or a single padded input row alone exceeds it.) Eigen's GEMM packs its operands into buffers of
+// similar size. Per-thread buffers are thread_local and grown once: warm calls allocate no memory
+// inside the loops.
 #include "tensor/cpu/conv.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -96,15 +109,15 @@ ConvGeometry make_conv_geometry(int64_t N, int64_t Cin, int64_t Cout, int64_t gr
 
 namespace {
 
-constexpr int64_t kColBytes = int64_t{1} << 20;  // per-thread im2col block bound (fits L2)
-constexpr int64_t kAccBytes = int64_t{1} << 20;  // per-thread weight-gradient accumulator bound
+// ------------------------------------------------------------------------------------------------
+// Shared helpers
+// ------------------------------------------------------------------------------------------------
 
-template <typename T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <typename T>
-using MatMap = Eigen::Map<RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <typename T>
-using ConstMatMap = Eigen::Map<const RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+constexpr int64_t kWindowBytes = int64_t{1} << 20;  // per-thread source window (direct path)
+constexpr int64_t kPackBytes = int64_t{1} << 20;    // packed weights of one input-channel block
+constexpr int64_t kGyBytes = int64_t{1} << 20;      // gy window of backward_weight (direct path)
+constexpr int64_t kColBytes = int64_t{1} << 20;     // per-thread im2col block (general path)
+constexpr int64_t kAccBytes = int64_t{1} << 20;     // per-thread gW accumulator (general path)
 
 int thread_count() {
 #ifdef _OPENMP
@@ -120,14 +133,518 @@ int thread_id() {
   return 0;
 #endif
 }
-
-// A reusable per-thread buffer of at least n elements (grown, never shrunk: no allocation once warm).
-template <typename T>
-T* thread_buffer(int64_t n) {
-  thread_local std::vector<T> buf;
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
-  return buf.data();
+int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
 }
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// A per-thread scratch buffer of at least n elements, 64-byte aligned, one per (T, Tag). It grows
+// on demand and lives as long as the thread, so warm calls allocate nothing.
+enum ScratchTag { kTagWindow, kTagTile, kTagCol };
+template <typename T, int Tag>
+T* scratch(int64_t n) {
+  thread_local std::vector<T> buf;
+  const size_t need = static_cast<size_t>(n) + 64 / sizeof(T);
+  if (buf.size() < need) buf.resize(need);
+  const auto p = reinterpret_cast<std::uintptr_t>(buf.data());
+  return reinterpret_cast<T*>((p + 63) & ~std::uintptr_t{63});
+}
+
+// ------------------------------------------------------------------------------------------------
+// Direct path (stride 1 on every axis)
+// ------------------------------------------------------------------------------------------------
+
+// SIMD vectors as GCC/Clang vector extensions: one register wide, with + and * elementwise (the
+// compiler contracts `acc += s * v` into one fused multiply-add). Accumulator tiles are sized to
+// the register file: 32 zmm registers with AVX-512 (24 accumulators), 16 ymm registers otherwise.
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+constexpr int kAccRegs = 24;
+#else
+constexpr int kVecBytes = 32;
+constexpr int kAccRegs = 12;
+#endif
+
+template <typename T>
+struct Simd {
+  typedef T V __attribute__((vector_size(kVecBytes)));
+  static constexpr int L = kVecBytes / sizeof(T);  // lanes: 16 floats or 8 doubles with AVX-512
+};
+
+template <typename T>
+inline typename Simd<T>::V vload(const T* p) {  // unaligned load
+  typename Simd<T>::V v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename T>
+inline void vstore(T* p, typename Simd<T>::V v) {  // unaligned store
+  std::memcpy(p, &v, sizeof(v));
+}
+template <typename T>
+inline void copy_lanes(const T* src, int64_t n, T* dst) {  // n <= L elements; a full vector fast
+  if (n == Simd<T>::L) {
+    vstore(dst, vload(src));
+  } else {
+    for (int64_t l = 0; l < n; ++l) dst[l] = src[l];
+  }
+}
+// Short runs (a window row, an output row): inline vector loops, no library call per run.
+template <typename T>
+inline void copy_run(const T* src, int64_t n, T* dst) {
+  constexpr int L = Simd<T>::L;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) vstore(dst + i, vload(src + i));
+  for (; i < n; ++i) dst[i] = src[i];
+}
+template <typename T>
+inline void fill_run(T* dst, int64_t n, T value) {
+  constexpr int L = Simd<T>::L;
+  const typename Simd<T>::V v = typename Simd<T>::V{} + value;  // broadcast
+  int64_t i = 0;
+  for (; i + L <= n; i += L) vstore(dst + i, v);
+  for (; i < n; ++i) dst[i] = value;
+}
+template <typename T>
+inline T hsum(typename Simd<T>::V v) {  // sum of the lanes, pairwise
+  constexpr int L = Simd<T>::L;
+  T b[L];
+  std::memcpy(b, &v, sizeof(v));
+  for (int w = L / 2; w >= 1; w /= 2) {
+    for (int l = 0; l < w; ++l) b[l] += b[l + w];
+  }
+  return b[0];
+}
+
+// Taps are walked in this many steps so that the B vectors one step reads for all row tiles stay
+// in L1 (128 taps x 3 vectors x 64 B = 24 KiB).
+constexpr int64_t kTapBlock = 128;
+
+// A stride-1 correlation, the form shared by the forward pass and the input gradient. Per group g:
+//   dst[n, g*Ct + t, o] = bias[g*Ct + t] + sum_{s < Cs, k < kvol} A_g[t][s*kvol + k] *
+//                         src[n, g*Cs + s, o - pad + k*dil]      (per spatial axis; 0 outside src)
+// Forward: src = x, dst = y, A = W, pad = padding.
+// Input gradient: src = gy, dst = gx, A_g[ci][co*kvol + k] = W[co][ci][kvol-1-k] (transposed and
+// flipped), pad = dil*(k-1) - padding (negative pad: the correlation starts inside src).
+struct Corr {
+  int64_t N, groups, Cs, Ct;
+  int64_t src[3], dst[3], kernel[3], dil[3], pad[3];
+  int64_t kvol() const { return kernel[0] * kernel[1] * kernel[2]; }
+};
+
+Corr forward_corr(const ConvGeometry& g) {
+  Corr c{g.N, g.groups, g.Cin / g.groups, g.Cout / g.groups, {}, {}, {}, {}, {}};
+  for (int a = 0; a < 3; ++a) {
+    c.src[a] = g.in[a];
+    c.dst[a] = g.out[a];
+    c.kernel[a] = g.kernel[a];
+    c.dil[a] = g.dilation[a];
+    c.pad[a] = g.padding[a];
+  }
+  return c;
+}
+
+Corr input_grad_corr(const ConvGeometry& g) {
+  Corr c{g.N, g.groups, g.Cout / g.groups, g.Cin / g.groups, {}, {}, {}, {}, {}};
+  for (int a = 0; a < 3; ++a) {
+    c.src[a] = g.out[a];
+    c.dst[a] = g.in[a];
+    c.kernel[a] = g.kernel[a];
+    c.dil[a] = g.dilation[a];
+    c.pad[a] = g.dilation[a] * (g.kernel[a] - 1) - g.padding[a];
+  }
+  return c;
+}
+
+// The window of a task: the source region that a block of bd output planes x bh output rows (all
+// of W) reads, for cb source channels, zero-padded:
+//   win[c][a][b][e] = src[c, d0 - pad_D + a, h0 - pad_H + b, e - pad_W]  (0 outside src),
+//   a < WD = bd + (kD-1)*dil_D,  b < WH = bh + (kH-1)*dil_H,  e < WW = round_up(oW, L) + (kW-1)*dil_W.
+// Output (od, oh, ow) of the block reads, through tap k = (c, kd, kh, kw), the element at
+//   base(od, oh, ow) + koff[k],  base = ((od - d0) * WH + (oh - h0)) * WW + ow,
+//   koff[k] = ((c * WD + kd*dil_D) * WH + kh*dil_H) * WW + kw*dil_W,
+// so a vector of L consecutive outputs along W reads L consecutive window elements per tap. Rows are
+// rounded up to whole vectors (the extra lanes are computed and dropped).
+struct Window {
+  int64_t bd, bh, cb;  // output planes and rows per block; source channels per block
+  int64_t WD, WH, WW;
+  std::vector<int64_t> koff;  // cb * kvol tap offsets
+
+  Window(const Corr& c, int L, int64_t bd_, int64_t bh_, int64_t cb_) : bd(bd_), bh(bh_), cb(cb_) {
+    WD = bd + (c.kernel[0] - 1) * c.dil[0];
+    WH = bh + (c.kernel[1] - 1) * c.dil[1];
+    WW = ceil_div(c.dst[2], L) * L + (c.kernel[2] - 1) * c.dil[2];
+    for (int64_t ch = 0; ch < cb; ++ch)
+      for (int64_t kd = 0; kd < c.kernel[0]; ++kd)
+        for (int64_t kh = 0; kh < c.kernel[1]; ++kh)
+          for (int64_t kw = 0; kw < c.kernel[2]; ++kw)
+            koff.push_back(((ch * WD + kd * c.dil[0]) * WH + kh * c.dil[1]) * WW + kw * c.dil[2]);
+  }
+  int64_t elems() const { return cb * WD * WH * WW; }
+  // Window elements per channel for a block of bd x bh outputs.
+  static int64_t channel_elems(const Corr& c, int L, int64_t bd, int64_t bh) {
+    return (bd + (c.kernel[0] - 1) * c.dil[0]) * (bh + (c.kernel[1] - 1) * c.dil[1]) *
+           (ceil_div(c.dst[2], L) * L + (c.kernel[2] - 1) * c.dil[2]);
+  }
+
+  // Fills win for source channels src[0 .. nch) (src points at the first one) and the block whose
+  // first output plane and row are d0, h0.
+  template <typename T>
+  void fill(const Corr& c, const T* src, int64_t nch, int64_t d0, int64_t h0, T* win) const {
+    const int64_t SD = c.src[0], SH = c.src[1], SW = c.src[2];
+    const int64_t e_lo = std::clamp<int64_t>(c.pad[2], 0, WW);  // window columns that hold src
+    const int64_t e_hi = std::clamp<int64_t>(c.pad[2] + SW, e_lo, WW);
+    for (int64_t ch = 0; ch < nch; ++ch) {
+      for (int64_t a = 0; a < WD; ++a) {
+        const int64_t sd = d0 - c.pad[0] + a;
+        for (int64_t b = 0; b < WH; ++b) {
+          const int64_t sh = h0 - c.pad[1] + b;
+          T* row = win + ((ch * WD + a) * WH + b) * WW;
+          if (sd < 0 || sd >= SD || sh < 0 || sh >= SH) {
+            fill_run(row, WW, T(0));
+            continue;
+          }
+          const T* srow = src + ((ch * SD + sd) * SH + sh) * SW;  // window column e = src column e - pad
+          fill_run(row, e_lo, T(0));
+          copy_run(srow + (e_lo - c.pad[2]), e_hi - e_lo, row + e_lo);
+          fill_run(row + e_hi, WW - e_hi, T(0));
+        }
+      }
+    }
+  }
+};
+
+// One vector of up to L consecutive outputs along W inside a block.
+struct OutVec {
+  int64_t win;    // window offset of its first output (base above)
+  int64_t dst;    // offset of its first output in a dst channel, (od * oH + oh) * oW + ow
+  int64_t lanes;  // valid outputs, <= L
+};
+
+// Lists the output vectors of the block [d0, d1) x [h0, h1) x [0, oW) in row-major order.
+void block_vectors(const Corr& c, const Window& w, int L, int64_t d0, int64_t d1, int64_t h0,
+                   int64_t h1, std::vector<OutVec>& vecs) {
+  vecs.clear();
+  for (int64_t od = d0; od < d1; ++od)
+    for (int64_t oh = h0; oh < h1; ++oh)
+      for (int64_t ow = 0; ow < c.dst[2]; ow += L)
+        vecs.push_back({((od - d0) * w.WH + (oh - h0)) * w.WW + ow, (od * c.dst[1] + oh) * c.dst[2] + ow,
+                        std::min<int64_t>(L, c.dst[2] - ow)});
+}
+
+std::vector<OutVec>& thread_vectors() {
+  thread_local std::vector<OutVec> vecs;
+  return vecs;
+}
+
+// Micro-kernel of the forward / input-gradient correlation: one register tile of MR target
+// channels x NV output vectors (L outputs each), over kn taps:
+//   c[i][v] (+)= sum_k a[k * MR + i] * b[v][koff[k] .. + L)
+// a: the packed weights (MR values per tap); b[v]: window pointers of the NV output vectors.
+// Tile element (i, v) lives at c + i * ldc + coff[v]: either straight in dst (ldc = the dst channel
+// stride, coff = the vectors' dst offsets) or in a scratch tile. It starts from c when `load` is
+// set, else from bias[i] (or 0 when bias is nullptr).
+// Per tap: NV vector loads, MR broadcasts and MR*NV fused multiply-adds; the MR*NV accumulators
+// stay in registers for the whole loop.
+template <typename T, int MR, int NV>
+void tile_rows(int64_t kn, const T* __restrict a, const int64_t* __restrict koff,
+               const T* const* bptr, T* c, int64_t ldc, const int64_t* coff, bool load,
+               const T* bias) {
+  using V = typename Simd<T>::V;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i) {
+    for (int v = 0; v < NV; ++v) {
+      acc[i][v] = load ? vload(c + i * ldc + coff[v]) : V{} + (bias ? bias[i] : T(0));
+    }
+  }
+  const T* b[NV];
+  for (int v = 0; v < NV; ++v) b[v] = bptr[v];
+  for (int64_t k = 0; k < kn; ++k) {
+    const int64_t o = koff[k];
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = vload(b[v] + o);
+    for (int i = 0; i < MR; ++i) {
+      const T s = a[k * MR + i];
+      for (int v = 0; v < NV; ++v) acc[i][v] += s * bv[v];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) vstore(c + i * ldc + coff[v], acc[i][v]);
+}
+
+// dst = the correlation c of src with weights a_of(g, t, k) (= A_g[t][k]) plus bias (or nullptr).
+// Tasks: (n, group, block of bd output planes x bh rows); per task one window, then register
+// tiles of MR target channels x NV output vectors (tile_rows).
+// Loop order inside a task: output vectors (NV at a time) > tap blocks (kTapBlock taps) > row
+// tiles, so the window data of one tap block is reused from L1 by all row tiles. Full tiles are
+// accumulated straight in dst; tiles with padded rows or lanes (Ct % MR, oW % L, the last vectors)
+// live in a scratch tile and are copied out at the end.
+// Source channels are processed in blocks of cb (all of them unless the packed weights or the
+// window would exceed their budget); blocks after the first accumulate into dst.
+template <typename T, int MR, int NV, typename AFn>
+void correlate(const Corr& c, const T* src, const AFn& a_of, const T* bias, T* dst) {
+  constexpr int L = Simd<T>::L;
+  const int64_t kvol = c.kvol(), Mt = ceil_div(c.Ct, MR);  // Mt row tiles of MR target channels
+  const int64_t Psrc = c.src[0] * c.src[1] * c.src[2], Pdst = c.dst[0] * c.dst[1] * c.dst[2];
+  const int nthreads = thread_count();
+  const int64_t esize = sizeof(T);
+
+  // Blocking. cb: packed weights of cb source channels and a one-row window fit their budgets.
+  // bh: whole planes if their window fits. bd: grow a little for tiny planes (>= 64 vectors per
+  // task) as long as there are still several tasks per thread.
+  const int64_t nvr = ceil_div(c.dst[2], L);  // vectors per output row
+  int64_t cb = std::min(c.Cs, std::max<int64_t>(1, kPackBytes / (c.groups * Mt * MR * kvol * esize)));
+  cb = std::min(cb, std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, 1, 1) * esize)));
+  int64_t bh = c.dst[1];
+  while (bh > 1 && cb * Window::channel_elems(c, L, 1, bh) * esize > kWindowBytes) bh = ceil_div(bh, 2);
+  int64_t bd = 1;
+  while (bh == c.dst[1] && bd < c.dst[0] && bd * bh * nvr < 64 &&
+         cb * Window::channel_elems(c, L, bd + 1, bh) * esize <= kWindowBytes &&
+         c.N * c.groups * ceil_div(c.dst[0], bd + 1) >= 4 * nthreads) {
+    ++bd;
+  }
+  const Window w(c, L, bd, bh, cb);
+  const int64_t ndb = ceil_div(c.dst[0], bd), nhb = ceil_div(c.dst[1], bh);
+  const int64_t ntasks = c.N * c.groups * ndb * nhb;
+  std::vector<T> apack(static_cast<size_t>(c.groups * Mt * MR * cb * kvol));
+  int64_t tile_off[NV];  // vector offsets inside a scratch tile
+  for (int v = 0; v < NV; ++v) tile_off[v] = v * L;
+
+#pragma omp parallel
+  {
+    T* win = scratch<T, kTagWindow>(w.elems());
+    T* tile = scratch<T, kTagTile>(Mt * MR * NV * L);  // scratch row tiles, (MR, NV) vectors each
+    std::vector<OutVec>& vecs = thread_vectors();
+    for (int64_t c0 = 0; c0 < c.Cs; c0 += cb) {
+      const int64_t nc = std::min(cb, c.Cs - c0), K = nc * kvol;  // taps of this channel block
+      // Pack the weights of this channel block: apack[g][t][k][i] = A_g[t*MR + i][c0*kvol + k],
+      // zero rows beyond Ct. The row tile's MR values for one tap are then adjacent.
+#pragma omp for schedule(static)
+      for (int64_t gt = 0; gt < c.groups * Mt; ++gt) {
+        const int64_t g = gt / Mt, t = gt % Mt;
+        T* p = apack.data() + gt * K * MR;
+        for (int64_t k = 0; k < K; ++k)
+          for (int i = 0; i < MR; ++i)
+            p[k * MR + i] = t * MR + i < c.Ct ? a_of(g, t * MR + i, c0 * kvol + k) : T(0);
+      }
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t task = 0; task < ntasks; ++task) {
+        const int64_t n = task / (c.groups * ndb * nhb), g = task / (ndb * nhb) % c.groups;
+        const int64_t d0 = task / nhb % ndb * bd, h0 = task % nhb * bh;
+        const int64_t d1 = std::min(c.dst[0], d0 + bd), h1 = std::min(c.dst[1], h0 + bh);
+        w.fill(c, src + ((n * c.groups + g) * c.Cs + c0) * Psrc, nc, d0, h0, win);
+        block_vectors(c, w, L, d0, d1, h0, h1, vecs);
+        const int64_t nvec = static_cast<int64_t>(vecs.size());
+        T* dg = dst + (n * c.groups + g) * c.Ct * Pdst;  // (Ct, dst spatial) of this (n, g)
+        const T* ag = apack.data() + g * Mt * K * MR;
+        const T* bg = bias != nullptr && c0 == 0 ? bias + g * c.Ct : nullptr;
+        for (int64_t j = 0; j < nvec; j += NV) {
+          const int64_t nj = std::min<int64_t>(NV, nvec - j);
+          const T* bptr[NV];
+          int64_t dst_off[NV];
+          bool full_lanes = nj == NV;
+          for (int v = 0; v < NV; ++v) {
+            const OutVec& ov = vecs[j + std::min<int64_t>(v, nj - 1)];
+            bptr[v] = win + ov.win;
+            dst_off[v] = ov.dst;
+            full_lanes = full_lanes && ov.lanes == L;
+          }
+          // Row tile t is "direct" (accumulated in dst) when all its rows and lanes exist, else it
+          // lives in tile + t * MR * NV * L.
+          auto direct = [&](int64_t t) { return full_lanes && (t + 1) * MR <= c.Ct; };
+          if (c0 > 0) {  // scratch tiles start from what dst holds so far
+            for (int64_t t = 0; t < Mt; ++t) {
+              if (direct(t)) continue;
+              T* tt = tile + t * MR * NV * L;
+              fill_run(tt, MR * NV * L, T(0));
+              for (int64_t i = 0; i < MR && t * MR + i < c.Ct; ++i)
+                for (int64_t v = 0; v < nj; ++v)
+                  copy_run(dg + (t * MR + i) * Pdst + vecs[j + v].dst, vecs[j + v].lanes, tt + (i * NV + v) * L);
+            }
+          }
+          for (int64_t k0 = 0; k0 < K; k0 += kTapBlock) {
+            const int64_t kn = std::min(kTapBlock, K - k0);
+            const bool load = c0 > 0 || k0 > 0;
+            for (int64_t t = 0; t < Mt; ++t) {
+              const T* a = ag + (t * K + k0) * MR;
+              const T* bt = bg != nullptr ? bg + t * MR : nullptr;
+              if (direct(t)) {
+                tile_rows<T, MR, NV>(kn, a, w.koff.data() + k0, bptr, dg + t * MR * Pdst, Pdst, dst_off, load, bt);
+              } else {
+                tile_rows<T, MR, NV>(kn, a, w.koff.data() + k0, bptr, tile + t * MR * NV * L, NV * L, tile_off, load, bt);
+              }
+            }
+          }
+          for (int64_t t = 0; t < Mt; ++t) {
+            if (direct(t)) continue;
+            for (int64_t i = 0; i < MR && t * MR + i < c.Ct; ++i)
+              for (int64_t v = 0; v < nj; ++v)
+                copy_run(tile + (t * MR + i) * NV * L + v * L, vecs[j + v].lanes, dg + (t * MR + i) * Pdst + vecs[j + v].dst);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Picks the register tile for Ct target channels: MR rows (channels) x NV vectors, MR*NV = the
+// accumulator registers. Few target channels (e.g. the input gradient of a 1-channel first layer)
+// get short, wide tiles instead of mostly-empty tall ones.
+template <typename T, typename AFn>
+void correlate_any(const Corr& c, const T* src, const AFn& a_of, const T* bias, T* dst) {
+  if (kAccRegs >= 24 && c.Ct >= 8) {
+    correlate<T, 8, kAccRegs / 8>(c, src, a_of, bias, dst);
+  } else if (c.Ct >= 4) {
+    correlate<T, 4, kAccRegs / 4>(c, src, a_of, bias, dst);
+  } else if (c.Ct >= 2) {
+    correlate<T, 2, std::min(8, kAccRegs / 2)>(c, src, a_of, bias, dst);
+  } else {
+    correlate<T, 1, 8>(c, src, a_of, bias, dst);
+  }
+}
+
+// Micro-kernel of the weight gradient. For MR output channels (gy rows g + i*gs, nq vectors each)
+// and NJ taps (window pointers x[j]), summed over the nq output vectors of a block:
+//   out[i * NJ + j] = sum_q  gy_i[q] . x_j[xbase[q] .. + L)
+// Per output vector: MR + NJ loads and MR*NJ fused multiply-adds into vector accumulators, which
+// are reduced to scalars once per block.
+template <typename T, int MR, int NJ>
+void tile_dots(int64_t nq, const T* __restrict g, int64_t gs, const int64_t* __restrict xbase,
+               const T* const* xptr, T* __restrict out) {
+  using V = typename Simd<T>::V;
+  constexpr int L = Simd<T>::L;
+  V acc[MR][NJ];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NJ; ++j) acc[i][j] = V{};
+  const T* x[NJ];
+  for (int j = 0; j < NJ; ++j) x[j] = xptr[j];
+  for (int64_t q = 0; q < nq; ++q) {
+    V gv[MR];
+    for (int i = 0; i < MR; ++i) gv[i] = vload(g + i * gs + q * L);
+    const int64_t o = xbase[q];
+    for (int j = 0; j < NJ; ++j) {
+      const V xv = vload(x[j] + o);
+      for (int i = 0; i < MR; ++i) acc[i][j] += gv[i] * xv;
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NJ; ++j) out[i * NJ + j] = hsum<T>(acc[i][j]);
+}
+
+// gw = sum over n and positions of gy (x) window, for a stride-1 convolution.
+// The volume is walked in position blocks (bd planes x bh rows, sequentially). For each block:
+//   1. the threads copy gy of the block into a shared "gy window": gyw[g][co][q][L], one row of
+//      nq vectors per output channel, zero in the lanes past oW and in padded channels;
+//   2. tasks (group, block of cb input channels, group of output-channel tiles) run in parallel:
+//      each fills its own x window for its cb channels and adds MR x NJ tiles of dot products
+//      (tile_dots) into its own, disjoint, part of gw.
+// No per-thread gradient copies and no reduction: the blocks are sequential, and within a block
+// the tasks write disjoint parts of gw.
+template <typename T, int MR, int NJ>
+void weight_grad_direct(const ConvGeometry& geo, const T* gy, const T* x, T* gw) {
+  constexpr int L = Simd<T>::L;
+  const Corr c = forward_corr(geo);
+  const int64_t kvol = c.kvol(), Kg = c.Cs * kvol, Mg = c.Ct;
+  const int64_t Mp = ceil_div(Mg, MR) * MR;  // output channels rounded up to whole tiles
+  const int64_t Pin = c.src[0] * c.src[1] * c.src[2], P = c.dst[0] * c.dst[1] * c.dst[2];
+  const int nthreads = thread_count();
+  const int64_t esize = sizeof(T);
+
+  // Position block: as many output vectors (nq = bd * bh * nvr) as the gy window budget allows.
+  const int64_t nvr = ceil_div(c.dst[2], L);
+  const int64_t qmax = std::max<int64_t>(nvr, kGyBytes / (c.groups * Mp * L * esize));
+  int64_t bh = std::min(c.dst[1], std::max<int64_t>(1, qmax / nvr)), bd = 1;
+  if (bh == c.dst[1]) bd = std::clamp<int64_t>(qmax / (bh * nvr), 1, c.dst[0]);
+  // Input channels per task: enough taps for several whole NJ tiles, within the window budget.
+  int64_t cb = std::min(c.Cs, ceil_div(8 * NJ, kvol));
+  cb = std::min(cb, std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, bd, bh) * esize)));
+  const Window w(c, L, bd, bh, cb);
+  const int64_t ncb = ceil_div(c.Cs, cb), co_tiles = Mp / MR;
+  // Output-channel tiles per task: all of them, unless that leaves too few tasks to share.
+  int64_t cot = co_tiles;
+  while (cot > 1 && c.groups * ncb * ceil_div(co_tiles, cot) < 4 * nthreads) cot = ceil_div(cot, 2);
+  const int64_t nct = ceil_div(co_tiles, cot), ntasks = c.groups * ncb * nct;
+  const int64_t ndb = ceil_div(c.dst[0], bd), nhb = ceil_div(c.dst[1], bh);
+  std::vector<T> gyw(static_cast<size_t>(c.groups * Mp * bd * bh * nvr * L));
+
+#pragma omp parallel
+  {
+    T* win = scratch<T, kTagWindow>(w.elems());
+    std::vector<OutVec>& vecs = thread_vectors();
+    std::vector<int64_t> xbase;  // window offset of each output vector of the block
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < c.groups * Mg * Kg; ++i) gw[i] = T(0);
+    for (int64_t blk = 0; blk < c.N * ndb * nhb; ++blk) {
+      const int64_t n = blk / (ndb * nhb), d0 = blk / nhb % ndb * bd, h0 = blk % nhb * bh;
+      const int64_t d1 = std::min(c.dst[0], d0 + bd), h1 = std::min(c.dst[1], h0 + bh);
+      block_vectors(c, w, L, d0, d1, h0, h1, vecs);
+      const int64_t nq = static_cast<int64_t>(vecs.size());
+      xbase.resize(static_cast<size_t>(nq));
+      for (int64_t q = 0; q < nq; ++q) xbase[q] = vecs[q].win;
+      // 1. gy window (implicit barrier at the end of the loop).
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < c.groups * Mp; ++row) {
+        const int64_t g = row / Mp, co = row % Mp;
+        T* dstrow = gyw.data() + row * nq * L;
+        std::fill(dstrow, dstrow + nq * L, T(0));
+        if (co >= Mg) continue;
+        const T* gyc = gy + ((n * c.groups + g) * Mg + co) * P;
+        for (int64_t q = 0; q < nq; ++q) copy_lanes(gyc + vecs[q].dst, vecs[q].lanes, dstrow + q * L);
+      }
+      // 2. Dot-product tiles.
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t task = 0; task < ntasks; ++task) {
+        const int64_t g = task / (ncb * nct), cbi = task / nct % ncb, ct = task % nct;
+        const int64_t c0 = cbi * cb, nc = std::min(cb, c.Cs - c0), K = nc * kvol;
+        w.fill(c, x + ((n * c.groups + g) * c.Cs + c0) * Pin, nc, d0, h0, win);
+        const int64_t t_end = std::min(co_tiles, (ct + 1) * cot);
+        for (int64_t t = ct * cot; t < t_end; ++t) {
+          const T* gt = gyw.data() + (g * Mp + t * MR) * nq * L;
+          for (int64_t k0 = 0; k0 < K; k0 += NJ) {
+            const int64_t nj = std::min<int64_t>(NJ, K - k0);
+            const T* xptr[NJ];
+            for (int j = 0; j < NJ; ++j) xptr[j] = win + w.koff[k0 + std::min<int64_t>(j, nj - 1)];
+            T out[MR * NJ];
+            tile_dots<T, MR, NJ>(nq, gt, nq * L, xbase.data(), xptr, out);
+            for (int i = 0; i < MR && t * MR + i < Mg; ++i) {
+              T* gwrow = gw + (g * Mg + t * MR + i) * Kg + c0 * kvol + k0;
+              for (int64_t j = 0; j < nj; ++j) gwrow[j] += out[i * NJ + j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void weight_grad_direct_any(const ConvGeometry& geo, const T* gy, const T* x, T* gw) {
+  if (geo.Cout / geo.groups >= 4) {
+    weight_grad_direct<T, 4, kAccRegs / 4>(geo, gy, x, gw);
+  } else {
+    weight_grad_direct<T, 1, std::min(8, kAccRegs / 2)>(geo, gy, x, gw);
+  }
+}
+
+bool is_unit_stride(const ConvGeometry& g) {
+  return g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1;
+}
+
+// ------------------------------------------------------------------------------------------------
+// General path (any stride): chunked im2col + Eigen GEMM
+// ------------------------------------------------------------------------------------------------
+
+template <typename T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using MatMap = Eigen::Map<RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T>
+using ConstMatMap = Eigen::Map<const RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 // A run of output positions inside one output row: (od, oh, ow0 .. ow0+len).
 struct Segment {
@@ -274,19 +791,15 @@ void col2im(const Plan& pl, const T* dcol, int64_t k0, int64_t k1, const std::ve
   }
 }
 
-}  // namespace
-
-// ------------------------------------------------------------------------------------------------
-// Forward: y = W * col + b, chunk by chunk.
-// ------------------------------------------------------------------------------------------------
+// Forward: y_chunk = W_g * col_chunk (+ b), for chunks of Pc output positions in parallel.
 template <typename T>
-void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+void gemm_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
   const Plan pl(g, sizeof(T));
   const int64_t nchunks = (pl.P + pl.Pc - 1) / pl.Pc;
   const int64_t ntasks = g.N * g.groups * nchunks;
 #pragma omp parallel
   {
-    T* col = thread_buffer<T>(pl.Kc * pl.Pc);
+    T* col = scratch<T, kTagCol>(pl.Kc * pl.Pc);
     std::vector<Segment>& segs = thread_segments();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < ntasks; ++t) {
@@ -318,17 +831,17 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* 
 // Backward w.r.t. the input: dcol = W^T * gy, scattered back with col2im, in two colours of slabs.
 // ------------------------------------------------------------------------------------------------
 template <typename T>
-void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
+void gemm_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
   const Plan pl(g, sizeof(T));
   // Slabs along the outermost spatial axis a that has more than one output (D for 3D, H for 2D).
-  // Output slab j (thickness S along a) scatters into inputs [j*S*s - p, ((j+1)*S - 1)*s - p + span),
-  // span = (k-1)*dil + 1, so slabs j and j+2 are disjoint when (S + 1) * s >= span + ... i.e. S*s +
-  // s > (k-1)*dil. Even slabs then run in parallel without races, then odd slabs.
+  // Output slab j (S indices along a) scatters into input indices
+  //   [j*S*s - p,  ((j+1)*S - 1)*s - p + (k-1)*dil],
+  // so slabs j and j+2 are disjoint when ((j+1)*S - 1)*s + (k-1)*dil < (j+2)*S*s, i.e. when
+  // (S+1)*s > (k-1)*dil. Even slabs then run in parallel without races, then odd slabs.
   int a = 0;
   while (a < 2 && g.out[a] == 1) ++a;
   const int64_t unit = (a == 0 ? g.out[1] * g.out[2] : a == 1 ? g.out[2] : 1);  // positions/index
-  const int64_t span = (g.kernel[a] - 1) * g.dilation[a] + 1;
-  int64_t S = std::max<int64_t>(1, (span + g.stride[a] - 1) / g.stride[a] - 1);
+  int64_t S = std::max<int64_t>(1, (g.kernel[a] - 1) * g.dilation[a] / g.stride[a]);
   S = std::max(S, (pl.Pc + unit - 1) / unit);  // at least one full chunk per slab
   S = std::min(S, g.out[a]);
   const int64_t nslabs = (g.out[a] + S - 1) / S;
@@ -337,7 +850,7 @@ void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) 
 
 #pragma omp parallel
   {
-    T* dcol = thread_buffer<T>(pl.Kc * pl.Pc);
+    T* dcol = scratch<T, kTagCol>(pl.Kc * pl.Pc);
     std::vector<Segment>& segs = thread_segments();
     // Zero gx (the scatter accumulates).
     const int64_t total = g.N * g.Cin * pl.Pin;
@@ -372,10 +885,10 @@ void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) 
 }
 
 // ------------------------------------------------------------------------------------------------
-// Backward w.r.t. weight and bias: gW_g = sum over n, chunks of gy_chunk * col_chunk^T.
+// Backward w.r.t. the weight: gW_g = sum over n, chunks of gy_chunk * col_chunk^T.
 // ------------------------------------------------------------------------------------------------
 template <typename T>
-void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb) {
+void gemm_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw) {
   const Plan pl(g, sizeof(T));
   // Column block of gW handled at once: bounded by the col buffer and by the accumulator budget.
   const int64_t Kb = std::clamp<int64_t>(kAccBytes / static_cast<int64_t>(sizeof(T)) / pl.Mg, 1,
@@ -389,13 +902,9 @@ void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw,
   {
     const int tid = thread_id();
     T* acc = acc_all.data() + tid * pl.Mg * Kb;
-    T* col = thread_buffer<T>(Kb * pl.Pc);
+    T* col = scratch<T, kTagCol>(Kb * pl.Pc);
     std::vector<Segment>& segs = thread_segments();
-#ifdef _OPENMP
-    const int nth = omp_get_num_threads();
-#else
-    const int nth = 1;
-#endif
+    const int nth = team_size();
     for (int64_t gi = 0; gi < g.groups; ++gi) {
       for (int64_t k0 = 0; k0 < pl.Kg; k0 += Kb) {
         const int64_t kb = std::min(Kb, pl.Kg - k0);
@@ -422,18 +931,61 @@ void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw,
         }
       }
     }
-    if (gb != nullptr) {
-#pragma omp for schedule(static)
-      for (int64_t co = 0; co < g.Cout; ++co) {
-        T s = 0;
-        for (int64_t n = 0; n < g.N; ++n) {
-          s += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(gy + (n * g.Cout + co) * pl.P,
-                                                                     pl.P).sum();
-        }
-        gb[co] = s;
-      }
-    }
   }
+}
+
+
+// gb[co] = sum over n and positions of gy[n, co].
+template <typename T>
+void bias_grad(const ConvGeometry& g, const T* gy, T* gb) {
+  const int64_t P = g.out[0] * g.out[1] * g.out[2];
+#pragma omp parallel for schedule(static)
+  for (int64_t co = 0; co < g.Cout; ++co) {
+    T s = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      s += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(gy + (n * g.Cout + co) * P, P).sum();
+    }
+    gb[co] = s;
+  }
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------
+// Public kernels: the direct path for stride 1, the general path otherwise.
+// ------------------------------------------------------------------------------------------------
+
+template <typename T>
+void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+  if (!is_unit_stride(g)) return gemm_forward(g, x, w, b, y);
+  const int64_t Mg = g.Cout / g.groups;
+  const int64_t Kg = (g.Cin / g.groups) * g.kernel[0] * g.kernel[1] * g.kernel[2];
+  // A_g[co][k] = W[g*Mg + co][k], k = (ci, kd, kh, kw).
+  auto a_of = [=](int64_t grp, int64_t co, int64_t k) { return w[(grp * Mg + co) * Kg + k]; };
+  correlate_any<T>(forward_corr(g), x, a_of, b, y);
+}
+
+template <typename T>
+void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
+  if (!is_unit_stride(g)) return gemm_backward_input(g, gy, w, gx);
+  const int64_t Mg = g.Cout / g.groups, Cin_g = g.Cin / g.groups;
+  const int64_t kvol = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  // A_g[ci][co*kvol + k] = W[g*Mg + co][ci][kvol-1-k]: transposed, kernel flipped on all axes.
+  auto a_of = [=](int64_t grp, int64_t ci, int64_t k) {
+    const int64_t co = k / kvol, kk = k % kvol;
+    return w[((grp * Mg + co) * Cin_g + ci) * kvol + (kvol - 1 - kk)];
+  };
+  correlate_any<T>(input_grad_corr(g), gy, a_of, static_cast<const T*>(nullptr), gx);
+}
+
+template <typename T>
+void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb) {
+  if (is_unit_stride(g)) {
+    weight_grad_direct_any(g, gy, x, gw);
+  } else {
+    gemm_backward_weight(g, gy, x, gw);
+  }
+  if (gb != nullptr) bias_grad(g, gy, gb);
 }
 
 template void conv_forward<float>(const ConvGeometry&, const float*, const float*, const float*,

@@ -66,11 +66,14 @@ template <typename T>
 AxisMap<T> nearest_axis_map(int64_t in, int64_t out, double scale) {
   AxisMap<T> m;
   m.i0.resize(out);
-  // PyTorch computes this in float: 1/scale rounded to float, times o, floored. (Its
-  // shortcuts for out == in and out == 2 in give the same indices.)
+  // PyTorch computes this in float: 1/scale rounded to float, times o, floored. There is
+  // no shortcut for out == in: in = 3 with scale 1.2 reads inputs (0, 0, 1), as PyTorch
+  // 1.13's forward does. (Its backward does take shortcuts for out == in and out == 2 in,
+  // so in those rare non-integer cases PyTorch's gradient is not the adjoint of its own
+  // forward; ours is, since both directions use this one map.)
   const float ratio = static_cast<float>(1.0 / scale);
   for (int64_t o = 0; o < out; ++o) {
-    const int64_t src = out == in ? o : static_cast<int64_t>(std::floor(static_cast<float>(o) * ratio));
+    const int64_t src = static_cast<int64_t>(std::floor(static_cast<float>(o) * ratio));
     m.i0[o] = std::min(src, in - 1);
   }
   m.i1 = m.i0;
@@ -88,7 +91,7 @@ AxisMap<T> linear_axis_map(int64_t in, int64_t out, double scale) {
   m.w1.resize(out);
   const T ratio = static_cast<T>(1.0 / scale);
   for (int64_t o = 0; o < out; ++o) {
-    if (out == in) {  // scale 1: a plain copy (PyTorch's shortcut)
+    if (out == in) {  // a plain copy, even when scale != 1 (PyTorch's shortcut)
       m.i0[o] = m.i1[o] = o;
       m.w0[o] = T(1);
       m.w1[o] = T(0);

@@ -100,3 +100,19 @@ TEST(Autograd, SharedGradientsAreIndependentCopies) {
   ag::backward(ag::sum(a + b));
   EXPECT_FALSE(a.grad().same_storage(b.grad()));
 }
+
+TEST(Autograd, InPlaceWriteToAParameterNeedsNoGrad) {
+  Tensor w = Tensor::ones({2}).set_requires_grad();
+  expect_error([&] { w.fill_(0.0); }, {"fill_", "NoGrad"});
+  expect_error([&] { w.copy_(Tensor::zeros({2})); }, {"copy_", "NoGrad"});
+  NoGrad no_grad;
+  w.fill_(3.0);
+  EXPECT_EQ(w.to_vector(), (std::vector<double>{3, 3}));
+}
+
+TEST(Autograd, FullReductionsAreDeterministic) {
+  // Sums over one long row are chunked and joined in a fixed order: identical bits.
+  Tensor x = Tensor::from_vector(std::vector<double>(300001, 0.1), {300001}, DType::F32);
+  const double first = sum(x).item();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(sum(x).item(), first);
+}

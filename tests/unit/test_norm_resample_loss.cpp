@@ -161,6 +161,13 @@ TEST(Interpolate, NearestMatchesPyTorch) {
   expect_near_all(interpolate(x, {0.6}, "nearest").to_vector(), {0, 1, 3, 5, 6, 8}, 0);
   expect_near_all(interpolate(x, {1.3}, "nearest").to_vector(), {0, 0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9},
                   0);
+  // No shortcut when the size does not change: in 3, scale 1.2 -> out 3 reading (0, 0, 1);
+  // and 2.2 is not treated as 2 (PyTorch 1.13 gives (0, 0, 0, 1, 1, 2)).
+  const Tensor x3 = Tensor::arange(3).reshape({1, 1, 3});
+  expect_near_all(interpolate(x3, {1.2}, "nearest").to_vector(), {0, 0, 1}, 0);
+  expect_near_all(interpolate(x3, {2.2}, "nearest").to_vector(), {0, 0, 0, 1, 1, 2}, 0);
+  // Linear does copy when the size does not change (PyTorch's shortcut).
+  expect_near_all(interpolate(x3, {1.2}, "linear").to_vector(), {0, 1, 2}, 0);
   // Scale (1, 2, 2) on a 3-D volume: each slice's pixels repeated 2x2, depth unchanged.
   const Tensor v = Tensor::arange(4).reshape({1, 1, 2, 1, 2});
   const Tensor up = interpolate(v, {1, 2, 2}, "nearest");
@@ -215,9 +222,9 @@ TEST(Attention, HandComputedValues) {
   const Tensor k1 = Tensor::from_vector({0, std::log(3.0)}, {2, 1}, DType::F64);
   const Tensor v1 = Tensor::from_vector({4, 8}, {2, 1}, DType::F64);
   EXPECT_NEAR(scaled_dot_product_attention(q1, k1, v1, 1.0).item(), 7.0, 1e-14);
-  // Default scale 1/sqrt(d) with d = 4: q k = 2 log 3 * ... -> weights softmax(0, log 3).
+  // Default scale 1/sqrt(d) = 1/2 with d = 4: scores (0, 4 c / 2) = (0, log 3) again.
   const Tensor q4 = Tensor::from_vector({1, 1, 1, 1}, {1, 4}, DType::F64);
-  const double c = std::log(3.0) / 2;  // q . k = 4 c, times 1/2 = log 3
+  const double c = std::log(3.0) / 2;
   const Tensor k4 = Tensor::from_vector({0, 0, 0, 0, c, c, c, c}, {2, 4}, DType::F64);
   EXPECT_NEAR(scaled_dot_product_attention(q4, k4, v1).item(), 7.0, 1e-14);
 }

@@ -190,6 +190,7 @@ TEST_F(Safetensors, RefusesAMissingFile) {
 
 TEST_F(Safetensors, RefusesADirectory) {
   expect_error([&] { read_safetensors(dir_.string()); }, {"safetensors: ", "is a directory"});
+  expect_error([] { read_safetensors("/dev/null"); }, {"/dev/null", "not a regular file"});
 }
 
 TEST_F(Safetensors, RefusesATruncatedFile) {

@@ -1,0 +1,266 @@
+#include "data/manifest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "tensor/error.h"
+#include "tensor/philox.h"
+
+namespace fs = std::filesystem;
+
+namespace ldae::data {
+
+namespace {
+
+const char* kOp = "read_manifest";
+
+// Splits one CSV line into fields (RFC 4180 quoting, no newlines inside quotes).
+// Returns false on an unterminated quote or text after a closing quote.
+bool split_csv_line(const std::string& line, std::vector<std::string>* fields) {
+  fields->clear();
+  std::string cur;
+  size_t i = 0;
+  while (true) {
+    cur.clear();
+    if (i < line.size() && line[i] == '"') {
+      ++i;
+      while (true) {
+        if (i >= line.size()) return false;  // unterminated
+        if (line[i] == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            cur += '"';
+            i += 2;
+          } else {
+            ++i;
+            break;
+          }
+        } else {
+          cur += line[i++];
+        }
+      }
+      if (i < line.size() && line[i] != ',') return false;
+    } else {
+      while (i < line.size() && line[i] != ',') cur += line[i++];
+    }
+    fields->push_back(cur);
+    if (i >= line.size()) return true;
+    ++i;  // skip the comma
+  }
+}
+
+std::string trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
+  return s.substr(b, e - b);
+}
+
+bool parse_int(const std::string& s, int64_t* out) {
+  if (s.empty() || s.size() > 12) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  *out = std::stoll(s);
+  return true;
+}
+
+bool parse_age(const std::string& s, double* out) {
+  if (s.empty() || s == "NaN" || s == "nan" || s == "NA") {
+    *out = NAN;
+    return true;
+  }
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 || v > 150) return false;
+  *out = v;
+  return true;
+}
+
+std::string quote_if_needed(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+// Shortens untrusted text for a one-line message.
+std::string shown(const std::string& s) {
+  std::string t;
+  for (char c : s.substr(0, 40)) t += (c >= 32 && c < 127) ? c : '?';
+  return "'" + t + (s.size() > 40 ? "...'" : "'");
+}
+
+}  // namespace
+
+int64_t Manifest::column_index(const std::string& column) const {
+  for (size_t c = 0; c < columns.size(); ++c)
+    if (columns[c] == column) return static_cast<int64_t>(c);
+  return -1;
+}
+
+const std::string& Manifest::field(size_t r, const std::string& column) const {
+  const int64_t c = column_index(column);
+  check(c >= 0, "Manifest::field", "no column '" + column + "' in " + source);
+  check(r < rows.size(), "Manifest::field", "row " + std::to_string(r) + " out of range");
+  return rows[r].fields[static_cast<size_t>(c)];
+}
+
+void Manifest::set_column(const std::string& column, const std::vector<std::string>& values) {
+  check(values.size() == rows.size(), "Manifest::set_column",
+        std::to_string(values.size()) + " values for " + std::to_string(rows.size()) + " rows");
+  int64_t c = column_index(column);
+  if (c < 0) {
+    columns.push_back(column);
+    for (auto& row : rows) row.fields.emplace_back();
+    c = static_cast<int64_t>(columns.size()) - 1;
+  }
+  for (size_t r = 0; r < rows.size(); ++r) {
+    rows[r].fields[static_cast<size_t>(c)] = values[r];
+    if (column == "path") rows[r].path = values[r];
+  }
+}
+
+int diagnosis_index(const std::string& diagnosis) {
+  if (diagnosis == "AD") return 0;
+  if (diagnosis == "CN") return 1;
+  if (diagnosis == "MCI") return 2;
+  fail("diagnosis_index", "unknown diagnosis '" + diagnosis + "' (expected CN, MCI or AD)");
+}
+
+Manifest parse_manifest(const std::string& text, const std::string& source, const std::string& folder,
+                        const ManifestOptions& options) {
+  Manifest m;
+  m.source = source;
+  m.folder = folder;
+  auto at_line = [&](int64_t line, const std::string& what) {
+    fail(kOp, source + ":" + std::to_string(line) + ": " + what);
+  };
+  std::istringstream in(text);
+  std::string line;
+  std::vector<std::string> fields;
+  int64_t line_no = 0;
+  bool have_header = false;
+  int64_t c_subject = -1, c_path = -1, c_diag = -1, c_session = -1, c_age = -1;
+  std::set<std::pair<std::string, int64_t>> seen;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line_no == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // BOM
+    if (trim(line).empty()) continue;
+    if (!split_csv_line(line, &fields)) at_line(line_no, "unterminated or misplaced quote");
+    for (auto& f : fields) f = trim(f);
+    if (!have_header) {
+      have_header = true;
+      std::set<std::string> names;
+      for (const auto& f : fields) {
+        if (f.empty()) at_line(line_no, "empty column name in the header");
+        if (!names.insert(f).second) at_line(line_no, "duplicate column " + shown(f));
+      }
+      m.columns = fields;
+      c_subject = m.column_index("subject");
+      c_path = m.column_index("path");
+      c_diag = m.column_index("diagnosis");
+      c_session = m.column_index("session");
+      c_age = m.column_index("age");
+      std::string missing;
+      for (const char* req : {"subject", "path", "diagnosis", "session", "age"})
+        if (m.column_index(req) < 0) missing += std::string(missing.empty() ? "" : ", ") + req;
+      if (!missing.empty())
+        at_line(line_no, "missing required column(s) " + missing +
+                             " (need subject, path, diagnosis, session, age)");
+      continue;
+    }
+    if (fields.size() != m.columns.size())
+      at_line(line_no, std::to_string(fields.size()) + " fields, but the header has " +
+                           std::to_string(m.columns.size()));
+    ManifestRow row;
+    row.line = line_no;
+    row.fields = fields;
+    row.subject = fields[static_cast<size_t>(c_subject)];
+    row.path = fields[static_cast<size_t>(c_path)];
+    row.diagnosis = fields[static_cast<size_t>(c_diag)];
+    if (row.subject.empty()) at_line(line_no, "empty subject");
+    if (row.path.empty()) at_line(line_no, "empty path");
+    if (row.diagnosis != "CN" && row.diagnosis != "MCI" && row.diagnosis != "AD")
+      at_line(line_no, "unknown diagnosis " + shown(row.diagnosis) + " (expected CN, MCI or AD)");
+    if (!parse_int(fields[static_cast<size_t>(c_session)], &row.session))
+      at_line(line_no, "session " + shown(fields[static_cast<size_t>(c_session)]) +
+                           " is not a whole number of months");
+    if (!parse_age(fields[static_cast<size_t>(c_age)], &row.age))
+      at_line(line_no, "age " + shown(fields[static_cast<size_t>(c_age)]) +
+                           " is not a number of years in [0, 150] (leave it empty if unknown)");
+    if (!seen.insert({row.subject, row.session}).second)
+      at_line(line_no, "subject " + shown(row.subject) + " has session " + std::to_string(row.session) + " twice");
+    const fs::path p(row.path);
+    row.full_path = p.is_absolute() || folder.empty() ? row.path : (fs::path(folder) / p).string();
+    if (options.check_files) {
+      std::error_code ec;
+      if (!fs::is_regular_file(row.full_path, ec)) at_line(line_no, "image file not found: " + row.full_path);
+    }
+    m.rows.push_back(std::move(row));
+  }
+  if (!have_header) fail(kOp, source + ": empty file (no header line)");
+  return m;
+}
+
+Manifest read_manifest(const std::string& path, const ManifestOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail(kOp, path + ": no such file");
+  if (fs::is_directory(path, ec)) fail(kOp, path + ": is a directory, not a CSV file");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(kOp, path + ": cannot open for reading");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_manifest(ss.str(), path, fs::path(path).parent_path().string(), options);
+}
+
+void write_manifest(const std::string& path, const Manifest& m) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) fail("write_manifest", path + ": cannot open for writing");
+  for (size_t c = 0; c < m.columns.size(); ++c) f << (c ? "," : "") << quote_if_needed(m.columns[c]);
+  f << "\n";
+  for (const auto& row : m.rows) {
+    for (size_t c = 0; c < row.fields.size(); ++c) f << (c ? "," : "") << quote_if_needed(row.fields[c]);
+    f << "\n";
+  }
+  if (!f) fail("write_manifest", path + ": write failed");
+}
+
+Split split_by_subject(const Manifest& m, double val_fraction, double test_fraction, uint64_t seed) {
+  const std::string op = "split_by_subject";
+  check(val_fraction >= 0 && val_fraction < 1 && test_fraction >= 0 && test_fraction < 1, op,
+        "fractions must be in [0, 1)");
+  std::vector<std::string> subjects;
+  for (const auto& row : m.rows) subjects.push_back(row.subject);
+  std::sort(subjects.begin(), subjects.end());
+  subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
+  // Fisher-Yates with Philox draws: element i swaps with a uniform j in [0, i].
+  for (size_t i = subjects.size(); i-- > 1;) {
+    const double u = philox::uniform(seed, 0, i, true);  // (0, 1]
+    const size_t j = std::min(i, static_cast<size_t>(std::ceil(u * static_cast<double>(i + 1))) - 1);
+    std::swap(subjects[i], subjects[j]);
+  }
+  const size_t n = subjects.size();
+  const size_t n_test = static_cast<size_t>(std::ceil(test_fraction * static_cast<double>(n) - 1e-9));
+  const size_t n_val = static_cast<size_t>(std::ceil(val_fraction * static_cast<double>(n - n_test) - 1e-9));
+  check(n_test + n_val < n, op,
+        "no training subject left (" + std::to_string(n) + " subjects, " + std::to_string(n_test) + " test, " +
+            std::to_string(n_val) + " validation)");
+  std::map<std::string, int> part;  // 0 train, 1 val, 2 test
+  for (size_t i = 0; i < n; ++i) part[subjects[i]] = i < n_test ? 2 : (i < n_test + n_val ? 1 : 0);
+  Split s;
+  for (size_t r = 0; r < m.rows.size(); ++r) {
+    const int p = part[m.rows[r].subject];
+    (p == 0 ? s.train : p == 1 ? s.val : s.test).push_back(r);
+  }
+  return s;
+}
+
+}  // namespace ldae::data

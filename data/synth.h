@@ -1,0 +1,91 @@
+// The synthetic longitudinal cohort: ADNI-like T1 scans with known ground truth.
+//
+// Each subject gets a diagnosis (CN, MCI, AD), a baseline age, a disease severity and a
+// progression rate, and an individual anatomy: a head size, a small rigid pose, a smooth
+// random deformation and natural variation of ventricle and hippocampus size. At each
+// visit (months after baseline) ageing and disease act through
+//   * a deformation that enlarges the ventricles and shrinks the hippocampi and the
+//     medial temporal lobes (faster in AD, MCI in between),
+//   * grey matter turning into CSF, most where it borders CSF (wider sulci),
+//   * a lower grey/white contrast,
+// and the scanner adds a smooth bias field and noise. The ground-truth volumes
+// (ventricles, hippocampi, grey matter) are measured on the generated anatomy itself.
+// Everything is drawn from Philox streams keyed by the seed, so the same seed gives the
+// same cohort byte for byte, whatever the thread count.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/nifti.h"
+#include "data/synth_anatomy.h"
+
+namespace ldae::data {
+
+struct SynthSubject {
+  int64_t index = 0;
+  std::string id;         // "sub-0001"
+  std::string diagnosis;  // "CN", "MCI" or "AD"
+  double age = 70;        // at baseline, years
+  double severity = 0;    // disease stage at baseline (0 healthy, ~1 typical AD)
+  double rate = 0;        // severity gained per year
+  double head_scale = 1;  // linear head size factor
+  double rotation[3] = {0, 0, 0};     // radians about x, y, z
+  double translation[3] = {0, 0, 0};  // mm
+  // Smooth random deformation: sum of 6 plane waves (amplitude vector, wave vector, phase).
+  double wave_amp[6][3], wave_vec[6][3], wave_phase[6];
+  double hippocampus_size = 0;  // natural variation (shrink factor offset)
+  double ventricle_size = 0;    // natural variation (enlargement factor offset)
+  double gm_loss = 0;           // natural variation of cortical thinning
+  double intensity[3] = {0.12, 0.5, 0.8};  // CSF, GM, WM at age 70, healthy
+};
+
+// Ground truth of one generated scan.
+struct SynthTruth {
+  double age = 0, severity = 0;
+  double ventricle_ml = 0, hippocampus_ml = 0, gm_ml = 0;
+};
+
+// Draws subject `index` of the cohort with `seed` (pure function of both).
+SynthSubject draw_subject(int64_t index, uint64_t seed);
+
+// The output grid: RAS, isotropic `spacing` mm, `shape` (X, Y, Z), centred on the
+// anatomy's brain centre.
+Affine synth_grid(const Anatomy& anatomy, const Shape& shape, double spacing);
+
+// Generates one scan of `subject` at `session` months after baseline on the given grid;
+// fills `truth`. `visit` (0, 1, ...) picks the scanner's random stream for that visit.
+Volume synthesize_scan(const Anatomy& anatomy, const SynthSubject& subject, int64_t session, int64_t visit,
+                       const Affine& grid, const Shape& shape, uint64_t seed, SynthTruth* truth);
+
+struct SynthOptions {
+  std::string out_dir;
+  int64_t subjects = 20;
+  uint64_t seed = 0;
+  Shape shape = {64, 80, 64};
+  double spacing = 0;  // mm; 0: 192 / shape[0] (the reference's 192 mm field of view)
+  std::vector<int64_t> visits = {0, 6, 12, 24};  // months
+  std::string t1, gm, wm;  // template files (all three) or empty for the phantom
+  bool overview = true;    // write overview.png with a few subjects
+  bool progress = false;   // print one line per subject to stdout
+};
+
+struct SynthSummary {
+  int64_t scans = 0;
+  double seconds = 0;
+  double auc_hippocampus = 0;  // AUC of the baseline hippocampal volume, AD vs CN
+  double auc_ventricles = 0;   // same for the ventricle volume
+  int64_t counts[3] = {0, 0, 0};  // CN, MCI, AD subjects
+  std::string manifest;
+};
+
+// Writes DIR/sub-XXXX/sub-XXXX_ses-MYY_T1w.nii.gz for every subject and visit,
+// DIR/manifest.csv (subject, path, diagnosis, session, age, ventricle_ml,
+// hippocampus_ml, gm_ml, severity) and DIR/overview.png. Creates DIR if needed.
+SynthSummary generate_cohort(const SynthOptions& options);
+
+// Area under the ROC curve for telling `low` from `high` by a score where smaller means
+// `low` (e.g. hippocampal volume: AD low, CN high): P(score_low < score_high), ties 1/2.
+double auc(const std::vector<double>& low, const std::vector<double>& high);
+
+}  // namespace ldae::data

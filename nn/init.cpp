@@ -1,0 +1,55 @@
+#include "nn/init.h"
+
+#include <cmath>
+
+#include "autograd/no_grad.h"
+
+namespace ldae::nn::init {
+
+int64_t fan_in(const Shape& shape) {
+  check(shape.size() >= 2, "init.fan_in", "needs a weight with at least 2 axes, got " + shape_str(shape));
+  int64_t receptive = 1;  // product of the kernel sizes (1 for a Linear weight)
+  for (size_t i = 2; i < shape.size(); ++i) receptive *= shape[i];
+  return shape[1] * receptive;
+}
+
+int64_t fan_out(const Shape& shape) {
+  check(shape.size() >= 2, "init.fan_out", "needs a weight with at least 2 axes, got " + shape_str(shape));
+  int64_t receptive = 1;
+  for (size_t i = 2; i < shape.size(); ++i) receptive *= shape[i];
+  return shape[0] * receptive;
+}
+
+void uniform_(Tensor& t, double low, double high, Generator& gen) {
+  NoGrad no_grad;  // filling a parameter is not part of any graph
+  t.copy_(rand(t.shape(), gen, t.dtype(), low, high));
+}
+
+void kaiming_uniform_(Tensor& w, Generator& gen, double a) {
+  const double gain = std::sqrt(2.0 / (1.0 + a * a));
+  const double bound = gain * std::sqrt(3.0 / static_cast<double>(fan_in(w.shape())));
+  uniform_(w, -bound, bound, gen);
+}
+
+void xavier_uniform_(Tensor& w, Generator& gen, double gain) {
+  const double fans = static_cast<double>(fan_in(w.shape()) + fan_out(w.shape()));
+  const double bound = gain * std::sqrt(6.0 / fans);
+  uniform_(w, -bound, bound, gen);
+}
+
+void bias_uniform_(Tensor& b, int64_t weight_fan_in, Generator& gen) {
+  const double bound = weight_fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(weight_fan_in)) : 0.0;
+  uniform_(b, -bound, bound, gen);
+}
+
+void zeros_(Tensor& t) {
+  NoGrad no_grad;
+  t.fill_(0.0);
+}
+
+void ones_(Tensor& t) {
+  NoGrad no_grad;
+  t.fill_(1.0);
+}
+
+}  // namespace ldae::nn::init

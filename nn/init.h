@@ -1,0 +1,38 @@
+// Parameter initialisers, equal to PyTorch's defaults so that a freshly built layer
+// behaves like PyTorch's (same distributions; the numbers themselves come from our
+// Philox generator, so a seed reproduces a model here, not PyTorch's draws).
+//
+// All functions fill an existing tensor in place (outside the autograd graph) and
+// advance the generator by the number of elements drawn.
+#pragma once
+#include <cstdint>
+
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+
+namespace ldae::nn::init {
+
+// Fan-in and fan-out of a weight, as PyTorch computes them:
+//   Linear weight (out, in): fan_in = in, fan_out = out;
+//   Conv weight (out, in/groups, k...): fan_in = in/groups * prod(k), fan_out = out * prod(k).
+// Needs at least 2 axes.
+int64_t fan_in(const Shape& shape);
+int64_t fan_out(const Shape& shape);
+
+// Uniform in [low, high).
+void uniform_(Tensor& t, double low, double high, Generator& gen);
+// Kaiming (He) uniform with leaky-ReLU slope `a`: bound = gain * sqrt(3 / fan_in), gain =
+// sqrt(2 / (1 + a^2)). PyTorch's Linear and Conv use a = sqrt(5), which gives
+// bound = 1 / sqrt(fan_in).
+void kaiming_uniform_(Tensor& w, Generator& gen, double a);
+// Xavier (Glorot) uniform: bound = gain * sqrt(6 / (fan_in + fan_out))
+// (nn.MultiheadAttention's in_proj_weight).
+void xavier_uniform_(Tensor& w, Generator& gen, double gain = 1.0);
+// Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default bias of Linear and Conv,
+// where fan_in is that of the layer's weight.
+void bias_uniform_(Tensor& b, int64_t weight_fan_in, Generator& gen);
+
+void zeros_(Tensor& t);
+void ones_(Tensor& t);
+
+}  // namespace ldae::nn::init

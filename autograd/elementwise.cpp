@@ -149,7 +149,7 @@ Tensor clamp(const Tensor& a, double lo, double hi) {
                   // 1 where lo <= x <= hi: (clamp(x) == x) as a 0/1 mask.
                   const Tensor& x = sa.get();
                   Tensor inside = ldae::sub(ldae::clamp(x, lo, hi), x);
-                  inside = ldae::sub(Tensor::ones({}, x.dtype()), ldae::sign(ldae::abs(inside)));
+                  inside = ldae::sub(Tensor::ones({}, x.dtype(), x.device()), ldae::sign(ldae::abs(inside)));
                   return Grads{ldae::mul(g, inside)};
                 });
 }

@@ -57,7 +57,7 @@ void backward(const Tensor& root, const Tensor& grad_output) {
     check(root.numel() == 1, "backward",
           "grad_output can be omitted only for a one-element output, got shape " +
               shape_str(root.shape()));
-    g = Tensor::ones(root.shape(), root.dtype());
+    g = Tensor::ones(root.shape(), root.dtype(), root.device());
   }
   check(g.shape() == root.shape() && g.dtype() == root.dtype(), "backward",
         "grad_output " + shape_str(g.shape()) + " " + dtype_name(g.dtype()) +

@@ -17,6 +17,21 @@ const Tensor& SavedTensor::get() const {
   return tensor_;
 }
 
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> pending;
+  for (Edge& e : inputs)
+    if (e.node) pending.push_back(std::move(e.node));
+  while (!pending.empty()) {
+    std::shared_ptr<Node> node = std::move(pending.back());
+    pending.pop_back();
+    // If we hold the last reference, take its inputs before it dies, so that its own
+    // destructor finds nothing to release.
+    if (node.use_count() == 1)
+      for (Edge& e : node->inputs)
+        if (e.node) pending.push_back(std::move(e.node));
+  }
+}
+
 Tensor record(const std::string& op, const Tensor& output, const std::vector<Tensor>& inputs,
               BackwardFn backward) {
   if (!grad_mode_enabled()) return output;

@@ -48,6 +48,13 @@ struct Node {
   BackwardFn backward;
   Shape output_shape;
   DType output_dtype = DType::F32;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Releases the chain of input nodes iteratively: the default destructor would recurse
+  // once per node and overflow the stack on a graph 100 000 ops deep.
+  ~Node();
 };
 
 // Wraps `output` (computed by a plain op from `inputs`) into the graph: if grad mode is

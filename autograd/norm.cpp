@@ -13,7 +13,9 @@ SavedTensor save_optional(const Tensor& t, const std::string& op) {
   return t.defined() ? SavedTensor(t, op) : SavedTensor();
 }
 
-Tensor get_optional(const SavedTensor& s) { return s.defined() ? s.get() : Tensor(); }
+Tensor get_optional(const SavedTensor& s) {
+  return s.defined() ? s.get() : Tensor();
+}
 
 Grads pick(const NormGrads& d, const Needs& need) {
   return Grads{need[0] ? d.gx : Tensor(), need[1] ? d.gw : Tensor(), need[2] ? d.gb : Tensor()};

@@ -28,9 +28,10 @@ Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1) {
 Tensor slice(const Tensor& a, int64_t axis, int64_t start, int64_t end, int64_t step) {
   const Shape in = a.shape();
   const DType dtype = a.dtype();
+  const Device device = a.device();
   return record("slice", plain([&] { return a.slice(axis, start, end, step); }), {a},
                 [=](const Tensor& g, const Needs&) {
-                  Tensor ga = Tensor::zeros(in, dtype);
+                  Tensor ga = Tensor::zeros(in, dtype, device);
                   ga.slice(axis, start, end, step).copy_(g);
                   return Grads{ga};
                 });

@@ -31,6 +31,13 @@ void interpolate_colors(const uint8_t (*stops)[3], int n, double t, uint8_t out[
   for (int c = 0; c < 3; ++c) out[c] = static_cast<uint8_t>(std::lround(stops[i][c] * (1 - f) + stops[i + 1][c] * f));
 }
 
+// Text width in pixels at a given scale (stb_easy_font units are pixels at scale 1).
+int64_t text_width(const std::string& s, int scale) {
+  std::vector<char> buf(s.begin(), s.end());
+  buf.push_back('\0');
+  return static_cast<int64_t>(stb_easy_font_width(buf.data())) * scale;
+}
+
 std::string format_value(double v) {
   char buf[32];
   if (v != 0 && (std::abs(v) < 0.01 || std::abs(v) >= 10000))
@@ -193,7 +200,8 @@ Image figure_grid(const std::vector<Volume>& volumes, const std::vector<Display>
     width = std::max(width, rows.back().width);
   }
   const int64_t margin = 10, title_h = 22, bar_w = 14, label_w = 80;
-  const int64_t total_w = margin + width + margin + bar_w + 6 + label_w;
+  int64_t total_w = margin + width + margin + bar_w + 6 + label_w;
+  for (const auto& d : displays) total_w = std::max(total_w, 2 * margin + text_width(d.title, 2));
   int64_t total_h = margin;
   for (const auto& row : rows) total_h += title_h + row.height + margin;
   Image out(total_w, total_h, kBackground[0]);

@@ -181,9 +181,9 @@ void fill_header(const std::string& op, const std::string& path, const H& h, Hea
   const int64_t limit = int64_t(1) << 40;
   int64_t nvox = 1;
   for (int n = 1; n <= 3; ++n) {
-    nvox *= out->dim[n];
-    if (nvox > limit) refuse(op, path, "absurd dimensions " + std::to_string(out->dim[1]) + "x" +
+    if (out->dim[n] > limit / nvox) refuse(op, path, "absurd dimensions " + std::to_string(out->dim[1]) + "x" +
                                            std::to_string(out->dim[2]) + "x" + std::to_string(out->dim[3]));
+    nvox *= out->dim[n];  // cannot overflow: checked against limit / nvox first
   }
   out->nvox = nvox;
 
@@ -505,7 +505,9 @@ void write_nifti(const std::string& path, const Volume& volume) {
     refuse(op, path, "nifticlib refused the file name");
   }
   nim->data = data.data();
-  nifti_image_write(nim);
+  // As nifti_image_write(), but with gzip level 1 ("wb1"): several times faster than the
+  // default level on noisy float images, for files about 10% larger.
+  nifti_image_write_hdr_img(nim, 1, "wb1");
   nim->data = nullptr;  // owned by `data`
   nifti_image_free(nim);
 

@@ -53,10 +53,18 @@ SynthSubject draw_subject(int64_t index, uint64_t seed);
 // anatomy's brain centre.
 Affine synth_grid(const Anatomy& anatomy, const Shape& shape, double spacing);
 
+// The subject's own anatomy as a map from the output grid to the template: for each
+// output voxel (X, Y, Z order) the template world position (x, y, z) it shows, before
+// ageing and disease. The same for every visit, so it is computed once per subject.
+std::vector<float> subject_warp(const Anatomy& anatomy, const SynthSubject& subject, const Affine& grid,
+                                const Shape& shape);
+
 // Generates one scan of `subject` at `session` months after baseline on the given grid;
-// fills `truth`. `visit` (0, 1, ...) picks the scanner's random stream for that visit.
+// fills `truth` (if not null). `visit` (0, 1, ...) picks the scanner's random stream for
+// that visit. `warp`: subject_warp() for this subject and grid (computed if null).
 Volume synthesize_scan(const Anatomy& anatomy, const SynthSubject& subject, int64_t session, int64_t visit,
-                       const Affine& grid, const Shape& shape, uint64_t seed, SynthTruth* truth);
+                       const Affine& grid, const Shape& shape, uint64_t seed, SynthTruth* truth,
+                       const std::vector<float>* warp = nullptr);
 
 struct SynthOptions {
   std::string out_dir;
@@ -66,6 +74,7 @@ struct SynthOptions {
   double spacing = 0;  // mm; 0: 192 / shape[0] (the reference's 192 mm field of view)
   std::vector<int64_t> visits = {0, 6, 12, 24};  // months
   std::string t1, gm, wm;  // template files (all three) or empty for the phantom
+  double phantom_spacing = 1.5;  // mm, grid of the phantom anatomy (coarser: faster)
   bool overview = true;    // write overview.png with a few subjects
   bool progress = false;   // print one line per subject to stdout
 };

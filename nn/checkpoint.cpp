@@ -2,7 +2,6 @@
 
 #include <filesystem>
 #include <limits>
-#include <sstream>
 #include <vector>
 
 #include "autograd/no_grad.h"
@@ -58,13 +57,6 @@ std::vector<std::string> compare_with_module(const Module& model, const std::map
   return problems;
 }
 
-std::string number(double v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
-}
-
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
@@ -93,7 +85,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
   }
   if (ema) {
     meta["ldae.ema.updates"] = std::to_string(ema->num_updates());
-    meta["ldae.ema.decay"] = number(ema->options().decay);
+    meta["ldae.ema.decay"] = format_number(ema->options().decay);
     meta["ldae.ema.warmup"] = ema->options().warmup ? "true" : "false";
     for (const auto& [name, t] : ema->state_dict()) tensors["ema." + name] = t;
   }

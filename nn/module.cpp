@@ -3,6 +3,7 @@
 #include <set>
 
 #include "autograd/no_grad.h"
+#include "tensor/cuda/runtime.h"  // cuda_available()
 
 namespace ldae::nn {
 
@@ -120,9 +121,23 @@ void Module::to(DType dtype) {
 }
 
 void Module::to(Device device) {
-  check(device.is_cpu(), "Module.to",
-        "cannot move to " + device.str() + ": CUDA backend is not built into this program");
-  // Everything already lives on the CPU.
+  if (device.is_cuda() && !cuda_available())
+    fail("Module.to", "cannot move to " + device.str() + ": " + cuda_unavailable_reason());
+  NoGrad no_grad;  // the move is not part of any graph
+  NamedTensors all;
+  collect("", &all, &all);
+  for (auto& [name, t] : all) {
+    if (t.device() == device) continue;
+    // As to(DType): swap the moved storage into the existing TensorImpl, so that every
+    // handle to the parameter sees it. Throws (naming the reason) if the device is unusable.
+    const Tensor moved = t.detach().to(device);
+    TensorImpl& impl = t.impl();
+    impl.storage = moved.impl().storage;
+    impl.shape = moved.shape();
+    impl.strides = moved.strides();
+    impl.offset = moved.offset();
+    impl.grad.reset();
+  }
 }
 
 std::map<std::string, Tensor> Module::state_dict() const {

@@ -58,8 +58,9 @@ class Module {
   // model.double()): each tensor handle keeps its identity, so the layers (and an
   // optimizer built afterwards) see the converted tensors. Gradients are cleared.
   void to(DType dtype);
-  // Moves every parameter and buffer to `device`. Only the CPU exists in this build:
-  // a CUDA device throws ldae::Error("Module.to: CUDA backend is not built ...").
+  // Moves every parameter and buffer to `device` in place (handles keep their identity,
+  // gradients are cleared). A CUDA device needs the CUDA backend and a GPU; otherwise it
+  // throws ldae::Error naming the reason (see cuda_unavailable_reason()).
   void to(Device device);
 
   // ---- State ----

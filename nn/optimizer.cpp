@@ -1,6 +1,8 @@
 #include "nn/optimizer.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "autograd/no_grad.h"
@@ -132,6 +134,15 @@ NamedTensors named_trainable_parameters(const Module& module) {
   for (const auto& [name, p] : module.named_parameters())
     if (p.requires_grad()) out.push_back({name, p});
   return out;
+}
+
+std::string format_number(double v) {
+  char buf[32];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
 }
 
 void mark_modified(const Tensor& t) { t.storage()->bump_version(); }

@@ -80,6 +80,10 @@ NamedTensors name_parameters(const std::vector<Tensor>& params);
 // The parameters of `module` that require grad (not frozen), with their dotted names.
 NamedTensors named_trainable_parameters(const Module& module);
 
+// The shortest decimal text that reads back as exactly `v` ("0.99", "1e-08"), for
+// hyperparameters in logs and checkpoint metadata.
+std::string format_number(double v);
+
 // Helpers for the update kernels: the in-place writes bump the storage version so that
 // autograd notices a parameter changed after it was saved for a backward pass.
 void mark_modified(const Tensor& t);

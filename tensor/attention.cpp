@@ -12,11 +12,16 @@ void check_attention_inputs(const Tensor& q, const Tensor& k, const Tensor& v) {
   const std::string op = "scaled_dot_product_attention";
   for (const Tensor* t : {&q, &k, &v}) {
     check_plain_input(op, *t);
-    check(t->device().is_cpu(), op, "tensor on " + t->device().str() +
-                                        " but the CUDA backend is not built into this program");
+#ifndef LDAE_WITH_CUDA
+    check(
+        t->device().is_cpu(), op,
+        "tensor on " + t->device().str() + " but the CUDA backend is not built into this program");
+#endif
+    check(t->device() == q.device(), op,
+          "q is on " + q.device().str() + " but k or v is on " + t->device().str());
   }
-  const std::string shapes = "q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " +
-                             shape_str(v.shape());
+  const std::string shapes =
+      "q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape());
   check(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, op,
         "q, k, v need at least 2 dimensions (..., L, d), got " + shapes);
   check(q.dtype() == k.dtype() && q.dtype() == v.dtype(), op, "dtypes differ for " + shapes);

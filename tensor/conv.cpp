@@ -4,6 +4,9 @@
 #include <stdexcept>
 
 #include "tensor/ops.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/conv.h"
+#endif
 
 namespace ldae {
 
@@ -15,7 +18,11 @@ cpu::ConvGeometry geometry(const std::string& op, int spatial, const Tensor& x, 
                            const ConvParams& p) {
   check_plain_input(op, x);
   check_plain_input(op, w);
-  check(x.device().is_cpu() && w.device().is_cpu(), op, "CUDA backend is not built into this program");
+  check(x.device() == w.device(), op,
+        "input is on " + x.device().str() + " but weight is on " + w.device().str());
+#ifndef LDAE_WITH_CUDA
+  check(x.device().is_cpu(), op, "CUDA backend is not built into this program");
+#endif
   const int64_t nd = spatial + 2;
   check(x.dim() == nd, op,
         "input must be " + std::string(spatial == 3 ? "(N, C, D, H, W)" : "(N, C, H, W)") + ", got " +
@@ -77,7 +84,18 @@ Tensor conv(const std::string& op, int spatial, const Tensor& x_in, const Tensor
   }
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
-  Tensor y = Tensor::empty(output_shape(g, spatial), x.dtype());
+  Tensor y = Tensor::empty(output_shape(g, spatial), x.dtype(), x.device());
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {  // tensor/cuda/conv.cu: chunked im2col + cuBLAS
+    check(!b.defined() || b.device() == x.device(), op, "bias is on " + (b.defined() ? b.device().str() : "") +
+                                                            " but input is on " + x.device().str());
+    LDAE_DISPATCH(x.dtype(), T, {
+      cuda::conv_forward<T>(g, x.device_data<T>(), w.device_data<T>(),
+                            b.defined() ? b.device_data<T>() : nullptr, y.device_data<T>());
+    });
+    return y;
+  }
+#endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::conv_forward<T>(g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
                          y.data<T>());
@@ -108,6 +126,26 @@ ConvGrads conv_backward(const Tensor& gy_in, const Tensor& x_in, const Tensor& w
             shape_str(output_shape(g, spatial)));
   const Tensor gy = gy_in.contiguous(), x = x_in.contiguous(), w = w_in.contiguous();
   ConvGrads grads;
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {  // tensor/cuda/conv.cu
+    check(gy.device() == x.device(), op, "gradient is on " + gy.device().str() + " but input is on " +
+                                             x.device().str());
+    LDAE_DISPATCH(x.dtype(), T, {
+      if (want_gx) {
+        grads.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+        cuda::conv_backward_input<T>(g, gy.device_data<T>(), w.device_data<T>(), grads.gx.device_data<T>());
+      }
+      if (want_gw || want_gb) {
+        grads.gw = Tensor::empty(w.shape(), w.dtype(), w.device());
+        if (want_gb) grads.gb = Tensor::empty({g.Cout}, w.dtype(), w.device());
+        cuda::conv_backward_weight<T>(g, gy.device_data<T>(), x.device_data<T>(), grads.gw.device_data<T>(),
+                                      want_gb ? grads.gb.device_data<T>() : nullptr);
+        if (!want_gw) grads.gw = Tensor();
+      }
+    });
+    return grads;
+  }
+#endif
   LDAE_DISPATCH(x.dtype(), T, {
     if (want_gx) {
       grads.gx = Tensor::empty(x.shape(), x.dtype());

@@ -18,5 +18,8 @@ struct Device {
 };
 
 inline Device cpu_device() { return Device{DeviceType::CPU, 0}; }
+// GPU number `index`. Tensors on it need the CUDA backend (see tensor/cuda/runtime.h:
+// cuda_available() says whether this program and machine have one).
+inline Device cuda_device(int index = 0) { return Device{DeviceType::CUDA, index}; }
 
 }  // namespace ldae

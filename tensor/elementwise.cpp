@@ -3,14 +3,24 @@
 #include "tensor/cpu/map.h"
 #include "tensor/math.h"
 #include "tensor/ops.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/elementwise.h"
+#endif
 
 namespace ldae {
 
 namespace {
 
+// Refuses a CUDA tensor in a build without the CUDA backend (it cannot exist there, but
+// the check keeps the error clear if it ever did).
 void check_cpu(const std::string& op, const Tensor& t) {
+#ifndef LDAE_WITH_CUDA
   check(t.device().is_cpu(), op, "tensor on " + t.device().str() +
                                      " but the CUDA backend is not built into this program");
+#else
+  (void)op;
+  (void)t;
+#endif
 }
 
 template <typename F>
@@ -18,6 +28,12 @@ Tensor unary(const std::string& op, const Tensor& a, F f) {
   check_plain_input(op, a);
   check_cpu(op, a);
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+#ifdef LDAE_WITH_CUDA
+  if (a.device().is_cuda()) {
+    LDAE_DISPATCH(a.dtype(), T, { cuda::unary_map<T>(out, a, f); });
+    return out;
+  }
+#endif
   LDAE_DISPATCH(a.dtype(), T, { cpu::unary_map<T>(out, a, f); });
   return out;
 }
@@ -36,6 +52,12 @@ Tensor binary(const std::string& op, const Tensor& a, const Tensor& b, F f) {
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   const Tensor ea = make_view(a, shape, broadcast_strides(a.shape(), a.strides(), shape), a.offset());
   const Tensor eb = make_view(b, shape, broadcast_strides(b.shape(), b.strides(), shape), b.offset());
+#ifdef LDAE_WITH_CUDA
+  if (a.device().is_cuda()) {
+    LDAE_DISPATCH(a.dtype(), T, { cuda::binary_map<T>(out, ea, eb, f); });
+    return out;
+  }
+#endif
   LDAE_DISPATCH(a.dtype(), T, { cpu::binary_map<T>(out, ea, eb, f); });
   return out;
 }

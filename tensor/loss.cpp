@@ -5,6 +5,9 @@
 #include "tensor/cpu/map.h"
 #include "tensor/math.h"
 #include "tensor/ops.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/elementwise.h"
+#endif
 
 namespace ldae {
 
@@ -23,10 +26,21 @@ Tensor pointwise_loss(const std::string& op, const Tensor& input, const Tensor& 
   check(input.dtype() == target.dtype(), op,
         "input dtype " + dtype_name(input.dtype()) + " and target dtype " +
             dtype_name(target.dtype()) + " differ");
-  check(input.device().is_cpu() && target.device().is_cpu(), op,
-        "tensor on " + input.device().str() + " but the CUDA backend is not built into this program");
-  Tensor per_element = Tensor::empty(input.shape(), input.dtype());
-  LDAE_DISPATCH(input.dtype(), T, { cpu::binary_map<T>(per_element, input, target, term); });
+  check(input.device() == target.device(), op,
+        "input is on " + input.device().str() + " but target is on " + target.device().str());
+#ifndef LDAE_WITH_CUDA
+  check(
+      input.device().is_cpu() && target.device().is_cpu(), op,
+      "tensor on " + input.device().str() + " but the CUDA backend is not built into this program");
+#endif
+  Tensor per_element = Tensor::empty(input.shape(), input.dtype(), input.device());
+  if (input.device().is_cuda()) {
+#ifdef LDAE_WITH_CUDA
+    LDAE_DISPATCH(input.dtype(), T, { cuda::binary_map<T>(per_element, input, target, term); });
+#endif
+  } else {
+    LDAE_DISPATCH(input.dtype(), T, { cpu::binary_map<T>(per_element, input, target, term); });
+  }
   if (reduction == "none") return per_element;
   return reduction == "sum" ? sum(per_element) : mean(per_element);
 }

@@ -84,6 +84,13 @@ struct GeluTanh {  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
   }
 };
 
+// 0 for +-inf, x otherwise: logsumexp's shift, so that an all -inf row gives -inf, not NaN.
+struct ZeroIfInf {
+  template <typename T> LDAE_HD T operator()(T x) const {
+    return (x == x && x - x != x - x) ? T(0) : x;  // x - x is NaN only for +-inf (and NaN)
+  }
+};
+
 // ---- Derivatives: (saved value, upstream gradient g) -> input gradient ----
 struct TanhGrad {  // from y = tanh(x): g (1 - y^2)
   template <typename T> LDAE_HD T operator()(T y, T g) const { return g * (T(1) - y * y); }

@@ -2,6 +2,9 @@
 #include "tensor/cpu/eigen.h"
 
 #include "tensor/ops.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/matmul.h"
+#endif
 
 namespace ldae {
 
@@ -42,8 +45,11 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
             shape_str(b_in.shape()));
   check(a_in.dtype() == b_in.dtype(), op,
         "dtypes " + dtype_name(a_in.dtype()) + " and " + dtype_name(b_in.dtype()) + " differ");
-  check(a_in.device().is_cpu() && b_in.device().is_cpu(), op,
-        "CUDA backend is not built into this program");
+  check(a_in.device() == b_in.device(), op,
+        "devices " + a_in.device().str() + " and " + b_in.device().str() + " differ");
+#ifndef LDAE_WITH_CUDA
+  check(a_in.device().is_cpu(), op, "CUDA backend is not built into this program");
+#endif
   const int64_t n = a_in.size(-2), k = a_in.size(-1), m = b_in.size(-1);
   check(b_in.size(-2) == k, op,
         "inner sizes differ: " + shape_str(a_in.shape()) + " @ " + shape_str(b_in.shape()));
@@ -55,7 +61,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   Shape out_shape = batch;
   out_shape.push_back(n);
   out_shape.push_back(m);
-  Tensor out = Tensor::empty(out_shape, a_in.dtype());
+  Tensor out = Tensor::empty(out_shape, a_in.dtype(), a_in.device());
   const Tensor a = a_in.contiguous(), b = b_in.contiguous();
   const int64_t batches = numel(batch);
   if (batches == 0 || n == 0 || m == 0) return out;
@@ -73,6 +79,20 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     return idx;
   };
 
+#ifdef LDAE_WITH_CUDA
+  if (a.device().is_cuda()) {  // cuBLAS, strided-batched when the batch layout allows
+    std::vector<int64_t> ia(batches), ib(batches);
+    for (int64_t i = 0; i < batches; ++i) {
+      ia[i] = matrix_index(i, sa);
+      ib[i] = matrix_index(i, sb);
+    }
+    LDAE_DISPATCH(a.dtype(), T, {
+      cuda::batched_matmul<T>(a.device_data<T>(), b.device_data<T>(), out.device_data<T>(), n, k, m,
+                              ia, ib);
+    });
+    return out;
+  }
+#endif
   LDAE_DISPATCH(a.dtype(), T, {
     batched_gemm<T>(a.data<T>(), b.data<T>(), out.data<T>(), batches, n, k, m,
                     [&](int64_t i) { return matrix_index(i, sa); },

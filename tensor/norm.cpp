@@ -1,24 +1,36 @@
 // Group norm and layer norm: checks, shapes and dtype dispatch. The fused kernels are
 // in tensor/cpu/norm.cpp. PyTorch semantics: biased variance, rstd = 1/sqrt(var + eps),
 // y = (x - mean) * rstd * weight + bias, weight/bias optional.
+#include "tensor/cpu/norm.h"
+
 #include <cmath>
 
-#include "tensor/cpu/norm.h"
 #include "tensor/ops.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/norm.h"
+#endif
 
 namespace ldae {
 
 namespace {
 
 void check_cpu(const std::string& op, const Tensor& t) {
-  check(t.device().is_cpu(), op, "tensor on " + t.device().str() +
-                                     " but the CUDA backend is not built into this program");
+#ifndef LDAE_WITH_CUDA
+  check(t.device().is_cpu(), op,
+        "tensor on " + t.device().str() + " but the CUDA backend is not built into this program");
+#else
+  (void)op;
+  (void)t;
+#endif
 }
 
-// Checks an input that must be defined, on the CPU, with x's dtype.
-void check_like_x(const std::string& op, const std::string& what, const Tensor& t, const Tensor& x) {
+// Checks an input that must be defined, on x's device, with x's dtype.
+void check_like_x(const std::string& op, const std::string& what, const Tensor& t,
+                  const Tensor& x) {
   check_plain_input(op, t);
   check_cpu(op, t);
+  check(t.device() == x.device(), op,
+        what + " is on " + t.device().str() + " but x is on " + x.device().str());
   check(t.dtype() == x.dtype(), op,
         what + " has dtype " + dtype_name(t.dtype()) + " but x has " + dtype_name(x.dtype()));
 }
@@ -29,14 +41,19 @@ void check_affine(const std::string& op, const std::string& what, const Tensor& 
   if (!p.defined()) return;
   check_like_x(op, what, p, x);
   check(p.shape() == shape, op,
-        what + " has shape " + shape_str(p.shape()) + " but x " + shape_str(x.shape()) +
-            " needs " + shape_str(shape));
+        what + " has shape " + shape_str(p.shape()) + " but x " + shape_str(x.shape()) + " needs " +
+            shape_str(shape));
 }
 
 // Pointer to the contiguous data of an optional tensor (null when undefined).
 template <typename T>
 const T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
+}
+// The same on the tensor's device (a GPU address for a CUDA tensor).
+template <typename T>
+const T* device_data_or_null(const Tensor& t) {
+  return t.defined() ? t.device_data<T>() : nullptr;
 }
 
 // The checks shared by group_norm and group_norm_backward; returns the kernel geometry.
@@ -71,7 +88,8 @@ LayerGeometry layer_geometry(const std::string& op, const Tensor& x, const Shape
   check_cpu(op, x);
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
   check(k >= 1 && k <= x.dim(), op,
-        "normalized_shape " + shape_str(normalized_shape) + " does not fit x " + shape_str(x.shape()));
+        "normalized_shape " + shape_str(normalized_shape) + " does not fit x " +
+            shape_str(x.shape()));
   const Shape tail(x.shape().end() - k, x.shape().end());
   check(tail == normalized_shape, op,
         "normalized_shape " + shape_str(normalized_shape) + " is not the trailing shape of x " +
@@ -98,14 +116,24 @@ NormResult group_norm(const Tensor& x_in, int64_t groups, const Tensor& weight_i
   const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
   const Tensor b = bias_in.defined() ? bias_in.contiguous() : Tensor();
   NormResult r;
-  r.y = Tensor::empty(x.shape(), x.dtype());
-  r.mean = Tensor::empty({g.N, groups}, x.dtype());
-  r.rstd = Tensor::empty({g.N, groups}, x.dtype());
+  r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  r.mean = Tensor::empty({g.N, groups}, x.dtype(), x.device());
+  r.rstd = Tensor::empty({g.N, groups}, x.dtype(), x.device());
   if (x.numel() == 0) {  // empty sets: undefined statistics, as PyTorch's NaN
     r.mean.fill_(NAN);
     r.rstd.fill_(NAN);
     return r;
   }
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {  // tensor/cuda/norm.cu
+    LDAE_DISPATCH(x.dtype(), T, {
+      cuda::group_norm_forward<T>(g, x.device_data<T>(), device_data_or_null<T>(w),
+                                  device_data_or_null<T>(b), eps, r.y.device_data<T>(),
+                                  r.mean.device_data<T>(), r.rstd.device_data<T>());
+    });
+    return r;
+  }
+#endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::group_norm_forward<T>(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
                                r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
@@ -118,8 +146,9 @@ NormGrads group_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
   const std::string op = "group_norm_backward";
   const cpu::GroupNormGeometry g = group_geometry(op, x_in, groups, weight_in);
   check_like_x(op, "gy", gy_in, x_in);
-  check(gy_in.shape() == x_in.shape(), op,
-        "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
+  check(
+      gy_in.shape() == x_in.shape(), op,
+      "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
   for (const Tensor* s : {&mean_in, &rstd_in}) {
     check_like_x(op, "mean/rstd", *s, x_in);
     check(s->numel() == g.N * groups, op,
@@ -130,10 +159,20 @@ NormGrads group_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
   const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
   const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
   NormGrads r;
-  r.gx = Tensor::empty(x.shape(), x.dtype());
-  r.gw = Tensor::zeros({g.C}, x.dtype());
-  r.gb = Tensor::zeros({g.C}, x.dtype());
+  r.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  r.gw = Tensor::zeros({g.C}, x.dtype(), x.device());
+  r.gb = Tensor::zeros({g.C}, x.dtype(), x.device());
   if (x.numel() == 0) return r;
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {
+    LDAE_DISPATCH(x.dtype(), T, {
+      cuda::group_norm_backward<T>(g, gy.device_data<T>(), x.device_data<T>(), mean.device_data<T>(),
+                                   rstd.device_data<T>(), device_data_or_null<T>(w),
+                                   r.gx.device_data<T>(), r.gw.device_data<T>(), r.gb.device_data<T>());
+    });
+    return r;
+  }
+#endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::group_norm_backward<T>(g, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
                                 data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(), r.gb.data<T>());
@@ -151,10 +190,20 @@ NormResult layer_norm(const Tensor& x_in, const Shape& normalized_shape, const T
   const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
   const Tensor b = bias_in.defined() ? bias_in.contiguous() : Tensor();
   NormResult r;
-  r.y = Tensor::empty(x.shape(), x.dtype());
-  r.mean = Tensor::empty(g.stats_shape, x.dtype());
-  r.rstd = Tensor::empty(g.stats_shape, x.dtype());
+  r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  r.mean = Tensor::empty(g.stats_shape, x.dtype(), x.device());
+  r.rstd = Tensor::empty(g.stats_shape, x.dtype(), x.device());
   if (x.numel() == 0) return r;
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {
+    LDAE_DISPATCH(x.dtype(), T, {
+      cuda::layer_norm_forward<T>(g.M, g.L, x.device_data<T>(), device_data_or_null<T>(w),
+                                  device_data_or_null<T>(b), eps, r.y.device_data<T>(),
+                                  r.mean.device_data<T>(), r.rstd.device_data<T>());
+    });
+    return r;
+  }
+#endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::layer_norm_forward<T>(g.M, g.L, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
                                r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
@@ -168,8 +217,9 @@ NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
   const std::string op = "layer_norm_backward";
   const LayerGeometry g = layer_geometry(op, x_in, normalized_shape, weight_in);
   check_like_x(op, "gy", gy_in, x_in);
-  check(gy_in.shape() == x_in.shape(), op,
-        "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
+  check(
+      gy_in.shape() == x_in.shape(), op,
+      "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
   for (const Tensor* s : {&mean_in, &rstd_in}) {
     check_like_x(op, "mean/rstd", *s, x_in);
     check(s->numel() == g.M, op,
@@ -180,10 +230,21 @@ NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
   const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
   const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
   NormGrads r;
-  r.gx = Tensor::empty(x.shape(), x.dtype());
-  r.gw = Tensor::zeros(normalized_shape, x.dtype());
-  r.gb = Tensor::zeros(normalized_shape, x.dtype());
+  r.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  r.gw = Tensor::zeros(normalized_shape, x.dtype(), x.device());
+  r.gb = Tensor::zeros(normalized_shape, x.dtype(), x.device());
   if (x.numel() == 0) return r;
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {
+    LDAE_DISPATCH(x.dtype(), T, {
+      cuda::layer_norm_backward<T>(g.M, g.L, gy.device_data<T>(), x.device_data<T>(),
+                                   mean.device_data<T>(), rstd.device_data<T>(),
+                                   device_data_or_null<T>(w), r.gx.device_data<T>(),
+                                   r.gw.device_data<T>(), r.gb.device_data<T>());
+    });
+    return r;
+  }
+#endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::layer_norm_backward<T>(g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
                                 data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(), r.gb.data<T>());

@@ -1,6 +1,9 @@
 #include "tensor/random.h"
 
 #include "tensor/philox.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/random.h"
+#endif
 
 namespace ldae {
 
@@ -16,11 +19,19 @@ void fill_random(Tensor& t, Draw draw) {
 
 }  // namespace
 
-Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double high) {
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double high,
+            Device device) {
   check(low <= high, "rand", "low " + std::to_string(low) + " exceeds high " + std::to_string(high));
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype, device);
   const uint64_t seed = gen.seed, offset = gen.offset;
   const bool as_double = dtype == DType::F64;
+  if (device.is_cuda()) {
+#ifdef LDAE_WITH_CUDA
+    cuda::fill_uniform(t, seed, offset, low, high);  // tensor/cuda/random.cu: the same draws
+#endif
+    gen.offset += static_cast<uint64_t>(t.numel());
+    return t;
+  }
   LDAE_DISPATCH(dtype, T, {
     fill_random<T>(t, [=](uint64_t i) {
       return low + (high - low) * philox::uniform(seed, offset, i, as_double);
@@ -30,10 +41,18 @@ Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double 
   return t;
 }
 
-Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev) {
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev,
+             Device device) {
   check(stddev >= 0, "randn", "negative standard deviation " + std::to_string(stddev));
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype, device);
   const uint64_t seed = gen.seed, offset = gen.offset;
+  if (device.is_cuda()) {
+#ifdef LDAE_WITH_CUDA
+    cuda::fill_normal(t, seed, offset, mean, stddev);
+#endif
+    gen.offset += static_cast<uint64_t>(t.numel());
+    return t;
+  }
   LDAE_DISPATCH(dtype, T, {
     fill_random<T>(t, [=](uint64_t i) { return mean + stddev * philox::normal(seed, offset, i); });
   });

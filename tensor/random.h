@@ -17,10 +17,11 @@ struct Generator {
 };
 
 // Uniform in [low, high) (strictly: (low, high], the open end is measure zero).
+// On a CUDA device the same (seed, offset) gives the same numbers as on the CPU.
 Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::F32, double low = 0.0,
-            double high = 1.0);
+            double high = 1.0, Device device = cpu_device());
 // Normal with the given mean and standard deviation.
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::F32, double mean = 0.0,
-             double stddev = 1.0);
+             double stddev = 1.0, Device device = cpu_device());
 
 }  // namespace ldae

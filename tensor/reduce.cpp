@@ -6,7 +6,12 @@
 #include <limits>
 #include <vector>
 
+#include "tensor/math.h"
 #include "tensor/ops.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/elementwise.h"
+#include "tensor/cuda/reduce.h"
+#endif
 
 namespace ldae {
 
@@ -20,7 +25,9 @@ struct RowView {
 
 RowView plan_reduction(const std::string& op, const Tensor& a, const std::vector<int64_t>& dims_in) {
   check_plain_input(op, a);
+#ifndef LDAE_WITH_CUDA
   check(a.device().is_cpu(), op, "CUDA backend is not built into this program");
+#endif
   const int64_t nd = a.dim();
   std::vector<bool> reduce(nd, dims_in.empty());
   for (int64_t d : dims_in) {
@@ -87,6 +94,12 @@ Tensor reduce_sum(const std::string& op, const Tensor& a, const std::vector<int6
   RowView v = plan_reduction(op, a, dims);
   Tensor out = Tensor::empty(keepdim ? v.keep_shape : v.out_shape, a.dtype(), a.device());
   const int64_t inner = v.rows.shape()[1];
+#ifdef LDAE_WITH_CUDA
+  if (a.device().is_cuda()) {
+    cuda::sum_rows(v.rows, out, average);  // tensor/cuda/reduce.cu
+    return out;
+  }
+#endif
   LDAE_DISPATCH(a.dtype(), T, {
     auto add = [](double acc, T x) { return acc + static_cast<double>(x); };
     auto join = [](double x, double y) { return x + y; };
@@ -115,6 +128,12 @@ Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   RowView v = plan_reduction("amax", a, dims);
   check(v.rows.shape()[1] > 0, "amax", "cannot reduce over an empty axis of " + shape_str(a.shape()));
   Tensor out = Tensor::empty(keepdim ? v.keep_shape : v.out_shape, a.dtype(), a.device());
+#ifdef LDAE_WITH_CUDA
+  if (a.device().is_cuda()) {
+    cuda::max_rows(v.rows, out);
+    return out;
+  }
+#endif
   LDAE_DISPATCH(a.dtype(), T, {
     auto take_max = [](T acc, T x) { return x > acc || std::isnan(x) ? x : acc; };
     reduce_rows<T, T>(v.rows, out.data<T>(), -std::numeric_limits<T>::infinity(), take_max,
@@ -127,11 +146,17 @@ Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim
   // log sum exp(a) = m + log sum exp(a - m) with m the max, so exp never overflows.
   Tensor m = amax(a, dims, true);
   // An all -inf row would give (-inf) - (-inf) = NaN; shift by 0 there instead.
-  LDAE_DISPATCH(m.dtype(), T, {
-    T* p = m.data<T>();
-    for (int64_t i = 0; i < m.numel(); ++i)
-      if (std::isinf(p[i])) p[i] = 0;
-  });
+  if (m.device().is_cuda()) {
+#ifdef LDAE_WITH_CUDA
+    LDAE_DISPATCH(m.dtype(), T, { cuda::unary_map<T>(m, m, math::ZeroIfInf{}); });
+#endif
+  } else {
+    LDAE_DISPATCH(m.dtype(), T, {
+      T* p = m.data<T>();
+      for (int64_t i = 0; i < m.numel(); ++i)
+        if (std::isinf(p[i])) p[i] = 0;
+    });
+  }
   Tensor out = add(log(sum(exp(sub(a, m)), dims, true)), m);
   if (!keepdim) {
     RowView v = plan_reduction("logsumexp", a, dims);

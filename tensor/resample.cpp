@@ -1,16 +1,22 @@
 // Average pooling and interpolation: checks, output sizes and dtype dispatch. The loops
 // are in tensor/cpu/resample.cpp. Sizes follow PyTorch: avg_pool3d without padding gives
 // floor((in - k) / s) + 1 per axis; interpolate with a scale factor gives floor(in * scale).
+#include "tensor/cpu/resample.h"
+
 #include <cmath>
 
-#include "tensor/cpu/resample.h"
 #include "tensor/ops.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/resample.h"
+#endif
 
 namespace ldae {
 
 namespace {
 
-std::string list_str(const std::vector<int64_t>& v) { return shape_str(v); }
+std::string list_str(const std::vector<int64_t>& v) {
+  return shape_str(v);
+}
 
 std::string list_str(const std::vector<double>& v) {
   std::string s = "(";
@@ -26,8 +32,10 @@ std::string list_str(const std::vector<double>& v) {
 
 void check_cpu_input(const std::string& op, const Tensor& t) {
   check_plain_input(op, t);
-  check(t.device().is_cpu(), op, "tensor on " + t.device().str() +
-                                     " but the CUDA backend is not built into this program");
+#ifndef LDAE_WITH_CUDA
+  check(t.device().is_cpu(), op,
+        "tensor on " + t.device().str() + " but the CUDA backend is not built into this program");
+#endif
 }
 
 // ---- avg_pool3d ----
@@ -39,7 +47,8 @@ struct PoolGeometry {
 };
 
 PoolGeometry pool_geometry(const std::string& op, const Shape& x_shape,
-                           const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride_in) {
+                           const std::vector<int64_t>& kernel,
+                           const std::vector<int64_t>& stride_in) {
   check(x_shape.size() == 5, op, "x must be (N, C, D, H, W), got shape " + shape_str(x_shape));
   // An empty stride means stride = kernel (PyTorch's default).
   const std::vector<int64_t> stride = stride_in.empty() ? kernel : stride_in;
@@ -79,8 +88,9 @@ ResampleGeometry resample_geometry(const std::string& op, const Shape& x_shape,
   const int64_t spatial = static_cast<int64_t>(x_shape.size()) - 2;
   check(spatial >= 1 && spatial <= 3, op,
         "x must be (N, C, spatial...) with 1 to 3 spatial axes, got shape " + shape_str(x_shape));
-  check(static_cast<int64_t>(scale.size()) == spatial, op,
-        "scale " + list_str(scale) + " needs one factor per spatial axis of x " + shape_str(x_shape));
+  check(
+      static_cast<int64_t>(scale.size()) == spatial, op,
+      "scale " + list_str(scale) + " needs one factor per spatial axis of x " + shape_str(x_shape));
   // PyTorch names the linear mode after the number of spatial axes.
   static const char* kLinearName[] = {"", "linear", "bilinear", "trilinear"};
   const std::string linear_name = kLinearName[spatial];
@@ -120,11 +130,21 @@ std::array<cpu::AxisMap<T>, 3> axis_maps(const ResampleGeometry& g) {
 
 template <typename T>
 void interpolate_forward_typed(const ResampleGeometry& g, const Tensor& x, Tensor& y) {
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda())  // tensor/cuda/resample.cu, with the same axis maps
+    return cuda::resample_forward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear,
+                                     x.device_data<T>(), y.device_data<T>());
+#endif
   cpu::resample_forward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear, x.data<T>(), y.data<T>());
 }
 
 template <typename T>
 void interpolate_backward_typed(const ResampleGeometry& g, const Tensor& gy, Tensor& gx) {
+#ifdef LDAE_WITH_CUDA
+  if (gy.device().is_cuda())
+    return cuda::resample_backward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear,
+                                      gy.device_data<T>(), gx.device_data<T>());
+#endif
   cpu::resample_backward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear, gy.data<T>(),
                             gx.data<T>());
 }
@@ -137,8 +157,17 @@ Tensor avg_pool3d(const Tensor& x_in, const std::vector<int64_t>& kernel,
   check_cpu_input(op, x_in);
   const PoolGeometry g = pool_geometry(op, x_in.shape(), kernel, stride);
   const Tensor x = x_in.contiguous();
-  Tensor y = Tensor::empty(g.out_shape, x.dtype());
+  Tensor y = Tensor::empty(g.out_shape, x.dtype(), x.device());
   if (y.numel() == 0) return y;
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {  // tensor/cuda/resample.cu
+    LDAE_DISPATCH(x.dtype(), T, {
+      cuda::avg_pool3d_forward<T>(g.P, g.in, g.out, g.kernel, g.stride, x.device_data<T>(),
+                                  y.device_data<T>());
+    });
+    return y;
+  }
+#endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::avg_pool3d_forward<T>(g.P, g.in, g.out, g.kernel, g.stride, x.data<T>(), y.data<T>());
   });
@@ -154,8 +183,17 @@ Tensor avg_pool3d_backward(const Tensor& gy_in, const Shape& x_shape,
         "gy shape " + shape_str(gy_in.shape()) + " differs from the output shape " +
             shape_str(g.out_shape) + " of x " + shape_str(x_shape));
   const Tensor gy = gy_in.contiguous();
-  Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+  Tensor gx = Tensor::zeros(x_shape, gy.dtype(), gy.device());
   if (gy.numel() == 0) return gx;
+#ifdef LDAE_WITH_CUDA
+  if (gy.device().is_cuda()) {
+    LDAE_DISPATCH(gy.dtype(), T, {
+      cuda::avg_pool3d_backward<T>(g.P, g.in, g.out, g.kernel, g.stride, gy.device_data<T>(),
+                                   gx.device_data<T>());
+    });
+    return gx;
+  }
+#endif
   LDAE_DISPATCH(gy.dtype(), T, {
     cpu::avg_pool3d_backward<T>(g.P, g.in, g.out, g.kernel, g.stride, gy.data<T>(), gx.data<T>());
   });
@@ -167,7 +205,7 @@ Tensor interpolate(const Tensor& x_in, const std::vector<double>& scale, const s
   check_cpu_input(op, x_in);
   const ResampleGeometry g = resample_geometry(op, x_in.shape(), scale, mode);
   const Tensor x = x_in.contiguous();
-  Tensor y = Tensor::empty(g.out_shape, x.dtype());
+  Tensor y = Tensor::empty(g.out_shape, x.dtype(), x.device());
   if (y.numel() == 0) return y;
   LDAE_DISPATCH(x.dtype(), T, { interpolate_forward_typed<T>(g, x, y); });
   return y;
@@ -182,7 +220,7 @@ Tensor interpolate_backward(const Tensor& gy_in, const Shape& x_shape,
         "gy shape " + shape_str(gy_in.shape()) + " differs from the output shape " +
             shape_str(g.out_shape) + " of x " + shape_str(x_shape));
   const Tensor gy = gy_in.contiguous();
-  Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+  Tensor gx = Tensor::zeros(x_shape, gy.dtype(), gy.device());
   if (gy.numel() == 0) return gx;
   LDAE_DISPATCH(gy.dtype(), T, { interpolate_backward_typed<T>(g, gy, gx); });
   return gx;

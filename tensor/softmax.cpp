@@ -3,6 +3,9 @@
 #include <cmath>
 
 #include "tensor/ops.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/softmax.h"
+#endif
 
 namespace ldae {
 
@@ -39,9 +42,14 @@ template <typename RowFn>
 Tensor rowwise(const std::string& op, const std::vector<Tensor>& inputs, int64_t dim_in, RowFn fn) {
   for (const Tensor& t : inputs) {
     check_plain_input(op, t);
+#ifndef LDAE_WITH_CUDA
     check(t.device().is_cpu(), op, "CUDA backend is not built into this program");
+#endif
   }
   const Tensor& a = inputs[0];
+  for (const Tensor& t : inputs)
+    check(t.device() == a.device(), op,
+          "devices " + a.device().str() + " and " + t.device().str() + " differ");
   check(a.dim() >= 1, op, "needs at least 1 dimension, got a scalar");
   for (const Tensor& t : inputs)
     check(t.shape() == a.shape() && t.dtype() == a.dtype(), op,
@@ -52,7 +60,13 @@ Tensor rowwise(const std::string& op, const std::vector<Tensor>& inputs, int64_t
   for (const Tensor& t : inputs) rows.push_back(to_last_axis(t, dim, &inverse));
   const int64_t len = a.shape()[dim];
   const int64_t count = len == 0 ? 0 : a.numel() / len;
-  Tensor out = Tensor::empty(rows[0].shape(), a.dtype());
+  Tensor out = Tensor::empty(rows[0].shape(), a.dtype(), a.device());
+#ifdef LDAE_WITH_CUDA
+  if (a.device().is_cuda()) {  // tensor/cuda/softmax.cu: the same row functions, one block per row
+    cuda::softmax_rows(op, rows[0], rows.size() > 1 ? rows[1] : Tensor(), out, count, len);
+    return out.permute(inverse).contiguous();
+  }
+#endif
   LDAE_DISPATCH(a.dtype(), T, { apply_rows<T>(rows, out, count, len, fn); });
   return out.permute(inverse).contiguous();
 }

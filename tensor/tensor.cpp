@@ -7,6 +7,9 @@
 
 #include "tensor/cpu/strided_loop.h"
 #include "tensor/grad_mode.h"
+#ifdef LDAE_WITH_CUDA
+#include "tensor/cuda/copy.h"
+#endif
 
 namespace ldae {
 
@@ -103,16 +106,26 @@ bool Tensor::is_contiguous() const {
 
 template <typename T>
 T* Tensor::data() const {
-  check(dtype_of<T>() == dtype(), "data",
-        "requested " + dtype_name(dtype_of<T>()) + " from a " + dtype_name(dtype()) + " tensor");
-  return static_cast<T*>(storage()->data()) + offset();
+  check(device().is_cpu(), "data",
+        "tensor of shape " + shape_str(shape()) + " is on " + device().str() +
+            ", whose memory the host cannot read; copy it with to(cpu_device())");
+  return device_data<T>();
 }
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 
+template <typename T>
+T* Tensor::device_data() const {
+  check(dtype_of<T>() == dtype(), "data",
+        "requested " + dtype_name(dtype_of<T>()) + " from a " + dtype_name(dtype()) + " tensor");
+  return static_cast<T*>(storage()->data()) + offset();
+}
+template float* Tensor::device_data<float>() const;
+template double* Tensor::device_data<double>() const;
+
 double Tensor::item() const {
   check(numel() == 1, "item", "tensor of shape " + shape_str(shape()) + " has more than one element");
-  check(device().is_cpu(), "item", "tensor is on " + device().str());
+  if (!device().is_cpu()) return detach().to(cpu_device()).item();
   double v = 0;
   LDAE_DISPATCH(dtype(), T, { v = static_cast<double>(*data<T>()); });
   return v;
@@ -122,6 +135,7 @@ double Tensor::at(const std::vector<int64_t>& index) const {
   check(static_cast<int64_t>(index.size()) == dim(), "at",
         "index has " + std::to_string(index.size()) + " entries for a tensor of shape " +
             shape_str(shape()));
+  if (!device().is_cpu()) return detach().to(cpu_device()).at(index);
   int64_t off = 0;
   for (int64_t i = 0; i < dim(); ++i) {
     check(index[i] >= 0 && index[i] < shape()[i], "at",
@@ -135,7 +149,7 @@ double Tensor::at(const std::vector<int64_t>& index) const {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  check(device().is_cpu(), "to_vector", "tensor is on " + device().str());
+  if (!device().is_cpu()) return detach().to(cpu_device()).to_vector();
   std::vector<double> out(numel());
   LDAE_DISPATCH(dtype(), T, {
     copy_elements<double, T>(out.data(), contiguous_strides(shape()), data<T>(), strides(), shape());
@@ -338,6 +352,14 @@ Tensor Tensor::to(DType new_dtype) const {
   return out;
 }
 
+Tensor Tensor::to(Device new_device) const {
+  check_plain_input("to", *this);
+  if (new_device == device()) return *this;
+  Tensor out = Tensor::empty(shape(), dtype(), new_device);  // throws if the device is unusable
+  out.copy_(*this);
+  return out;
+}
+
 // ---- In-place writes --------------------------------------------------------------------------
 
 namespace {
@@ -354,7 +376,15 @@ void check_in_place_allowed(const std::string& op, const Tensor& t) {
 Tensor& Tensor::fill_(double value) {
   check(defined(), "fill_", "undefined tensor");
   check_in_place_allowed("fill_", *this);
-  check(device().is_cpu(), "fill_", "CUDA backend is not built into this program");
+  if (device().is_cuda()) {
+#ifdef LDAE_WITH_CUDA
+    cuda::fill(*this, value);  // tensor/cuda/copy.cu
+#else
+    fail("fill_", "CUDA backend is not built into this program");
+#endif
+    storage()->bump_version();
+    return *this;
+  }
   LDAE_DISPATCH(dtype(), T, {
     T* p = data<T>();
     const T v = static_cast<T>(value);
@@ -371,8 +401,6 @@ Tensor& Tensor::fill_(double value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check(defined() && src.defined(), "copy_", "undefined tensor");
   check_in_place_allowed("copy_", *this);
-  check(device().is_cpu() && src.device().is_cpu(), "copy_",
-        "CUDA backend is not built into this program");
   broadcast_shapes(src.shape(), shape(), "copy_");
   check(src.dim() <= dim(), "copy_",
         "cannot copy " + shape_str(src.shape()) + " into " + shape_str(shape()));
@@ -380,6 +408,15 @@ Tensor& Tensor::copy_(const Tensor& src) {
   // Copying from overlapping memory of the same storage would read written values.
   if (source.same_storage(*this) && !(source.strides() == strides() && source.offset() == offset()))
     source = source.clone();
+  if (device().is_cuda() || source.device().is_cuda()) {
+#ifdef LDAE_WITH_CUDA
+    cuda::copy(*this, source);  // within a GPU or between host and GPU: tensor/cuda/copy.cu
+#else
+    fail("copy_", "CUDA backend is not built into this program");
+#endif
+    storage()->bump_version();
+    return *this;
+  }
   LDAE_DISPATCH(dtype(), D, {
     LDAE_DISPATCH(source.dtype(), S, {
       copy_elements<D, S>(data<D>(), strides(), source.data<S>(), source.strides(), shape());
@@ -458,8 +495,8 @@ void print_axis(std::ostream& os, const Tensor& t, const std::vector<double>& v,
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
   os << "tensor(";
-  if (t.device().is_cpu()) {
-    const std::vector<double> v = t.detach().to_vector();
+  {
+    const std::vector<double> v = t.detach().to_vector();  // copied to the host if on a GPU
     if (t.dim() == 0) {
       char buf[32];
       std::snprintf(buf, sizeof(buf), "%.4f", v[0]);

@@ -76,14 +76,18 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   bool same_storage(const Tensor& other) const { return storage() == other.storage(); }
 
-  // ---- Element access (CPU) --------------------------------------------------------
-  // Pointer to element 0 (storage + offset). T must match dtype().
+  // ---- Element access ------------------------------------------------------------
+  // Pointer to element 0 (storage + offset) of a CPU tensor. T must match dtype(); a
+  // CUDA tensor throws (its memory cannot be read by the host: use to(cpu_device())).
   template <typename T> T* data() const;
-  // The value of a one-element tensor, converted to double.
+  // Pointer to element 0 in the memory of the tensor's device: a GPU address for a CUDA
+  // tensor, only for passing to kernels of that device. T must match dtype().
+  template <typename T> T* device_data() const;
+  // The value of a one-element tensor, converted to double (copied from the GPU if needed).
   double item() const;
   // The value at a multi-index (for tests and debugging, not for loops).
   double at(const std::vector<int64_t>& index) const;
-  // All elements in row-major order, converted to double.
+  // All elements in row-major order, converted to double (copied from the GPU if needed).
   std::vector<double> to_vector() const;
 
   // ---- Views: share storage, no copy ---------------------------------------------
@@ -104,6 +108,8 @@ class Tensor {
   Tensor contiguous() const;  // itself if already contiguous, else a copy
   Tensor clone() const;       // always a new contiguous copy
   Tensor to(DType dtype) const;
+  // The same values on `device` (itself if already there; a new contiguous tensor else).
+  Tensor to(Device device) const;
 
   // ---- In-place writes (bump the storage version) -----------------------------------
   Tensor& fill_(double value);

@@ -4,7 +4,8 @@
 //   Cin_g = Cin / groups, Mg = Cout / groups, kvol = kD * kH * kW, Kg = Cin_g * kvol,
 //   P = oD * oH * oW output positions.
 // A convolution is the matrix product  Y_g (Mg x P) = W_g (Mg x Kg) * col (Kg x P), where
-//   col[(ci, kd, kh, kw)][(od, oh, ow)] = x[ci, od*s - p + kd*dil, oh*s - p + kh*dil, ow*s - p + kw*dil]
+//   col[(ci, kd, kh, kw)][(od, oh, ow)] = x[ci, od*s - p + kd*dil, oh*s - p + kh*dil, ow*s - p +
+//   kw*dil]
 // (per axis; 0 where that index falls into the padding). Two implementations of it live here.
 //
 // 1. The direct path (stride 1 on every axis: every 3x3x3 "same" conv of the UNet and the VAE).
@@ -33,7 +34,7 @@
 // Cout_g x 3 vectors and a list of output vectors (direct path), or one col block <= kColBytes
 // (1 MiB) plus a weight-gradient accumulator <= kAccBytes (1 MiB) (general path). Shared per call:
 // the packed weights of one block of input channels <= kPackBytes (1 MiB) and, in backward_weight,
-// a gy window <= kGyBytes (1 MiB). (A budget is exceeded only when a single input channel's weights
+// a gy window <= kGyBytes (4 MiB). (A budget is exceeded only when a single input channel's weights
 // or a single padded input row alone exceeds it.) Eigen's GEMM packs its operands into buffers of
 // similar size. Per-thread buffers are thread_local and grown once: warm calls allocate no memory
 // inside the loops.
@@ -47,11 +48,15 @@
 #include <vector>
 
 // GCC 12 reports false (maybe-)uninitialized positives inside Eigen's AVX-512 packet code.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <Eigen/Core>
 #pragma GCC diagnostic pop
+#else
+#include <Eigen/Core>
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -67,16 +72,15 @@ ConvGeometry make_conv_geometry(int64_t N, int64_t Cin, int64_t Cout, int64_t gr
                                 const int64_t in[3], const int64_t kernel[3],
                                 const int64_t stride[3], const int64_t padding[3],
                                 const int64_t dilation[3]) {
-  auto fail = [](const std::string& msg) {
-    throw std::invalid_argument("conv geometry: " + msg);
-  };
+  auto fail = [](const std::string& msg) { throw std::invalid_argument("conv geometry: " + msg); };
   auto num = [](int64_t v) { return std::to_string(v); };
   if (N < 1) fail("batch size N must be >= 1, got " + num(N));
-  if (Cin < 1 || Cout < 1) fail("channels must be >= 1, got Cin=" + num(Cin) + " Cout=" + num(Cout));
+  if (Cin < 1 || Cout < 1)
+    fail("channels must be >= 1, got Cin=" + num(Cin) + " Cout=" + num(Cout));
   if (groups < 1) fail("groups must be >= 1, got " + num(groups));
   if (Cin % groups != 0 || Cout % groups != 0) {
-    fail("Cin=" + num(Cin) + " and Cout=" + num(Cout) + " must be divisible by groups=" +
-         num(groups));
+    fail("Cin=" + num(Cin) + " and Cout=" + num(Cout) +
+         " must be divisible by groups=" + num(groups));
   }
   ConvGeometry g{};
   g.N = N;
@@ -115,7 +119,7 @@ namespace {
 
 constexpr int64_t kWindowBytes = int64_t{1} << 20;  // per-thread source window (direct path)
 constexpr int64_t kPackBytes = int64_t{1} << 20;    // packed weights of one input-channel block
-constexpr int64_t kGyBytes = int64_t{1} << 20;      // gy window of backward_weight (direct path)
+constexpr int64_t kGyBytes = int64_t{4} << 20;      // gy window of backward_weight (direct path)
 constexpr int64_t kColBytes = int64_t{1} << 20;     // per-thread im2col block (general path)
 constexpr int64_t kAccBytes = int64_t{1} << 20;     // per-thread gW accumulator (general path)
 
@@ -141,11 +145,14 @@ int team_size() {
 #endif
 }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 
 // A per-thread scratch buffer of at least n elements, 64-byte aligned, one per (T, Tag). It grows
-// on demand and lives as long as the thread, so warm calls allocate nothing.
-enum ScratchTag { kTagWindow, kTagTile, kTagCol };
+// on demand and lives as long as the thread, so warm calls allocate nothing (and touch no fresh
+// pages). Buffers shared by a parallel region come from the calling thread's scratch.
+enum ScratchTag { kTagWindow, kTagTile, kTagCol, kTagPack, kTagGy };
 template <typename T, int Tag>
 T* scratch(int64_t n) {
   thread_local std::vector<T> buf;
@@ -161,12 +168,15 @@ T* scratch(int64_t n) {
 
 // SIMD vectors as GCC/Clang vector extensions: one register wide, with + and * elementwise (the
 // compiler contracts `acc += s * v` into one fused multiply-add). Accumulator tiles are sized to
-// the register file: 32 zmm registers with AVX-512 (24 accumulators), 16 ymm registers otherwise.
+// the register file: 32 zmm registers with AVX-512 (24 accumulators), 16 ymm/xmm otherwise (12).
 #if defined(__AVX512F__)
 constexpr int kVecBytes = 64;
 constexpr int kAccRegs = 24;
-#else
+#elif defined(__AVX__)
 constexpr int kVecBytes = 32;
+constexpr int kAccRegs = 12;
+#else
+constexpr int kVecBytes = 16;  // SSE2
 constexpr int kAccRegs = 12;
 #endif
 
@@ -185,14 +195,6 @@ inline typename Simd<T>::V vload(const T* p) {  // unaligned load
 template <typename T>
 inline void vstore(T* p, typename Simd<T>::V v) {  // unaligned store
   std::memcpy(p, &v, sizeof(v));
-}
-template <typename T>
-inline void copy_lanes(const T* src, int64_t n, T* dst) {  // n <= L elements; a full vector fast
-  if (n == Simd<T>::L) {
-    vstore(dst, vload(src));
-  } else {
-    for (int64_t l = 0; l < n; ++l) dst[l] = src[l];
-  }
 }
 // Short runs (a window row, an output row): inline vector loops, no library call per run.
 template <typename T>
@@ -264,12 +266,13 @@ Corr input_grad_corr(const ConvGeometry& g) {
 // The window of a task: the source region that a block of bd output planes x bh output rows (all
 // of W) reads, for cb source channels, zero-padded:
 //   win[c][a][b][e] = src[c, d0 - pad_D + a, h0 - pad_H + b, e - pad_W]  (0 outside src),
-//   a < WD = bd + (kD-1)*dil_D,  b < WH = bh + (kH-1)*dil_H,  e < WW = round_up(oW, L) + (kW-1)*dil_W.
+//   a < WD = bd + (kD-1)*dil_D,  b < WH = bh + (kH-1)*dil_H,  e < WW = round_up(oW, L) +
+//   (kW-1)*dil_W.
 // Output (od, oh, ow) of the block reads, through tap k = (c, kd, kh, kw), the element at
 //   base(od, oh, ow) + koff[k],  base = ((od - d0) * WH + (oh - h0)) * WW + ow,
 //   koff[k] = ((c * WD + kd*dil_D) * WH + kh*dil_H) * WW + kw*dil_W,
-// so a vector of L consecutive outputs along W reads L consecutive window elements per tap. Rows are
-// rounded up to whole vectors (the extra lanes are computed and dropped).
+// so a vector of L consecutive outputs along W reads L consecutive window elements per tap. Rows
+// are rounded up to whole vectors (the extra lanes are computed and dropped).
 struct Window {
   int64_t bd, bh, cb;  // output planes and rows per block; source channels per block
   int64_t WD, WH, WW;
@@ -309,7 +312,8 @@ struct Window {
             fill_run(row, WW, T(0));
             continue;
           }
-          const T* srow = src + ((ch * SD + sd) * SH + sh) * SW;  // window column e = src column e - pad
+          const T* srow =
+              src + ((ch * SD + sd) * SH + sh) * SW;  // window column e = src column e - pad
           fill_run(row, e_lo, T(0));
           copy_run(srow + (e_lo - c.pad[2]), e_hi - e_lo, row + e_lo);
           fill_run(row + e_hi, WW - e_hi, T(0));
@@ -333,13 +337,40 @@ void block_vectors(const Corr& c, const Window& w, int L, int64_t d0, int64_t d1
   for (int64_t od = d0; od < d1; ++od)
     for (int64_t oh = h0; oh < h1; ++oh)
       for (int64_t ow = 0; ow < c.dst[2]; ow += L)
-        vecs.push_back({((od - d0) * w.WH + (oh - h0)) * w.WW + ow, (od * c.dst[1] + oh) * c.dst[2] + ow,
-                        std::min<int64_t>(L, c.dst[2] - ow)});
+        vecs.push_back({((od - d0) * w.WH + (oh - h0)) * w.WW + ow,
+                        (od * c.dst[1] + oh) * c.dst[2] + ow, std::min<int64_t>(L, c.dst[2] - ow)});
 }
 
 std::vector<OutVec>& thread_vectors() {
   thread_local std::vector<OutVec> vecs;
   return vecs;
+}
+
+// Output block of a task, bd planes x bh rows (x all of W): among the blocks whose window fits
+// kWindowBytes (bytes_per_elem = channels * sizeof(T)) and that leave at least min_tasks tasks
+// (when the volume has that many rows), the one that copies the least into windows in total. A
+// window re-reads a halo of (k-1)*dil planes and rows around its block, which matters when there
+// is little arithmetic per copied element (few target channels).
+void choose_blocks(const Corr& c, int L, int64_t bytes_per_elem, int64_t min_tasks, int64_t& bd,
+                   int64_t& bh) {
+  const int64_t items = c.N * c.groups;
+  min_tasks = std::min(min_tasks, items * c.dst[0] * c.dst[1]);
+  double best = -1;
+  bd = bh = 1;
+  for (int64_t h = 1; h <= c.dst[1]; ++h) {
+    for (int64_t d = 1; d <= c.dst[0]; ++d) {
+      if (Window::channel_elems(c, L, d, h) * bytes_per_elem > kWindowBytes && (d > 1 || h > 1))
+        break;
+      const int64_t nd = ceil_div(c.dst[0], d), nh = ceil_div(c.dst[1], h);
+      if (items * nd * nh < min_tasks) break;
+      const double copied = static_cast<double>(nd * nh) * Window::channel_elems(c, L, d, h);
+      if (best < 0 || copied < best) {
+        best = copied;
+        bd = d;
+        bh = h;
+      }
+    }
+  }
 }
 
 // Micro-kernel of the forward / input-gradient correlation: one register tile of MR target
@@ -394,24 +425,24 @@ void correlate(const Corr& c, const T* src, const AFn& a_of, const T* bias, T* d
   const int nthreads = thread_count();
   const int64_t esize = sizeof(T);
 
-  // Blocking. cb: packed weights of cb source channels and a one-row window fit their budgets.
-  // bh: whole planes if their window fits. bd: grow a little for tiny planes (>= 64 vectors per
-  // task) as long as there are still several tasks per thread.
-  const int64_t nvr = ceil_div(c.dst[2], L);  // vectors per output row
-  int64_t cb = std::min(c.Cs, std::max<int64_t>(1, kPackBytes / (c.groups * Mt * MR * kvol * esize)));
-  cb = std::min(cb, std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, 1, 1) * esize)));
-  int64_t bh = c.dst[1];
-  while (bh > 1 && cb * Window::channel_elems(c, L, 1, bh) * esize > kWindowBytes) bh = ceil_div(bh, 2);
-  int64_t bd = 1;
-  while (bh == c.dst[1] && bd < c.dst[0] && bd * bh * nvr < 64 &&
-         cb * Window::channel_elems(c, L, bd + 1, bh) * esize <= kWindowBytes &&
-         c.N * c.groups * ceil_div(c.dst[0], bd + 1) >= 4 * nthreads) {
-    ++bd;
-  }
+  // Blocking. cb: the packed weights of cb source channels and a one-row window fit their
+  // budgets (all channels, in practice). Then the block of output planes x rows per task.
+  int64_t cb =
+      std::min(c.Cs, std::max<int64_t>(1, kPackBytes / (c.groups * Mt * MR * kvol * esize)));
+  cb = std::min(cb,
+                std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, 1, 1) * esize)));
+  int64_t bd = 1, bh = 1;
+  choose_blocks(c, L, cb * esize, 4 * nthreads, bd, bh);
   const Window w(c, L, bd, bh, cb);
   const int64_t ndb = ceil_div(c.dst[0], bd), nhb = ceil_div(c.dst[1], bh);
   const int64_t ntasks = c.N * c.groups * ndb * nhb;
-  std::vector<T> apack(static_cast<size_t>(c.groups * Mt * MR * cb * kvol));
+  T* apack = scratch<T, kTagPack>(c.groups * Mt * MR * cb * kvol);  // shared by the threads
+  std::vector<T> bpad;  // bias padded to whole row tiles per group (padded rows read 0)
+  if (bias != nullptr) {
+    bpad.assign(static_cast<size_t>(c.groups * Mt * MR), T(0));
+    for (int64_t g = 0; g < c.groups; ++g)
+      std::copy_n(bias + g * c.Ct, c.Ct, bpad.begin() + g * Mt * MR);
+  }
   int64_t tile_off[NV];  // vector offsets inside a scratch tile
   for (int v = 0; v < NV; ++v) tile_off[v] = v * L;
 
@@ -427,7 +458,7 @@ void correlate(const Corr& c, const T* src, const AFn& a_of, const T* bias, T* d
 #pragma omp for schedule(static)
       for (int64_t gt = 0; gt < c.groups * Mt; ++gt) {
         const int64_t g = gt / Mt, t = gt % Mt;
-        T* p = apack.data() + gt * K * MR;
+        T* p = apack + gt * K * MR;
         for (int64_t k = 0; k < K; ++k)
           for (int i = 0; i < MR; ++i)
             p[k * MR + i] = t * MR + i < c.Ct ? a_of(g, t * MR + i, c0 * kvol + k) : T(0);
@@ -441,8 +472,8 @@ void correlate(const Corr& c, const T* src, const AFn& a_of, const T* bias, T* d
         block_vectors(c, w, L, d0, d1, h0, h1, vecs);
         const int64_t nvec = static_cast<int64_t>(vecs.size());
         T* dg = dst + (n * c.groups + g) * c.Ct * Pdst;  // (Ct, dst spatial) of this (n, g)
-        const T* ag = apack.data() + g * Mt * K * MR;
-        const T* bg = bias != nullptr && c0 == 0 ? bias + g * c.Ct : nullptr;
+        const T* ag = apack + g * Mt * K * MR;
+        const T* bg = bias != nullptr && c0 == 0 ? bpad.data() + g * Mt * MR : nullptr;
         for (int64_t j = 0; j < nvec; j += NV) {
           const int64_t nj = std::min<int64_t>(NV, nvec - j);
           const T* bptr[NV];
@@ -461,10 +492,11 @@ void correlate(const Corr& c, const T* src, const AFn& a_of, const T* bias, T* d
             for (int64_t t = 0; t < Mt; ++t) {
               if (direct(t)) continue;
               T* tt = tile + t * MR * NV * L;
-              fill_run(tt, MR * NV * L, T(0));
+              std::fill(tt, tt + MR * NV * L, T(0));
               for (int64_t i = 0; i < MR && t * MR + i < c.Ct; ++i)
                 for (int64_t v = 0; v < nj; ++v)
-                  copy_run(dg + (t * MR + i) * Pdst + vecs[j + v].dst, vecs[j + v].lanes, tt + (i * NV + v) * L);
+                  copy_run(dg + (t * MR + i) * Pdst + vecs[j + v].dst, vecs[j + v].lanes,
+                           tt + (i * NV + v) * L);
             }
           }
           for (int64_t k0 = 0; k0 < K; k0 += kTapBlock) {
@@ -474,9 +506,11 @@ void correlate(const Corr& c, const T* src, const AFn& a_of, const T* bias, T* d
               const T* a = ag + (t * K + k0) * MR;
               const T* bt = bg != nullptr ? bg + t * MR : nullptr;
               if (direct(t)) {
-                tile_rows<T, MR, NV>(kn, a, w.koff.data() + k0, bptr, dg + t * MR * Pdst, Pdst, dst_off, load, bt);
+                tile_rows<T, MR, NV>(kn, a, w.koff.data() + k0, bptr, dg + t * MR * Pdst, Pdst,
+                                     dst_off, load, bt);
               } else {
-                tile_rows<T, MR, NV>(kn, a, w.koff.data() + k0, bptr, tile + t * MR * NV * L, NV * L, tile_off, load, bt);
+                tile_rows<T, MR, NV>(kn, a, w.koff.data() + k0, bptr, tile + t * MR * NV * L,
+                                     NV * L, tile_off, load, bt);
               }
             }
           }
@@ -484,7 +518,8 @@ void correlate(const Corr& c, const T* src, const AFn& a_of, const T* bias, T* d
             if (direct(t)) continue;
             for (int64_t i = 0; i < MR && t * MR + i < c.Ct; ++i)
               for (int64_t v = 0; v < nj; ++v)
-                copy_run(tile + (t * MR + i) * NV * L + v * L, vecs[j + v].lanes, dg + (t * MR + i) * Pdst + vecs[j + v].dst);
+                copy_run(tile + (t * MR + i) * NV * L + v * L, vecs[j + v].lanes,
+                         dg + (t * MR + i) * Pdst + vecs[j + v].dst);
           }
         }
       }
@@ -504,23 +539,23 @@ void correlate_any(const Corr& c, const T* src, const AFn& a_of, const T* bias, 
   } else if (c.Ct >= 2) {
     correlate<T, 2, std::min(8, kAccRegs / 2)>(c, src, a_of, bias, dst);
   } else {
-    correlate<T, 1, 8>(c, src, a_of, bias, dst);
+    correlate<T, 1, kAccRegs * 2 / 3>(c, src, a_of, bias, dst);
   }
 }
 
-// Micro-kernel of the weight gradient. For MR output channels (gy rows g + i*gs, nq vectors each)
-// and NJ taps (window pointers x[j]), summed over the nq output vectors of a block:
-//   out[i * NJ + j] = sum_q  gy_i[q] . x_j[xbase[q] .. + L)
-// Per output vector: MR + NJ loads and MR*NJ fused multiply-adds into vector accumulators, which
-// are reduced to scalars once per block.
+// Micro-kernel of the weight gradient: an MR x NJ tile of dot products over nq output vectors,
+//   acc[i][j] += sum_q  gy_i[q] * x_j[xbase[q] .. + L)      (elementwise: acc stays a vector)
+// gy_i = g + i * gs (a row of the gy window, vectors contiguous), x_j = xptr[j] (the window at the
+// offset of tap j), acc = MR * NJ vectors at `acc` (loaded and stored back). Per output vector:
+// MR + NJ loads and MR * NJ fused multiply-adds. The lanes of acc are summed later, once per task.
 template <typename T, int MR, int NJ>
 void tile_dots(int64_t nq, const T* __restrict g, int64_t gs, const int64_t* __restrict xbase,
-               const T* const* xptr, T* __restrict out) {
+               const T* const* xptr, T* __restrict acc_io) {
   using V = typename Simd<T>::V;
   constexpr int L = Simd<T>::L;
   V acc[MR][NJ];
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NJ; ++j) acc[i][j] = V{};
+    for (int j = 0; j < NJ; ++j) acc[i][j] = vload(acc_io + (i * NJ + j) * L);
   const T* x[NJ];
   for (int j = 0; j < NJ; ++j) x[j] = xptr[j];
   for (int64_t q = 0; q < nq; ++q) {
@@ -533,20 +568,25 @@ void tile_dots(int64_t nq, const T* __restrict g, int64_t gs, const int64_t* __r
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NJ; ++j) out[i * NJ + j] = hsum<T>(acc[i][j]);
+    for (int j = 0; j < NJ; ++j) vstore(acc_io + (i * NJ + j) * L, acc[i][j]);
 }
 
-// gw = sum over n and positions of gy (x) window, for a stride-1 convolution.
-// The volume is walked in position blocks (bd planes x bh rows, sequentially). For each block:
-//   1. the threads copy gy of the block into a shared "gy window": gyw[g][co][q][L], one row of
-//      nq vectors per output channel, zero in the lanes past oW and in padded channels;
+// gw (and gb) for a stride-1 convolution: gw[co][k] = sum over n, positions of gy * window.
+// The volume is walked in position blocks (bd planes x bh rows), one after the other. Per block:
+//   1. the threads copy gy of the block into a shared "gy window" gyw[g][co][q][L] (a row of nq
+//      vectors per output channel; zero in the lanes past oW and in padded channels), summing it
+//      into gb on the way;
 //   2. tasks (group, block of cb input channels, group of output-channel tiles) run in parallel:
-//      each fills its own x window for its cb channels and adds MR x NJ tiles of dot products
-//      (tile_dots) into its own, disjoint, part of gw.
-// No per-thread gradient copies and no reduction: the blocks are sequential, and within a block
-// the tasks write disjoint parts of gw.
+//      each fills its own x window and accumulates MR x NJ tiles of vector dot products
+//      (tile_dots) over the block, kQSub output vectors at a time so that the gy rows of a tile
+//      stay in L1 while all the taps use them, then sums the lanes into its own part of gw.
+// No per-thread copies of gw and no reduction: blocks are sequential, and within a block the
+// tasks write disjoint parts of gw.
+constexpr int64_t kQSub = 64;          // output vectors per pass of the dot-product tiles
+constexpr int64_t kVABytes = 1 << 18;  // per-thread vector accumulators of one task
+
 template <typename T, int MR, int NJ>
-void weight_grad_direct(const ConvGeometry& geo, const T* gy, const T* x, T* gw) {
+void weight_grad_direct(const ConvGeometry& geo, const T* gy, const T* x, T* gw, T* gb) {
   constexpr int L = Simd<T>::L;
   const Corr c = forward_corr(geo);
   const int64_t kvol = c.kvol(), Kg = c.Cs * kvol, Mg = c.Ct;
@@ -555,30 +595,49 @@ void weight_grad_direct(const ConvGeometry& geo, const T* gy, const T* x, T* gw)
   const int nthreads = thread_count();
   const int64_t esize = sizeof(T);
 
-  // Position block: as many output vectors (nq = bd * bh * nvr) as the gy window budget allows.
+  // Position blocks: as few as the gy window budget allows (nq = bd * bh * nvr output vectors
+  // each), of even size: whole planes when a plane fits, else whole rows.
   const int64_t nvr = ceil_div(c.dst[2], L);
   const int64_t qmax = std::max<int64_t>(nvr, kGyBytes / (c.groups * Mp * L * esize));
-  int64_t bh = std::min(c.dst[1], std::max<int64_t>(1, qmax / nvr)), bd = 1;
-  if (bh == c.dst[1]) bd = std::clamp<int64_t>(qmax / (bh * nvr), 1, c.dst[0]);
+  // The x window of one input channel must fit its budget too.
+  auto fits = [&](int64_t d, int64_t h) {
+    return d * h * nvr <= qmax && Window::channel_elems(c, L, d, h) * esize <= kWindowBytes;
+  };
+  int64_t bd = 1, bh = c.dst[1];
+  if (fits(1, c.dst[1])) {
+    int64_t most = 1;
+    while (most < c.dst[0] && fits(most + 1, c.dst[1])) ++most;
+    bd = ceil_div(c.dst[0], ceil_div(c.dst[0], most));
+  } else {
+    int64_t most = 1;
+    while (most < c.dst[1] && fits(1, most + 1)) ++most;
+    bh = ceil_div(c.dst[1], ceil_div(c.dst[1], most));
+  }
   // Input channels per task: enough taps for several whole NJ tiles, within the window budget.
   int64_t cb = std::min(c.Cs, ceil_div(8 * NJ, kvol));
-  cb = std::min(cb, std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, bd, bh) * esize)));
+  cb = std::min(cb,
+                std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, bd, bh) * esize)));
   const Window w(c, L, bd, bh, cb);
+  const int64_t nkt = ceil_div(cb * kvol, NJ);  // tap tiles per task
   const int64_t ncb = ceil_div(c.Cs, cb), co_tiles = Mp / MR;
-  // Output-channel tiles per task: all of them, unless that leaves too few tasks to share.
+  // Output-channel tiles per task: all of them, unless that leaves too few tasks to share or
+  // overflows the vector accumulators.
   int64_t cot = co_tiles;
-  while (cot > 1 && c.groups * ncb * ceil_div(co_tiles, cot) < 4 * nthreads) cot = ceil_div(cot, 2);
+  while (cot > 1 && (c.groups * ncb * ceil_div(co_tiles, cot) < 4 * nthreads ||
+                     cot * nkt * MR * NJ * L * esize > kVABytes)) {
+    cot = ceil_div(cot, 2);
+  }
   const int64_t nct = ceil_div(co_tiles, cot), ntasks = c.groups * ncb * nct;
   const int64_t ndb = ceil_div(c.dst[0], bd), nhb = ceil_div(c.dst[1], bh);
-  std::vector<T> gyw(static_cast<size_t>(c.groups * Mp * bd * bh * nvr * L));
+  T* gyw = scratch<T, kTagGy>(c.groups * Mp * bd * bh * nvr * L);  // shared by the threads
+  std::vector<T> gbsum(static_cast<size_t>(c.groups * Mg), T(0));
 
 #pragma omp parallel
   {
     T* win = scratch<T, kTagWindow>(w.elems());
+    T* va = scratch<T, kTagTile>(cot * nkt * MR * NJ * L);  // [tile][tap tile][MR][NJ] vectors
     std::vector<OutVec>& vecs = thread_vectors();
     std::vector<int64_t> xbase;  // window offset of each output vector of the block
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < c.groups * Mg * Kg; ++i) gw[i] = T(0);
     for (int64_t blk = 0; blk < c.N * ndb * nhb; ++blk) {
       const int64_t n = blk / (ndb * nhb), d0 = blk / nhb % ndb * bd, h0 = blk % nhb * bh;
       const int64_t d1 = std::min(c.dst[0], d0 + bd), h1 = std::min(c.dst[1], h0 + bh);
@@ -586,48 +645,67 @@ void weight_grad_direct(const ConvGeometry& geo, const T* gy, const T* x, T* gw)
       const int64_t nq = static_cast<int64_t>(vecs.size());
       xbase.resize(static_cast<size_t>(nq));
       for (int64_t q = 0; q < nq; ++q) xbase[q] = vecs[q].win;
-      // 1. gy window (implicit barrier at the end of the loop).
+        // 1. gy window and bias sums (implicit barrier at the end of the loop).
 #pragma omp for schedule(static)
       for (int64_t row = 0; row < c.groups * Mp; ++row) {
         const int64_t g = row / Mp, co = row % Mp;
-        T* dstrow = gyw.data() + row * nq * L;
-        std::fill(dstrow, dstrow + nq * L, T(0));
+        T* dstrow = gyw + row * nq * L;
+        fill_run(dstrow, nq * L, T(0));
         if (co >= Mg) continue;
         const T* gyc = gy + ((n * c.groups + g) * Mg + co) * P;
-        for (int64_t q = 0; q < nq; ++q) copy_lanes(gyc + vecs[q].dst, vecs[q].lanes, dstrow + q * L);
+        typename Simd<T>::V sum{};
+        for (int64_t q = 0; q < nq; ++q) {
+          copy_run(gyc + vecs[q].dst, vecs[q].lanes, dstrow + q * L);
+          sum += vload(dstrow + q * L);
+        }
+        gbsum[g * Mg + co] += hsum<T>(sum);
       }
       // 2. Dot-product tiles.
 #pragma omp for schedule(dynamic, 1)
       for (int64_t task = 0; task < ntasks; ++task) {
-        const int64_t g = task / (ncb * nct), cbi = task / nct % ncb, ct = task % nct;
-        const int64_t c0 = cbi * cb, nc = std::min(cb, c.Cs - c0), K = nc * kvol;
+        const int64_t g = task / (ncb * nct), c0 = task / nct % ncb * cb, t0 = task % nct * cot;
+        const int64_t nc = std::min(cb, c.Cs - c0), K = nc * kvol;
+        const int64_t nt = std::min(co_tiles, t0 + cot) - t0;
         w.fill(c, x + ((n * c.groups + g) * c.Cs + c0) * Pin, nc, d0, h0, win);
-        const int64_t t_end = std::min(co_tiles, (ct + 1) * cot);
-        for (int64_t t = ct * cot; t < t_end; ++t) {
-          const T* gt = gyw.data() + (g * Mp + t * MR) * nq * L;
-          for (int64_t k0 = 0; k0 < K; k0 += NJ) {
-            const int64_t nj = std::min<int64_t>(NJ, K - k0);
+        fill_run(va, nt * nkt * MR * NJ * L, T(0));
+        for (int64_t q0 = 0; q0 < nq; q0 += kQSub) {
+          const int64_t nqs = std::min(kQSub, nq - q0);
+          for (int64_t kt = 0; kt < ceil_div(K, NJ); ++kt) {
             const T* xptr[NJ];
-            for (int j = 0; j < NJ; ++j) xptr[j] = win + w.koff[k0 + std::min<int64_t>(j, nj - 1)];
-            T out[MR * NJ];
-            tile_dots<T, MR, NJ>(nq, gt, nq * L, xbase.data(), xptr, out);
-            for (int i = 0; i < MR && t * MR + i < Mg; ++i) {
-              T* gwrow = gw + (g * Mg + t * MR + i) * Kg + c0 * kvol + k0;
-              for (int64_t j = 0; j < nj; ++j) gwrow[j] += out[i * NJ + j];
+            for (int j = 0; j < NJ; ++j) xptr[j] = win + w.koff[std::min(kt * NJ + j, K - 1)];
+            for (int64_t t = 0; t < nt; ++t) {
+              const T* gt = gyw + ((g * Mp + (t0 + t) * MR) * nq + q0) * L;
+              tile_dots<T, MR, NJ>(nqs, gt, nq * L, xbase.data() + q0, xptr,
+                                   va + (t * nkt + kt) * MR * NJ * L);
+            }
+          }
+        }
+        // Sum the lanes into gw (tap tiles past K were computed on a repeated tap: dropped).
+        for (int64_t t = 0; t < nt; ++t) {
+          for (int64_t i = 0; i < MR && (t0 + t) * MR + i < Mg; ++i) {
+            T* gwrow = gw + (g * Mg + (t0 + t) * MR + i) * Kg + c0 * kvol;
+            for (int64_t k = 0; k < K; ++k) {
+              const T* v = va + (((t * nkt + k / NJ) * MR + i) * NJ + k % NJ) * L;
+              gwrow[k] += hsum<T>(vload(v));
             }
           }
         }
       }
     }
   }
+  if (gb != nullptr) std::copy(gbsum.begin(), gbsum.end(), gb);
 }
 
 template <typename T>
-void weight_grad_direct_any(const ConvGeometry& geo, const T* gy, const T* x, T* gw) {
+void weight_grad_direct_any(const ConvGeometry& geo, const T* gy, const T* x, T* gw, T* gb) {
+  // gw is accumulated block by block: start from zero.
+  std::fill(gw,
+            gw + geo.Cout * (geo.Cin / geo.groups) * geo.kernel[0] * geo.kernel[1] * geo.kernel[2],
+            T(0));
   if (geo.Cout / geo.groups >= 4) {
-    weight_grad_direct<T, 4, kAccRegs / 4>(geo, gy, x, gw);
+    weight_grad_direct<T, 4, kAccRegs / 4>(geo, gy, x, gw, gb);
   } else {
-    weight_grad_direct<T, 1, std::min(8, kAccRegs / 2)>(geo, gy, x, gw);
+    weight_grad_direct<T, 1, std::min(8, kAccRegs / 2)>(geo, gy, x, gw, gb);
   }
 }
 
@@ -655,7 +733,8 @@ struct Segment {
 struct Plan {
   const ConvGeometry& g;
   int64_t Cin_g, Mg, kvol, Kg, P, Pin;
-  int64_t Pc, Kc;  // chunk of output positions, block of im2col rows (Kc * Pc * sizeof(T) <= kColBytes)
+  int64_t Pc,
+      Kc;  // chunk of output positions, block of im2col rows (Kc * Pc * sizeof(T) <= kColBytes)
   // tap[a][k * out[a] + o] = input index read by output o through kernel tap k on axis a, or -1.
   std::vector<int64_t> tap[3];
   // W axis with stride 1: output ow reads iw = ow + woff[kw], valid for ow in [wlo[kw], whi[kw]).
@@ -670,7 +749,8 @@ struct Plan {
     P = g.out[0] * g.out[1] * g.out[2];
     Pin = g.in[0] * g.in[1] * g.in[2];
     // Chunk width: as many columns as fit the budget with all Kg rows, a multiple of 16 (one
-    // AVX-512 vector), at least 64 (GEMM efficiency) and at most 2048; then rows to fill the budget.
+    // AVX-512 vector), at least 64 (GEMM efficiency) and at most 2048; then rows to fill the
+    // budget.
     const int64_t budget = kColBytes / elem_bytes;
     Pc = std::clamp<int64_t>(budget / Kg / 16 * 16, 64, 2048);
     Pc = std::min(Pc, P);
@@ -806,8 +886,8 @@ void gemm_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* 
       const int64_t n = t / (g.groups * nchunks), gi = t / nchunks % g.groups, c = t % nchunks;
       const int64_t p0 = c * pl.Pc, pc = std::min(pl.Pc, pl.P - p0);
       pl.segments(p0, p0 + pc, segs);
-      const T* xg = x + (n * g.Cin + gi * pl.Cin_g) * pl.Pin;                 // (Cin_g, D, H, W)
-      MatMap<T> yc(y + (n * g.Cout + gi * pl.Mg) * pl.P + p0, pl.Mg, pc,      // (Mg, pc) of (Mg, P)
+      const T* xg = x + (n * g.Cin + gi * pl.Cin_g) * pl.Pin;             // (Cin_g, D, H, W)
+      MatMap<T> yc(y + (n * g.Cout + gi * pl.Mg) * pl.P + p0, pl.Mg, pc,  // (Mg, pc) of (Mg, P)
                    Eigen::OuterStride<>(pl.P));
       for (int64_t k0 = 0; k0 < pl.Kg; k0 += pl.Kc) {
         const int64_t kc = std::min(pl.Kc, pl.Kg - k0);
@@ -821,7 +901,8 @@ void gemm_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* 
         }
       }
       if (b != nullptr) {
-        yc.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(b + gi * pl.Mg, pl.Mg);
+        yc.colwise() +=
+            Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(b + gi * pl.Mg, pl.Mg);
       }
     }
   }
@@ -891,8 +972,8 @@ template <typename T>
 void gemm_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw) {
   const Plan pl(g, sizeof(T));
   // Column block of gW handled at once: bounded by the col buffer and by the accumulator budget.
-  const int64_t Kb = std::clamp<int64_t>(kAccBytes / static_cast<int64_t>(sizeof(T)) / pl.Mg, 1,
-                                         pl.Kc);
+  const int64_t Kb =
+      std::clamp<int64_t>(kAccBytes / static_cast<int64_t>(sizeof(T)) / pl.Mg, 1, pl.Kc);
   const int64_t nchunks = (pl.P + pl.Pc - 1) / pl.Pc;
   const int64_t ntasks = g.N * nchunks;
   const int nthreads = thread_count();
@@ -934,7 +1015,6 @@ void gemm_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw)
   }
 }
 
-
 // gb[co] = sum over n and positions of gy[n, co].
 template <typename T>
 void bias_grad(const ConvGeometry& g, const T* gy, T* gb) {
@@ -943,7 +1023,8 @@ void bias_grad(const ConvGeometry& g, const T* gy, T* gb) {
   for (int64_t co = 0; co < g.Cout; ++co) {
     T s = 0;
     for (int64_t n = 0; n < g.N; ++n) {
-      s += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(gy + (n * g.Cout + co) * P, P).sum();
+      s += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(gy + (n * g.Cout + co) * P, P)
+               .sum();
     }
     gb[co] = s;
   }
@@ -981,17 +1062,17 @@ void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) 
 template <typename T>
 void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb) {
   if (is_unit_stride(g)) {
-    weight_grad_direct_any(g, gy, x, gw);
+    weight_grad_direct_any(g, gy, x, gw, gb);  // sums gb on the way
   } else {
     gemm_backward_weight(g, gy, x, gw);
+    if (gb != nullptr) bias_grad(g, gy, gb);
   }
-  if (gb != nullptr) bias_grad(g, gy, gb);
 }
 
 template void conv_forward<float>(const ConvGeometry&, const float*, const float*, const float*,
                                   float*);
-template void conv_forward<double>(const ConvGeometry&, const double*, const double*,
-                                   const double*, double*);
+template void conv_forward<double>(const ConvGeometry&, const double*, const double*, const double*,
+                                   double*);
 template void conv_backward_input<float>(const ConvGeometry&, const float*, const float*, float*);
 template void conv_backward_input<double>(const ConvGeometry&, const double*, const double*,
                                           double*);

@@ -9,12 +9,12 @@
 // so that the last pass is one fused multiply-add per element.
 #include "tensor/cpu/norm.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
-
-#include <omp.h>
 
 #include "tensor/cpu/strided_loop.h"  // kParallelGrain
 

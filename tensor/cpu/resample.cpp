@@ -189,16 +189,16 @@ void resample_backward(int64_t P, const Dims3& in, const Dims3& out,
   }
 }
 
-#define LDAE_RESAMPLE_INSTANTIATE(T)                                                              \
-  template void avg_pool3d_forward<T>(int64_t, const Dims3&, const Dims3&, const Dims3&,          \
-                                      const Dims3&, const T*, T*);                                \
-  template void avg_pool3d_backward<T>(int64_t, const Dims3&, const Dims3&, const Dims3&,         \
-                                       const Dims3&, const T*, T*);                               \
-  template AxisMap<T> nearest_axis_map<T>(int64_t, int64_t, double);                              \
-  template AxisMap<T> linear_axis_map<T>(int64_t, int64_t, double);                               \
-  template void resample_forward<T>(int64_t, const Dims3&, const Dims3&,                          \
-                                    const std::array<AxisMap<T>, 3>&, bool, const T*, T*);        \
-  template void resample_backward<T>(int64_t, const Dims3&, const Dims3&,                         \
+#define LDAE_RESAMPLE_INSTANTIATE(T)                                                       \
+  template void avg_pool3d_forward<T>(int64_t, const Dims3&, const Dims3&, const Dims3&,   \
+                                      const Dims3&, const T*, T*);                         \
+  template void avg_pool3d_backward<T>(int64_t, const Dims3&, const Dims3&, const Dims3&,  \
+                                       const Dims3&, const T*, T*);                        \
+  template AxisMap<T> nearest_axis_map<T>(int64_t, int64_t, double);                       \
+  template AxisMap<T> linear_axis_map<T>(int64_t, int64_t, double);                        \
+  template void resample_forward<T>(int64_t, const Dims3&, const Dims3&,                   \
+                                    const std::array<AxisMap<T>, 3>&, bool, const T*, T*); \
+  template void resample_backward<T>(int64_t, const Dims3&, const Dims3&,                  \
                                      const std::array<AxisMap<T>, 3>&, bool, const T*, T*);
 LDAE_RESAMPLE_INSTANTIATE(float)
 LDAE_RESAMPLE_INSTANTIATE(double)

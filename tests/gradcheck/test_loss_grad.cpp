@@ -18,7 +18,8 @@ TEST(GradLoss, Mse) {
   Tensor x = leaf({3, 4}, gen), t = leaf({3, 4}, gen);
   for (const std::string r : kReductions) {
     SCOPED_TRACE(r);
-    EXPECT_GRADCHECK([r](const Inputs& in) { return ag::mse_loss(in[0], in[1], r); }, (Inputs{x, t}));
+    EXPECT_GRADCHECK([r](const Inputs& in) { return ag::mse_loss(in[0], in[1], r); },
+                     (Inputs{x, t}));
   }
 }
 
@@ -31,7 +32,8 @@ TEST(GradLoss, L1AwayFromTheKink) {
   Tensor t = add(x.detach(), mul(off, sgn)).set_requires_grad();
   for (const std::string r : kReductions) {
     SCOPED_TRACE(r);
-    EXPECT_GRADCHECK([r](const Inputs& in) { return ag::l1_loss(in[0], in[1], r); }, (Inputs{x, t}));
+    EXPECT_GRADCHECK([r](const Inputs& in) { return ag::l1_loss(in[0], in[1], r); },
+                     (Inputs{x, t}));
   }
 }
 
@@ -40,8 +42,9 @@ TEST(GradLoss, BceWithLogits) {
   Tensor x = leaf({2, 5}, gen, -4.0, 4.0), t = leaf({2, 5}, gen, 0.0, 1.0);
   for (const std::string r : kReductions) {
     SCOPED_TRACE(r);
-    EXPECT_GRADCHECK([r](const Inputs& in) { return ag::binary_cross_entropy_with_logits(in[0], in[1], r); },
-                     (Inputs{x, t}));
+    EXPECT_GRADCHECK(
+        [r](const Inputs& in) { return ag::binary_cross_entropy_with_logits(in[0], in[1], r); },
+        (Inputs{x, t}));
   }
 }
 
@@ -49,10 +52,14 @@ TEST(GradLoss, NonContiguousInputs) {
   Generator gen(44);
   Tensor x = leaf({4, 3}, gen), t = leaf({3, 8}, gen), p = leaf({3, 4}, gen, 0.0, 1.0);
   // input read through a transpose, target through a stride-2 slice.
-  EXPECT_GRADCHECK([](const Inputs& in) {
-    return ag::mse_loss(ag::transpose(in[0], 0, 1), ag::slice(in[1], 1, 0, 8, 2));
-  }, (Inputs{x, t}));
-  EXPECT_GRADCHECK([](const Inputs& in) {
-    return ag::binary_cross_entropy_with_logits(ag::transpose(in[0], 0, 1), in[1], "sum");
-  }, (Inputs{x, p}));
+  EXPECT_GRADCHECK(
+      [](const Inputs& in) {
+        return ag::mse_loss(ag::transpose(in[0], 0, 1), ag::slice(in[1], 1, 0, 8, 2));
+      },
+      (Inputs{x, t}));
+  EXPECT_GRADCHECK(
+      [](const Inputs& in) {
+        return ag::binary_cross_entropy_with_logits(ag::transpose(in[0], 0, 1), in[1], "sum");
+      },
+      (Inputs{x, p}));
 }

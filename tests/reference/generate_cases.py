@@ -411,8 +411,9 @@ def main():
             ops.append(c["op"])
 
     if not args.keep_stale and not args.only:
+        # module_* cases belong to generate_module_cases.py: never remove them here.
         for f in sorted(os.listdir(args.out)):
-            if f.endswith(".safetensors") and f not in written:
+            if f.endswith(".safetensors") and f not in written and not f.startswith("module_"):
                 os.remove(os.path.join(args.out, f))
                 print("removed stale case", f)
 

@@ -12,7 +12,9 @@
 #include "autograd/engine.h"
 #include "autograd/functions.h"
 #include "autograd/no_grad.h"
+#include "tensor/cuda/runtime.h"  // --device cuda: cuda_available()
 #include "tensor/safetensors.h"
+#include "tests/reference/module_cases.h"  // [module cases]
 
 namespace ldae::reference {
 
@@ -192,7 +194,8 @@ std::string format_error(const char* name, const Comparison& c) {
 }
 
 // The body of run_case; throws ldae::Error (-> FAIL) or Unsupported (-> SKIP).
-void run_case_or_throw(const std::string& path, const std::string& emit_dir, CaseResult& r) {
+void run_case_or_throw(const std::string& path, const std::string& emit_dir, Device device,
+                       CaseResult& r) {
   SafetensorsFile f = read_safetensors(path);
   auto op_it = f.metadata.find("op");
   if (op_it == f.metadata.end()) throw Error("the case has no \"op\" in its __metadata__");
@@ -222,7 +225,8 @@ void run_case_or_throw(const std::string& path, const std::string& emit_dir, Cas
       throw Error("tensor " + name + " follows a gap in the numbering of the inputs");
   }
 
-  if (r.op.rfind("module:", 0) == 0) throw Unsupported("module cases are not supported yet");
+  // [module cases] op "module:<name>": run by module_cases.cpp (nn modules).
+  if (r.op.rfind("module:", 0) == 0) return run_module_case(f, emit_dir, r, device);
   auto entry_it = op_table().find(r.op);
   if (entry_it == op_table().end()) throw Unsupported("op not implemented by the runner");
   const OpEntry& entry = entry_it->second;
@@ -252,7 +256,7 @@ void run_case_or_throw(const std::string& path, const std::string& emit_dir, Cas
   const DType dtype = outs_ref[0].dtype();
   std::vector<Tensor> inputs;
   for (size_t k = 0; k < inputs_stored.size(); ++k) {
-    Tensor t = inputs_stored[k].to(dtype);
+    Tensor t = inputs_stored[k].to(dtype).to(device);  // --device: the op runs there
     if (f.tensors.count(indexed("gin", k))) t.set_requires_grad(true);
     inputs.push_back(t);
   }
@@ -273,7 +277,8 @@ void run_case_or_throw(const std::string& path, const std::string& emit_dir, Cas
   bool any_gin = false;
   for (size_t k = 0; k < inputs.size(); ++k) any_gin = any_gin || inputs[k].requires_grad();
   std::map<std::string, Tensor> emitted;
-  for (size_t k = 0; k < outs.size(); ++k) emitted[out_names[k]] = outs[k].detach();
+  // Results are compared (and emitted) on the host.
+  for (size_t k = 0; k < outs.size(); ++k) emitted[out_names[k]] = outs[k].detach().to(cpu_device());
   if (any_gin) {
     if (gouts.size() != outs.size()) throw Error("the case has gin tensors but no gout per output");
     std::vector<Tensor> g;
@@ -281,7 +286,7 @@ void run_case_or_throw(const std::string& path, const std::string& emit_dir, Cas
       if (gouts[k].shape() != outs[k].shape())
         throw Error("gout shape " + shape_str(gouts[k].shape()) + " != out shape " +
                     shape_str(outs[k].shape()));
-      g.push_back(gouts[k].to(dtype));
+      g.push_back(gouts[k].to(dtype).to(device));
     }
     if (outs.size() == 1) {
       if (outs[0].requires_grad()) ag::backward(outs[0], g[0]);
@@ -297,7 +302,8 @@ void run_case_or_throw(const std::string& path, const std::string& emit_dir, Cas
     for (size_t k = 0; k < inputs.size(); ++k) {
       if (!inputs[k].requires_grad()) continue;
       Tensor grad = inputs[k].grad();  // undefined: the output does not depend on it
-      emitted[indexed("gin", k)] = grad.defined() ? grad : Tensor::zeros(inputs[k].shape(), dtype);
+      emitted[indexed("gin", k)] =
+          grad.defined() ? grad.to(cpu_device()) : Tensor::zeros(inputs[k].shape(), dtype);
     }
   }
 
@@ -326,12 +332,12 @@ void run_case_or_throw(const std::string& path, const std::string& emit_dir, Cas
 
 }  // namespace
 
-CaseResult run_case(const std::string& path, const std::string& emit_dir) {
+CaseResult run_case(const std::string& path, const std::string& emit_dir, Device device) {
   CaseResult r;
   r.file = fs::path(path).filename().string();
   r.op = "?";
   try {
-    run_case_or_throw(path, emit_dir, r);
+    run_case_or_throw(path, emit_dir, device, r);
   } catch (const Unsupported& e) {
     r.status = Status::Skip;
     r.detail = std::string("(") + e.what() + ")";
@@ -347,7 +353,7 @@ CaseResult run_case(const std::string& path, const std::string& emit_dir) {
 namespace {
 
 const char* kUsage =
-    "usage: reference_check [--emit DIR] PATH...\n"
+    "usage: reference_check [--emit DIR] [--device cpu|cuda] PATH...\n"
     "\n"
     "Checks the framework against PyTorch reference cases (safetensors files in the\n"
     "format of reference-cases.md). A PATH is a case file or a folder whose *.safetensors\n"
@@ -358,6 +364,8 @@ const char* kUsage =
     "rtol = 1e-3 in F32; atol = 1e-10, rtol = 1e-7 in F64.\n"
     "\n"
     "  --emit DIR  also write DIR/<case file> with the framework's out and gin<k>\n"
+    "  --device D  run the ops on D: cpu (default), cuda or cuda:N (inputs are moved\n"
+    "              there, results compared on the host)\n"
     "  --help      show this text\n"
     "\n"
     "Exit status: 0 if no case failed, 1 if one did (or a file could not be read),\n"
@@ -367,6 +375,7 @@ const char* kUsage =
 
 int run_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::string emit_dir;
+  Device device = cpu_device();
   std::vector<std::string> paths;
   bool options_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -386,6 +395,30 @@ int run_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       emit_dir = args[++i];
     } else if (a.rfind("--emit=", 0) == 0) {
       emit_dir = a.substr(7);
+    } else if (a == "--device" || a.rfind("--device=", 0) == 0) {
+      std::string name;
+      if (a == "--device") {
+        if (i + 1 >= args.size()) {
+          err << "reference_check: --device needs cpu or cuda\n" << kUsage;
+          return 2;
+        }
+        name = args[++i];
+      } else {
+        name = a.substr(9);
+      }
+      if (name == "cpu") {
+        device = cpu_device();
+      } else if (name == "cuda" || (name.rfind("cuda:", 0) == 0 && name.size() > 5 &&
+                                    name.find_first_not_of("0123456789", 5) == std::string::npos)) {
+        device = cuda_device(name == "cuda" ? 0 : std::stoi(name.substr(5)));
+        if (!cuda_available()) {
+          err << "reference_check: cannot run on " << name << ": " << cuda_unavailable_reason() << "\n";
+          return 2;
+        }
+      } else {
+        err << "reference_check: unknown device " << name << " (cpu, cuda or cuda:N)\n" << kUsage;
+        return 2;
+      }
     } else {
       err << "reference_check: unknown option " << a << "\n" << kUsage;
       return 2;
@@ -412,7 +445,7 @@ int run_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
   for (const std::string& p : paths) {
     std::error_code ec;
     if (!fs::is_directory(p, ec)) {
-      report(run_case(p, emit_dir));
+      report(run_case(p, emit_dir, device));
       continue;
     }
     std::vector<std::string> files;
@@ -426,7 +459,7 @@ int run_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       r.detail = "(no *.safetensors files in this folder)";
       report(r);
     }
-    for (const std::string& file : files) report(run_case(file, emit_dir));
+    for (const std::string& file : files) report(run_case(file, emit_dir, device));
   }
   out << counts[0] << " PASS, " << counts[1] << " FAIL, " << counts[2] << " SKIP" << std::endl;
   return counts[1] > 0 ? 1 : 0;

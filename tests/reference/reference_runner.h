@@ -100,11 +100,13 @@ struct CaseResult {
 
 // Runs one case. Never throws: an unreadable file or an op error is a Fail with the
 // reason. With a non-empty `emit_dir`, writes <emit_dir>/<file> holding the framework's
-// out/out<k> and gin<k> (whenever the forward pass ran).
-CaseResult run_case(const std::string& path, const std::string& emit_dir = "");
+// out/out<k> and gin<k> (whenever the forward pass ran). `device`: where the op runs (the
+// inputs are moved there; results are compared on the host).
+CaseResult run_case(const std::string& path, const std::string& emit_dir = "",
+                    Device device = cpu_device());
 
-// The command line `reference_check [--emit DIR] PATH...` (args without the program
-// name). Prints one line per case to `out`, then a summary. Returns 0 if no case
+// The command line `reference_check [--emit DIR] [--device cpu|cuda] PATH...` (args
+// without the program name). Prints one line per case to `out`, then a summary. Returns 0 if no case
 // failed, 1 if one did, 2 on a usage error (message to `err`).
 int run_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 

@@ -1,9 +1,8 @@
 // Tests of the CPU convolution kernels (tensor/cpu/conv.h) against a naive direct convolution
 // written here from the definition, in float64 and float32, on tiny shapes that together cover
 // stride, padding, dilation, groups, 2D and 3D, kernel 1, non-cubic shapes, N = 2, the few-input-
-// channel path, and shapes large enough to need several chunks, row blocks and slabs.
-#include "tensor/cpu/conv.h"
-
+// channel path, and shapes large enough to need several chunks, row blocks, slabs, channel blocks
+// and position blocks. Stride 1 runs the direct kernels, other strides the im2col + GEMM path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +13,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "tensor/cpu/conv.h"
 
 namespace {
 
@@ -145,7 +146,7 @@ void check_case(const Case& c, bool with_bias, double tol) {
 // The table of cases. 2D convolutions use D = 1 with kernel 1, stride 1, padding 0 on that axis.
 const std::vector<Case>& cases() {
   static const std::vector<Case> all = {
-      // name                    N Cin Cout grp  in(D,H,W)      kernel     stride     padding    dilation
+      // name, N, Cin, Cout, groups, in (D, H, W), kernel, stride, padding, dilation
       {"3d_k3_p1", 2, 3, 4, 1, {5, 6, 7}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
       {"3d_k3_nopad", 1, 2, 3, 1, {5, 4, 6}, {3, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}},
       {"3d_stride2", 2, 3, 2, 1, {7, 6, 5}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
@@ -173,6 +174,39 @@ const std::vector<Case>& cases() {
       {"2d_many_chunks", 1, 8, 8, 2, {1, 70, 66}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}},
       // Kg = 200 * 27 rows do not fit one im2col block (float or double): several row blocks.
       {"3d_many_row_blocks", 1, 200, 2, 1, {3, 4, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
+      {"3d_many_row_blocks_stride2",
+       1,
+       200,
+       2,
+       1,
+       {3, 4, 5},
+       {3, 3, 3},
+       {2, 2, 2},
+       {1, 1, 1},
+       {1, 1, 1}},
+      // The packed weights of all input channels exceed their budget: several channel blocks
+      // (forward and input gradient accumulate into their output).
+      {"3d_many_channel_blocks",
+       1,
+       160,
+       64,
+       1,
+       {3, 4, 5},
+       {3, 3, 3},
+       {1, 1, 1},
+       {1, 1, 1},
+       {1, 1, 1}},
+      // A plane of gy exceeds the weight gradient's gy window: several position blocks of rows.
+      {"2d_many_position_blocks",
+       1,
+       1,
+       64,
+       1,
+       {1, 150, 128},
+       {1, 3, 3},
+       {1, 1, 1},
+       {0, 1, 1},
+       {1, 1, 1}},
   };
   return all;
 }
@@ -190,7 +224,9 @@ TEST_P(ConvKernels, Float32MatchesNaive) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ConvKernels, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.name;
+                         });
 
 TEST(ConvGeometry, OutputSizesFollowPyTorch) {
   const int64_t in[3] = {16, 15, 9}, k[3] = {3, 4, 1}, s[3] = {2, 3, 1}, p[3] = {1, 2, 0},
@@ -217,16 +253,16 @@ TEST(ConvGeometry, RejectsInvalidFields) {
     return ldae::cpu::make_conv_geometry(N, Cin, Cout, groups, i, kk, s, p, d);
   };
   EXPECT_NO_THROW(make(1, 2, 2, 1, in, k, one, zero, one));
-  EXPECT_THROW(make(0, 2, 2, 1, in, k, one, zero, one), std::invalid_argument);  // N = 0
-  EXPECT_THROW(make(1, 0, 2, 1, in, k, one, zero, one), std::invalid_argument);  // Cin = 0
-  EXPECT_THROW(make(1, 3, 2, 2, in, k, one, zero, one), std::invalid_argument);  // 3 % 2
-  EXPECT_THROW(make(1, 2, 2, 0, in, k, one, zero, one), std::invalid_argument);  // groups 0
+  EXPECT_THROW(make(0, 2, 2, 1, in, k, one, zero, one), std::invalid_argument);   // N = 0
+  EXPECT_THROW(make(1, 0, 2, 1, in, k, one, zero, one), std::invalid_argument);   // Cin = 0
+  EXPECT_THROW(make(1, 3, 2, 2, in, k, one, zero, one), std::invalid_argument);   // 3 % 2
+  EXPECT_THROW(make(1, 2, 2, 0, in, k, one, zero, one), std::invalid_argument);   // groups 0
   EXPECT_THROW(make(1, 2, 2, 1, in, k, zero, zero, one), std::invalid_argument);  // stride 0
   EXPECT_THROW(make(1, 2, 2, 1, in, k, one, zero, zero), std::invalid_argument);  // dilation 0
   const int64_t neg[3] = {0, -1, 0}, big[3] = {3, 5, 3}, tiny[3] = {4, 0, 4};
-  EXPECT_THROW(make(1, 2, 2, 1, in, k, one, neg, one), std::invalid_argument);   // padding < 0
-  EXPECT_THROW(make(1, 2, 2, 1, in, big, one, zero, one), std::invalid_argument);  // empty out
-  EXPECT_THROW(make(1, 2, 2, 1, tiny, k, one, one, one), std::invalid_argument);  // in = 0
+  EXPECT_THROW(make(1, 2, 2, 1, in, k, one, neg, one), std::invalid_argument);      // padding < 0
+  EXPECT_THROW(make(1, 2, 2, 1, in, big, one, zero, one), std::invalid_argument);   // empty out
+  EXPECT_THROW(make(1, 2, 2, 1, tiny, k, one, one, one), std::invalid_argument);    // in = 0
   EXPECT_THROW(make(1, 2, 2, 1, in, zero, one, zero, one), std::invalid_argument);  // kernel 0
   // Padding rescues a kernel larger than the input.
   EXPECT_NO_THROW(make(1, 2, 2, 1, in, big, one, one, one));

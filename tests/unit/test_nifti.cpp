@@ -355,6 +355,21 @@ TEST_F(NiftiTest, RefusesSizesInconsistentWithTheFile) {
   h = make_n1(30000, 30000, 1, DT_UINT8, 1);
   write_file(path("big.nii"), h, data, sizeof data);
   expect_refused(path("big.nii"), "but the header needs");
+  // NIfTI-2 dimensions whose product overflows 64 bits (found by the fuzzer).
+  nifti_2_header h2;
+  std::memset(&h2, 0, sizeof h2);
+  h2.sizeof_hdr = 540;
+  std::memcpy(h2.magic, "n+2\0\r\n\032\n", 8);
+  h2.datatype = DT_FLOAT64;
+  h2.bitpix = 64;
+  h2.dim[0] = 3;
+  h2.dim[1] = 2;
+  h2.dim[2] = 0x4f00000000000002LL;
+  h2.dim[3] = 1;
+  for (int n = 0; n < 8; ++n) h2.pixdim[n] = 1;
+  h2.vox_offset = 544;
+  write_file(path("overflow.nii"), h2, data, sizeof data);
+  expect_refused(path("overflow.nii"), "absurd dimensions");
   // vox_offset inside the header.
   h = make_n1(2, 2, 2, DT_UINT8, 1);
   h.vox_offset = 10;

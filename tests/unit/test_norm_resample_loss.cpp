@@ -41,8 +41,8 @@ TEST(GroupNorm, HandComputedValues) {
   EXPECT_NEAR(r.mean.item(), 2.5, 1e-15);
   EXPECT_NEAR(r.rstd.item(), s, 1e-15);
   EXPECT_EQ(r.mean.shape(), (Shape{1, 1}));
-  expect_near_all(r.y.to_vector(), {2 * -1.5 * s + 0.5, 2 * -0.5 * s + 0.5, -0.5 * s + 1, -1.5 * s + 1},
-                  1e-14);
+  expect_near_all(r.y.to_vector(),
+                  {2 * -1.5 * s + 0.5, 2 * -0.5 * s + 0.5, -0.5 * s + 1, -1.5 * s + 1}, 1e-14);
   // 2 groups of one channel each: each channel normalised alone (var 0.25, eps 0).
   const NormResult r2 = group_norm(x, 2, Tensor(), Tensor(), 0.0);
   expect_near_all(r2.y.to_vector(), {-1, 1, -1, 1}, 1e-14);
@@ -90,7 +90,8 @@ TEST(LayerNorm, HandComputedValuesAndStatsShape) {
   EXPECT_EQ(r.mean.shape(), (Shape{2, 1}));
   expect_near_all(r.mean.to_vector(), {2.5, 11}, 1e-14);
   const double s = 1 / std::sqrt(1.25), s2 = 1 / std::sqrt(3.0);  // var of {10,10,10,14} = 3
-  expect_near_all(r.y.to_vector(), {-1.5 * s, -0.5 * s, 0.5 * s, 1.5 * s, -s2, -s2, -s2, 3 * s2}, 1e-14);
+  expect_near_all(r.y.to_vector(), {-1.5 * s, -0.5 * s, 0.5 * s, 1.5 * s, -s2, -s2, -s2, 3 * s2},
+                  1e-14);
   // Over the last two axes of (2, 2, 2): the same numbers.
   const NormResult r2 = layer_norm(x.reshape({2, 2, 2}), {2, 2}, Tensor(), Tensor(), 0.0);
   EXPECT_EQ(r2.mean.shape(), (Shape{2, 1, 1}));
@@ -104,7 +105,8 @@ TEST(LayerNorm, Float32MatchesFloat64OnTheThreadedPath) {
   const Tensor w = randn({300}, gen, DType::F64), b = randn({300}, gen, DType::F64);
   const Tensor gy = randn(x.shape(), gen, DType::F64);
   const NormResult r64 = layer_norm(x, {300}, w, b, 1e-5);
-  const NormResult r32 = layer_norm(x.to(DType::F32), {300}, w.to(DType::F32), b.to(DType::F32), 1e-5);
+  const NormResult r32 =
+      layer_norm(x.to(DType::F32), {300}, w.to(DType::F32), b.to(DType::F32), 1e-5);
   EXPECT_LT(max_abs_diff(r32.y, r64.y), 1e-5);
   const NormGrads g64 = layer_norm_backward(gy, x, r64.mean, r64.rstd, {300}, w);
   const NormGrads g32 = layer_norm_backward(gy.to(DType::F32), x.to(DType::F32), r32.mean, r32.rstd,
@@ -116,7 +118,8 @@ TEST(LayerNorm, Float32MatchesFloat64OnTheThreadedPath) {
 
 TEST(Norm, Errors) {
   const Tensor x = Tensor::zeros({2, 6, 3});
-  expect_error([&] { group_norm(x, 4, Tensor(), Tensor(), 1e-5); }, {"group_norm", "(2, 6, 3)", "4"});
+  expect_error([&] { group_norm(x, 4, Tensor(), Tensor(), 1e-5); },
+               {"group_norm", "(2, 6, 3)", "4"});
   expect_error([&] { group_norm(x, 2, Tensor::ones({5}), Tensor(), 1e-5); },
                {"group_norm", "weight", "(5,)", "(6,)"});
   expect_error([&] { group_norm(x, 2, Tensor(), Tensor::ones({6}, DType::F64), 1e-5); },
@@ -128,8 +131,11 @@ TEST(Norm, Errors) {
   expect_error([&] { layer_norm(x, {3}, Tensor::ones({4}), Tensor(), 1e-5); },
                {"layer_norm", "weight", "(4,)"});
   const NormResult r = group_norm(x, 2, Tensor(), Tensor(), 1e-5);
-  expect_error([&] { group_norm_backward(Tensor::zeros({2, 6}), x, r.mean, r.rstd, 2, Tensor()); },
-               {"group_norm_backward", "(2, 6)", "(2, 6, 3)"});
+  expect_error(
+      [&] {
+        group_norm_backward(Tensor::zeros({2, 6}), x, r.mean, r.rstd, 2, Tensor());
+      },
+      {"group_norm_backward", "(2, 6)", "(2, 6, 3)"});
 }
 
 // ---- Pooling and interpolation ---------------------------------------------------------------
@@ -159,8 +165,8 @@ TEST(Interpolate, NearestMatchesPyTorch) {
   expect_near_all(interpolate(x, {1.5}, "nearest").to_vector(),
                   {0, 0, 1, 2, 2, 3, 4, 4, 5, 6, 6, 7, 8, 8, 9}, 0);
   expect_near_all(interpolate(x, {0.6}, "nearest").to_vector(), {0, 1, 3, 5, 6, 8}, 0);
-  expect_near_all(interpolate(x, {1.3}, "nearest").to_vector(), {0, 0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9},
-                  0);
+  expect_near_all(interpolate(x, {1.3}, "nearest").to_vector(),
+                  {0, 0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9}, 0);
   // No shortcut when the size does not change: in 3, scale 1.2 -> out 3 reading (0, 0, 1);
   // and 2.2 is not treated as 2 (PyTorch 1.13 gives (0, 0, 0, 1, 1, 2)).
   const Tensor x3 = Tensor::arange(3).reshape({1, 1, 3});
@@ -179,8 +185,8 @@ TEST(Interpolate, LinearMatchesPyTorch) {
   const Tensor x = Tensor::arange(10, DType::F64).reshape({1, 1, 10});
   // PyTorch 1.13, mode="linear", align_corners=False.
   expect_near_all(interpolate(x, {2}, "linear").to_vector(),
-                  {0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.25, 5.75, 6.25,
-                   6.75, 7.25, 7.75, 8.25, 8.75, 9},
+                  {0,    0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.25,
+                   4.75, 5.25, 5.75, 6.25, 6.75, 7.25, 7.75, 8.25, 8.75, 9},
                   1e-12);
   expect_near_all(interpolate(x, {0.6}, "linear").to_vector(),
                   {1. / 3, 2, 11. / 3, 16. / 3, 7, 26. / 3}, 1e-12);
@@ -197,16 +203,34 @@ TEST(Interpolate, LinearMatchesPyTorch) {
 
 TEST(Resample, Errors) {
   const Tensor x = Tensor::zeros({1, 2, 4, 4, 4});
-  expect_error([&] { avg_pool3d(Tensor::zeros({2, 4, 4, 4}), {2, 2, 2}, {2, 2, 2}); },
-               {"avg_pool3d", "(2, 4, 4, 4)"});
+  expect_error(
+      [&] {
+        avg_pool3d(Tensor::zeros({2, 4, 4, 4}), {2, 2, 2}, {2, 2, 2});
+      },
+      {"avg_pool3d", "(2, 4, 4, 4)"});
   expect_error([&] { avg_pool3d(x, {2, 2}, {2, 2, 2}); }, {"avg_pool3d", "kernel", "3 entries"});
-  expect_error([&] { avg_pool3d(x, {5, 2, 2}, {1, 1, 1}); }, {"avg_pool3d", "(1, 2, 4, 4, 4)", "kernel"});
-  expect_error([&] { interpolate(x, {2, 2}, "nearest"); }, {"interpolate", "scale", "(1, 2, 4, 4, 4)"});
-  expect_error([&] { interpolate(x, {2, 2, 2}, "bilinear"); }, {"interpolate", "bilinear", "trilinear"});
+  expect_error(
+      [&] {
+        avg_pool3d(x, {5, 2, 2}, {1, 1, 1});
+      },
+      {"avg_pool3d", "(1, 2, 4, 4, 4)", "kernel"});
+  expect_error(
+      [&] {
+        interpolate(x, {2, 2}, "nearest");
+      },
+      {"interpolate", "scale", "(1, 2, 4, 4, 4)"});
+  expect_error(
+      [&] {
+        interpolate(x, {2, 2, 2}, "bilinear");
+      },
+      {"interpolate", "bilinear", "trilinear"});
   expect_error([&] { interpolate(x, {2, 0, 2}, "nearest"); }, {"interpolate", "positive"});
   expect_error([&] { interpolate(x, {2, 0.1, 2}, "nearest"); }, {"interpolate", "empty"});
-  expect_error([&] { interpolate_backward(Tensor::zeros({1, 2, 8, 8, 4}), x.shape(), {2, 2, 2}, "nearest"); },
-               {"interpolate_backward", "(1, 2, 8, 8, 4)", "(1, 2, 8, 8, 8)"});
+  expect_error(
+      [&] {
+        interpolate_backward(Tensor::zeros({1, 2, 8, 8, 4}), x.shape(), {2, 2, 2}, "nearest");
+      },
+      {"interpolate_backward", "(1, 2, 8, 8, 4)", "(1, 2, 8, 8, 8)"});
 }
 
 // ---- Attention -------------------------------------------------------------------------------
@@ -230,11 +254,18 @@ TEST(Attention, HandComputedValues) {
 }
 
 TEST(Attention, Errors) {
-  const Tensor q = Tensor::zeros({2, 3, 4}), k = Tensor::zeros({2, 5, 4}), v = Tensor::zeros({2, 5, 3});
-  expect_error([&] { scaled_dot_product_attention(q, Tensor::zeros({2, 5, 3}), v); },
-               {"scaled_dot_product_attention", "(2, 3, 4)", "(2, 5, 3)"});
-  expect_error([&] { scaled_dot_product_attention(q, k, Tensor::zeros({2, 4, 3})); },
-               {"scaled_dot_product_attention", "(2, 5, 4)", "(2, 4, 3)"});
+  const Tensor q = Tensor::zeros({2, 3, 4}), k = Tensor::zeros({2, 5, 4}),
+               v = Tensor::zeros({2, 5, 3});
+  expect_error(
+      [&] {
+        scaled_dot_product_attention(q, Tensor::zeros({2, 5, 3}), v);
+      },
+      {"scaled_dot_product_attention", "(2, 3, 4)", "(2, 5, 3)"});
+  expect_error(
+      [&] {
+        scaled_dot_product_attention(q, k, Tensor::zeros({2, 4, 3}));
+      },
+      {"scaled_dot_product_attention", "(2, 5, 4)", "(2, 4, 3)"});
   expect_error([&] { scaled_dot_product_attention(Tensor::zeros({4}), k, v); },
                {"scaled_dot_product_attention", "(4,)"});
 }
@@ -257,7 +288,8 @@ TEST(Loss, HandComputedValues) {
   const Tensor z = Tensor::from_vector({0, 2, -1, 1000}, {4}, DType::F64);
   const Tensor zt = Tensor::from_vector({0.3, 1, 1, 0}, {4}, DType::F64);
   expect_near_all(binary_cross_entropy_with_logits(z, zt, "none").to_vector(),
-                  {std::log(2.0), std::log1p(std::exp(-2.0)), std::log1p(std::exp(1.0)), 1000}, 1e-12);
+                  {std::log(2.0), std::log1p(std::exp(-2.0)), std::log1p(std::exp(1.0)), 1000},
+                  1e-12);
 }
 
 TEST(Loss, GradientsReachInputAndTarget) {

@@ -1,0 +1,46 @@
+// Fused optimizer kernels (contracts in tensor/cuda/optim.h).
+#include "tensor/cuda/common.cuh"
+#include "tensor/cuda/optim.h"
+
+namespace ldae::cuda {
+
+namespace {
+
+template <typename T>
+__global__ void adam_kernel(T* p, const T* g, T* m, T* v, int64_t n, optim_math::AdamRule rule) {
+  LDAE_KERNEL_LOOP(i, n) rule(p[i], g[i], m[i], v[i]);
+}
+
+template <typename T>
+__global__ void sgd_kernel(T* p, const T* g, T* buf, int64_t n, optim_math::SgdRule rule) {
+  LDAE_KERNEL_LOOP(i, n) rule(p[i], g[i], buf ? buf + i : nullptr);
+}
+
+}  // namespace
+
+void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                 const optim_math::AdamRule& rule) {
+  require_device("adam_update", param.device().index);
+  const int64_t n = param.numel();
+  if (n == 0) return;
+  LDAE_DISPATCH(param.dtype(), T, {
+    adam_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(param), ptr<T>(grad), ptr<T>(exp_avg),
+                                                ptr<T>(exp_avg_sq), n, rule);
+  });
+  LDAE_CUDA_CHECK_LAUNCH();
+}
+
+void sgd_update(Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                const optim_math::SgdRule& rule) {
+  require_device("sgd_update", param.device().index);
+  const int64_t n = param.numel();
+  if (n == 0) return;
+  LDAE_DISPATCH(param.dtype(), T, {
+    sgd_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(param), ptr<T>(grad),
+                                               momentum_buffer.defined() ? ptr<T>(momentum_buffer) : nullptr,
+                                               n, rule);
+  });
+  LDAE_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ldae::cuda

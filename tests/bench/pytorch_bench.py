@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""Times conv3d in PyTorch (CPU) on the shapes of tests/bench/bench_conv.cpp and, given the JSON
+output of ldae_bench, prints the side-by-side ratio table that docs/benchmarks.md shows.
+
+Run it with Debian's Python, which has torch 1.13 (the `python3` first on PATH may not):
+
+    OMP_NUM_THREADS=2 build/tests/ldae_bench --benchmark_filter='^conv3d_' \
+        --benchmark_repetitions=5 --benchmark_format=json --benchmark_out=conv.json
+    OMP_NUM_THREADS=2 /usr/bin/python3 tests/bench/pytorch_bench.py --ours conv.json
+
+Both sides use OMP_NUM_THREADS threads (torch.set_num_threads). Times are medians of --repeats
+timed runs after --warmup untimed runs. forward: y = conv3d(x, w, b, padding=1) without autograd.
+forward_backward: the same with requires_grad on x, w and b, then y.backward(gy) (gradients of the
+input, the weight and the bias), as ldae_bench's conv3d_forward_backward.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+# (N, Cin, D, H, W, Cout); kernel 3, padding 1, stride 1. Keep in sync with bench_conv.cpp.
+SHAPES = [
+    (1, 32, 32, 40, 32, 32),
+    (1, 64, 16, 20, 16, 64),
+    (1, 1, 64, 80, 64, 32),
+]
+GEMM_PEAK_GFLOPS = 300.0  # Eigen SGEMM at 2 threads on the project's 2-core AVX-512 machine
+
+
+def shape_name(s):
+    n, c, d, h, w, co = s
+    return f"{n}x{c}x{d}x{h}x{w}/{co}"
+
+
+def flops(s, backward):
+    n, c, d, h, w, co = s
+    return 2.0 * n * co * c * 27 * d * h * w * (3.0 if backward else 1.0)
+
+
+def median_seconds(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def torch_times(warmup, repeats):
+    """{(benchmark, shape name): median seconds} for PyTorch."""
+    out = {}
+    gen = torch.Generator().manual_seed(0)
+    for s in SHAPES:
+        n, c, d, h, w, co = s
+        x = torch.randn(n, c, d, h, w, generator=gen)
+        wt = torch.randn(co, c, 3, 3, 3, generator=gen) * 0.1
+        b = torch.randn(co, generator=gen)
+        gy = torch.randn(n, co, d, h, w, generator=gen)
+
+        def forward():
+            with torch.no_grad():
+                F.conv3d(x, wt, b, padding=1)
+
+        xr, wr, br = (t.clone().requires_grad_() for t in (x, wt, b))
+
+        def forward_backward():
+            xr.grad = wr.grad = br.grad = None
+            F.conv3d(xr, wr, br, padding=1).backward(gy)
+
+        out[("conv3d_forward", shape_name(s))] = median_seconds(forward, warmup, repeats)
+        out[("conv3d_forward_backward", shape_name(s))] = median_seconds(forward_backward, warmup,
+                                                                         repeats)
+    return out
+
+
+def our_times(path):
+    """{(benchmark, shape name): median seconds (wall clock)} from ldae_bench's JSON output."""
+    to_seconds = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+    with open(path) as f:
+        data = json.load(f)
+    runs, medians = {}, {}
+    for b in data["benchmarks"]:
+        name = b.get("run_name", b["name"])
+        if not name.startswith("conv3d_"):
+            continue
+        seconds = b["real_time"] * to_seconds[b.get("time_unit", "ns")]
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[name] = seconds
+        else:
+            runs.setdefault(name, []).append(seconds)
+    result = {}
+    for name in set(runs) | set(medians):
+        bench, rest = name.split("/", 1)
+        result[(bench, rest)] = medians.get(name, statistics.median(runs.get(name, [0.0])))
+    return result
+
+
+def cpu_model():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ours", help="JSON written by ldae_bench --benchmark_format=json "
+                        "--benchmark_out=FILE; without it only PyTorch's times are printed")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=11)
+    args = parser.parse_args()
+
+    threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+    torch.set_num_threads(threads)
+    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; threads: {threads}; "
+          f"torch {torch.__version__} (mkldnn {torch.backends.mkldnn.is_available()}); "
+          f"date: {datetime.date.today().isoformat()}")
+    theirs = torch_times(args.warmup, args.repeats)
+    ours = our_times(args.ours) if args.ours else {}
+
+    print()
+    print("| benchmark | shape NxCinxDxHxW/Cout | ours ms | torch ms | speed-up | "
+          "ours GFLOP/s | torch GFLOP/s | ours / 300 GFLOP/s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    slower = []
+    for s in SHAPES:
+        for bench in ("conv3d_forward", "conv3d_forward_backward"):
+            key = (bench, shape_name(s))
+            f = flops(s, bench.endswith("backward"))
+            t_torch = theirs[key]
+            t_ours = ours.get(key)
+            if t_ours:
+                speedup = t_torch / t_ours
+                if speedup < 1.0:
+                    slower.append(key)
+                print(f"| {bench} | {key[1]} | {t_ours * 1e3:.2f} | {t_torch * 1e3:.2f} | "
+                      f"{speedup:.2f}x | {f / t_ours * 1e-9:.0f} | {f / t_torch * 1e-9:.0f} | "
+                      f"{f / t_ours * 1e-9 / GEMM_PEAK_GFLOPS:.0%} |")
+            else:
+                print(f"| {bench} | {key[1]} | - | {t_torch * 1e3:.2f} | - | - | "
+                      f"{f / t_torch * 1e-9:.0f} | - |")
+    if slower:
+        print(f"\nslower than PyTorch: {', '.join('/'.join(k) for k in slower)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -88,7 +88,7 @@ Tensor sample_impl(const std::string& op, const Schedule& s, const Tensor& x_T, 
     const double a = s.alpha_bar(t), a_prev = s.alpha_bar(t_prev);
     const double sigma = o.eta * std::sqrt((1.0 - a_prev) / (1.0 - a)) * std::sqrt(1.0 - a / a_prev);
     x = add(mul_scalar(p.x0, std::sqrt(a_prev)), mul_scalar(p.eps, std::sqrt(std::max(0.0, 1.0 - a_prev - sigma * sigma))));
-    if (sigma > 0) x = add_scaled(x, randn(x.shape(), *gen, x.dtype()), sigma);
+    if (sigma > 0) x = add_scaled(x, randn(x.shape(), *gen, x.dtype(), 0.0, 1.0, x.device()), sigma);
     if (o.on_step) o.on_step(S - i + 1, S);
   }
   return x;

@@ -6,6 +6,7 @@
 
 #include "autograd/no_grad.h"
 #include "nn/optimizer.h"
+#include "tensor/ops.h"
 
 namespace ldae::nn {
 
@@ -43,6 +44,11 @@ double grad_norm(const std::vector<Tensor>& params) {
   for (const Tensor& p : params) {
     if (!p.defined() || !p.grad().defined()) continue;
     const Tensor g = p.grad().contiguous();
+    if (g.device().is_cuda()) {  // on the GPU: squares and their (fixed-order) sum in double
+      const Tensor g64 = g.to(DType::F64);
+      total += sum(mul(g64, g64)).item();
+      continue;
+    }
     check(g.device().is_cpu(), "grad_norm", "CUDA backend is not built into this program");
     LDAE_DISPATCH(g.dtype(), T, { total += sum_of_squares<T>(g.data<T>(), g.numel()); });
   }
@@ -63,7 +69,11 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
       g = g.contiguous().clone();
       p.set_grad(g);
     }
-    LDAE_DISPATCH(g.dtype(), T, { scale_in_place<T>(g.data<T>(), g.numel(), static_cast<T>(coef)); });
+    if (g.device().is_cuda()) {
+      g.copy_(mul_scalar(g, coef));  // the same g * T(coef), on the GPU
+    } else {
+      LDAE_DISPATCH(g.dtype(), T, { scale_in_place<T>(g.data<T>(), g.numel(), static_cast<T>(coef)); });
+    }
     mark_modified(g);
   }
   return norm;

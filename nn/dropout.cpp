@@ -30,6 +30,7 @@ Tensor Dropout::forward(const Tensor& x) const {
     NoGrad no_grad;  // the mask is a constant of the graph
     mask = rand(x.shape(), *gen_, x.dtype());  // contiguous, advances the generator
     LDAE_DISPATCH(x.dtype(), T, make_mask<T>(mask, p_));
+    mask = mask.to(x.device());  // drawn on the host (the same stream on any device)
   }
   return ag::mul(x, mask);
 }

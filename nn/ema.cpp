@@ -4,6 +4,7 @@
 
 #include "autograd/no_grad.h"
 #include "nn/optimizer.h"
+#include "tensor/ops.h"
 
 namespace ldae::nn {
 
@@ -63,8 +64,12 @@ void Ema::update(const Module& model) {
   const double d = next_decay();
   NoGrad no_grad;
   for (auto& [name, s] : shadow_) {
-    const Tensor v = values.at(name).detach().contiguous().to(s.dtype());
-    LDAE_DISPATCH(s.dtype(), T, { ema_loop<T>(s.data<T>(), v.data<T>(), s.numel(), static_cast<T>(1.0 - d)); });
+    const Tensor v = values.at(name).detach().contiguous().to(s.dtype()).to(s.device());
+    if (s.device().is_cuda()) {  // the same s + T(1 - d) (v - s), through the elementwise ops
+      s.copy_(add_scaled(s, sub(v, s), 1.0 - d));
+    } else {
+      LDAE_DISPATCH(s.dtype(), T, { ema_loop<T>(s.data<T>(), v.data<T>(), s.numel(), static_cast<T>(1.0 - d)); });
+    }
     mark_modified(s);
   }
   num_updates_ += 1;

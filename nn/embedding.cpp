@@ -33,6 +33,9 @@ Tensor timestep_embedding(const Tensor& t, int64_t dim, double max_period) {
         "expected timesteps of shape (N,), got " + (t.defined() ? shape_str(t.shape()) : "undefined"));
   check(dim > 0 && max_period > 0.0, "timestep_embedding", "dim and max_period must be positive");
   NoGrad no_grad;
+  // A few sines per sample: computed on the host, then moved to t's device.
+  if (!t.device().is_cpu())
+    return timestep_embedding(t.detach().to(cpu_device()), dim, max_period).to(t.device());
   const Tensor tc = t.detach().contiguous();
   Tensor out = Tensor::zeros({t.size(0), dim}, t.dtype());  // odd dim: last column stays 0
   LDAE_DISPATCH(t.dtype(), T, fill_embedding<T>(tc, out, dim, max_period));

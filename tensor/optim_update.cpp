@@ -18,16 +18,18 @@ namespace {
 void check_like_param(const std::string& op, const std::string& what, const Tensor& t,
                       const Tensor& param, bool must_be_contiguous) {
   check(t.defined(), op, what + " is undefined");
-  check(t.shape() == param.shape() && t.dtype() == param.dtype() && t.device() == param.device(), op,
-        what + " " + shape_str(t.shape()) + " " + dtype_name(t.dtype()) + " on " + t.device().str() +
-            " does not match the parameter " + shape_str(param.shape()) + " " +
+  check(t.shape() == param.shape() && t.dtype() == param.dtype() && t.device() == param.device(),
+        op,
+        what + " " + shape_str(t.shape()) + " " + dtype_name(t.dtype()) + " on " +
+            t.device().str() + " does not match the parameter " + shape_str(param.shape()) + " " +
             dtype_name(param.dtype()) + " on " + param.device().str());
   check(!must_be_contiguous || t.is_contiguous(), op, what + " must be contiguous");
 }
 
 void check_param(const std::string& op, const Tensor& param) {
   check(param.defined(), op, "the parameter is undefined");
-  check(param.is_contiguous(), op, "the parameter " + shape_str(param.shape()) + " must be contiguous");
+  check(param.is_contiguous(), op,
+        "the parameter " + shape_str(param.shape()) + " must be contiguous");
   check(!grad_mode_enabled() || !param.requires_grad(), op,
         "in-place update of a parameter that requires grad; call it inside a NoGrad scope");
 #ifndef LDAE_WITH_CUDA
@@ -49,9 +51,9 @@ void sgd_loop(T* p, const T* g, T* buf, int64_t n, const optim_math::SgdRule& ru
 
 }  // namespace
 
-void adam_update(Tensor& param, const Tensor& grad_in, Tensor& exp_avg, Tensor& exp_avg_sq, double lr,
-                 double beta1, double beta2, double eps, double weight_decay, bool decoupled,
-                 int64_t step) {
+void adam_update(Tensor& param, const Tensor& grad_in, Tensor& exp_avg, Tensor& exp_avg_sq,
+                 double lr, double beta1, double beta2, double eps, double weight_decay,
+                 bool decoupled, int64_t step) {
   const std::string op = decoupled ? "adamw_update" : "adam_update";
   check_param(op, param);
   check_like_param(op, "grad", grad_in, param, false);
@@ -63,7 +65,8 @@ void adam_update(Tensor& param, const Tensor& grad_in, Tensor& exp_avg, Tensor& 
   const double t = static_cast<double>(step);
   const double bc1 = 1.0 - std::pow(beta1, t);
   const double bc2 = 1.0 - std::pow(beta2, t);
-  const optim_math::AdamRule rule{beta1, beta2, eps, weight_decay, decoupled, lr, lr / bc1, std::sqrt(bc2)};
+  const optim_math::AdamRule rule{beta1,     beta2, eps,      weight_decay,
+                                  decoupled, lr,    lr / bc1, std::sqrt(bc2)};
   if (param.device().is_cuda()) {
 #ifdef LDAE_WITH_CUDA
     cuda::adam_update(param, grad, exp_avg, exp_avg_sq, rule);  // tensor/cuda/optim.cu
@@ -83,7 +86,8 @@ void sgd_update(Tensor& param, const Tensor& grad_in, Tensor& momentum_buffer, d
   check_param(op, param);
   check_like_param(op, "grad", grad_in, param, false);
   check(momentum == 0 || momentum_buffer.defined(), op, "momentum needs a momentum_buffer");
-  if (momentum_buffer.defined()) check_like_param(op, "momentum_buffer", momentum_buffer, param, true);
+  if (momentum_buffer.defined())
+    check_like_param(op, "momentum_buffer", momentum_buffer, param, true);
   const Tensor grad = grad_in.contiguous();
   const optim_math::SgdRule rule{lr, momentum, dampening, weight_decay, nesterov, first};
   const bool with_buffer = momentum != 0;
@@ -93,8 +97,8 @@ void sgd_update(Tensor& param, const Tensor& grad_in, Tensor& momentum_buffer, d
 #endif
   } else {
     LDAE_DISPATCH(param.dtype(), T, {
-      sgd_loop<T>(param.data<T>(), grad.data<T>(), with_buffer ? momentum_buffer.data<T>() : nullptr,
-                  param.numel(), rule);
+      sgd_loop<T>(param.data<T>(), grad.data<T>(),
+                  with_buffer ? momentum_buffer.data<T>() : nullptr, param.numel(), rule);
     });
   }
   param.storage()->bump_version();

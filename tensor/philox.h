@@ -58,4 +58,13 @@ LDAE_HD double normal(uint64_t seed, uint64_t offset, uint64_t index) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586477 * u2);
 }
 
+// shift + scale * draw, rounded once (a fused multiply-add): the last step of rand (low +
+// (high - low) u) and randn (mean + stddev z). Written as an explicit fma because a plain
+// a + b * c may or may not be fused, depending on the compiler and its flags (GCC with
+// -march=native fuses it, nvcc fuses it by default), and a different rounding would make
+// the CPU and GPU streams differ in the last bit.
+LDAE_HD double scale_shift(double draw, double scale, double shift) {
+  return std::fma(scale, draw, shift);
+}
+
 }  // namespace ldae::philox

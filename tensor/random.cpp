@@ -34,7 +34,7 @@ Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double 
   }
   LDAE_DISPATCH(dtype, T, {
     fill_random<T>(t, [=](uint64_t i) {
-      return low + (high - low) * philox::uniform(seed, offset, i, as_double);
+      return philox::scale_shift(philox::uniform(seed, offset, i, as_double), high - low, low);
     });
   });
   gen.offset += static_cast<uint64_t>(t.numel());
@@ -54,7 +54,9 @@ Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, doubl
     return t;
   }
   LDAE_DISPATCH(dtype, T, {
-    fill_random<T>(t, [=](uint64_t i) { return mean + stddev * philox::normal(seed, offset, i); });
+    fill_random<T>(t, [=](uint64_t i) {
+      return philox::scale_shift(philox::normal(seed, offset, i), stddev, mean);
+    });
   });
   gen.offset += static_cast<uint64_t>(t.numel());
   return t;

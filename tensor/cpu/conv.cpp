@@ -3,21 +3,23 @@
 // Notation. Per group (groups are independent convolutions):
 //   Cin_g = Cin / groups, Mg = Cout / groups, kvol = kD * kH * kW, Kg = Cin_g * kvol,
 //   P = oD * oH * oW output positions.
-// A convolution is the matrix product  Y_g (Mg x P) = W_g (Mg x Kg) * col (Kg x P), where
-//   col[(ci, kd, kh, kw)][(od, oh, ow)] = x[ci, od*s - p + kd*dil, oh*s - p + kh*dil, ow*s - p +
-//   kw*dil]
-// (per axis; 0 where that index falls into the padding). Two implementations of it live here.
+// A convolution is the matrix product  Y_g (Mg x P) = W_g (Mg x Kg) * col (Kg x P), with
+//   col[(ci, kd, kh, kw)][(od, oh, ow)] = x[ci, od*s - p + kd*dil, oh*s - p + kh*dil, ...]
+// (per axis; 0 where the index falls into the padding). Two implementations of it live here.
 //
 // 1. The direct path (stride 1 on every axis: every 3x3x3 "same" conv of the UNet and the VAE).
-//    No im2col. A task (a block of output planes and rows) copies the part of the input it reads
-//    into a small zero-padded "window" (the padding becomes real zeros). Then the inputs that tap
+//    No im2col. A task (a block of output planes x rows) copies the input it reads into a small
+//    zero-padded "window" (the padding becomes real zeros). Then the inputs that tap
 //    k = (ci, kd, kh, kw) contributes to a run of consecutive outputs along W are a contiguous run
 //    of the window at a fixed offset koff[k]: col is never materialised, its rows are pointers into
 //    the window. Register-tiled micro-kernels on explicit SIMD vectors do the arithmetic:
-//      forward          y[t][o]  = b[t] + sum_k W[t][k] * window[o + koff[k]]   (tile_rows)
+//      forward          y[t][o] = b[t] + sum_k W[t][k] * win[o + koff[k]]   tile_rows: vectors
+//                       along W, weights broadcast
 //      backward_input   the same kernel: for stride 1 the input gradient is a correlation of gy
-//                       with the transposed, flipped weights and padding dil*(k-1) - pad.
-//      backward_weight  gW[t][k] = sum_o gy[t][o] * window[o + koff[k]]          (tile_dots)
+//                       with the transposed, flipped weights and padding dil*(k-1) - pad
+//      backward_weight  gW[t][k] = sum_o gy[t][o] * win[o + koff[k]]        tile_taps: vectors
+//                       along output channels (gy transposed), window values broadcast; or, for
+//                       few channels or taps, tile_dots: vectors along W, lanes summed at the end
 //
 // 2. The general path (any stride): chunked im2col + Eigen GEMM. Output positions are cut into
 //    chunks of Pc columns and Kg into blocks of Kc rows so that one block of col fits kColBytes:
@@ -26,18 +28,20 @@
 //      backward_input   dcol     = W_g^T * gy_chunk, then a col2im scatter-add into gx (race-free
 //                       by slabs, see gemm_backward_input).
 //
-// Threads: OpenMP over independent tasks, thread count from OMP_NUM_THREADS. Eigen runs
-// single-threaded inside a parallel region (it checks omp_get_num_threads()), which is what we
-// want: splitting each small GEMM across threads would synchronise on every chunk.
+// Threads: OpenMP over independent tasks (blocks of output, or of the weight gradient), thread
+// count from OMP_NUM_THREADS. Eigen runs single-threaded inside a parallel region (it checks
+// omp_get_num_threads()), which is what we want: splitting each small GEMM across threads would
+// synchronise on every chunk.
 //
-// Workspace bound. Per thread: one source window <= kWindowBytes (1 MiB) plus a tile scratch of
-// Cout_g x 3 vectors and a list of output vectors (direct path), or one col block <= kColBytes
-// (1 MiB) plus a weight-gradient accumulator <= kAccBytes (1 MiB) (general path). Shared per call:
-// the packed weights of one block of input channels <= kPackBytes (1 MiB) and, in backward_weight,
-// a gy window <= kGyBytes (4 MiB). (A budget is exceeded only when a single input channel's weights
-// or a single padded input row alone exceeds it.) Eigen's GEMM packs its operands into buffers of
-// similar size. Per-thread buffers are thread_local and grown once: warm calls allocate no memory
-// inside the loops.
+// Workspace bound. Per thread, direct path: a source window <= kWindowBytes (1 MiB), a tile
+// scratch (forward / input gradient: Cout_g x 3 vectors; weight gradient: <= kVABytes (256 KiB)
+// along W, or Cout_g x (128 + kvol) values along channels) and a list of output vectors. Per
+// thread, general path: a col block <= kColBytes (1 MiB) and a gW accumulator <= kAccBytes (1 MiB).
+// Shared per call: the packed weights of a block of input channels <= kPackBytes (1 MiB) and, in
+// backward_weight, a copy of gy for a block of positions <= kGyBytes (4 MiB). (Only a single input
+// channel's weights or window row larger than a budget exceeds it.) Eigen's GEMM packs its
+// operands into buffers of similar size. The large buffers are thread_local and grown once: warm
+// calls allocate nothing inside the loops.
 #include "tensor/cpu/conv.h"
 
 #include <algorithm>
@@ -211,6 +215,20 @@ inline void fill_run(T* dst, int64_t n, T value) {
   int64_t i = 0;
   for (; i + L <= n; i += L) vstore(dst + i, v);
   for (; i < n; ++i) dst[i] = value;
+}
+template <typename T>
+inline T hsum(typename Simd<T>::V v);
+template <typename T>
+inline T sum_run(const T* src, int64_t n) {  // sum of a run, in vectors (4 independent chains)
+  using V = typename Simd<T>::V;
+  constexpr int L = Simd<T>::L;
+  V acc[4] = {};
+  int64_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L)
+    for (int j = 0; j < 4; ++j) acc[j] += vload(src + i + j * L);
+  T s = hsum<T>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+  for (; i < n; ++i) s += src[i];
+  return s;
 }
 template <typename T>
 inline T hsum(typename Simd<T>::V v) {  // sum of the lanes, pairwise
@@ -543,6 +561,27 @@ void correlate_any(const Corr& c, const T* src, const AFn& a_of, const T* bias, 
   }
 }
 
+// Position blocks of the weight gradient, bd planes x bh rows: as few as possible, of even size
+// (whole planes when a plane fits, else whole rows), such that a block holds at most max_units
+// units (row_units per output row) and the x window of one input channel fits kWindowBytes.
+void position_blocks(const Corr& c, int L, int64_t row_units, int64_t max_units, int64_t esize,
+                     int64_t& bd, int64_t& bh) {
+  auto fits = [&](int64_t d, int64_t h) {
+    return d * h * row_units <= std::max(max_units, row_units) &&
+           Window::channel_elems(c, L, d, h) * esize <= kWindowBytes;
+  };
+  bd = 1;
+  bh = c.dst[1];
+  int64_t most = 1;
+  if (fits(1, c.dst[1])) {
+    while (most < c.dst[0] && fits(most + 1, c.dst[1])) ++most;
+    bd = ceil_div(c.dst[0], ceil_div(c.dst[0], most));
+  } else {
+    while (most < c.dst[1] && fits(1, most + 1)) ++most;
+    bh = ceil_div(c.dst[1], ceil_div(c.dst[1], most));
+  }
+}
+
 // Micro-kernel of the weight gradient: an MR x NJ tile of dot products over nq output vectors,
 //   acc[i][j] += sum_q  gy_i[q] * x_j[xbase[q] .. + L)      (elementwise: acc stays a vector)
 // gy_i = g + i * gs (a row of the gy window, vectors contiguous), x_j = xptr[j] (the window at the
@@ -595,24 +634,10 @@ void weight_grad_direct(const ConvGeometry& geo, const T* gy, const T* x, T* gw,
   const int nthreads = thread_count();
   const int64_t esize = sizeof(T);
 
-  // Position blocks: as few as the gy window budget allows (nq = bd * bh * nvr output vectors
-  // each), of even size: whole planes when a plane fits, else whole rows.
+  // Position blocks: as few as the gy window budget allows (nq = bd * bh * nvr output vectors).
   const int64_t nvr = ceil_div(c.dst[2], L);
-  const int64_t qmax = std::max<int64_t>(nvr, kGyBytes / (c.groups * Mp * L * esize));
-  // The x window of one input channel must fit its budget too.
-  auto fits = [&](int64_t d, int64_t h) {
-    return d * h * nvr <= qmax && Window::channel_elems(c, L, d, h) * esize <= kWindowBytes;
-  };
-  int64_t bd = 1, bh = c.dst[1];
-  if (fits(1, c.dst[1])) {
-    int64_t most = 1;
-    while (most < c.dst[0] && fits(most + 1, c.dst[1])) ++most;
-    bd = ceil_div(c.dst[0], ceil_div(c.dst[0], most));
-  } else {
-    int64_t most = 1;
-    while (most < c.dst[1] && fits(1, most + 1)) ++most;
-    bh = ceil_div(c.dst[1], ceil_div(c.dst[1], most));
-  }
+  int64_t bd = 1, bh = 1;
+  position_blocks(c, L, nvr, kGyBytes / (c.groups * Mp * L * esize), esize, bd, bh);
   // Input channels per task: enough taps for several whole NJ tiles, within the window budget.
   int64_t cb = std::min(c.Cs, ceil_div(8 * NJ, kvol));
   cb = std::min(cb,
@@ -696,13 +721,169 @@ void weight_grad_direct(const ConvGeometry& geo, const T* gy, const T* x, T* gw,
   if (gb != nullptr) std::copy(gbsum.begin(), gbsum.end(), gb);
 }
 
+// Micro-kernel of the weight gradient with vectors along output channels: an MRK x NVC tile of
+// gW^T (MRK taps x NVC vectors of output channels), summed over np positions of a block:
+//   acc[i][v] += sum_p  a_i[xpos[p]] * gyT[p * ldg + v * L .. + L)
+// a_i = the window at the offset of tap i, xpos[p] = the window offset of position p, gyT = gy of
+// the block transposed (one row of output channels per position). Per position: NVC vector loads,
+// MRK broadcasts and MRK * NVC fused multiply-adds. The accumulators are gW^T elements already: no
+// lane sums.
+template <typename T, int MRK, int NVC>
+void tile_taps(int64_t np, const int64_t* __restrict xpos, const T* const* aptr,
+               const T* __restrict gyT, int64_t ldg, T* __restrict acc_io) {
+  using V = typename Simd<T>::V;
+  constexpr int L = Simd<T>::L;
+  V acc[MRK][NVC];
+  for (int i = 0; i < MRK; ++i)
+    for (int v = 0; v < NVC; ++v) acc[i][v] = vload(acc_io + (i * NVC + v) * L);
+  const T* a[MRK];
+  for (int i = 0; i < MRK; ++i) a[i] = aptr[i];
+  for (int64_t p = 0; p < np; ++p) {
+    V b[NVC];
+    for (int v = 0; v < NVC; ++v) b[v] = vload(gyT + p * ldg + v * L);
+    const int64_t o = xpos[p];
+    for (int i = 0; i < MRK; ++i) {
+      const T s = a[i][o];
+      for (int v = 0; v < NVC; ++v) acc[i][v] += s * b[v];
+    }
+  }
+  for (int i = 0; i < MRK; ++i)
+    for (int v = 0; v < NVC; ++v) vstore(acc_io + (i * NVC + v) * L, acc[i][v]);
+}
+
+// gw (and gb) for a stride-1 convolution with at least L output channels per group and many taps
+// (every 3x3x3 conv of the networks but the first layer's): the same scheme as
+// weight_grad_direct, with vectors along the output channels instead of along W:
+//   1. per position block the threads copy gy transposed into a shared gyT[g][p][co] (a row of Mp
+//      output channels, zero-padded, per valid position p), and sum gb;
+//   2. tasks (group, cb input channels, group of co-tiles) fill their x window and accumulate
+//      MRK x NVC tiles of gW^T (tile_taps) over the block, kPSub positions at a time (so that
+//      those gyT rows stay in L1 for all taps), then add them into their own part of gw.
+// The transposition costs one copy per gy element, against Kg / L vector FMAs per element.
+constexpr int64_t kPSub = 128;  // positions per pass of the tap tiles
+
+template <typename T, int MRK, int NVC>
+void weight_grad_taps(const ConvGeometry& geo, const T* gy, const T* x, T* gw, T* gb) {
+  constexpr int L = Simd<T>::L;
+  const Corr c = forward_corr(geo);
+  const int64_t kvol = c.kvol(), Kg = c.Cs * kvol, Mg = c.Ct;
+  const int64_t Mp = ceil_div(Mg, L) * L;                   // output channels, whole vectors
+  const int64_t co_tiles = ceil_div(Mp / L, int64_t{NVC});  // tiles of NVC vectors
+  const int64_t Pin = c.src[0] * c.src[1] * c.src[2], P = c.dst[0] * c.dst[1] * c.dst[2];
+  const int nthreads = thread_count();
+  const int64_t esize = sizeof(T);
+
+  // Position blocks: as few as the gyT budget allows (np = bd * bh * oW positions).
+  int64_t bd = 1, bh = 1;
+  position_blocks(c, L, c.dst[2], kGyBytes / (c.groups * Mp * esize), esize, bd, bh);
+  // Input channels per task: taps for several whole MRK tiles, within the window budget.
+  int64_t cb = std::min(c.Cs, ceil_div(8 * MRK, kvol));
+  cb = std::min(cb,
+                std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, bd, bh) * esize)));
+  const Window w(c, L, bd, bh, cb);
+  const int64_t nkt = ceil_div(cb * kvol, MRK);  // tap tiles per task
+  const int64_t ncb = ceil_div(c.Cs, cb);
+  int64_t cot = co_tiles;  // co-tiles per task
+  while (cot > 1 && c.groups * ncb * ceil_div(co_tiles, cot) < 4 * nthreads) cot = ceil_div(cot, 2);
+  const int64_t nct = ceil_div(co_tiles, cot), ntasks = c.groups * ncb * nct;
+  const int64_t ndb = ceil_div(c.dst[0], bd), nhb = ceil_div(c.dst[1], bh);
+  T* gyT = scratch<T, kTagGy>(c.groups * bd * bh * c.dst[2] * Mp);  // shared by the threads
+  std::vector<T> gbsum(static_cast<size_t>(c.groups * Mg), T(0));
+
+#pragma omp parallel
+  {
+    T* win = scratch<T, kTagWindow>(w.elems());
+    T* va = scratch<T, kTagTile>(cot * nkt * MRK * NVC * L);  // [tile][tap tile][MRK][NVC] vectors
+    std::vector<int64_t> xpos;  // window offset of each position of the block
+    for (int64_t blk = 0; blk < c.N * ndb * nhb; ++blk) {
+      const int64_t n = blk / (ndb * nhb), d0 = blk / nhb % ndb * bd, h0 = blk % nhb * bh;
+      const int64_t d1 = std::min(c.dst[0], d0 + bd), h1 = std::min(c.dst[1], h0 + bh);
+      // The block's positions are one contiguous run of gy: [p0, p0 + np).
+      const int64_t p0 = (d0 * c.dst[1] + h0) * c.dst[2];
+      const int64_t np = (d1 - d0) * (h1 - h0) * c.dst[2];
+      xpos.clear();
+      for (int64_t od = d0; od < d1; ++od) {
+        for (int64_t oh = h0; oh < h1; ++oh) {
+          for (int64_t ow = 0; ow < c.dst[2]; ++ow) {
+            xpos.push_back(((od - d0) * w.WH + (oh - h0)) * w.WW + ow);
+          }
+        }
+      }
+      // 1. gyT, in chunks of kPSub positions (one chunk of gyT stays in L1 while every channel
+      //    is copied into it), and the bias sums. Barriers at the end of each loop.
+      const int64_t nchunks = ceil_div(np, kPSub);
+#pragma omp for schedule(static)
+      for (int64_t chunk = 0; chunk < c.groups * nchunks; ++chunk) {
+        const int64_t g = chunk / nchunks, ps = chunk % nchunks * kPSub;
+        const int64_t pe = std::min(np, ps + kPSub);
+        T* gt = gyT + g * np * Mp;  // (np, Mp) of group g
+        for (int64_t co = 0; co < Mp; ++co) {
+          if (co >= Mg) {
+            for (int64_t p = ps; p < pe; ++p) gt[p * Mp + co] = T(0);
+            continue;
+          }
+          const T* gyc = gy + ((n * c.groups + g) * Mg + co) * P + p0;
+          for (int64_t p = ps; p < pe; ++p) gt[p * Mp + co] = gyc[p];
+        }
+      }
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < c.groups * Mg; ++row) {
+        gbsum[row] += sum_run(gy + (n * c.groups * Mg + row) * P + p0, np);
+      }
+      // 2. Tap tiles.
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t task = 0; task < ntasks; ++task) {
+        const int64_t g = task / (ncb * nct), c0 = task / nct % ncb * cb, t0 = task % nct * cot;
+        const int64_t nc = std::min(cb, c.Cs - c0), K = nc * kvol;
+        const int64_t nt = std::min(co_tiles, t0 + cot) - t0;
+        w.fill(c, x + ((n * c.groups + g) * c.Cs + c0) * Pin, nc, d0, h0, win);
+        fill_run(va, nt * nkt * MRK * NVC * L, T(0));
+        for (int64_t ps = 0; ps < np; ps += kPSub) {
+          const int64_t nps = std::min(kPSub, np - ps);
+          for (int64_t kt = 0; kt < ceil_div(K, MRK); ++kt) {
+            const T* aptr[MRK];
+            for (int i = 0; i < MRK; ++i) aptr[i] = win + w.koff[std::min(kt * MRK + i, K - 1)];
+            for (int64_t t = 0; t < nt; ++t) {
+              const T* gt = gyT + (g * np + ps) * Mp + (t0 + t) * NVC * L;
+              tile_taps<T, MRK, NVC>(nps, xpos.data() + ps, aptr, gt, Mp,
+                                     va + (t * nkt + kt) * MRK * NVC * L);
+            }
+          }
+        }
+        // Add the tiles into gw (taps past K were computed on a repeated tap: dropped).
+        for (int64_t t = 0; t < nt; ++t) {
+          for (int64_t k = 0; k < K; ++k) {
+            const T* row = va + ((t * nkt + k / MRK) * MRK + k % MRK) * NVC * L;
+            const int64_t co0 = (t0 + t) * NVC * L;
+            for (int64_t j = 0; j < NVC * L && co0 + j < Mg; ++j) {
+              gw[(g * Mg + co0 + j) * Kg + c0 * kvol + k] += row[j];
+            }
+          }
+        }
+      }
+    }
+  }
+  if (gb != nullptr) std::copy(gbsum.begin(), gbsum.end(), gb);
+}
+
 template <typename T>
 void weight_grad_direct_any(const ConvGeometry& geo, const T* gy, const T* x, T* gw, T* gb) {
   // gw is accumulated block by block: start from zero.
   std::fill(gw,
             gw + geo.Cout * (geo.Cin / geo.groups) * geo.kernel[0] * geo.kernel[1] * geo.kernel[2],
             T(0));
-  if (geo.Cout / geo.groups >= 4) {
+  constexpr int L = Simd<T>::L;
+  const int64_t Mg = geo.Cout / geo.groups;
+  const int64_t Kg = (geo.Cin / geo.groups) * geo.kernel[0] * geo.kernel[1] * geo.kernel[2];
+  // Vectors along the output channels when there are enough of them (and enough taps to pay
+  // for transposing gy); else vectors along W (dot products).
+  if (Mg >= 3 * L && Kg >= 64) {
+    weight_grad_taps<T, kAccRegs / 4, 4>(geo, gy, x, gw, gb);
+  } else if (Mg >= 2 * L && Kg >= 64) {
+    weight_grad_taps<T, kAccRegs / 2, 2>(geo, gy, x, gw, gb);
+  } else if (Mg >= L && Kg >= 64) {
+    weight_grad_taps<T, kAccRegs * 2 / 3, 1>(geo, gy, x, gw, gb);
+  } else if (Mg >= 4) {
     weight_grad_direct<T, 4, kAccRegs / 4>(geo, gy, x, gw, gb);
   } else {
     weight_grad_direct<T, 1, std::min(8, kAccRegs / 2)>(geo, gy, x, gw, gb);

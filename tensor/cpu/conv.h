@@ -4,10 +4,10 @@
 // autograd or devices: the caller passes contiguous buffers and a ConvGeometry. A 2D convolution is
 // a 3D one whose D axis has size 1 (in[0] = out[0] = kernel[0] = 1, stride/dilation 1, padding 0).
 //
-// Method (details in conv.cpp): chunked im2col + GEMM (Eigen), with a small, bounded per-thread
-// workspace (never one whole-volume im2col buffer), and a direct vectorised path for convolutions
-// with few input channels per group (e.g. the first layer, Cin = 1). Multi-threaded with OpenMP;
-// the thread count follows OMP_NUM_THREADS.
+// Method (details in conv.cpp): for stride 1, direct register-tiled SIMD kernels reading a small
+// zero-padded copy of the input block they need (no im2col); for other strides, chunked im2col +
+// Eigen GEMM. Never a whole-volume im2col buffer: the workspace is bounded (a few MiB per thread).
+// Multi-threaded with OpenMP; the thread count follows OMP_NUM_THREADS.
 #pragma once
 
 #include <cstdint>

@@ -38,8 +38,8 @@ void check_cublas(cublasStatus_t status, const char* call, const char* file, int
 #define LDAE_CUDA_CHECK_LAUNCH() LDAE_CUDA_CHECK(cudaGetLastError())
 
 // for (int64_t i = first index of this thread; i < n; i += all threads of the grid)
-#define LDAE_KERNEL_LOOP(i, n)                                                                \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);     \
+#define LDAE_KERNEL_LOOP(i, n)                                                           \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 namespace ldae::cuda {

@@ -124,7 +124,8 @@ __global__ void bias_grad_kernel(const T* gy, T* gb, int64_t N, int64_t C, int64
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     double acc = 0;
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t p = threadIdx.x; p < So; p += blockDim.x) acc += static_cast<double>(gy[(n * C + c) * So + p]);
+      for (int64_t p = threadIdx.x; p < So; p += blockDim.x)
+        acc += static_cast<double>(gy[(n * C + c) * So + p]);
     acc = block_sum(acc, shared);
     if (threadIdx.x == 0) gb[c] = static_cast<T>(acc);
   }
@@ -132,15 +133,20 @@ __global__ void bias_grad_kernel(const T* gy, T* gb, int64_t N, int64_t C, int64
 
 }  // namespace
 
-size_t conv_workspace_bytes() { return workspace_bytes().load(); }
-size_t set_conv_workspace_bytes(size_t bytes) { return workspace_bytes().exchange(bytes); }
+size_t conv_workspace_bytes() {
+  return workspace_bytes().load();
+}
+size_t set_conv_workspace_bytes(size_t bytes) {
+  return workspace_bytes().exchange(bytes);
+}
 
 template <typename T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
   const Sizes s = sizes_of(g);
   const bool pointwise = is_pointwise(g);
   const int64_t chunk = chunk_length<T>(s);
-  DeviceBuffer col(pointwise ? 0 : static_cast<size_t>(s.rows * chunk) * sizeof(T), current_device());
+  DeviceBuffer col(pointwise ? 0 : static_cast<size_t>(s.rows * chunk) * sizeof(T),
+                   current_device());
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t gi = 0; gi < g.groups; ++gi) {
       const T* xs = x + (n * g.Cin + gi * s.Cgi) * s.Si;
@@ -152,13 +158,14 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* 
         int64_t ldcol = s.Si;
         if (!pointwise) {
           im2col_kernel<T><<<blocks_for(s.rows * len), kThreads>>>(xs, col.as<T>(), g, s.Si, s.kvol,
-                                                                    s.rows, p0, len);
+                                                                   s.rows, p0, len);
           LDAE_CUDA_CHECK_LAUNCH();
           colp = col.as<T>();
           ldcol = len;
         }
         // ys[:, p0:p0+len] (Cgo x len, row stride So) = wg (Cgo x rows) @ col (rows x len)
-        gemm<T>(false, false, s.Cgo, len, s.rows, T(1), wg, s.rows, colp, ldcol, T(0), ys + p0, s.So);
+        gemm<T>(false, false, s.Cgo, len, s.rows, T(1), wg, s.rows, colp, ldcol, T(0), ys + p0,
+                s.So);
       }
     }
   if (b != nullptr) {
@@ -173,7 +180,8 @@ void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) 
   const Sizes s = sizes_of(g);
   const bool pointwise = is_pointwise(g);
   const int64_t chunk = chunk_length<T>(s);
-  DeviceBuffer col(pointwise ? 0 : static_cast<size_t>(s.rows * chunk) * sizeof(T), current_device());
+  DeviceBuffer col(pointwise ? 0 : static_cast<size_t>(s.rows * chunk) * sizeof(T),
+                   current_device());
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t gi = 0; gi < g.groups; ++gi) {
       const T* gys = gy + (n * g.Cout + gi * s.Cgo) * s.So;
@@ -183,13 +191,15 @@ void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) 
         const int64_t len = std::min(chunk, s.So - p0);
         if (pointwise) {
           // gxs[:, p0:p0+len] (Cgi x len, row stride Si) = wgᵀ (Cgi x Cgo) @ gys[:, p0:p0+len]
-          gemm<T>(true, false, s.rows, len, s.Cgo, T(1), wg, s.rows, gys + p0, s.So, T(0), gxs + p0, s.Si);
+          gemm<T>(true, false, s.rows, len, s.Cgo, T(1), wg, s.rows, gys + p0, s.So, T(0), gxs + p0,
+                  s.Si);
           continue;
         }
         // col (rows x len) = wgᵀ (rows x Cgo) @ gys[:, p0:p0+len] (Cgo x len)
-        gemm<T>(true, false, s.rows, len, s.Cgo, T(1), wg, s.rows, gys + p0, s.So, T(0), col.as<T>(), len);
+        gemm<T>(true, false, s.rows, len, s.Cgo, T(1), wg, s.rows, gys + p0, s.So, T(0),
+                col.as<T>(), len);
         col2im_kernel<T><<<blocks_for(s.Cgi * s.Si), kThreads>>>(col.as<T>(), gxs, g, s.Si, s.kvol,
-                                                                  s.Cgi, p0, len, p0 > 0);
+                                                                 s.Cgi, p0, len, p0 > 0);
         LDAE_CUDA_CHECK_LAUNCH();
       }
     }
@@ -200,7 +210,8 @@ void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw,
   const Sizes s = sizes_of(g);
   const bool pointwise = is_pointwise(g);
   const int64_t chunk = chunk_length<T>(s);
-  DeviceBuffer col(pointwise ? 0 : static_cast<size_t>(s.rows * chunk) * sizeof(T), current_device());
+  DeviceBuffer col(pointwise ? 0 : static_cast<size_t>(s.rows * chunk) * sizeof(T),
+                   current_device());
   for (int64_t gi = 0; gi < g.groups; ++gi) {
     T* gwg = gw + gi * s.Cgo * s.rows;
     bool first = true;  // the first GEMM of a group overwrites gwg, the others add to it
@@ -213,14 +224,14 @@ void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw,
         int64_t ldcol = s.Si;
         if (!pointwise) {
           im2col_kernel<T><<<blocks_for(s.rows * len), kThreads>>>(xs, col.as<T>(), g, s.Si, s.kvol,
-                                                                    s.rows, p0, len);
+                                                                   s.rows, p0, len);
           LDAE_CUDA_CHECK_LAUNCH();
           colp = col.as<T>();
           ldcol = len;
         }
         // gwg (Cgo x rows) (+)= gys[:, p0:p0+len] (Cgo x len) @ colᵀ (len x rows)
-        gemm<T>(false, true, s.Cgo, s.rows, len, T(1), gys + p0, s.So, colp, ldcol, first ? T(0) : T(1),
-                gwg, s.rows);
+        gemm<T>(false, true, s.Cgo, s.rows, len, T(1), gys + p0, s.So, colp, ldcol,
+                first ? T(0) : T(1), gwg, s.rows);
         first = false;
       }
     }
@@ -232,9 +243,9 @@ void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw,
   }
 }
 
-#define LDAE_CONV_INSTANTIATE(T)                                                              \
-  template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*);      \
-  template void conv_backward_input<T>(const ConvGeometry&, const T*, const T*, T*);         \
+#define LDAE_CONV_INSTANTIATE(T)                                                        \
+  template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*); \
+  template void conv_backward_input<T>(const ConvGeometry&, const T*, const T*, T*);    \
   template void conv_backward_weight<T>(const ConvGeometry&, const T*, const T*, T*, T*);
 LDAE_CONV_INSTANTIATE(float)
 LDAE_CONV_INSTANTIATE(double)

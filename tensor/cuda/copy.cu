@@ -40,7 +40,8 @@ void copy_on_device(const Tensor& dst, const Tensor& src) {
   const int64_t n = dst.numel();
   if (n == 0) return;
   bool contiguous = false;
-  const StridedIndexer<2> ix = make_indexer<2>(dst.shape(), {dst.strides(), src.strides()}, &contiguous);
+  const StridedIndexer<2> ix =
+      make_indexer<2>(dst.shape(), {dst.strides(), src.strides()}, &contiguous);
   if (contiguous) {
     copy_contiguous_kernel<D, S><<<blocks_for(n), kThreads>>>(ptr<D>(dst), ptr<S>(src), n);
   } else {
@@ -51,9 +52,8 @@ void copy_on_device(const Tensor& dst, const Tensor& src) {
 
 // Both on the same GPU.
 void copy_device_device(const Tensor& dst, const Tensor& src) {
-  LDAE_DISPATCH(dst.dtype(), D, {
-    LDAE_DISPATCH(src.dtype(), S, { copy_on_device<D, S>(dst, src); });
-  });
+  LDAE_DISPATCH(dst.dtype(), D,
+                { LDAE_DISPATCH(src.dtype(), S, { copy_on_device<D, S>(dst, src); }); });
 }
 
 }  // namespace

@@ -47,7 +47,8 @@ void unary_map(Tensor& out, const Tensor& a, F f) {
   const int64_t n = out.numel();
   if (n == 0) return;
   bool contiguous = false;
-  const StridedIndexer<2> ix = make_indexer<2>(out.shape(), {out.strides(), a.strides()}, &contiguous);
+  const StridedIndexer<2> ix =
+      make_indexer<2>(out.shape(), {out.strides(), a.strides()}, &contiguous);
   if (contiguous) {
     unary_contiguous_kernel<T, F><<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), n, f);
   } else {
@@ -65,20 +66,22 @@ void binary_map(Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const StridedIndexer<3> ix =
       make_indexer<3>(out.shape(), {out.strides(), a.strides(), b.strides()}, &contiguous);
   if (contiguous) {
-    binary_contiguous_kernel<T, F><<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), ptr<T>(b), n, f);
+    binary_contiguous_kernel<T, F>
+        <<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), ptr<T>(b), n, f);
   } else {
-    binary_strided_kernel<T, F><<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), ptr<T>(b), ix, n, f);
+    binary_strided_kernel<T, F>
+        <<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), ptr<T>(b), ix, n, f);
   }
   LDAE_CUDA_CHECK_LAUNCH();
 }
 
 // ---- Instantiations: every functor of tensor/math.h, in float and double ----
 
-#define LDAE_UNARY(F)                                                             \
-  template void unary_map<float, math::F>(Tensor&, const Tensor&, math::F);       \
+#define LDAE_UNARY(F)                                                       \
+  template void unary_map<float, math::F>(Tensor&, const Tensor&, math::F); \
   template void unary_map<double, math::F>(Tensor&, const Tensor&, math::F);
-#define LDAE_BINARY(F)                                                                          \
-  template void binary_map<float, math::F>(Tensor&, const Tensor&, const Tensor&, math::F);     \
+#define LDAE_BINARY(F)                                                                      \
+  template void binary_map<float, math::F>(Tensor&, const Tensor&, const Tensor&, math::F); \
   template void binary_map<double, math::F>(Tensor&, const Tensor&, const Tensor&, math::F);
 
 LDAE_UNARY(AddScalar)

@@ -16,8 +16,8 @@ int as_int(int64_t v, const char* what) {
 
 // The column-major cuBLAS calls, by element type.
 cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                         int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
-                         const float* beta, float* C, int ldc) {
+                         int k, const float* alpha, const float* A, int lda, const float* B,
+                         int ldb, const float* beta, float* C, int ldc) {
   return cublasSgemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
@@ -69,7 +69,8 @@ void batched_matmul(const T* a, const T* b, T* c, int64_t n, int64_t k, int64_t 
   const T one = T(1), zero = T(0);
   const int64_t sa = uniform_stride(a_index), sb = uniform_stride(b_index);
   if (batches == 1) {
-    gemm<T>(false, false, n, m, k, one, a + a_index[0] * n * k, k, b + b_index[0] * k * m, m, zero, c, m);
+    gemm<T>(false, false, n, m, k, one, a + a_index[0] * n * k, k, b + b_index[0] * k * m, m, zero,
+            c, m);
     return;
   }
   if (sa >= 0 && sb >= 0) {

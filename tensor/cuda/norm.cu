@@ -12,8 +12,9 @@ namespace {
 constexpr int kNormThreads = 512;
 
 // mean and 1/sqrt(var + eps) from the shifted sums of d = x - k and d^2 (as the CPU).
-__device__ __forceinline__ void stats_from_shifted_sums(double k, double sum, double sumsq, int64_t L,
-                                                        double eps, double* mean, double* rstd) {
+__device__ __forceinline__ void stats_from_shifted_sums(double k, double sum, double sumsq,
+                                                        int64_t L, double eps, double* mean,
+                                                        double* rstd) {
   const double m = sum / static_cast<double>(L);
   double var = sumsq / static_cast<double>(L) - m * m;
   var = var > 0.0 ? var : 0.0;
@@ -83,7 +84,8 @@ __global__ void group_norm_sums_kernel(cpu::GroupNormGeometry g, const T* gy, co
 // Thread c: gb[c] = sum_n sum(gy), gw[c] = sum_n rstd sum(gy (x - mean)).
 template <typename T>
 __global__ void group_norm_affine_grad_kernel(cpu::GroupNormGeometry g, const T* rstd,
-                                              const double* sum_g, const double* sum_gd, T* gw, T* gb) {
+                                              const double* sum_g, const double* sum_gd, T* gw,
+                                              T* gb) {
   const int64_t Cg = g.C / g.groups;
   LDAE_KERNEL_LOOP(c, g.C) {
     double acc_w = 0, acc_b = 0;
@@ -118,12 +120,14 @@ __global__ void group_norm_coeff_kernel(cpu::GroupNormGeometry g, const T* mean,
 }
 
 template <typename T>
-__global__ void group_norm_gx_kernel(cpu::GroupNormGeometry g, const T* gy, const T* x, const T* rstd,
-                                     const T* w, const double* beta, const double* gamma, T* gx) {
+__global__ void group_norm_gx_kernel(cpu::GroupNormGeometry g, const T* gy, const T* x,
+                                     const T* rstd, const T* w, const double* beta,
+                                     const double* gamma, T* gx) {
   const int64_t Cg = g.C / g.groups;
   LDAE_KERNEL_LOOP(i, g.N * g.C * g.S) {
     const int64_t nc = i / g.S, ng = nc / Cg;
-    const T alpha = static_cast<T>(static_cast<double>(rstd[ng]) * (w ? static_cast<double>(w[nc % g.C]) : 1.0));
+    const T alpha = static_cast<T>(static_cast<double>(rstd[ng]) *
+                                   (w ? static_cast<double>(w[nc % g.C]) : 1.0));
     gx[i] = gy[i] * alpha + x[i] * static_cast<T>(beta[ng]) + static_cast<T>(gamma[ng]);
   }
 }
@@ -199,14 +203,17 @@ __global__ void layer_norm_affine_grad_kernel(int64_t M, int64_t L, const T* gy,
   }
 }
 
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(rows, 65536))); }
+unsigned row_blocks(int64_t rows) {
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(rows, 65536)));
+}
 
 }  // namespace
 
 template <typename T>
 void group_norm_forward(const cpu::GroupNormGeometry& g, const T* x, const T* w, const T* b,
                         double eps, T* y, T* mean, T* rstd) {
-  group_norm_forward_kernel<T><<<row_blocks(g.N * g.groups), kNormThreads>>>(g, x, w, b, eps, y, mean, rstd);
+  group_norm_forward_kernel<T>
+      <<<row_blocks(g.N * g.groups), kNormThreads>>>(g, x, w, b, eps, y, mean, rstd);
   LDAE_CUDA_CHECK_LAUNCH();
 }
 
@@ -223,7 +230,8 @@ void group_norm_backward(const cpu::GroupNormGeometry& g, const T* gy, const T* 
   LDAE_CUDA_CHECK_LAUNCH();
   group_norm_affine_grad_kernel<T><<<blocks_for(g.C), kThreads>>>(g, rstd, sum_g, sum_gd, gw, gb);
   LDAE_CUDA_CHECK_LAUNCH();
-  group_norm_coeff_kernel<T><<<blocks_for(NG), kThreads>>>(g, mean, rstd, w, sum_g, sum_gd, beta, gamma);
+  group_norm_coeff_kernel<T>
+      <<<blocks_for(NG), kThreads>>>(g, mean, rstd, w, sum_g, sum_gd, beta, gamma);
   LDAE_CUDA_CHECK_LAUNCH();
   group_norm_gx_kernel<T><<<blocks_for(NC * g.S), kThreads>>>(g, gy, x, rstd, w, beta, gamma, gx);
   LDAE_CUDA_CHECK_LAUNCH();
@@ -245,14 +253,14 @@ void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T*
   LDAE_CUDA_CHECK_LAUNCH();
 }
 
-#define LDAE_NORM_INSTANTIATE(T)                                                                  \
+#define LDAE_NORM_INSTANTIATE(T)                                                                   \
   template void group_norm_forward<T>(const cpu::GroupNormGeometry&, const T*, const T*, const T*, \
-                                      double, T*, T*, T*);                                        \
-  template void group_norm_backward<T>(const cpu::GroupNormGeometry&, const T*, const T*,         \
-                                       const T*, const T*, const T*, T*, T*, T*);                 \
-  template void layer_norm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*, \
-                                      T*, T*);                                                    \
-  template void layer_norm_backward<T>(int64_t, int64_t, const T*, const T*, const T*, const T*,  \
+                                      double, T*, T*, T*);                                         \
+  template void group_norm_backward<T>(const cpu::GroupNormGeometry&, const T*, const T*,          \
+                                       const T*, const T*, const T*, T*, T*, T*);                  \
+  template void layer_norm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*,  \
+                                      T*, T*);                                                     \
+  template void layer_norm_backward<T>(int64_t, int64_t, const T*, const T*, const T*, const T*,   \
                                        const T*, T*, T*, T*);
 LDAE_NORM_INSTANTIATE(float)
 LDAE_NORM_INSTANTIATE(double)

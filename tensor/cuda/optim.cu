@@ -36,9 +36,9 @@ void sgd_update(Tensor& param, const Tensor& grad, const Tensor& momentum_buffer
   const int64_t n = param.numel();
   if (n == 0) return;
   LDAE_DISPATCH(param.dtype(), T, {
-    sgd_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(param), ptr<T>(grad),
-                                               momentum_buffer.defined() ? ptr<T>(momentum_buffer) : nullptr,
-                                               n, rule);
+    sgd_kernel<T><<<blocks_for(n), kThreads>>>(
+        ptr<T>(param), ptr<T>(grad), momentum_buffer.defined() ? ptr<T>(momentum_buffer) : nullptr,
+        n, rule);
   });
   LDAE_CUDA_CHECK_LAUNCH();
 }

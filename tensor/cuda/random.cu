@@ -9,15 +9,19 @@ namespace ldae::cuda {
 namespace {
 
 template <typename T>
-__global__ void uniform_kernel(T* p, int64_t n, uint64_t seed, uint64_t offset, double low, double high,
-                               bool as_double) {
+__global__ void uniform_kernel(T* p, int64_t n, uint64_t seed, uint64_t offset, double low,
+                               double high, bool as_double) {
   LDAE_KERNEL_LOOP(i, n)
-  p[i] = static_cast<T>(low + (high - low) * philox::uniform(seed, offset, static_cast<uint64_t>(i), as_double));
+  p[i] = static_cast<T>(philox::scale_shift(
+      philox::uniform(seed, offset, static_cast<uint64_t>(i), as_double), high - low, low));
 }
 
 template <typename T>
-__global__ void normal_kernel(T* p, int64_t n, uint64_t seed, uint64_t offset, double mean, double stddev) {
-  LDAE_KERNEL_LOOP(i, n) p[i] = static_cast<T>(mean + stddev * philox::normal(seed, offset, static_cast<uint64_t>(i)));
+__global__ void normal_kernel(T* p, int64_t n, uint64_t seed, uint64_t offset, double mean,
+                              double stddev) {
+  LDAE_KERNEL_LOOP(i, n)
+  p[i] = static_cast<T>(
+      philox::scale_shift(philox::normal(seed, offset, static_cast<uint64_t>(i)), stddev, mean));
 }
 
 }  // namespace
@@ -28,7 +32,8 @@ void fill_uniform(Tensor& t, uint64_t seed, uint64_t offset, double low, double 
   if (n == 0) return;
   const bool as_double = t.dtype() == DType::F64;  // 53 random bits for f64, as the CPU
   LDAE_DISPATCH(t.dtype(), T, {
-    uniform_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(t), n, seed, offset, low, high, as_double);
+    uniform_kernel<T>
+        <<<blocks_for(n), kThreads>>>(ptr<T>(t), n, seed, offset, low, high, as_double);
   });
   LDAE_CUDA_CHECK_LAUNCH();
 }

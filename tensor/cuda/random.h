@@ -10,9 +10,10 @@
 
 namespace ldae::cuda {
 
-// t: a contiguous CUDA tensor. t[i] = low + (high - low) * uniform(seed, offset, i).
+// t: a contiguous CUDA tensor. t[i] = low + (high - low) * uniform(seed, offset, i), as
+// philox::scale_shift computes it (one fma: the same rounding on both devices).
 void fill_uniform(Tensor& t, uint64_t seed, uint64_t offset, double low, double high);
-// t[i] = mean + stddev * normal(seed, offset, i).
+// t[i] = mean + stddev * normal(seed, offset, i), the same way.
 void fill_normal(Tensor& t, uint64_t seed, uint64_t offset, double mean, double stddev);
 
 }  // namespace ldae::cuda

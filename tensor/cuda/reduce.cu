@@ -15,11 +15,15 @@ namespace ldae::cuda {
 namespace {
 
 struct SumOp {
-  template <typename A> __device__ A operator()(A acc, A x) const { return acc + x; }
+  template <typename A>
+  __device__ A operator()(A acc, A x) const {
+    return acc + x;
+  }
 };
 // As the CPU's take_max: a NaN wins (x != x only for NaN).
 struct MaxOp {
-  template <typename A> __device__ A operator()(A acc, A x) const {
+  template <typename A>
+  __device__ A operator()(A acc, A x) const {
     return (x > acc || x != x) ? x : acc;
   }
 };
@@ -30,7 +34,8 @@ constexpr int kReduceThreads = 256;
 template <typename A, typename Op>
 __device__ A block_reduce(A v, Op op) {
   __shared__ A shared[kReduceThreads / 32];
-  for (int offset = 16; offset > 0; offset /= 2) v = op(v, __shfl_down_sync(0xffffffffu, v, offset));
+  for (int offset = 16; offset > 0; offset /= 2)
+    v = op(v, __shfl_down_sync(0xffffffffu, v, offset));
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   if (lane == 0) shared[warp] = v;
   __syncthreads();
@@ -87,8 +92,8 @@ void reduce(const Tensor& rows, Tensor& out, A init, Op op, bool average) {
   const T* in = ptr<T>(rows);
   T* o = ptr<T>(out);
   if (inner <= 64) {
-    short_rows_kernel<T, A, Op><<<blocks_for(outer), kThreads>>>(in, o, outer, inner, init, op, scale,
-                                                                 average);
+    short_rows_kernel<T, A, Op>
+        <<<blocks_for(outer), kThreads>>>(in, o, outer, inner, init, op, scale, average);
     LDAE_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -99,11 +104,11 @@ void reduce(const Tensor& rows, Tensor& out, A init, Op op, bool average) {
   const int64_t chunk_len = (inner + chunks - 1) / chunks;
   DeviceBuffer partial(static_cast<size_t>(outer * chunks) * sizeof(A), out.device().index);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(outer * chunks, 65536));
-  pieces_kernel<T, A, Op><<<blocks, kReduceThreads>>>(in, partial.as<A>(), outer, inner, chunks,
-                                                      chunk_len, init, op);
+  pieces_kernel<T, A, Op>
+      <<<blocks, kReduceThreads>>>(in, partial.as<A>(), outer, inner, chunks, chunk_len, init, op);
   LDAE_CUDA_CHECK_LAUNCH();
-  join_kernel<T, A, Op><<<blocks_for(outer), kThreads>>>(partial.as<A>(), o, outer, chunks, init, op,
-                                                         scale, average);
+  join_kernel<T, A, Op><<<blocks_for(outer), kThreads>>>(partial.as<A>(), o, outer, chunks, init,
+                                                         op, scale, average);
   LDAE_CUDA_CHECK_LAUNCH();
 }
 

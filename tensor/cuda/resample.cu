@@ -14,10 +14,13 @@ struct Box {
   __host__ __device__ int64_t volume() const { return d * h * w; }
 };
 
-Box box(const Dims3& v) { return Box{v[0], v[1], v[2]}; }
+Box box(const Dims3& v) {
+  return Box{v[0], v[1], v[2]};
+}
 
 template <typename T>
-__global__ void avg_pool_forward_kernel(int64_t P, Box in, Box out, Box k, Box s, const T* x, T* y) {
+__global__ void avg_pool_forward_kernel(int64_t P, Box in, Box out, Box k, Box s, const T* x,
+                                        T* y) {
   const T inv = static_cast<T>(1.0 / static_cast<double>(k.volume()));
   LDAE_KERNEL_LOOP(i, P * out.volume()) {
     const int64_t p = i / out.volume(), o = i % out.volume();
@@ -34,15 +37,16 @@ __global__ void avg_pool_forward_kernel(int64_t P, Box in, Box out, Box k, Box s
 }
 
 // The outputs along one axis whose window [o s, o s + k) covers input i: [first, last].
-__device__ __forceinline__ void covering(int64_t i, int64_t k, int64_t s, int64_t out, int64_t* first,
-                                         int64_t* last) {
+__device__ __forceinline__ void covering(int64_t i, int64_t k, int64_t s, int64_t out,
+                                         int64_t* first, int64_t* last) {
   *first = i - k + 1 <= 0 ? 0 : (i - k + s) / s;  // ceil((i - k + 1) / s)
   const int64_t hi = i / s;
   *last = hi < out - 1 ? hi : out - 1;
 }
 
 template <typename T>
-__global__ void avg_pool_backward_kernel(int64_t P, Box in, Box out, Box k, Box s, const T* gy, T* gx) {
+__global__ void avg_pool_backward_kernel(int64_t P, Box in, Box out, Box k, Box s, const T* gy,
+                                         T* gx) {
   const T inv = static_cast<T>(1.0 / static_cast<double>(k.volume()));
   LDAE_KERNEL_LOOP(i, P * in.volume()) {
     const int64_t p = i / in.volume(), v = i % in.volume();
@@ -130,10 +134,12 @@ __global__ void resample_backward_kernel(int64_t P, Box in, Box out, DeviceMaps<
       atomicAdd(gp + (m.i0[0][od] * in.h + m.i0[1][oh]) * in.w + m.i0[2][ow], gy[i]);
       continue;
     }
-    T* rows[4] = {gp + (m.i0[0][od] * in.h + m.i0[1][oh]) * in.w, gp + (m.i0[0][od] * in.h + m.i1[1][oh]) * in.w,
-                  gp + (m.i1[0][od] * in.h + m.i0[1][oh]) * in.w, gp + (m.i1[0][od] * in.h + m.i1[1][oh]) * in.w};
-    const T wrow[4] = {m.w0[0][od] * m.w0[1][oh], m.w0[0][od] * m.w1[1][oh], m.w1[0][od] * m.w0[1][oh],
-                       m.w1[0][od] * m.w1[1][oh]};
+    T* rows[4] = {gp + (m.i0[0][od] * in.h + m.i0[1][oh]) * in.w,
+                  gp + (m.i0[0][od] * in.h + m.i1[1][oh]) * in.w,
+                  gp + (m.i1[0][od] * in.h + m.i0[1][oh]) * in.w,
+                  gp + (m.i1[0][od] * in.h + m.i1[1][oh]) * in.w};
+    const T wrow[4] = {m.w0[0][od] * m.w0[1][oh], m.w0[0][od] * m.w1[1][oh],
+                       m.w1[0][od] * m.w0[1][oh], m.w1[0][od] * m.w1[1][oh]};
     const int64_t a = m.i0[2][ow], b = m.i1[2][ow];
     for (int r = 0; r < 4; ++r) {
       const T g = gy[i] * wrow[r];
@@ -143,7 +149,9 @@ __global__ void resample_backward_kernel(int64_t P, Box in, Box out, DeviceMaps<
   }
 }
 
-size_t map_indices(const Dims3& out) { return static_cast<size_t>(2 * (out[0] + out[1] + out[2])); }
+size_t map_indices(const Dims3& out) {
+  return static_cast<size_t>(2 * (out[0] + out[1] + out[2]));
+}
 
 }  // namespace
 
@@ -152,7 +160,8 @@ void avg_pool3d_forward(int64_t P, const Dims3& in, const Dims3& out, const Dims
                         const Dims3& stride, const T* x, T* y) {
   const int64_t n = P * box(out).volume();
   if (n == 0) return;
-  avg_pool_forward_kernel<T><<<blocks_for(n), kThreads>>>(P, box(in), box(out), box(kernel), box(stride), x, y);
+  avg_pool_forward_kernel<T>
+      <<<blocks_for(n), kThreads>>>(P, box(in), box(out), box(kernel), box(stride), x, y);
   LDAE_CUDA_CHECK_LAUNCH();
 }
 
@@ -161,7 +170,8 @@ void avg_pool3d_backward(int64_t P, const Dims3& in, const Dims3& out, const Dim
                          const Dims3& stride, const T* gy, T* gx) {
   const int64_t n = P * box(in).volume();
   if (n == 0) return;
-  avg_pool_backward_kernel<T><<<blocks_for(n), kThreads>>>(P, box(in), box(out), box(kernel), box(stride), gy, gx);
+  avg_pool_backward_kernel<T>
+      <<<blocks_for(n), kThreads>>>(P, box(in), box(out), box(kernel), box(stride), gy, gx);
   LDAE_CUDA_CHECK_LAUNCH();
 }
 
@@ -180,7 +190,8 @@ void resample_forward(int64_t P, const Dims3& in, const Dims3& out,
 
 template <typename T>
 void resample_backward(int64_t P, const Dims3& in, const Dims3& out,
-                       const std::array<cpu::AxisMap<T>, 3>& maps, bool linear, const T* gy, T* gx) {
+                       const std::array<cpu::AxisMap<T>, 3>& maps, bool linear, const T* gy,
+                       T* gx) {
   const int64_t n_in = P * box(in).volume(), n = P * box(out).volume();
   if (n_in == 0) return;
   LDAE_CUDA_CHECK(cudaMemsetAsync(gx, 0, static_cast<size_t>(n_in) * sizeof(T), 0));
@@ -193,14 +204,14 @@ void resample_backward(int64_t P, const Dims3& in, const Dims3& out,
   LDAE_CUDA_CHECK_LAUNCH();
 }
 
-#define LDAE_RESAMPLE_INSTANTIATE(T)                                                             \
-  template void avg_pool3d_forward<T>(int64_t, const Dims3&, const Dims3&, const Dims3&,         \
-                                      const Dims3&, const T*, T*);                               \
-  template void avg_pool3d_backward<T>(int64_t, const Dims3&, const Dims3&, const Dims3&,        \
-                                       const Dims3&, const T*, T*);                              \
-  template void resample_forward<T>(int64_t, const Dims3&, const Dims3&,                         \
-                                    const std::array<cpu::AxisMap<T>, 3>&, bool, const T*, T*);  \
-  template void resample_backward<T>(int64_t, const Dims3&, const Dims3&,                        \
+#define LDAE_RESAMPLE_INSTANTIATE(T)                                                            \
+  template void avg_pool3d_forward<T>(int64_t, const Dims3&, const Dims3&, const Dims3&,        \
+                                      const Dims3&, const T*, T*);                              \
+  template void avg_pool3d_backward<T>(int64_t, const Dims3&, const Dims3&, const Dims3&,       \
+                                       const Dims3&, const T*, T*);                             \
+  template void resample_forward<T>(int64_t, const Dims3&, const Dims3&,                        \
+                                    const std::array<cpu::AxisMap<T>, 3>&, bool, const T*, T*); \
+  template void resample_backward<T>(int64_t, const Dims3&, const Dims3&,                       \
                                      const std::array<cpu::AxisMap<T>, 3>&, bool, const T*, T*);
 LDAE_RESAMPLE_INSTANTIATE(float)
 LDAE_RESAMPLE_INSTANTIATE(double)

@@ -14,8 +14,9 @@ namespace ldae::cuda {
 
 void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
   if (status == cudaSuccess) return;
-  throw Error(std::string("CUDA error: ") + call + " failed at " + file + ":" + std::to_string(line) +
-              ": " + cudaGetErrorString(status) + " (" + cudaGetErrorName(status) + ")");
+  throw Error(std::string("CUDA error: ") + call + " failed at " + file + ":" +
+              std::to_string(line) + ": " + cudaGetErrorString(status) + " (" +
+              cudaGetErrorName(status) + ")");
 }
 
 void check_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
@@ -95,8 +96,8 @@ DeviceState* states() {
 }
 
 DeviceState& state(int device) {
-  check(device >= 0 && device < kMaxDevices, "cuda", "device index " + std::to_string(device) +
-                                                         " is out of range");
+  check(device >= 0 && device < kMaxDevices, "cuda",
+        "device index " + std::to_string(device) + " is out of range");
   std::lock_guard<std::mutex> lock(state_mutex());
   DeviceState& d = states()[device];
   if (d.allocator == nullptr) {
@@ -163,7 +164,9 @@ cublasHandle_t cublas_handle() {
 
 // ---- Memory ----------------------------------------------------------------------------------
 
-void* allocate(size_t nbytes, int device) { return state(device).allocator->allocate(nbytes); }
+void* allocate(size_t nbytes, int device) {
+  return state(device).allocator->allocate(nbytes);
+}
 
 void deallocate(void* p, int device) noexcept {
   if (p == nullptr || device < 0 || device >= kMaxDevices) return;
@@ -185,7 +188,9 @@ DeviceBuffer::DeviceBuffer(size_t nbytes, int device) : device_(device) {
   data_ = allocate(nbytes, device);
 }
 
-DeviceBuffer::~DeviceBuffer() { deallocate(data_, device_); }
+DeviceBuffer::~DeviceBuffer() {
+  deallocate(data_, device_);
+}
 
 // ---- Copies ----------------------------------------------------------------------------------
 
@@ -204,16 +209,24 @@ void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
   LDAE_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, 0));
 }
 
-void synchronize() { LDAE_CUDA_CHECK(cudaDeviceSynchronize()); }
+void synchronize() {
+  LDAE_CUDA_CHECK(cudaDeviceSynchronize());
+}
 
 }  // namespace ldae::cuda
 
 namespace ldae {
 
-bool cuda_available() { return cuda::discovery().usable_devices > 0; }
+bool cuda_available() {
+  return cuda::discovery().usable_devices > 0;
+}
 
-std::string cuda_unavailable_reason() { return cuda::discovery().reason; }
+std::string cuda_unavailable_reason() {
+  return cuda::discovery().reason;
+}
 
-int cuda_device_count() { return cuda::discovery().usable_devices; }
+int cuda_device_count() {
+  return cuda::discovery().usable_devices;
+}
 
 }  // namespace ldae

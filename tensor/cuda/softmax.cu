@@ -29,7 +29,8 @@ __device__ T block_max(T v, T* shared) {
 }
 
 template <typename T>
-__global__ void softmax_kernel(Kind kind, const T* in0, const T* in1, T* out, int64_t count, int64_t len) {
+__global__ void softmax_kernel(Kind kind, const T* in0, const T* in1, T* out, int64_t count,
+                               int64_t len) {
   __shared__ double shared_sum[32];
   __shared__ T shared_max[32];
   for (int64_t r = blockIdx.x; r < count; r += gridDim.x) {
@@ -42,26 +43,32 @@ __global__ void softmax_kernel(Kind kind, const T* in0, const T* in1, T* out, in
       m = block_max(m, shared_max);
       double total = 0;
       if (kind == Kind::Softmax) {
-        for (int64_t i = threadIdx.x; i < len; i += blockDim.x) total += (o[i] = std::exp(a[i] - m));
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+          total += (o[i] = std::exp(a[i] - m));
         total = block_sum(total, shared_sum);
         const T inv = static_cast<T>(1.0 / total);
-        for (int64_t i = threadIdx.x; i < len; i += blockDim.x) o[i] *= inv;  // o[i]: this thread's own write
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+          o[i] *= inv;  // o[i]: this thread's own write
       } else {
-        for (int64_t i = threadIdx.x; i < len; i += blockDim.x) total += std::exp(static_cast<double>(a[i] - m));
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+          total += std::exp(static_cast<double>(a[i] - m));
         total = block_sum(total, shared_sum);
         const T log_total = static_cast<T>(std::log(total)) + m;
         for (int64_t i = threadIdx.x; i < len; i += blockDim.x) o[i] = a[i] - log_total;
       }
     } else if (kind == Kind::SoftmaxBackward) {  // y (g - sum(g y))
       double dot = 0;
-      for (int64_t i = threadIdx.x; i < len; i += blockDim.x) dot += static_cast<double>(g[i]) * a[i];
+      for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+        dot += static_cast<double>(g[i]) * a[i];
       dot = block_sum(dot, shared_sum);
-      for (int64_t i = threadIdx.x; i < len; i += blockDim.x) o[i] = a[i] * (g[i] - static_cast<T>(dot));
+      for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+        o[i] = a[i] * (g[i] - static_cast<T>(dot));
     } else {  // g - exp(y) sum(g)
       double total = 0;
       for (int64_t i = threadIdx.x; i < len; i += blockDim.x) total += g[i];
       total = block_sum(total, shared_sum);
-      for (int64_t i = threadIdx.x; i < len; i += blockDim.x) o[i] = g[i] - std::exp(a[i]) * static_cast<T>(total);
+      for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+        o[i] = g[i] - std::exp(a[i]) * static_cast<T>(total);
     }
   }
 }
@@ -83,8 +90,8 @@ void softmax_rows(const std::string& op, const Tensor& in0, const Tensor& in1, T
   const Kind kind = kind_of(op);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(count, 65536));
   LDAE_DISPATCH(out.dtype(), T, {
-    softmax_kernel<T><<<blocks, kRowThreads>>>(kind, ptr<T>(in0), in1.defined() ? ptr<T>(in1) : nullptr,
-                                               ptr<T>(out), count, len);
+    softmax_kernel<T><<<blocks, kRowThreads>>>(
+        kind, ptr<T>(in0), in1.defined() ? ptr<T>(in1) : nullptr, ptr<T>(out), count, len);
   });
   LDAE_CUDA_CHECK_LAUNCH();
 }

@@ -71,7 +71,8 @@ void cuda_conv(benchmark::State& state, ConvShape s, bool backward) {
   step();  // warm-up: cuBLAS heuristics, the allocator's cache
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) step();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double flops = 2.0 * s.N * s.Cout * s.Cin * 27.0 * s.D * s.H * s.W * (backward ? 3.0 : 1.0);
   state.counters["GFLOP/s"] = flops * static_cast<double>(state.iterations()) / seconds * 1e-9;
   state.counters["peak_gpu_MB"] = peak_gpu_mb();
@@ -126,8 +127,10 @@ const bool kRegistered = [] {
     RegisterBenchmark(("cuda/conv3d_forward_backward/" + shape_name(s)).c_str(), cuda_conv, s, true)
         ->Unit(benchmark::kMillisecond);
   }
-  RegisterBenchmark("cuda/matmul_forward/1024x1024x1024", cuda_matmul, 1024)->Unit(benchmark::kMillisecond);
-  RegisterBenchmark("cuda/softmax_forward/4096x1024", cuda_softmax, 4096, 1024)->Unit(benchmark::kMillisecond);
+  RegisterBenchmark("cuda/matmul_forward/1024x1024x1024", cuda_matmul, 1024)
+      ->Unit(benchmark::kMillisecond);
+  RegisterBenchmark("cuda/softmax_forward/4096x1024", cuda_softmax, 4096, 1024)
+      ->Unit(benchmark::kMillisecond);
   RegisterBenchmark("cuda/group_norm_forward/1x64x32x40x32/g32", cuda_group_norm, 64, 32, 40, 32)
       ->Unit(benchmark::kMillisecond);
   return true;

@@ -15,10 +15,10 @@
 #include "tensor/cuda/runtime.h"
 #include "tensor/tensor.h"
 
-#define LDAE_REQUIRE_CUDA()                                                          \
-  do {                                                                               \
-    if (!::ldae::cuda_available())                                                   \
-      GTEST_SKIP() << "no CUDA device: " << ::ldae::cuda_unavailable_reason();       \
+#define LDAE_REQUIRE_CUDA()                                                    \
+  do {                                                                         \
+    if (!::ldae::cuda_available())                                             \
+      GTEST_SKIP() << "no CUDA device: " << ::ldae::cuda_unavailable_reason(); \
   } while (0)
 
 namespace ldae::testing {
@@ -38,7 +38,8 @@ inline Tolerance tolerance_for(DType dtype, double f32_rtol) {
 }
 
 // EXPECTs that the GPU tensor matches the CPU tensor (same shape, values within tol).
-inline void expect_parity(const Tensor& cpu, const Tensor& gpu, Tolerance tol, const std::string& what) {
+inline void expect_parity(const Tensor& cpu, const Tensor& gpu, Tolerance tol,
+                          const std::string& what) {
   ASSERT_EQ(cpu.shape(), gpu.shape()) << what;
   EXPECT_TRUE(gpu.device().is_cuda()) << what << " was not computed on the GPU";
   const std::vector<double> a = cpu.to_vector(), b = gpu.to_vector();
@@ -49,15 +50,17 @@ inline void expect_parity(const Tensor& cpu, const Tensor& gpu, Tolerance tol, c
   int reported = 0;
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    const bool same_nonfinite = !std::isfinite(a[i]) && (std::isnan(a[i]) ? std::isnan(b[i]) : a[i] == b[i]);
+    const bool same_nonfinite =
+        !std::isfinite(a[i]) && (std::isnan(a[i]) ? std::isnan(b[i]) : a[i] == b[i]);
     const double err = std::fabs(a[i] - b[i]);
     if (same_nonfinite) continue;
     worst = std::max(worst, err);
     if (!(err <= atol + tol.rtol * std::fabs(a[i])) && reported++ < 5)
-      ADD_FAILURE() << what << ": element " << i << " cpu " << a[i] << " gpu " << b[i] << " (|diff| "
-                    << err << " > " << atol + tol.rtol * std::fabs(a[i]) << ")";
+      ADD_FAILURE() << what << ": element " << i << " cpu " << a[i] << " gpu " << b[i]
+                    << " (|diff| " << err << " > " << atol + tol.rtol * std::fabs(a[i]) << ")";
   }
-  if (reported > 5) ADD_FAILURE() << what << ": " << reported << " elements differ, worst |diff| " << worst;
+  if (reported > 5)
+    ADD_FAILURE() << what << ": " << reported << " elements differ, worst |diff| " << worst;
 }
 
 }  // namespace ldae::testing

@@ -11,8 +11,13 @@
 
 #include "autograd/engine.h"
 #include "autograd/functions.h"
+#include "autograd/no_grad.h"
 #include "cuda/cuda_test_helpers.h"
 #include "nn/adam.h"
+#include "nn/clip_grad.h"
+#include "nn/dropout.h"
+#include "nn/ema.h"
+#include "nn/embedding.h"
 #include "nn/conv.h"
 #include "nn/linear.h"
 #include "nn/module.h"
@@ -106,4 +111,43 @@ TEST(CudaTraining, FusedOptimizerUpdatesMatchTheCpu) {
       ldae::testing::expect_parity(buf, bufg, tol, "sgd momentum_buffer");
     }
   }
+}
+
+// The nn helpers that have a GPU branch: gradient clipping, EMA, the timestep embedding
+// and dropout (whose mask is drawn on the host, so it is the same on both devices).
+TEST(CudaTraining, NnHelpersMatchTheCpu) {
+  LDAE_REQUIRE_CUDA();
+  Generator init_c(3), init_g(3);
+  TinyConvNet cpu(init_c), gpu(init_g);
+  gpu.to(cuda_device());
+  Generator data(4);
+  const Tensor x = randn({2, 1, 4, 4, 4}, data), target = randn({2, 3}, data);
+  ag::backward(ag::mse_loss(cpu.forward(x), target));
+  ag::backward(ag::mse_loss(gpu.forward(x.to(cuda_device())), target.to(cuda_device())));
+  const double norm_c = nn::clip_grad_norm(cpu.parameters(), 0.01);
+  const double norm_g = nn::clip_grad_norm(gpu.parameters(), 0.01);
+  EXPECT_NEAR(norm_g, norm_c, 1e-4 * norm_c);
+  const auto pc = cpu.named_parameters(), pg = gpu.named_parameters();
+  for (size_t i = 0; i < pc.size(); ++i)
+    ldae::testing::expect_parity(pc[i].second.grad(), pg[i].second.grad(), {2e-4},
+                                 "clipped grad of " + pc[i].first);
+
+  nn::Ema ema_c(cpu), ema_g(gpu);
+  for (TinyConvNet* net : {&cpu, &gpu}) {  // change the weights, then one EMA step
+    NoGrad no_grad;
+    for (auto& [name, p] : net->named_parameters()) p.copy_(mul_scalar(p, 1.5));
+  }
+  ema_c.update(cpu);
+  ema_g.update(gpu);
+  const auto sc = ema_c.state_dict(), sg = ema_g.state_dict();
+  for (const auto& [name, t] : sc) ldae::testing::expect_parity(t, sg.at(name), {1e-6}, "ema " + name);
+
+  const Tensor steps = Tensor::from_vector({0, 1, 10, 500}, {4});
+  ldae::testing::expect_parity(nn::timestep_embedding(steps, 7),
+                               nn::timestep_embedding(steps.to(cuda_device()), 7), {1e-7},
+                               "timestep_embedding");
+  nn::Dropout drop_c(0.3, std::make_shared<Generator>(5)), drop_g(0.3, std::make_shared<Generator>(5));
+  const Tensor ones = Tensor::ones({4, 5});
+  ldae::testing::expect_parity(drop_c.forward(ones), drop_g.forward(ones.to(cuda_device())), {1e-7},
+                               "dropout");
 }

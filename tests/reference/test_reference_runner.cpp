@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tensor/cuda/runtime.h"
 #include "tensor/safetensors.h"
 #include "tests/reference/reference_runner.h"
 
@@ -250,7 +251,8 @@ TEST_F(ReferenceRunner, UnreadableFilesFailAndTheRunGoesOn) {
 TEST_F(ReferenceRunner, CommandLine) {
   std::string out, err;
   EXPECT_EQ(run({"--help"}, &out), 0);
-  EXPECT_NE(out.find("usage: reference_check [--emit DIR] PATH..."), std::string::npos);
+  EXPECT_NE(out.find("usage: reference_check [--emit DIR] [--device cpu|cuda] PATH..."),
+            std::string::npos);
   EXPECT_EQ(run({}, &out, &err), 2);
   EXPECT_NE(err.find("usage:"), std::string::npos);
   EXPECT_EQ(run({"--emit"}, &out, &err), 2);
@@ -265,4 +267,14 @@ TEST_F(ReferenceRunner, CommandLine) {
   const SafetensorsFile emitted = read_safetensors((dir_ / "e" / "f" / "mul.safetensors").string());
   EXPECT_EQ(emitted.tensors.size(), 3u);  // out, gin0, gin1
   EXPECT_EQ(emitted.tensors.at("out").dtype(), DType::F32);
+  // --device: cpu runs as before; cuda without a usable GPU is a usage error naming why.
+  EXPECT_EQ(run({"--device", "cpu", (dir_ / "cases").string()}, &out), 0);
+  EXPECT_EQ(run({"--device=tpu", (dir_ / "cases").string()}, &out, &err), 2);
+  EXPECT_NE(err.find("unknown device tpu"), std::string::npos) << err;
+  if (!cuda_available()) {
+    EXPECT_EQ(run({"--device", "cuda", (dir_ / "cases").string()}, &out, &err), 2);
+    EXPECT_NE(err.find(cuda_unavailable_reason()), std::string::npos) << err;
+  } else {  // on a GPU: the case runs there and passes
+    EXPECT_EQ(run({"--device", "cuda:0", (dir_ / "cases").string()}, &out), 0) << out;
+  }
 }

@@ -11,7 +11,8 @@ Run it with Debian's Python, which has torch 1.13 (the `python3` first on PATH m
 Both sides use OMP_NUM_THREADS threads (torch.set_num_threads). Times are medians of --repeats
 timed runs after --warmup untimed runs. forward: y = conv3d(x, w, b, padding=1) without autograd.
 forward_backward: the same with requires_grad on x, w and b, then y.backward(gy) (gradients of the
-input, the weight and the bias), as ldae_bench's conv3d_forward_backward.
+input, the weight and the bias), as ldae_bench's conv3d_forward_backward. One extra row times a
+stride-2 conv (ldae_bench's conv3d_stride2_forward_backward, our general im2col + GEMM path).
 """
 import argparse
 import datetime
@@ -32,6 +33,10 @@ SHAPES = [
     (1, 64, 16, 20, 16, 64),
     (1, 1, 64, 80, 64, 32),
 ]
+# The table's rows: (benchmark name, shape, stride, with backward).
+CASES = [(bench, s, 1, bench.endswith("backward"))
+         for s in SHAPES for bench in ("conv3d_forward", "conv3d_forward_backward")]
+CASES.append(("conv3d_stride2_forward_backward", (1, 64, 32, 40, 32, 64), 2, True))
 GEMM_PEAK_GFLOPS = 300.0  # Eigen SGEMM at 2 threads on the project's 2-core AVX-512 machine
 
 
@@ -40,9 +45,10 @@ def shape_name(s):
     return f"{n}x{c}x{d}x{h}x{w}/{co}"
 
 
-def flops(s, backward):
+def flops(s, backward, stride=1):
     n, c, d, h, w, co = s
-    return 2.0 * n * co * c * 27 * d * h * w * (3.0 if backward else 1.0)
+    out = [(e + 2 - 3) // stride + 1 for e in (d, h, w)]
+    return 2.0 * n * co * c * 27 * out[0] * out[1] * out[2] * (3.0 if backward else 1.0)
 
 
 def median_seconds(fn, warmup, repeats):
@@ -60,26 +66,25 @@ def torch_times(warmup, repeats):
     """{(benchmark, shape name): median seconds} for PyTorch."""
     out = {}
     gen = torch.Generator().manual_seed(0)
-    for s in SHAPES:
+    for bench, s, stride, backward in CASES:
         n, c, d, h, w, co = s
         x = torch.randn(n, c, d, h, w, generator=gen)
         wt = torch.randn(co, c, 3, 3, 3, generator=gen) * 0.1
         b = torch.randn(co, generator=gen)
-        gy = torch.randn(n, co, d, h, w, generator=gen)
+        gy = torch.randn(F.conv3d(x, wt, b, stride=stride, padding=1).shape, generator=gen)
 
         def forward():
             with torch.no_grad():
-                F.conv3d(x, wt, b, padding=1)
+                F.conv3d(x, wt, b, stride=stride, padding=1)
 
         xr, wr, br = (t.clone().requires_grad_() for t in (x, wt, b))
 
         def forward_backward():
             xr.grad = wr.grad = br.grad = None
-            F.conv3d(xr, wr, br, padding=1).backward(gy)
+            F.conv3d(xr, wr, br, stride=stride, padding=1).backward(gy)
 
-        out[("conv3d_forward", shape_name(s))] = median_seconds(forward, warmup, repeats)
-        out[("conv3d_forward_backward", shape_name(s))] = median_seconds(forward_backward, warmup,
-                                                                         repeats)
+        fn = forward_backward if backward else forward
+        out[(bench, shape_name(s))] = median_seconds(fn, warmup, repeats)
     return out
 
 
@@ -138,24 +143,37 @@ def main():
           "ours GFLOP/s | torch GFLOP/s | ours / 300 GFLOP/s |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     slower = []
-    for s in SHAPES:
-        for bench in ("conv3d_forward", "conv3d_forward_backward"):
-            key = (bench, shape_name(s))
-            f = flops(s, bench.endswith("backward"))
-            t_torch = theirs[key]
-            t_ours = ours.get(key)
-            if t_ours:
-                speedup = t_torch / t_ours
-                if speedup < 1.0:
-                    slower.append(key)
-                print(f"| {bench} | {key[1]} | {t_ours * 1e3:.2f} | {t_torch * 1e3:.2f} | "
-                      f"{speedup:.2f}x | {f / t_ours * 1e-9:.0f} | {f / t_torch * 1e-9:.0f} | "
-                      f"{f / t_ours * 1e-9 / GEMM_PEAK_GFLOPS:.0%} |")
-            else:
-                print(f"| {bench} | {key[1]} | - | {t_torch * 1e3:.2f} | - | - | "
-                      f"{f / t_torch * 1e-9:.0f} | - |")
+    for bench, s, stride, backward in CASES:
+        key = (bench, shape_name(s))
+        f = flops(s, backward, stride)
+        t_torch = theirs[key]
+        t_ours = ours.get(key)
+        if t_ours:
+            speedup = t_torch / t_ours
+            if speedup < 1.0:
+                slower.append(key)
+            print(f"| {bench} | {key[1]} | {t_ours * 1e3:.2f} | {t_torch * 1e3:.2f} | "
+                  f"{speedup:.2f}x | {f / t_ours * 1e-9:.0f} | {f / t_torch * 1e-9:.0f} | "
+                  f"{f / t_ours * 1e-9 / GEMM_PEAK_GFLOPS:.0%} |")
+        else:
+            print(f"| {bench} | {key[1]} | - | {t_torch * 1e3:.2f} | - | - | "
+                  f"{f / t_torch * 1e-9:.0f} | - |")
     if slower:
         print(f"\nslower than PyTorch: {', '.join('/'.join(k) for k in slower)}")
+
+    # Our per-kernel breakdown, when ldae_bench also ran the backward kernels alone.
+    kernels = ("conv3d_forward", "conv3d_backward_input", "conv3d_backward_weight")
+    if any((k, shape_name(s)) in ours for k in kernels[1:] for s in SHAPES):
+        print()
+        print("| ours: kernel | shape NxCinxDxHxW/Cout | ms | GFLOP/s | / 300 GFLOP/s |")
+        print("| --- | --- | ---: | ---: | ---: |")
+        for s in SHAPES:
+            for k in kernels:
+                t = ours.get((k, shape_name(s)))
+                if t:
+                    g = flops(s, False) / t * 1e-9
+                    print(f"| {k} | {shape_name(s)} | {t * 1e3:.2f} | {g:.0f} | "
+                          f"{g / GEMM_PEAK_GFLOPS:.0%} |")
     return 0
 
 

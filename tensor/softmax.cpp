@@ -2,6 +2,7 @@
 // The axis is moved last and made contiguous, so each row is a plain array.
 #include <cmath>
 
+#include "tensor/cpu/eigen.h"
 #include "tensor/ops.h"
 #ifdef LDAE_WITH_CUDA
 #include "tensor/cuda/softmax.h"
@@ -71,36 +72,33 @@ Tensor rowwise(const std::string& op, const std::vector<Tensor>& inputs, int64_t
   return out.permute(inverse).contiguous();
 }
 
-template <typename T>
-T row_max(const T* x, int64_t n) {
-  T m = x[0];
-  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
-  return m;
-}
 
 }  // namespace
+
+// The row loops use Eigen arrays: their exp() is vectorised (AVX-512 here) and as
+// accurate as std::exp to about 1 ulp, which a plain std::exp loop is not (no SIMD).
+template <typename T>
+using RowArray = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using ConstRowArray = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
 Tensor softmax(const Tensor& a, int64_t dim) {
   return rowwise("softmax", {a}, dim, [](const auto& in, auto* out, int64_t n) {
     using T = std::remove_pointer_t<decltype(out)>;
-    const T* x = in[0];
-    const T m = row_max(x, n);
-    double total = 0;
-    for (int64_t i = 0; i < n; ++i) total += (out[i] = std::exp(x[i] - m));
-    const T inv = static_cast<T>(1.0 / total);
-    for (int64_t i = 0; i < n; ++i) out[i] *= inv;
+    ConstRowArray<T> x(in[0], n);
+    RowArray<T> y(out, n);
+    y = (x - x.maxCoeff()).exp();  // every exponent <= 0: no overflow
+    y *= T(1) / y.sum();
   });
 }
 
 Tensor log_softmax(const Tensor& a, int64_t dim) {
   return rowwise("log_softmax", {a}, dim, [](const auto& in, auto* out, int64_t n) {
     using T = std::remove_pointer_t<decltype(out)>;
-    const T* x = in[0];
-    const T m = row_max(x, n);
-    double total = 0;
-    for (int64_t i = 0; i < n; ++i) total += std::exp(static_cast<double>(x[i] - m));
-    const T log_total = static_cast<T>(std::log(total)) + m;
-    for (int64_t i = 0; i < n; ++i) out[i] = x[i] - log_total;
+    ConstRowArray<T> x(in[0], n);
+    RowArray<T> y(out, n);
+    const T m = x.maxCoeff();
+    y = x - (m + std::log((x - m).exp().sum()));
   });
 }
 

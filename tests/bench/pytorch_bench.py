@@ -37,6 +37,10 @@ SHAPES = [
 CASES = [(bench, s, 1, bench.endswith("backward"))
          for s in SHAPES for bench in ("conv3d_forward", "conv3d_forward_backward")]
 CASES.append(("conv3d_stride2_forward_backward", (1, 64, 32, 40, 32, 64), 2, True))
+# The other ops of ldae_bench (tests/bench/bench_ops.cpp): name -> (FLOPs or None, builder of
+# the timed PyTorch call). Keep in sync with bench_ops.cpp.
+OTHER_OPS = ["matmul_forward/1024x1024x1024", "softmax_forward/4096x1024",
+             "group_norm_forward/1x64x32x40x32/g32", "group_norm_forward_backward/1x64x32x40x32/g32"]
 GEMM_PEAK_GFLOPS = 300.0  # Eigen SGEMM at 2 threads on the project's 2-core AVX-512 machine
 
 
@@ -88,6 +92,31 @@ def torch_times(warmup, repeats):
     return out
 
 
+def torch_other_times(warmup, repeats):
+    """{benchmark name: median seconds} for the non-convolution ops."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1024, 1024, generator=gen), torch.randn(1024, 1024, generator=gen)
+    s = torch.randn(4096, 1024, generator=gen)
+    x = torch.randn(1, 64, 32, 40, 32, generator=gen)
+    w, bias = torch.randn(64, generator=gen), torch.randn(64, generator=gen)
+    gy = torch.randn(x.shape, generator=gen)
+    xr, wr, br = (t.clone().requires_grad_() for t in (x, w, bias))
+
+    def group_norm_fb():
+        xr.grad = wr.grad = br.grad = None
+        F.group_norm(xr, 32, wr, br, 1e-5).backward(gy)
+
+    with torch.no_grad():
+        calls = {
+            OTHER_OPS[0]: lambda: torch.matmul(a, b),
+            OTHER_OPS[1]: lambda: torch.softmax(s, -1),
+            OTHER_OPS[2]: lambda: F.group_norm(x, 32, w, bias, 1e-5),
+        }
+        out = {name: median_seconds(fn, warmup, repeats) for name, fn in calls.items()}
+    out[OTHER_OPS[3]] = median_seconds(group_norm_fb, warmup, repeats)
+    return out
+
+
 def our_times(path):
     """{(benchmark, shape name): median seconds (wall clock)} from ldae_bench's JSON output."""
     to_seconds = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -96,7 +125,7 @@ def our_times(path):
     runs, medians = {}, {}
     for b in data["benchmarks"]:
         name = b.get("run_name", b["name"])
-        if not name.startswith("conv3d_"):
+        if not (name.startswith("conv3d_") or name in OTHER_OPS):
             continue
         seconds = b["real_time"] * to_seconds[b.get("time_unit", "ns")]
         if b.get("run_type") == "aggregate":
@@ -160,6 +189,20 @@ def main():
                   f"{f / t_torch * 1e-9:.0f} | - |")
     if slower:
         print(f"\nslower than PyTorch: {', '.join('/'.join(k) for k in slower)}")
+
+    # The other ops: matmul (GFLOP/s), softmax and group norm (memory-bound).
+    theirs_other = torch_other_times(args.warmup, args.repeats)
+    print()
+    print("| benchmark | ours ms | torch ms | speed-up | note |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for name in OTHER_OPS:
+        bench, rest = name.split("/", 1)
+        t_ours, t_torch = ours.get((bench, rest)), theirs_other[name]
+        note = f"ours {2 * 1024 ** 3 / t_ours * 1e-9:.0f} GFLOP/s" if (t_ours and "matmul" in name) else ""
+        if t_ours:
+            print(f"| {name} | {t_ours * 1e3:.2f} | {t_torch * 1e3:.2f} | {t_torch / t_ours:.2f}x | {note} |")
+        else:
+            print(f"| {name} | - | {t_torch * 1e3:.2f} | - | |")
 
     # Our per-kernel breakdown, when ldae_bench also ran the backward kernels alone.
     kernels = ("conv3d_forward", "conv3d_backward_input", "conv3d_backward_weight")

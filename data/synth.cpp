@@ -195,11 +195,16 @@ Volume synthesize_scan(const Anatomy& anat, const SynthSubject& s, int64_t sessi
   }
   check(warp->size() == static_cast<size_t>(3 * numel(shape)), "synthesize_scan", "warp does not match the shape");
   const VisitState st = visit_state(s, session);
-  // Scanner draws for this visit: bias field coefficients and noise level.
-  const uint64_t visit_offset = static_cast<uint64_t>(s.index + 1) * kSubjectBlock + static_cast<uint64_t>(visit + 1) * kVisitBlock;
-  Stream r{seed, visit_offset};
+  // Scanner draws. The bias field belongs to the subject (same coil profile at every visit,
+  // so that a difference between visits shows atrophy, not intensity drift); it comes from
+  // the middle of the subject's own block, far after the subject's parameter draws. The
+  // noise level belongs to the visit.
+  const uint64_t subject_offset = static_cast<uint64_t>(s.index + 1) * kSubjectBlock;
+  Stream scanner{seed, subject_offset + kVisitBlock / 2};
   double bias[9];
-  for (double& b : bias) b = 0.08 * r.normal();
+  for (double& b : bias) b = 0.08 * scanner.normal();
+  const uint64_t visit_offset = subject_offset + static_cast<uint64_t>(visit + 1) * kVisitBlock;
+  Stream r{seed, visit_offset};
   const double noise_sigma = r.uniform(0.012, 0.03);
   const double ic = s.intensity[0], mean_gw = 0.5 * (s.intensity[1] + s.intensity[2]);
   const double half_gap = 0.5 * (s.intensity[2] - s.intensity[1]) * st.contrast;

@@ -62,10 +62,9 @@ Tensor binary(const std::string& op, const Tensor& a, const Tensor& b, F f) {
   return out;
 }
 
-Tensor gelu_dispatch_check(const std::string& op, const std::string& approximate) {
+void check_gelu_approximate(const std::string& op, const std::string& approximate) {
   check(approximate == "none" || approximate == "tanh", op,
         "approximate must be \"none\" or \"tanh\", got \"" + approximate + "\"");
-  return Tensor();
 }
 
 }  // namespace
@@ -101,7 +100,7 @@ Tensor leaky_relu(const Tensor& a, double slope) {
 }
 Tensor silu(const Tensor& a) { return unary("silu", a, math::Silu{}); }
 Tensor gelu(const Tensor& a, const std::string& approximate) {
-  gelu_dispatch_check("gelu", approximate);
+  check_gelu_approximate("gelu", approximate);
   if (approximate == "tanh") return unary("gelu", a, math::GeluTanh{});
   return unary("gelu", a, math::GeluErf{});
 }
@@ -122,7 +121,7 @@ Tensor silu_backward(const Tensor& x, const Tensor& g) {
   return binary("silu_backward", x, g, math::SiluGrad{});
 }
 Tensor gelu_backward(const Tensor& x, const Tensor& g, const std::string& approximate) {
-  gelu_dispatch_check("gelu_backward", approximate);
+  check_gelu_approximate("gelu_backward", approximate);
   if (approximate == "tanh") return binary("gelu_backward", x, g, math::GeluTanhGrad{});
   return binary("gelu_backward", x, g, math::GeluErfGrad{});
 }

@@ -7,7 +7,6 @@ set -u
 LDAE=${1:?usage: test_ckpt_info.sh /path/to/ldae}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-failures=0
 
 # le64 N: N as 8 little-endian bytes.
 le64() {
@@ -19,23 +18,7 @@ write_st() {
   { le64 ${#2}; printf '%s' "$2"; head -c "$3" /dev/zero; } > "$1"
 }
 
-# expect CODE PATTERN ARGS...: runs ldae ARGS, checks the exit code and that the output
-# (stdout + stderr) matches PATTERN (grep -E).
-expect() {
-  local code=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$LDAE" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$code" ] || ! printf '%s' "$out" | grep -Eq -- "$pattern"; then
-    echo "FAIL: ldae $* -> exit $rc (want $code), output:"
-    printf '%s\n' "$out" | sed 's/^/    /'
-    echo "    (wanted /$pattern/)"
-    failures=$((failures + 1))
-  else
-    echo "ok:   ldae $* -> exit $rc"
-  fi
-}
+source "$(dirname "$0")/expect.sh"
 
 good='{"__metadata__":{"ldae.format":"ldae-checkpoint-1","ldae.step":"12"},"model.w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"optim.w.step":{"dtype":"F64","shape":[],"data_offsets":[24,32]},"ema.w":{"dtype":"F16","shape":[2,3],"data_offsets":[32,44]}}'
 write_st "$WORK/good.safetensors" "$good" 44

@@ -7,25 +7,8 @@ set -u
 LDAE=${1:?usage: test_data_cli.sh /path/to/ldae}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-failures=0
 
-# expect CODE PATTERN ARGS...: runs ldae ARGS, checks the exit code and that the output
-# (stdout + stderr) matches PATTERN (grep -E).
-expect() {
-  local code=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$LDAE" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$code" ] || ! printf '%s' "$out" | grep -Eq -- "$pattern"; then
-    echo "FAIL: ldae $* -> exit $rc (want $code), output:"
-    printf '%s\n' "$out" | sed 's/^/    /'
-    echo "    (wanted /$pattern/)"
-    failures=$((failures + 1))
-  else
-    echo "ok:   ldae $* -> exit $rc"
-  fi
-}
+source "$(dirname "$0")/expect.sh"
 
 scan="$WORK/c/sub-0001/sub-0001_ses-M00_T1w.nii.gz"
 expect 0 "synth" --help

@@ -128,11 +128,11 @@ Tensor clamp_x0(const Tensor& x0, const X0Clamp& c) {
       check(c.percentile > 0 && c.percentile <= 1, "clamp_x0",
             "the percentile must be in (0, 1], got " + std::to_string(c.percentile));
       check(x0.dim() >= 1 && x0.numel() > 0, "clamp_x0", "needs a non-empty (N, ...) tensor");
-      check(x0.device().is_cpu(), "clamp_x0", "CUDA backend is not built into this program");
-      Tensor out = x0.detach().clone();
+      // The per-sample quantile is a sort: done on the host, then moved back.
+      Tensor out = x0.detach().to(cpu_device()).contiguous().clone();
       const int64_t n = out.size(0), m = out.numel() / n;
       LDAE_DISPATCH(out.dtype(), T, { clamp_percentile<T>(out.data<T>(), n, m, c.percentile, c.min_value); });
-      return out;
+      return out.to(x0.device());
     }
   }
   return x0;

@@ -41,8 +41,6 @@ Ema::Ema(const Module& model, const EmaOptions& options) : options_(options) {
         "decay " + std::to_string(options.decay) + " not in [0, 1]");
   NoGrad no_grad;
   for (const auto& [name, t] : model.state_dict()) {
-    check(t.device().is_cpu(), "Ema", "\"" + name + "\" is on " + t.device().str() +
-                                          " but the CUDA backend is not built into this program");
     shadow_[name] = t.detach().clone();
   }
 }

@@ -16,9 +16,6 @@ Optimizer::Optimizer(NamedTensors params, double lr) : params_(std::move(params)
     check(!name.empty(), "Optimizer", "a parameter has an empty name");
     check(seen.insert(name).second, "Optimizer", "parameter \"" + name + "\" listed twice");
     check(p.defined(), "Optimizer", "parameter \"" + name + "\" is undefined");
-    check(p.device().is_cpu(), "Optimizer",
-          "parameter \"" + name + "\" is on " + p.device().str() +
-              " but the CUDA backend is not built into this program");
     check(p.is_contiguous(), "Optimizer", "parameter \"" + name + "\" is not contiguous");
   }
   state_.resize(params_.size());

@@ -24,7 +24,8 @@
 // 2. The general path (any stride): chunked im2col + Eigen GEMM. Output positions are cut into
 //    chunks of Pc columns and Kg into blocks of Kc rows so that one block of col fits kColBytes:
 //      forward          y_chunk  = W_g * col_chunk (+ b)
-//      backward_weight  gW_g    += gy_chunk * col_chunk^T   (per-thread accumulators, then a sum)
+//      backward_weight  gW_g    += gy_chunk * col_chunk^T   (in fixed parts, then a fixed-order
+//                       sum of the parts, see gemm_backward_weight)
 //      backward_input   dcol     = W_g^T * gy_chunk, then a col2im scatter-add into gx (race-free
 //                       by slabs, see gemm_backward_input).
 //
@@ -33,12 +34,21 @@
 // omp_get_num_threads()), which is what we want: splitting each small GEMM across threads would
 // synchronise on every chunk.
 //
+// Reproducibility: the same inputs give bit-identical results on every call AND for every thread
+// count. Every output element is summed by one task in an order fixed by the geometry alone; block
+// sizes that do depend on the thread count (to share the work out) only change which task computes
+// an element, never the order of its sum. The one sum split across tasks, the general path's
+// weight gradient, uses a fixed number of parts (contiguous ranges of position chunks, independent
+// of the threads) whose partial sums are added in part order; the bias gradient sums each channel
+// in a fixed order. tests/unit/test_conv_determinism.cpp checks this at 1, 2, 3 and 7 threads.
+//
 // Workspace bound. Per thread, direct path: a source window <= kWindowBytes (1 MiB), a tile
 // scratch (forward / input gradient: Cout_g x 3 vectors; weight gradient: <= kVABytes (256 KiB)
 // along W, or Cout_g x (128 + kvol) values along channels) and a list of output vectors. Per
-// thread, general path: a col block <= kColBytes (1 MiB) and a gW accumulator <= kAccBytes (1 MiB).
-// Shared per call: the packed weights of a block of input channels <= kPackBytes (1 MiB) and, in
-// backward_weight, a copy of gy for a block of positions <= kGyBytes (4 MiB). (Only a single input
+// thread, general path: a col block <= kColBytes (1 MiB). Shared per call: the packed weights of a
+// block of input channels <= kPackBytes (1 MiB); in the direct backward_weight, a copy of gy for a
+// block of positions <= kGyBytes (4 MiB); in the general backward_weight, the gW accumulators of
+// its (at most 16) parts <= kAccBytes (4 MiB) together. (Only a single input
 // channel's weights or window row larger than a budget exceeds it.) Eigen's GEMM packs its
 // operands into buffers of similar size. The large buffers are thread_local and grown once: warm
 // calls allocate nothing inside the loops.

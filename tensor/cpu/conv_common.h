@@ -25,7 +25,7 @@ constexpr int64_t kWindowBytes = int64_t{1} << 20;  // per-thread source window 
 constexpr int64_t kPackBytes = int64_t{1} << 20;    // packed weights of one input-channel block
 constexpr int64_t kGyBytes = int64_t{4} << 20;      // gy window of backward_weight (direct path)
 constexpr int64_t kColBytes = int64_t{1} << 20;     // per-thread im2col block (general path)
-constexpr int64_t kAccBytes = int64_t{1} << 20;     // per-thread gW accumulator (general path)
+constexpr int64_t kAccBytes = int64_t{4} << 20;     // gW accumulators of all parts (general path)
 
 inline int thread_count() {
 #ifdef _OPENMP
@@ -34,21 +34,6 @@ inline int thread_count() {
   return 1;
 #endif
 }
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-inline int team_size() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
-
 inline int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }

@@ -275,47 +275,57 @@ void gemm_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) 
 
 // ------------------------------------------------------------------------------------------------
 // Backward w.r.t. the weight: gW_g = sum over n, chunks of gy_chunk * col_chunk^T.
+//
+// Reproducible sums. The (n, chunk) tasks are cut into `parts` fixed, contiguous ranges of tasks
+// (part j: tasks [j * ntasks / parts, (j + 1) * ntasks / parts)), where parts depends only on the
+// geometry, never on the thread count or on timing. Each part sums its tasks in order into its own
+// accumulator; the parts' accumulators are then added in part order. Every gW element is therefore
+// the same sum in the same order on every call and for every thread count; threads only decide
+// which part runs where (dynamic scheduling over parts keeps them balanced).
 // ------------------------------------------------------------------------------------------------
+constexpr int64_t kWeightGradParts = 16;  // fixed task ranges of the weight gradient
+
 template <typename T>
 void gemm_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw) {
   const Plan pl(g, sizeof(T));
-  // Column block of gW handled at once: bounded by the col buffer and by the accumulator budget.
-  const int64_t Kb =
-      std::clamp<int64_t>(kAccBytes / static_cast<int64_t>(sizeof(T)) / pl.Mg, 1, pl.Kc);
   const int64_t nchunks = (pl.P + pl.Pc - 1) / pl.Pc;
   const int64_t ntasks = g.N * nchunks;
-  const int nthreads = thread_count();
-  std::vector<T> acc_all(static_cast<size_t>(nthreads * pl.Mg * Kb));  // one accumulator per thread
+  const int64_t parts = std::min(kWeightGradParts, ntasks);
+  // Column block of gW handled at once: bounded by the col buffer and by the accumulator budget
+  // (all parts' accumulators together).
+  const int64_t Kb =
+      std::clamp<int64_t>(kAccBytes / static_cast<int64_t>(sizeof(T)) / (parts * pl.Mg), 1, pl.Kc);
+  std::vector<T> acc_all(static_cast<size_t>(parts * pl.Mg * Kb));  // one accumulator per part
 
 #pragma omp parallel
   {
-    const int tid = thread_id();
-    T* acc = acc_all.data() + tid * pl.Mg * Kb;
     T* col = scratch<T, kTagCol>(Kb * pl.Pc);
     std::vector<Segment>& segs = thread_segments();
-    const int nth = team_size();
     for (int64_t gi = 0; gi < g.groups; ++gi) {
       for (int64_t k0 = 0; k0 < pl.Kg; k0 += Kb) {
         const int64_t kb = std::min(Kb, pl.Kg - k0);
-        MatMap<T> acck(acc, pl.Mg, kb, Eigen::OuterStride<>(kb));
-        acck.setZero();
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < ntasks; ++t) {
-          const int64_t n = t / nchunks, c = t % nchunks;
-          const int64_t p0 = c * pl.Pc, pc = std::min(pl.Pc, pl.P - p0);
-          pl.segments(p0, p0 + pc, segs);
-          im2col(pl, x + (n * g.Cin + gi * pl.Cin_g) * pl.Pin, k0, k0 + kb, segs, pc, col);
-          ConstMatMap<T> gyc(gy + (n * g.Cout + gi * pl.Mg) * pl.P + p0, pl.Mg, pc,
-                             Eigen::OuterStride<>(pl.P));
-          ConstMatMap<T> ck(col, kb, pc, Eigen::OuterStride<>(pc));
-          acck.noalias() += gyc * ck.transpose();
+        for (int64_t part = 0; part < parts; ++part) {
+          MatMap<T> acck(acc_all.data() + part * pl.Mg * Kb, pl.Mg, kb, Eigen::OuterStride<>(kb));
+          acck.setZero();
+          for (int64_t t = part * ntasks / parts; t < (part + 1) * ntasks / parts; ++t) {
+            const int64_t n = t / nchunks, c = t % nchunks;
+            const int64_t p0 = c * pl.Pc, pc = std::min(pl.Pc, pl.P - p0);
+            pl.segments(p0, p0 + pc, segs);
+            im2col(pl, x + (n * g.Cin + gi * pl.Cin_g) * pl.Pin, k0, k0 + kb, segs, pc, col);
+            ConstMatMap<T> gyc(gy + (n * g.Cout + gi * pl.Mg) * pl.P + p0, pl.Mg, pc,
+                               Eigen::OuterStride<>(pl.P));
+            ConstMatMap<T> ck(col, kb, pc, Eigen::OuterStride<>(pc));
+            acck.noalias() += gyc * ck.transpose();
+          }
         }
-        // Sum the per-thread accumulators into gW[g rows, k0 : k0 + kb] (implicit barriers around).
+        // gW[g rows, k0 : k0 + kb] = the parts' accumulators added in part order (implicit
+        // barriers around).
         const int64_t nel = pl.Mg * kb;
 #pragma omp for schedule(static)
         for (int64_t e = 0; e < nel; ++e) {
           T s = 0;
-          for (int th = 0; th < nth; ++th) s += acc_all[th * pl.Mg * Kb + e];
+          for (int64_t part = 0; part < parts; ++part) s += acc_all[part * pl.Mg * Kb + e];
           gw[(gi * pl.Mg + e / kb) * pl.Kg + k0 + e % kb] = s;
         }
       }
@@ -323,17 +333,15 @@ void gemm_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw)
   }
 }
 
-// gb[co] = sum over n and positions of gy[n, co].
+// gb[co] = sum over n and positions of gy[n, co], each in a fixed order (sum_run: the same
+// vector lanes whatever the alignment of gy).
 template <typename T>
 void bias_grad(const ConvGeometry& g, const T* gy, T* gb) {
   const int64_t P = g.out[0] * g.out[1] * g.out[2];
 #pragma omp parallel for schedule(static)
   for (int64_t co = 0; co < g.Cout; ++co) {
     T s = 0;
-    for (int64_t n = 0; n < g.N; ++n) {
-      s += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(gy + (n * g.Cout + co) * P, P)
-               .sum();
-    }
+    for (int64_t n = 0; n < g.N; ++n) s += sum_run(gy + (n * g.Cout + co) * P, P);
     gb[co] = s;
   }
 }

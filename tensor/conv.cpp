@@ -1,5 +1,7 @@
 // conv2d / conv3d: argument checks and dispatch to the CPU kernels of tensor/cpu/conv.cpp.
 #include "tensor/cpu/conv.h"
+#include "tensor/cpu/conv_reference.h"
+#include "tensor/kernels.h"
 
 #include <stdexcept>
 
@@ -96,9 +98,16 @@ Tensor conv(const std::string& op, int spatial, const Tensor& x_in, const Tensor
     return y;
   }
 #endif
+  // CPU: the fast kernels (tensor/cpu/conv.cpp), or the plain loops when reference kernels are on
+  // (tensor/kernels.h).
+  const bool reference = reference_kernels();
   LDAE_DISPATCH(x.dtype(), T, {
-    cpu::conv_forward<T>(g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
-                         y.data<T>());
+    const T* bp = b.defined() ? b.data<T>() : nullptr;
+    if (reference) {
+      cpu::conv_reference_forward<T>(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
+    } else {
+      cpu::conv_forward<T>(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
+    }
   });
   return y;
 }
@@ -146,16 +155,27 @@ ConvGrads conv_backward(const Tensor& gy_in, const Tensor& x_in, const Tensor& w
     return grads;
   }
 #endif
+  // CPU: the fast kernels, or the plain loops when reference kernels are on (tensor/kernels.h).
+  const bool reference = reference_kernels();
   LDAE_DISPATCH(x.dtype(), T, {
     if (want_gx) {
       grads.gx = Tensor::empty(x.shape(), x.dtype());
-      cpu::conv_backward_input<T>(g, gy.data<T>(), w.data<T>(), grads.gx.data<T>());
+      if (reference) {
+        cpu::conv_reference_backward_input<T>(g, gy.data<T>(), w.data<T>(), grads.gx.data<T>());
+      } else {
+        cpu::conv_backward_input<T>(g, gy.data<T>(), w.data<T>(), grads.gx.data<T>());
+      }
     }
     if (want_gw || want_gb) {
       grads.gw = Tensor::empty(w.shape(), w.dtype());
       if (want_gb) grads.gb = Tensor::empty({g.Cout}, w.dtype());
-      cpu::conv_backward_weight<T>(g, gy.data<T>(), x.data<T>(), grads.gw.data<T>(),
-                                   want_gb ? grads.gb.data<T>() : nullptr);
+      T* gbp = want_gb ? grads.gb.data<T>() : nullptr;
+      if (reference) {
+        cpu::conv_reference_backward_weight<T>(g, gy.data<T>(), x.data<T>(), grads.gw.data<T>(),
+                                               gbp);
+      } else {
+        cpu::conv_backward_weight<T>(g, gy.data<T>(), x.data<T>(), grads.gw.data<T>(), gbp);
+      }
       if (!want_gw) grads.gw = Tensor();
     }
   });

@@ -76,6 +76,8 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t dim);
 Tensor log_softmax_backward(const Tensor& y, const Tensor& g, int64_t dim);
 
 // ---- Convolution (tensor/conv.cpp, kernels in tensor/cpu/conv.cpp) --------------------------
+// On the CPU, set_reference_kernels(true) (tensor/kernels.h) runs the plain loops of
+// tensor/cpu/conv_reference.cpp instead of the fast kernels.
 // x: (N, Cin, H, W) or (N, Cin, D, H, W); w: (Cout, Cin/groups, k...); bias (Cout) or
 // undefined. stride/padding/dilation have one entry per spatial axis.
 struct ConvParams {

@@ -7,7 +7,9 @@
 // Method (details in conv.cpp): for stride 1, direct register-tiled SIMD kernels reading a small
 // zero-padded copy of the input block they need (no im2col); for other strides, chunked im2col +
 // Eigen GEMM. Never a whole-volume im2col buffer: the workspace is bounded (a few MiB per thread).
-// Multi-threaded with OpenMP; the thread count follows OMP_NUM_THREADS.
+// Multi-threaded with OpenMP; the thread count follows OMP_NUM_THREADS. Reproducible: the same
+// inputs give bit-identical outputs on every call and for every thread count.
+// A plain-loop version with the same contracts, for reading and testing: conv_reference.h.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
-// Tests of the CPU convolution kernels (tensor/cpu/conv.h) against a naive direct convolution
-// written here from the definition, in float64 and float32, on tiny shapes that together cover
+// Tests of the fast CPU convolution kernels (tensor/cpu/conv.h) against the library's reference
+// loops (tensor/cpu/conv_reference.h, run in float64), in float64 and float32, on tiny shapes that
+// together cover
 // stride, padding, dilation, groups, 2D and 3D, kernel 1, non-cubic shapes, N = 2, the few-input-
 // channel path, and shapes large enough to need several chunks, row blocks, slabs, channel blocks
 // and position blocks. Stride 1 runs the direct kernels, other strides the im2col + GEMM path.
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -15,6 +17,9 @@
 #include <vector>
 
 #include "tensor/cpu/conv.h"
+#include "tensor/cpu/conv_reference.h"
+#include "tensor/kernels.h"
+#include "tensor/ops.h"
 
 namespace {
 
@@ -31,49 +36,23 @@ ConvGeometry geometry(const Case& c) {
                                        c.padding, c.dilation);
 }
 
-// The naive reference, in double: one loop nest over (n, co, output position, ci, tap) that
-// accumulates the forward output and both gradients at the same time.
+// The reference results, in double: the library's plain loops (tensor/cpu/conv_reference.cpp).
 struct Reference {
   std::vector<double> y, gx, gw, gb;
 };
 
-Reference naive(const ConvGeometry& g, const std::vector<double>& x, const std::vector<double>& w,
-                const std::vector<double>& b, const std::vector<double>& gy) {
-  const int64_t Cin_g = g.Cin / g.groups, Cout_g = g.Cout / g.groups;
-  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
-  const int64_t oD = g.out[0], oH = g.out[1], oW = g.out[2];
-  const int64_t kD = g.kernel[0], kH = g.kernel[1], kW = g.kernel[2];
+Reference reference(const ConvGeometry& g, const std::vector<double>& x,
+                    const std::vector<double>& w, const std::vector<double>& b,
+                    const std::vector<double>& gy) {
   Reference r;
-  r.y.assign(g.N * g.Cout * oD * oH * oW, 0.0);
+  r.y.assign(gy.size(), 0.0);
   r.gx.assign(x.size(), 0.0);
   r.gw.assign(w.size(), 0.0);
   r.gb.assign(g.Cout, 0.0);
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t co = 0; co < g.Cout; ++co)
-      for (int64_t od = 0; od < oD; ++od)
-        for (int64_t oh = 0; oh < oH; ++oh)
-          for (int64_t ow = 0; ow < oW; ++ow) {
-            const int64_t yi = (((n * g.Cout + co) * oD + od) * oH + oh) * oW + ow;
-            double acc = b[co];
-            r.gb[co] += gy[yi];
-            for (int64_t ci = 0; ci < Cin_g; ++ci) {
-              const int64_t c = co / Cout_g * Cin_g + ci;  // input channel of this group
-              for (int64_t kd = 0; kd < kD; ++kd)
-                for (int64_t kh = 0; kh < kH; ++kh)
-                  for (int64_t kw = 0; kw < kW; ++kw) {
-                    const int64_t id = od * g.stride[0] - g.padding[0] + kd * g.dilation[0];
-                    const int64_t ih = oh * g.stride[1] - g.padding[1] + kh * g.dilation[1];
-                    const int64_t iw = ow * g.stride[2] - g.padding[2] + kw * g.dilation[2];
-                    if (id < 0 || id >= D || ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                    const int64_t xi = (((n * g.Cin + c) * D + id) * H + ih) * W + iw;
-                    const int64_t wi = (((co * Cin_g + ci) * kD + kd) * kH + kh) * kW + kw;
-                    acc += w[wi] * x[xi];
-                    r.gx[xi] += w[wi] * gy[yi];
-                    r.gw[wi] += x[xi] * gy[yi];
-                  }
-            }
-            r.y[yi] = acc;
-          }
+  ldae::cpu::conv_reference_forward<double>(g, x.data(), w.data(), b.data(), r.y.data());
+  ldae::cpu::conv_reference_backward_input<double>(g, gy.data(), w.data(), r.gx.data());
+  ldae::cpu::conv_reference_backward_weight<double>(g, gy.data(), x.data(), r.gw.data(),
+                                                    r.gb.data());
   return r;
 }
 
@@ -123,7 +102,7 @@ void check_case(const Case& c, bool with_bias, double tol) {
   std::vector<double> b = cast<double>(cast<T>(random_vector(g.Cout, rng)));
   const std::vector<double> gy = cast<double>(cast<T>(random_vector(yn, rng)));
   if (!with_bias) std::fill(b.begin(), b.end(), 0.0);
-  const Reference ref = naive(g, x, w, b, gy);
+  const Reference ref = reference(g, x, w, b, gy);
 
   const std::vector<T> xt = cast<T>(x), wt = cast<T>(w), bt = cast<T>(b), gyt = cast<T>(gy);
   // Outputs start as NaN garbage: the kernels must overwrite every element.
@@ -238,12 +217,12 @@ const std::vector<Case>& cases() {
 
 class ConvKernels : public ::testing::TestWithParam<Case> {};
 
-TEST_P(ConvKernels, Float64MatchesNaive) {
+TEST_P(ConvKernels, Float64MatchesReference) {
   check_case<double>(GetParam(), true, 1e-12);
   check_case<double>(GetParam(), false, 1e-12);
 }
 
-TEST_P(ConvKernels, Float32MatchesNaive) {
+TEST_P(ConvKernels, Float32MatchesReference) {
   check_case<float>(GetParam(), true, 2e-5);
   check_case<float>(GetParam(), false, 2e-5);
 }
@@ -296,6 +275,100 @@ TEST(ConvGeometry, RejectsInvalidFields) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("axis H"), std::string::npos) << e.what();
   }
+}
+
+// The reference itself, on numbers worked out by hand: a 1D convolution along W.
+TEST(ConvReference, MatchesHandComputedValues) {
+  const int64_t one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+  {  // x = [1 2 3], w = [1 10], stride 1, no padding: y = [1 + 20, 2 + 30] (+ bias 0.5)
+    const int64_t in[3] = {1, 1, 3}, k[3] = {1, 1, 2};
+    const ConvGeometry g = ldae::cpu::make_conv_geometry(1, 1, 1, 1, in, k, one, zero, one);
+    const double x[3] = {1, 2, 3}, w[2] = {1, 10}, b[1] = {0.5}, gy[2] = {1, 1};
+    double y[2], gx[3], gw[2], gb[1];
+    ldae::cpu::conv_reference_forward<double>(g, x, w, b, y);
+    EXPECT_EQ(y[0], 21.5);
+    EXPECT_EQ(y[1], 32.5);
+    // gx[i] = sum of the w taps that read x[i]: x[0] only through w[0], x[1] through both, ...
+    ldae::cpu::conv_reference_backward_input<double>(g, gy, w, gx);
+    EXPECT_EQ(gx[0], 1);
+    EXPECT_EQ(gx[1], 11);
+    EXPECT_EQ(gx[2], 10);
+    // gw[k] = sum over outputs of the x that tap k read; gb = sum of gy.
+    ldae::cpu::conv_reference_backward_weight<double>(g, gy, x, gw, gb);
+    EXPECT_EQ(gw[0], 1 + 2);
+    EXPECT_EQ(gw[1], 2 + 3);
+    EXPECT_EQ(gb[0], 2);
+  }
+  {  // x = [1 2 3 4], w = [1 10 100], stride 2, padding 1: outputs read x[-1..1] and x[1..3].
+    const int64_t in[3] = {1, 1, 4}, k[3] = {1, 1, 3}, s[3] = {1, 1, 2}, p[3] = {0, 0, 1};
+    const ConvGeometry g = ldae::cpu::make_conv_geometry(1, 1, 1, 1, in, k, s, p, one);
+    ASSERT_EQ(g.out[2], 2);
+    const double x[4] = {1, 2, 3, 4}, w[3] = {1, 10, 100};
+    double y[2];
+    ldae::cpu::conv_reference_forward<double>(g, x, w, nullptr, y);
+    EXPECT_EQ(y[0], 0 * 1 + 1 * 10 + 2 * 100);
+    EXPECT_EQ(y[1], 2 * 1 + 3 * 10 + 4 * 100);
+  }
+}
+
+// set_reference_kernels(true) routes the public conv ops (tensor/ops.h) through the reference
+// loops: their results then equal the reference's bits, and the fast kernels' bits when off.
+TEST(ConvReference, SwitchRoutesTheOpsThroughTheReference) {
+  const bool saved = ldae::reference_kernels();
+  // A stride-2 3D case with groups (x: (2, 4, 6, 7, 8), w: (6, 2, 3, 3, 3)).
+  const Case c{"switch", 2, 4, 6, 2, {6, 7, 8}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}};
+  const ConvGeometry g = geometry(c);
+  std::mt19937 rng(7);
+  const int64_t xn = g.N * g.Cin * g.in[0] * g.in[1] * g.in[2];
+  const int64_t yn = g.N * g.Cout * g.out[0] * g.out[1] * g.out[2];
+  const int64_t wn = g.Cout * (g.Cin / g.groups) * 27;
+  const std::vector<float> x = cast<float>(random_vector(xn, rng));
+  const std::vector<float> w = cast<float>(random_vector(wn, rng));
+  const std::vector<float> b = cast<float>(random_vector(g.Cout, rng));
+  const std::vector<float> gy = cast<float>(random_vector(yn, rng));
+  using ldae::Tensor;
+  auto tensor = [](const std::vector<float>& v, const ldae::Shape& shape) {
+    return Tensor::from_vector(cast<double>(v), shape);  // float32, exactly these values
+  };
+  const Tensor xt = tensor(x, {2, 4, 6, 7, 8}), wt = tensor(w, {6, 2, 3, 3, 3}),
+               bt = tensor(b, {6}), gyt = tensor(gy, {2, 6, g.out[0], g.out[1], g.out[2]});
+  const ldae::ConvParams params{{2, 2, 2}, {1, 1, 1}, {1, 1, 1}, 2};
+
+  // The expected bits, straight from the kernels.
+  std::vector<float> y_ref(yn), gx_ref(xn), gw_ref(wn), gb_ref(g.Cout);
+  std::vector<float> y_fast(yn), gx_fast(xn), gw_fast(wn), gb_fast(g.Cout);
+  ldae::cpu::conv_reference_forward<float>(g, x.data(), w.data(), b.data(), y_ref.data());
+  ldae::cpu::conv_reference_backward_input<float>(g, gy.data(), w.data(), gx_ref.data());
+  ldae::cpu::conv_reference_backward_weight<float>(g, gy.data(), x.data(), gw_ref.data(),
+                                                   gb_ref.data());
+  ldae::cpu::conv_forward<float>(g, x.data(), w.data(), b.data(), y_fast.data());
+  ldae::cpu::conv_backward_input<float>(g, gy.data(), w.data(), gx_fast.data());
+  ldae::cpu::conv_backward_weight<float>(g, gy.data(), x.data(), gw_fast.data(), gb_fast.data());
+  auto bits = [](const Tensor& t, const std::vector<float>& want) {
+    return t.numel() == static_cast<int64_t>(want.size()) &&
+           std::memcmp(t.contiguous().data<float>(), want.data(), want.size() * sizeof(float)) == 0;
+  };
+  auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+    return std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  };
+  // Precondition: the two implementations round differently somewhere on this case, so equal
+  // bits below show which one ran.
+  ASSERT_FALSE(same(y_ref, y_fast) && same(gx_ref, gx_fast) && same(gw_ref, gw_fast) &&
+               same(gb_ref, gb_fast))
+      << "fast and reference kernels agree bit for bit here: the test cannot tell them apart";
+
+  for (const bool on : {true, false}) {
+    SCOPED_TRACE(on ? "reference kernels on" : "reference kernels off");
+    ldae::set_reference_kernels(on);
+    EXPECT_EQ(ldae::reference_kernels(), on);
+    const Tensor y = ldae::conv3d(xt, wt, bt, params);
+    const ldae::ConvGrads grads = ldae::conv_backward(gyt, xt, wt, params, true, true, true);
+    EXPECT_TRUE(bits(y, on ? y_ref : y_fast)) << "forward";
+    EXPECT_TRUE(bits(grads.gx, on ? gx_ref : gx_fast)) << "input gradient";
+    EXPECT_TRUE(bits(grads.gw, on ? gw_ref : gw_fast)) << "weight gradient";
+    EXPECT_TRUE(bits(grads.gb, on ? gb_ref : gb_fast)) << "bias gradient";
+  }
+  ldae::set_reference_kernels(saved);
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 // Exact resume: a run that is killed and resumed from its last checkpoint must produce
 // bit-identical losses, weights, optimizer state, EMA and metrics log to a run that was
 // never interrupted (CPU). Everything random (data, dropout masks) comes from
-// Generators that the checkpoint saves.
+// Generators that the checkpoint saves. Two networks: TinyNet (Linear layers only) and
+// TinyConvNet (stride-2 and stride-1 Conv3d, group norm, attention, dropout), so that the
+// kernels of the real networks must be bit-reproducible too.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -21,17 +24,31 @@
 
 using namespace ldae;
 using namespace ldae::nn;
+using ldae::testing::TinyConvNet;
 using ldae::testing::TinyNet;
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kSteps = 20;       // the whole run
-constexpr int kEvery = 6;        // checkpoint every 6 steps
-constexpr int kKilledAt = 15;    // the interrupted run dies after 15 steps (last checkpoint: 12)
+constexpr int kSteps = 20;     // the whole run
+constexpr int kEvery = 6;      // checkpoint every 6 steps
+constexpr int kKilledAt = 15;  // the interrupted run dies after 15 steps (last checkpoint: 12)
+
+// A batch (x, target) for each network, drawn from `data`.
+void draw_batch(const TinyNet&, Generator& data, Tensor& x, Tensor& target) {
+  x = randn({16, 3}, data);
+  // a fixed function of x: (tanh x0 + x1 x2, x0 - x2)
+  const Tensor x0 = x.slice(1, 0, 1), x1 = x.slice(1, 1, 2), x2 = x.slice(1, 2, 3);
+  target = cat({add(tanh(x0), mul(x1, x2)), sub(x0, x2)}, 1);
+}
+void draw_batch(const TinyConvNet&, Generator& data, Tensor& x, Tensor& target) {
+  x = randn({4, 1, 8, 8, 8}, data);             // (N, 1, D, H, W)
+  target = tanh(avg_pool3d(x, {2, 2, 2}, {}));  // (N, 1, D/2, H/2, W/2)
+}
 
 // Everything a training run owns. `init_seed` differs between the runs on purpose: a
 // resumed run must take all of its state from the checkpoint.
+template <typename Net>
 struct TrainingRun {
   explicit TrainingRun(uint64_t init_seed)
       : init(init_seed),
@@ -48,12 +65,8 @@ struct TrainingRun {
 
   // One training step; returns the loss.
   double train_step(int64_t step) {
-    const Tensor x = randn({16, 3}, data);
-    Tensor target;
-    {  // a fixed function of x: (tanh x0 + x1 x2, x0 - x2)
-      const Tensor x0 = x.slice(1, 0, 1), x1 = x.slice(1, 1, 2), x2 = x.slice(1, 2, 3);
-      target = cat({add(tanh(x0), mul(x1, x2)), sub(x0, x2)}, 1);
-    }
+    Tensor x, target;
+    draw_batch(net, data, x, target);
     opt.zero_grad();
     const Tensor loss = ag::mse_loss(net.forward(x), target);
     ag::backward(loss);
@@ -82,7 +95,7 @@ struct TrainingRun {
   Generator init;
   std::shared_ptr<Generator> noise;
   Generator data;
-  TinyNet net;
+  Net net;
   AdamW opt;
   Ema ema;
   LrSchedule schedule;
@@ -90,7 +103,8 @@ struct TrainingRun {
 
 // Trains from `start` to `stop`, checkpointing every kEvery steps and logging each
 // loss to the CSV log and to `losses` (indexed by step).
-void train(TrainingRun& run, int64_t start, int64_t stop, const std::string& ckpt, CsvLog& log,
+template <typename Net>
+void train(TrainingRun<Net>& run, int64_t start, int64_t stop, const std::string& ckpt, CsvLog& log,
            std::vector<double>& losses) {
   for (int64_t step = start; step < stop; ++step) {
     const double loss = run.train_step(step);
@@ -107,6 +121,26 @@ std::vector<double> flat(const std::map<std::string, Tensor>& state) {
   return out;
 }
 
+// The bytes of every tensor of a state dict, in name order (a bitwise comparison: unlike ==
+// on values it tells -0 from +0 and compares NaNs).
+std::string raw_bytes(const std::map<std::string, Tensor>& state) {
+  std::string out;
+  for (const auto& [name, t] : state) {
+    const Tensor c = t.detach().contiguous();
+    const char* p = c.dtype() == DType::F32 ? reinterpret_cast<const char*>(c.data<float>())
+                                            : reinterpret_cast<const char*>(c.data<double>());
+    out += name;
+    out.append(p, static_cast<size_t>(c.numel()) * dtype_size(c.dtype()));
+  }
+  return out;
+}
+
+// memcmp of the raw bytes of two state dicts.
+bool same_bytes(const std::map<std::string, Tensor>& a, const std::map<std::string, Tensor>& b) {
+  const std::string ra = raw_bytes(a), rb = raw_bytes(b);
+  return ra.size() == rb.size() && std::memcmp(ra.data(), rb.data(), ra.size()) == 0;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -116,14 +150,17 @@ std::string read_file(const std::string& path) {
 
 }  // namespace
 
-TEST(Resume, KilledAndResumedRunIsBitIdentical) {
-  const fs::path dir = fs::temp_directory_path() / ("ldae_resume_" + std::to_string(::getpid()));
+// Runs the three runs (uninterrupted, killed, resumed) for network Net and compares them.
+template <typename Net>
+void check_exact_resume(const std::string& tag) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ldae_resume_" + tag + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
 
   // 1. The uninterrupted run.
   std::vector<double> losses_a(kSteps, -1);
-  TrainingRun a(1);
+  TrainingRun<Net> a(1);
   {
     CsvLog log((dir / "a.csv").string(), {"loss", "lr"});
     train(a, 0, kSteps, (dir / "a.safetensors").string(), log, losses_a);
@@ -133,13 +170,13 @@ TEST(Resume, KilledAndResumedRunIsBitIdentical) {
   std::vector<double> losses_b(kSteps, -1);
   const std::string ckpt = (dir / "b.safetensors").string();
   {
-    TrainingRun b(1);
+    TrainingRun<Net> b(1);
     CsvLog log((dir / "b.csv").string(), {"loss", "lr"});
     train(b, 0, kKilledAt, ckpt, log, losses_b);
   }
 
   // 3. A new process would build fresh objects (here from another seed) and resume.
-  TrainingRun c(12345);
+  TrainingRun<Net> c(12345);
   const int64_t start = c.load(ckpt);
   ASSERT_EQ(start, 12);
   {
@@ -152,6 +189,9 @@ TEST(Resume, KilledAndResumedRunIsBitIdentical) {
   EXPECT_EQ(flat(a.net.state_dict()), flat(c.net.state_dict()));
   EXPECT_EQ(flat(a.opt.state_dict()), flat(c.opt.state_dict()));
   EXPECT_EQ(flat(a.ema.state_dict()), flat(c.ema.state_dict()));
+  EXPECT_TRUE(same_bytes(a.net.state_dict(), c.net.state_dict())) << "parameter bits differ";
+  EXPECT_TRUE(same_bytes(a.opt.state_dict(), c.opt.state_dict())) << "optimizer state bits differ";
+  EXPECT_TRUE(same_bytes(a.ema.state_dict(), c.ema.state_dict())) << "EMA bits differ";
   EXPECT_EQ(a.noise->offset, c.noise->offset);
   EXPECT_EQ(a.data.offset, c.data.offset);
   EXPECT_EQ(read_file((dir / "a.csv").string()), read_file((dir / "b.csv").string()));
@@ -160,4 +200,14 @@ TEST(Resume, KilledAndResumedRunIsBitIdentical) {
   // Dropout drew its masks from the saved generator.
   EXPECT_GT(a.noise->offset, 0u);
   fs::remove_all(dir);
+}
+
+TEST(Resume, KilledAndResumedRunIsBitIdentical) {
+  check_exact_resume<TinyNet>("linear");
+}
+
+// The same with convolutions (a stride-2 one: the im2col + GEMM kernels; a stride-1 one: the
+// direct kernels), group norm, attention and dropout.
+TEST(Resume, KilledAndResumedConvNetIsBitIdentical) {
+  check_exact_resume<TinyConvNet>("conv");
 }

@@ -2,8 +2,9 @@
 //
 // The fast CPU kernels (e.g. tensor/cpu/conv_direct.cpp) are tiled, vectorised and threaded, and
 // hard to read. Some ops also have a reference implementation written as plain nested loops
-// (today: conv2d / conv3d, in tensor/cpu/conv_reference.cpp). With reference kernels on, those ops
-// run the reference on the CPU instead: much slower, same results up to rounding. Use it to read
+// (today: conv2d / conv3d in tensor/cpu/conv_reference.cpp; group norm and layer norm in
+// tensor/cpu/norm_reference.cpp). With reference kernels on, those ops run the reference on the
+// CPU instead: much slower, same results up to rounding. Use it to read
 // along in a debugger, or to check that a surprising result is not a bug of a fast kernel. CUDA
 // tensors are not affected.
 //

@@ -1,10 +1,13 @@
 // Group norm and layer norm: checks, shapes and dtype dispatch. The fused kernels are
-// in tensor/cpu/norm.cpp. PyTorch semantics: biased variance, rstd = 1/sqrt(var + eps),
-// y = (x - mean) * rstd * weight + bias, weight/bias optional.
+// in tensor/cpu/norm.cpp (plain-loop versions in tensor/cpu/norm_reference.cpp, used when
+// reference kernels are on: tensor/kernels.h). PyTorch semantics: biased variance,
+// rstd = 1/sqrt(var + eps), y = (x - mean) * rstd * weight + bias, weight/bias optional.
 #include "tensor/cpu/norm.h"
 
 #include <cmath>
 
+#include "tensor/cpu/norm_reference.h"
+#include "tensor/kernels.h"
 #include "tensor/ops.h"
 #ifdef LDAE_WITH_CUDA
 #include "tensor/cuda/norm.h"
@@ -134,9 +137,16 @@ NormResult group_norm(const Tensor& x_in, int64_t groups, const Tensor& weight_i
     return r;
   }
 #endif
+  // CPU: the fast kernels, or the plain loops when reference kernels are on (tensor/kernels.h).
+  const bool reference = reference_kernels();
   LDAE_DISPATCH(x.dtype(), T, {
-    cpu::group_norm_forward<T>(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
-                               r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+    if (reference) {
+      cpu::group_norm_reference_forward<T>(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b),
+                                           eps, r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+    } else {
+      cpu::group_norm_forward<T>(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
+                                 r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+    }
   });
   return r;
 }
@@ -173,9 +183,17 @@ NormGrads group_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
     return r;
   }
 #endif
+  const bool reference = reference_kernels();  // see group_norm
   LDAE_DISPATCH(x.dtype(), T, {
-    cpu::group_norm_backward<T>(g, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
-                                data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(), r.gb.data<T>());
+    if (reference) {
+      cpu::group_norm_reference_backward<T>(g, gy.data<T>(), x.data<T>(), mean.data<T>(),
+                                            rstd.data<T>(), data_or_null<T>(w), r.gx.data<T>(),
+                                            r.gw.data<T>(), r.gb.data<T>());
+    } else {
+      cpu::group_norm_backward<T>(g, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
+                                  data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(),
+                                  r.gb.data<T>());
+    }
   });
   return r;
 }
@@ -204,9 +222,16 @@ NormResult layer_norm(const Tensor& x_in, const Shape& normalized_shape, const T
     return r;
   }
 #endif
+  const bool reference = reference_kernels();  // see group_norm
   LDAE_DISPATCH(x.dtype(), T, {
-    cpu::layer_norm_forward<T>(g.M, g.L, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
-                               r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+    if (reference) {
+      cpu::layer_norm_reference_forward<T>(g.M, g.L, x.data<T>(), data_or_null<T>(w),
+                                           data_or_null<T>(b), eps, r.y.data<T>(), r.mean.data<T>(),
+                                           r.rstd.data<T>());
+    } else {
+      cpu::layer_norm_forward<T>(g.M, g.L, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
+                                 r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+    }
   });
   return r;
 }
@@ -245,9 +270,17 @@ NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
     return r;
   }
 #endif
+  const bool reference = reference_kernels();  // see group_norm
   LDAE_DISPATCH(x.dtype(), T, {
-    cpu::layer_norm_backward<T>(g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
-                                data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(), r.gb.data<T>());
+    if (reference) {
+      cpu::layer_norm_reference_backward<T>(g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(),
+                                            rstd.data<T>(), data_or_null<T>(w), r.gx.data<T>(),
+                                            r.gw.data<T>(), r.gb.data<T>());
+    } else {
+      cpu::layer_norm_backward<T>(g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(),
+                                  rstd.data<T>(), data_or_null<T>(w), r.gx.data<T>(),
+                                  r.gw.data<T>(), r.gb.data<T>());
+    }
   });
   return r;
 }

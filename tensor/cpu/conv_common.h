@@ -52,7 +52,7 @@ T* scratch(int64_t n) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// SIMD vectors (used by the direct path)
+// SIMD vectors (the direct path; sum_run also sums the bias gradient of the general path)
 // ------------------------------------------------------------------------------------------------
 
 // SIMD vectors as GCC/Clang vector extensions: one register wide, with + and * elementwise (the

@@ -308,12 +308,16 @@ TemplateFiles shipped_template() {
     dirs.push_back(exe.parent_path() / ".." / "share" / "ldae" / "template");
   }
   std::string tried;
+  std::vector<std::string> seen;
   for (const fs::path& d : dirs) {
+    const std::string shown_dir = d.lexically_normal().string();
+    if (std::find(seen.begin(), seen.end(), shown_dir) != seen.end()) continue;  // same folder twice
+    seen.push_back(shown_dir);
     TemplateFiles t{(d / (std::string(stem) + "t1_2mm.nii.gz")).lexically_normal().string(),
                     (d / (std::string(stem) + "gm_2mm.nii.gz")).lexically_normal().string(),
                     (d / (std::string(stem) + "wm_2mm.nii.gz")).lexically_normal().string()};
     if (fs::is_regular_file(t.t1, ec) && fs::is_regular_file(t.gm, ec) && fs::is_regular_file(t.wm, ec)) return t;
-    tried += (tried.empty() ? "" : ", ") + d.lexically_normal().string();
+    tried += (tried.empty() ? "" : ", ") + shown_dir;
   }
   fail("synth", "the shipped template (" + std::string(stem) + "{t1,gm,wm}_2mm.nii.gz) is in none of: " +
                     (tried.empty() ? std::string("(no folder to look in)") : tried) +

@@ -63,6 +63,18 @@ if cmp -s "$WORK/pp/sub-01/sub-01_ses-M00_T1w.nii.gz" "$WORK/pp/sub-01/sub-01_se
   echo "FAIL: months 0 and 12 of sub-01 gave the same output file content"
   failures=$((failures + 1))
 fi
+# The same with absolute paths from a manifest kept elsewhere (where the old naming, by
+# file name, wrote both rows to one file).
+mkdir -p "$WORK/elsewhere"
+printf 'subject,path,diagnosis,session,age\n' > "$WORK/elsewhere/abs.csv"
+printf 'sub-01,%s,CN,M00,70\n' "$b/sub-01/ses-M00/anat/T1w.nii.gz" >> "$WORK/elsewhere/abs.csv"
+printf 'sub-01,%s,CN,M06,70\n' "$b/sub-01/ses-M12/anat/T1w.nii.gz" >> "$WORK/elsewhere/abs.csv"
+expect 0 "wrote 2 volumes" preprocess --manifest "$WORK/elsewhere/abs.csv" --out-dir "$WORK/ppa" --spacing 8 --shape 8,8,8
+if [ "$(ls "$WORK/ppa/sub-01" 2>/dev/null | wc -l)" -ne 2 ] || [ "$(cut -d, -f2 "$WORK/ppa/manifest.csv" | sort -u | wc -l)" -ne 3 ]; then
+  echo "FAIL: two absolute-path rows did not give two files and two manifest paths:"
+  ls -R "$WORK/ppa" | sed 's/^/    /'
+  failures=$((failures + 1))
+fi
 # A true collision: the same subject and visit twice (M12 and 12 are one session).
 cp "$b/manifest.csv" "$b/twice.csv"
 printf 'sub-01,sub-01/ses-M00/anat/T1w.nii.gz,CN,12,71\n' >> "$b/twice.csv"

@@ -160,11 +160,19 @@ std::vector<std::string> preprocess_output_names(const Manifest& m, const std::s
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
   };
-  // The input files, to refuse overwriting one of them.
+  // The input files, to refuse overwriting one of them (compared as absolute paths with
+  // links and ".." resolved; a path that cannot be resolved is left out of the check).
   std::error_code ec;
+  auto resolved = [&](const fs::path& p) {
+    std::error_code e;
+    const fs::path c = fs::weakly_canonical(p, e);
+    return e ? std::string() : c.string();
+  };
   std::map<std::string, size_t> inputs;
-  for (size_t r = 0; r < m.rows.size(); ++r)
-    inputs[fs::weakly_canonical(m.rows[r].full_path, ec).string()] = r;
+  for (size_t r = 0; r < m.rows.size(); ++r) {
+    const std::string c = resolved(m.rows[r].full_path);
+    if (!c.empty()) inputs.emplace(c, r);
+  }
   const fs::path out_manifest = fs::path(out_dir) / "manifest.csv";
   if (!m.source.empty() && fs::exists(m.source, ec) && fs::exists(out_manifest, ec) &&
       fs::equivalent(m.source, out_manifest, ec))
@@ -188,7 +196,8 @@ std::vector<std::string> preprocess_output_names(const Manifest& m, const std::s
                    ", month " + std::to_string(row.session) +
                    "); give each scan its own subject and session (names differing only in case or in "
                    "characters other than letters, digits, '-' and '_' collide)");
-    const auto in = inputs.find(fs::weakly_canonical(fs::path(out_dir) / name, ec).string());
+    const std::string out = resolved(fs::path(out_dir) / name);
+    const auto in = out.empty() ? inputs.end() : inputs.find(out);
     if (in != inputs.end())
       fail(op, m.source + ": the output of " + row_text(r) + ", " + (fs::path(out_dir) / name).string() +
                    ", is the input of " + row_text(in->second) + "; choose another --out-dir");

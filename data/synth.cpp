@@ -304,8 +304,7 @@ TemplateFiles shipped_template() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec && exe.has_parent_path()) {
-    dirs.push_back(exe.parent_path() / ".." / ".." / "data" / "template");
-    dirs.push_back(exe.parent_path() / ".." / "share" / "ldae" / "template");
+    dirs.push_back(exe.parent_path() / ".." / ".." / "data" / "template");  // <clone>/build/bin/ldae
   }
   std::string tried;
   std::vector<std::string> seen;

@@ -102,11 +102,11 @@ struct TemplateFiles {
 
 // Finds the shipped template, so that `ldae synth` uses it by default from any working
 // folder. Looks in order in: the source tree the program was built from (a compile-time
-// path: works from anywhere as long as the clone stays where it was built), then beside
-// the running executable (/proc/self/exe): <exe dir>/../../data/template (build/bin/ldae
-// in a clone that was moved) and <exe dir>/../share/ldae/template (an installed copy).
-// Returns the first folder that holds all three files. Throws ldae::Error ("synth: ...")
-// naming every folder it tried if none does.
+// path: works from any working folder as long as the clone stays where it was built),
+// then <exe dir>/../../data/template, found from the running executable (/proc/self/exe:
+// build/bin/ldae in a clone that was moved after building). Returns the first folder
+// that holds all three files. Throws ldae::Error ("synth: ...") naming every folder it
+// tried if none does.
 TemplateFiles shipped_template();
 
 // Area under the ROC curve for telling `low` from `high` by a score where smaller means

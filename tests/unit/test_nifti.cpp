@@ -457,6 +457,33 @@ TEST_F(NiftiTest, WriteRefusesMissingFolder) {
   EXPECT_THROW(write_nifti(path("v.txt"), v), Error);
 }
 
+TEST_F(NiftiTest, WritesUint8ExactlyOrWithinHalfALevel) {
+  // Whole numbers in 0..255 are stored as they are (slope 1).
+  const Volume whole = make_volume(indexed_voxels(2, 5, 6), oblique_affine());  // 0..145
+  WriteOptions u8;
+  u8.datatype = "uint8";
+  write_nifti(path("w.nii.gz"), whole, u8);
+  const Volume w = read_nifti(path("w.nii.gz"));
+  EXPECT_EQ(w.meta.datatype, "uint8");
+  EXPECT_EQ(w.meta.scl_slope, 1.0);
+  EXPECT_EQ(w.voxels.to_vector(), whole.voxels.to_vector());
+  expect_affine_near(w.affine, whole.affine, 1e-5);
+  // Other values: 256 levels from min to max, error at most half a level.
+  Tensor t = indexed_voxels(4, 5, 6);
+  std::vector<double> want = t.to_vector();
+  for (auto& x : want) x = -1.5 + x / 37.0;
+  const Volume frac = make_volume(Tensor::from_vector(want, t.shape()), Affine::identity());
+  write_nifti(path("f.nii"), frac, u8);
+  EXPECT_EQ(fs::file_size(path("f.nii")), 352u + 120u);
+  const std::vector<double> got = read_nifti(path("f.nii")).voxels.to_vector();
+  const double level = (want.back() - want.front()) / 255.0;
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], level / 2 + 1e-6) << i;
+  WriteOptions bad;
+  bad.datatype = "int16";
+  EXPECT_THROW(write_nifti(path("b.nii"), whole, bad), Error);
+}
+
 TEST(NiftiMni, ReadsTheTemplate) {
   const std::string p = std::string(LDAE_SOURCE_DIR) + "/../shared/data/mni_icbm152_2009a_t1.nii.gz";
   if (!fs::exists(p)) GTEST_SKIP() << "MNI template not found at " << p << " (../shared/data is optional)";

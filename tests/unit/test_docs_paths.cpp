@@ -5,7 +5,7 @@
 //     (not the tail of a longer path such as `build/tests/...` or `../shared/...`), or
 //   - the target of a relative Markdown link, `[text](02-modules-and-training.md)`,
 //     resolved against the folder of the file that holds it.
-// A pattern (`tensor/cuda/*.cu`, `apps/cmd_<group>.cpp`) passes when the folder before the
+// A pattern (`tensor/cuda/*.cu`, `apps/cmd_<group>.cpp`, `x_${m}.nii`) passes when the folder before the
 // first wildcard exists. Build outputs (`build/...`) and generated folders (`out/...`) are
 // not repository paths and are not checked.
 #include <gtest/gtest.h>
@@ -52,7 +52,7 @@ std::vector<std::string> top_level_prefixes() {
 
 // True when `path` (relative to `base`) exists; a pattern passes when its folder exists.
 bool exists_or_pattern_folder(const fs::path& base, std::string path) {
-  const size_t wild = path.find_first_of("*<{[");
+  const size_t wild = path.find_first_of("*<{[$");
   if (wild != std::string::npos) {
     const size_t slash = path.rfind('/', wild);
     path = slash == std::string::npos ? "" : path.substr(0, slash);
@@ -74,8 +74,8 @@ TEST(DocsPaths, EveryRepositoryPathNamedInMarkdownExists) {
   const std::vector<fs::path> files = markdown_files();
   ASSERT_GE(files.size(), 5u) << "the README and the tutorials should be found under " << kRoot;
 
-  // A path-like token: letters, digits and _ . - / * < > { } , (no spaces).
-  const std::regex token_re(R"([A-Za-z0-9_.\-/*<>{}]+)");
+  // A path-like token: letters, digits and _ . - / * < > { } $ (no spaces).
+  const std::regex token_re(R"([A-Za-z0-9_.\-/*<>{}$]+)");
   const std::regex link_re(R"(\]\(([^)\s#]+)(#[^)]*)?\))");
   int checked = 0;
   std::vector<std::string> missing;

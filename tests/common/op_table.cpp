@@ -16,7 +16,9 @@
 
 namespace ldae::optable {
 
-Input pos(Shape shape) { return Input{std::move(shape), 0.5, 2.0}; }
+Input pos(Shape shape) {
+  return Input{std::move(shape), 0.5, 2.0};
+}
 
 Input nograd(Shape shape, double low, double high) {
   return Input{std::move(shape), low, high, false};
@@ -64,11 +66,12 @@ Input kinked(Shape shape) {
   return in;
 }
 
-// Builds the table. `add` appends a case and returns it for the optional settings (use
-// the reference at once: the next `add` may move the vector).
+// Builds the table. `add` appends a case; `last()` is that case, for the optional settings
+// (det_inputs, benches, ...). Use the references at once: the next `add` may move the vector.
 struct Builder {
   std::vector<OpCase> cases;
   std::string family;
+  OpCase& last() { return cases.back(); }
   OpCase& add(std::string name, std::vector<Input> inputs, OpFn f) {
     OpCase c;
     c.name = std::move(name);
@@ -100,15 +103,15 @@ void elementwise(Builder& b) {
         [](const V& v) { return ag::add(ag::transpose(v[0], 0, 1), v[1]); });
   b.add("mul_sliced", {{{3, 8}}, {{3, 4}}},
         [](const V& v) { return ag::mul(ag::slice(v[0], 1, 0, 8, 2), v[1]); });
-  b.add("mul_transposed_sliced", {{{4, 3}}, {{3, 4}}}, [](const V& v) {
-    return ag::mul(ag::transpose(v[0], 0, 1), ag::slice(v[1], 1, 0, 4, 1));
-  });
+  b.add("mul_transposed_sliced", {{{4, 3}}, {{3, 4}}},
+        [](const V& v) { return ag::mul(ag::transpose(v[0], 0, 1), ag::slice(v[1], 1, 0, 4, 1)); });
   b.add("exp_sliced", {{{4, 3}}}, [](const V& v) { return ag::exp(ag::slice(v[0], 0, 0, 4, 2)); });
-  b.add("exp_permuted", {{{2, 3, 4}}},
-        [](const V& v) { return ag::exp(ag::permute(v[0], {2, 0, 1})); });
+  b.add("exp_permuted", {{{2, 3, 4}}}, [](const V& v) {
+    return ag::exp(ag::permute(v[0], {2, 0, 1}));
+  });
   // Long enough for several threads (one chunk of strided_loop.h is 32768 elements).
-  b.add("add_large", {{{3, 70000}}, {{70000}}}, [](const V& v) { return ag::add(v[0], v[1]); })
-      .gradcheck = false;  // for the GPU's many blocks; add_bcast checks the same gradient
+  b.add("add_large", {{{3, 70000}}, {{70000}}}, [](const V& v) { return ag::add(v[0], v[1]); });
+  b.last().gradcheck = false;  // for the GPU's many blocks; add_bcast checks the same gradient
   // With a scalar.
   b.add("add_scalar", {{{6}}}, [](const V& v) { return ag::add_scalar(v[0], 1.5); });
   b.add("mul_scalar", {{{6}}}, [](const V& v) { return ag::mul_scalar(v[0], -2.0); });
@@ -136,44 +139,47 @@ void elementwise(Builder& b) {
 
 void reductions(Builder& b) {
   b.family = "reduction";
-  b.add("sum_all", {{{3, 4, 5}}}, [](const V& v) { return ag::sum(v[0]); })
-      .det_inputs = {{{40, 50, 60}}};
-  b.add("sum_dims", {{{2, 3, 4}}}, [](const V& v) { return ag::sum(v[0], {0, 2}); })
-      .det_inputs = {{{64, 30, 64}}};
+  b.add("sum_all", {{{3, 4, 5}}}, [](const V& v) { return ag::sum(v[0]); });
+  b.last().det_inputs = {{{40, 50, 60}}};
+  b.add("sum_dims", {{{2, 3, 4}}}, [](const V& v) { return ag::sum(v[0], {0, 2}); });
+  b.last().det_inputs = {{{64, 30, 64}}};
   b.add("sum_dim_keep", {{{3, 4, 5}}}, [](const V& v) { return ag::sum(v[0], {1}, true); });
   b.add("mean_all", {{{2, 3, 4}}}, [](const V& v) { return ag::mean(v[0]); });
   b.add("mean_dims", {{{3, 4, 5}}}, [](const V& v) { return ag::mean(v[0], {0, 2}); });
   b.add("mean_last_keep", {{{2, 3, 4}}}, [](const V& v) { return ag::mean(v[0], {-1}, true); });
-  b.add("mean_permuted", {{{2, 3, 4}}},
-        [](const V& v) { return ag::mean(ag::permute(v[0], {2, 0, 1}), {0}); });
+  b.add("mean_permuted", {{{2, 3, 4}}}, [](const V& v) {
+    return ag::mean(ag::permute(v[0], {2, 0, 1}), {0});
+  });
   // Large: the chunked and the row-parallel paths (CPU threads, GPU blocks). Their
   // gradients are those of sum_dims and mean_dims, checked there at a small size.
-  b.add("sum_long_row", {{{1, 200000}}}, [](const V& v) { return ag::sum(v[0], {1}); })
-      .gradcheck = false;
-  b.add("mean_many_rows", {{{300, 500}}}, [](const V& v) { return ag::mean(v[0], {1}); })
-      .gradcheck = false;
-  b.add("amax", {nograd({4, 70})}, [](const V& v) { return amax(v[0], {1}); })
-      .det_inputs = {nograd({400, 700})};
+  b.add("sum_long_row", {{{1, 200000}}}, [](const V& v) { return ag::sum(v[0], {1}); });
+  b.last().gradcheck = false;
+  b.add("mean_many_rows", {{{300, 500}}}, [](const V& v) { return ag::mean(v[0], {1}); });
+  b.last().gradcheck = false;
+  b.add("amax", {nograd({4, 70})}, [](const V& v) { return amax(v[0], {1}); });
+  b.last().det_inputs = {nograd({400, 700})};
   b.add("amax_all", {nograd({5, 6, 7})}, [](const V& v) { return amax(v[0]); });
-  b.add("logsumexp", {{{3, 100}, -5, 5}}, [](const V& v) { return ag::logsumexp(v[0], {1}); })
-      .det_inputs = {{{300, 500}, -5, 5}};
-  b.add("logsumexp_dims_keep", {{{2, 3, 4}}},
-        [](const V& v) { return ag::logsumexp(v[0], {0, 2}, true); });
+  b.add("logsumexp", {{{3, 100}, -5, 5}}, [](const V& v) { return ag::logsumexp(v[0], {1}); });
+  b.last().det_inputs = {{{300, 500}, -5, 5}};
+  b.add("logsumexp_dims_keep", {{{2, 3, 4}}}, [](const V& v) {
+    return ag::logsumexp(v[0], {0, 2}, true);
+  });
   b.add("sum_to", {nograd({4, 3, 5})}, [](const V& v) { return sum_to(v[0], {3, 1}); });
 }
 
 void linear_algebra(Builder& b) {
   b.family = "matmul";
   {
-    OpCase& c = b.add("matmul", {{{5, 7}}, {{7, 3}}}, [](const V& v) { return ag::matmul(v[0], v[1]); });
+    OpCase& c =
+        b.add("matmul", {{{5, 7}}, {{7, 3}}}, [](const V& v) { return ag::matmul(v[0], v[1]); });
     c.det_inputs = {{{200, 300}}, {{300, 100}}};
     Bench mm{"matmul", "1024x1024x1024", {{{1024, 1024}}, {{1024, 1024}}}};
     mm.flops = 2.0 * 1024 * 1024 * 1024;
     c.benches = {mm};
   }
   b.add("matmul_batched_bcast", {{{2, 3, 5, 4}}, {{4, 6}}},
-        [](const V& v) { return ag::matmul(v[0], v[1]); })
-      .det_inputs = {{{4, 16, 32, 24}}, {{24, 40}}};  // 64 small products, one per thread
+        [](const V& v) { return ag::matmul(v[0], v[1]); });
+  b.last().det_inputs = {{{4, 16, 32, 24}}, {{24, 40}}};  // 64 small products, one per thread
   b.add("matmul_batched_mixed", {{{2, 1, 5, 4}}, {{1, 3, 4, 6}}},
         [](const V& v) { return ag::matmul(v[0], v[1]); });
   b.add("matmul_bcast_rank", {{{2, 1, 3, 4}}, {{5, 4, 2}}},
@@ -181,18 +187,21 @@ void linear_algebra(Builder& b) {
   b.add("matmul_transposed", {{{7, 5}}, {{3, 7}}}, [](const V& v) {
     return ag::matmul(ag::transpose(v[0], 0, 1), ag::transpose(v[1], 0, 1));
   });
-  b.add("matmul_large_k", {{{16, 1000}}, {{1000, 8}}}, [](const V& v) { return ag::matmul(v[0], v[1]); })
-      .gradcheck = false;  // long dot products for the parity test; `matmul` checks the gradient
-  b.add("linear", {{{2, 3, 6}}, {{4, 6}}, {{4}}}, [](const V& v) { return ag::linear(v[0], v[1], v[2]); })
-      .det_inputs = {{{8, 64, 96}}, {{80, 96}}, {{80}}};
-  b.add("linear_nobias", {{{2, 3, 5}}, {{4, 5}}}, [](const V& v) { return ag::linear(v[0], v[1]); });
+  b.add("matmul_large_k", {{{16, 1000}}, {{1000, 8}}},
+        [](const V& v) { return ag::matmul(v[0], v[1]); });
+  b.last().gradcheck = false;  // long dot products for parity; `matmul` checks the gradient
+  b.add("linear", {{{2, 3, 6}}, {{4, 6}}, {{4}}},
+        [](const V& v) { return ag::linear(v[0], v[1], v[2]); });
+  b.last().det_inputs = {{{8, 64, 96}}, {{80, 96}}, {{80}}};
+  b.add("linear_nobias", {{{2, 3, 5}}, {{4, 5}}},
+        [](const V& v) { return ag::linear(v[0], v[1]); });
 }
 
 void softmaxes(Builder& b) {
   b.family = "softmax";
   b.add("softmax_dim0", {{{3, 4, 5}, -3, 3}}, [](const V& v) { return ag::softmax(v[0], 0); });
-  b.add("softmax_dim1", {{{3, 5, 4}, -3, 3}}, [](const V& v) { return ag::softmax(v[0], 1); })
-      .det_inputs = {{{16, 64, 48}, -3, 3}};
+  b.add("softmax_dim1", {{{3, 5, 4}, -3, 3}}, [](const V& v) { return ag::softmax(v[0], 1); });
+  b.last().det_inputs = {{{16, 64, 48}, -3, 3}};
   b.add("softmax_last", {{{3, 4, 5}, -3, 3}}, [](const V& v) { return ag::softmax(v[0], -1); });
   {
     OpCase& c = b.add("softmax_long", {{{4, 1000}, -3, 3}},
@@ -202,11 +211,14 @@ void softmaxes(Builder& b) {
     sm.bytes = 2.0 * 4 * 4096 * 1024;  // reads and writes each float once
     c.benches = {sm};
   }
-  b.add("log_softmax_dim0", {{{3, 4, 5}, -3, 3}}, [](const V& v) { return ag::log_softmax(v[0], 0); });
-  b.add("log_softmax_dim1", {{{3, 4, 5}, -3, 3}}, [](const V& v) { return ag::log_softmax(v[0], 1); });
+  b.add("log_softmax_dim0", {{{3, 4, 5}, -3, 3}},
+        [](const V& v) { return ag::log_softmax(v[0], 0); });
+  b.add("log_softmax_dim1", {{{3, 4, 5}, -3, 3}},
+        [](const V& v) { return ag::log_softmax(v[0], 1); });
   b.add("log_softmax", {{{3, 5, 4}, -3, 3}}, [](const V& v) { return ag::log_softmax(v[0], 2); });
-  b.add("log_softmax_long", {{{2, 777}, -3, 3}}, [](const V& v) { return ag::log_softmax(v[0], 1); })
-      .det_inputs = {{{64, 777}, -3, 3}};
+  b.add("log_softmax_long", {{{2, 777}, -3, 3}},
+        [](const V& v) { return ag::log_softmax(v[0], 1); });
+  b.last().det_inputs = {{{64, 777}, -3, 3}};
 }
 
 // A conv3d benchmark with kernel 3, padding 1: "<name>_forward[_backward]/NxCinxDxHxW/Cout".
@@ -226,18 +238,21 @@ Bench conv_bench(const std::string& name, int64_t n, int64_t cin, int64_t d, int
 
 void convolutions(Builder& b) {
   b.family = "conv";
-  b.add("conv2d_pad1", {{{2, 3, 5, 4}}, {{4, 3, 3, 3}}, {{4}}},
-        [](const V& v) { return ag::conv2d(v[0], v[1], v[2], conv({1, 1}, {1, 1}, {1, 1})); });
-  b.add("conv2d_stride_dil", {{{2, 3, 5, 4}}, {{4, 3, 3, 3}}, {{4}}},
-        [](const V& v) { return ag::conv2d(v[0], v[1], v[2], conv({2, 1}, {0, 1}, {1, 2})); });
+  b.add("conv2d_pad1", {{{2, 3, 5, 4}}, {{4, 3, 3, 3}}, {{4}}}, [](const V& v) {
+    return ag::conv2d(v[0], v[1], v[2], conv({1, 1}, {1, 1}, {1, 1}));
+  });
+  b.add("conv2d_stride_dil", {{{2, 3, 5, 4}}, {{4, 3, 3, 3}}, {{4}}}, [](const V& v) {
+    return ag::conv2d(v[0], v[1], v[2], conv({2, 1}, {0, 1}, {1, 2}));
+  });
   b.add("conv2d_transposed_input", {{{2, 3, 4, 5}}, {{4, 3, 3, 3}}, {{4}}}, [](const V& v) {
     return ag::conv2d(ag::transpose(v[0], 2, 3), v[1], v[2], conv({1, 1}, {1, 1}, {1, 1}));
   });
   b.add("conv2d_groups_stride", {{{2, 4, 7, 6}}, {{6, 2, 3, 3}}, {{6}}},
-        [](const V& v) { return ag::conv2d(v[0], v[1], v[2], conv({2}, {1}, {1}, 2)); })
-      .det_inputs = {{{2, 8, 40, 36}}, {{8, 4, 3, 3}}, {{8}}};
-  b.add("conv2d_dilation", {{{1, 3, 9, 8}}, {{2, 3, 3, 2}}, {{2}}},
-        [](const V& v) { return ag::conv2d(v[0], v[1], v[2], conv({1}, {2, 1}, {2, 3})); });
+        [](const V& v) { return ag::conv2d(v[0], v[1], v[2], conv({2}, {1}, {1}, 2)); });
+  b.last().det_inputs = {{{2, 8, 40, 36}}, {{8, 4, 3, 3}}, {{8}}};
+  b.add("conv2d_dilation", {{{1, 3, 9, 8}}, {{2, 3, 3, 2}}, {{2}}}, [](const V& v) {
+    return ag::conv2d(v[0], v[1], v[2], conv({1}, {2, 1}, {2, 3}));
+  });
   {
     OpCase& c = b.add("conv3d_pad1", {{{1, 3, 5, 6, 4}}, {{4, 3, 3, 3, 3}}, {{4}}},
                       [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {1}, {1})); });
@@ -264,61 +279,81 @@ void convolutions(Builder& b) {
   b.add("conv3d_groups_stride", {{{2, 4, 2, 4, 4}}, {{2, 2, 1, 3, 3}}, {{2}}}, [](const V& v) {
     return ag::conv3d(v[0], v[1], v[2], conv({1, 2, 2}, {0, 1, 1}, {1}, 2));
   });
-  b.add("conv3d_nobias_aniso", {{{2, 2, 4, 5, 6}}, {{3, 2, 1, 3, 2}}},
-        [](const V& v) { return ag::conv3d(v[0], v[1], Tensor(), conv({1, 2, 1}, {0, 1, 1}, {1})); });
+  b.add("conv3d_nobias_aniso", {{{2, 2, 4, 5, 6}}, {{3, 2, 1, 3, 2}}}, [](const V& v) {
+    return ag::conv3d(v[0], v[1], Tensor(), conv({1, 2, 1}, {0, 1, 1}, {1}));
+  });
   b.add("conv3d_stride2_dil2", {{{1, 2, 7, 7, 7}}, {{3, 2, 3, 3, 3}}, {{3}}},
-        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {2}, {2})); })
-      .det_inputs = {{{5, 4, 23, 23, 23}}, {{8, 4, 3, 3, 3}}, {{8}}};
+        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {2}, {2})); });
+  b.last().det_inputs = {{{5, 4, 23, 23, 23}}, {{8, 4, 3, 3, 3}}, {{8}}};
   b.add("conv3d_pointwise", {{{2, 4, 3, 4, 5}}, {{6, 4, 1, 1, 1}}, {{6}}},
-        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {0}, {1})); })
-      .det_inputs = {{{2, 8, 16, 16, 16}}, {{8, 8, 1, 1, 1}}, {{8}}};
+        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {0}, {1})); });
+  b.last().det_inputs = {{{2, 8, 16, 16, 16}}, {{8, 8, 1, 1, 1}}, {{8}}};
   b.add("conv3d_groups", {{{1, 4, 4, 4, 4}}, {{4, 2, 3, 3, 3}}, {{4}}},
-        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {1}, {1}, 2)); })
-      .det_inputs = {{{2, 8, 12, 12, 12}}, {{8, 4, 3, 3, 3}}, {{8}}};
+        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {1}, {1}, 2)); });
+  b.last().det_inputs = {{{2, 8, 12, 12, 12}}, {{8, 4, 3, 3, 3}}, {{8}}};
   // A tiny im2col bound on the GPU: chunks of a few positions (forward, both backward passes).
   b.add("conv3d_chunked", {{{2, 3, 5, 4, 6}}, {{4, 3, 3, 3, 3}}, {{4}}},
-        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {1}, {1})); })
-      .conv_workspace = 3 * 27 * 8 * 7;  // 7 positions per chunk in f64, 14 in f32
+        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {1}, {1})); });
+  b.last().conv_workspace = 3 * 27 * 8 * 7;  // 7 positions per chunk in f64, 14 in f32
   b.add("conv3d_pointwise_chunked", {{{1, 4, 3, 4, 5}}, {{2, 4, 1, 1, 1}}, {{2}}},
-        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {0}, {1})); })
-      .conv_workspace = 4 * 8 * 9;
+        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {0}, {1})); });
+  b.last().conv_workspace = 4 * 8 * 9;
 }
 
 void resampling(Builder& b) {
   b.family = "resample";
-  b.add("avg_pool3d_k2", {{{2, 3, 4, 6, 4}}}, [](const V& v) { return ag::avg_pool3d(v[0], {2, 2, 2}, {}); })
-      .det_inputs = {{{2, 4, 16, 16, 20}}};
-  b.add("avg_pool3d_k122", {{{2, 2, 4, 4, 4}}},
-        [](const V& v) { return ag::avg_pool3d(v[0], {1, 2, 2}, {1, 2, 2}); });
-  b.add("avg_pool3d_overlap", {{{1, 2, 5, 6, 7}}},
-        [](const V& v) { return ag::avg_pool3d(v[0], {3, 2, 3}, {1, 2, 2}); })
-      .det_inputs = {{{2, 4, 16, 16, 17}}};
-  b.add("avg_pool3d_uneven", {{{1, 2, 5, 4, 5}}},
-        [](const V& v) { return ag::avg_pool3d(v[0], {2, 3, 2}, {2, 1, 3}); });
-  b.add("avg_pool3d_transposed", {{{2, 4, 2, 4, 4}}},
-        [](const V& v) { return ag::avg_pool3d(ag::transpose(v[0], 1, 2), {2, 2, 2}, {2, 2, 2}); });
+  b.add("avg_pool3d_k2", {{{2, 3, 4, 6, 4}}}, [](const V& v) {
+    return ag::avg_pool3d(v[0], {2, 2, 2}, {});
+  });
+  b.last().det_inputs = {{{2, 4, 16, 16, 20}}};
+  b.add("avg_pool3d_k122", {{{2, 2, 4, 4, 4}}}, [](const V& v) {
+    return ag::avg_pool3d(v[0], {1, 2, 2}, {1, 2, 2});
+  });
+  b.add("avg_pool3d_overlap", {{{1, 2, 5, 6, 7}}}, [](const V& v) {
+    return ag::avg_pool3d(v[0], {3, 2, 3}, {1, 2, 2});
+  });
+  b.last().det_inputs = {{{2, 4, 16, 16, 17}}};
+  b.add("avg_pool3d_uneven", {{{1, 2, 5, 4, 5}}}, [](const V& v) {
+    return ag::avg_pool3d(v[0], {2, 3, 2}, {2, 1, 3});
+  });
+  b.add("avg_pool3d_transposed", {{{2, 4, 2, 4, 4}}}, [](const V& v) {
+    return ag::avg_pool3d(ag::transpose(v[0], 1, 2), {2, 2, 2}, {2, 2, 2});
+  });
   for (const std::string mode : {"nearest", "trilinear"}) {
-    b.add("interp_" + mode + "3d_x2", {{{1, 2, 2, 3, 2}}},
-          [mode](const V& v) { return ag::interpolate(v[0], {2, 2, 2}, mode); })
-        .det_inputs = {{{2, 4, 8, 8, 10}}};
-    b.add("interp_" + mode + "3d_122", {{{1, 2, 2, 3, 2}}},
-          [mode](const V& v) { return ag::interpolate(v[0], {1, 2, 2}, mode); });
-    b.add("interp_" + mode + "3d_frac", {{{1, 2, 2, 3, 2}}},
-          [mode](const V& v) { return ag::interpolate(v[0], {1.5, 0.7, 2.5}, mode); })
-        .det_inputs = {{{2, 8, 12, 12, 8}}};
+    b.add("interp_" + mode + "3d_x2", {{{1, 2, 2, 3, 2}}}, [mode](const V& v) {
+      return ag::interpolate(v[0], {2, 2, 2}, mode);
+    });
+    b.last().det_inputs = {{{2, 4, 8, 8, 10}}};
+    b.add("interp_" + mode + "3d_122", {{{1, 2, 2, 3, 2}}}, [mode](const V& v) {
+      return ag::interpolate(v[0], {1, 2, 2}, mode);
+    });
+    b.add("interp_" + mode + "3d_frac", {{{1, 2, 2, 3, 2}}}, [mode](const V& v) {
+      return ag::interpolate(v[0], {1.5, 0.7, 2.5}, mode);
+    });
+    b.last().det_inputs = {{{2, 8, 12, 12, 8}}};
   }
-  b.add("interp_nearest3d", {{{1, 2, 3, 4, 2}}},
-        [](const V& v) { return ag::interpolate(v[0], {2, 2, 2}, "nearest"); });
-  b.add("interp_nearest_frac", {{{2, 3, 5}}}, [](const V& v) { return ag::interpolate(v[0], {1.7}, "nearest"); });
-  b.add("interp_trilinear", {{{1, 2, 3, 4, 3}}},
-        [](const V& v) { return ag::interpolate(v[0], {2, 1.5, 2}, "trilinear"); });
-  b.add("interp_bilinear", {{{2, 2, 4, 3}}}, [](const V& v) { return ag::interpolate(v[0], {2, 3}, "bilinear"); });
-  b.add("interp_bilinear_frac", {{{2, 2, 3, 4}}},
-        [](const V& v) { return ag::interpolate(v[0], {2, 1.5}, "bilinear"); })
-      .det_inputs = {{{2, 8, 40, 40}}};
-  b.add("interp_nearest2d", {{{2, 2, 3, 4}}}, [](const V& v) { return ag::interpolate(v[0], {2, 2}, "nearest"); });
-  b.add("interp_linear", {{{2, 3, 6}}}, [](const V& v) { return ag::interpolate(v[0], {0.5}, "linear"); });
-  b.add("interp_linear_down", {{{2, 3, 5}}}, [](const V& v) { return ag::interpolate(v[0], {0.6}, "linear"); });
+  b.add("interp_nearest3d", {{{1, 2, 3, 4, 2}}}, [](const V& v) {
+    return ag::interpolate(v[0], {2, 2, 2}, "nearest");
+  });
+  b.add("interp_nearest_frac", {{{2, 3, 5}}},
+        [](const V& v) { return ag::interpolate(v[0], {1.7}, "nearest"); });
+  b.add("interp_trilinear", {{{1, 2, 3, 4, 3}}}, [](const V& v) {
+    return ag::interpolate(v[0], {2, 1.5, 2}, "trilinear");
+  });
+  b.add("interp_bilinear", {{{2, 2, 4, 3}}}, [](const V& v) {
+    return ag::interpolate(v[0], {2, 3}, "bilinear");
+  });
+  b.add("interp_bilinear_frac", {{{2, 2, 3, 4}}}, [](const V& v) {
+    return ag::interpolate(v[0], {2, 1.5}, "bilinear");
+  });
+  b.last().det_inputs = {{{2, 8, 40, 40}}};
+  b.add("interp_nearest2d", {{{2, 2, 3, 4}}}, [](const V& v) {
+    return ag::interpolate(v[0], {2, 2}, "nearest");
+  });
+  b.add("interp_linear", {{{2, 3, 6}}},
+        [](const V& v) { return ag::interpolate(v[0], {0.5}, "linear"); });
+  b.add("interp_linear_down", {{{2, 3, 5}}},
+        [](const V& v) { return ag::interpolate(v[0], {0.6}, "linear"); });
   b.add("interp_trilinear_transposed", {{{1, 3, 2, 2, 3}}}, [](const V& v) {
     return ag::interpolate(ag::transpose(v[0], 1, 2), {2, 1, 2}, "trilinear");
   });
@@ -354,7 +389,8 @@ void normalisation(Builder& b) {
         [](const V& v) { return ag::group_norm(v[0], 2, v[1], v[2]); });
   b.add("group_norm_plain_5d", {{{2, 4, 3, 2, 3}, 2.0, 4.0}},
         [](const V& v) { return ag::group_norm(v[0], 2, Tensor(), Tensor(), 1e-5); });
-  b.add("group_norm_plain", {{{2, 4, 5}}}, [](const V& v) { return ag::group_norm(v[0], 2, Tensor(), Tensor()); });
+  b.add("group_norm_plain", {{{2, 4, 5}}},
+        [](const V& v) { return ag::group_norm(v[0], 2, Tensor(), Tensor()); });
   b.add("group_norm_weight_only", {{{2, 4, 5}}, {{4}}},
         [](const V& v) { return ag::group_norm(v[0], 2, v[1], Tensor()); });
   b.add("group_norm_bias_only", {{{2, 4, 5}}, {{4}}},
@@ -370,41 +406,44 @@ void normalisation(Builder& b) {
         [](const V& v) { return ag::group_norm(v[0], 1, v[1], v[2], 1e-5); });
 
   b.add("layer_norm_last", {{{3, 4, 5}, -1, 2}, {{5}}, {{5}}},
-        [](const V& v) { return ag::layer_norm(v[0], {5}, v[1], v[2]); })
-      .det_inputs = {{{100, 80, 5}, -1, 2}, {{5}}, {{5}}};
+        [](const V& v) { return ag::layer_norm(v[0], {5}, v[1], v[2]); });
+  b.last().det_inputs = {{{100, 80, 5}, -1, 2}, {{5}}, {{5}}};
   b.add("layer_norm_last_plain", {{{3, 4, 5}, -1, 2}},
         [](const V& v) { return ag::layer_norm(v[0], {5}, Tensor(), Tensor()); });
   b.add("layer_norm_last_bias_only", {{{3, 4, 5}, -1, 2}, {{5}}},
         [](const V& v) { return ag::layer_norm(v[0], {5}, Tensor(), v[1]); });
-  b.add("layer_norm_affine", {{{3, 4, 5}}, {{4, 5}}, {{4, 5}}},
-        [](const V& v) { return ag::layer_norm(v[0], {4, 5}, v[1], v[2], 1e-5); })
-      .det_inputs = {{{2000, 4, 5}}, {{4, 5}}, {{4, 5}}};
-  b.add("layer_norm_two_axes_eps", {{{3, 4, 5}}, {{4, 5}}, {{4, 5}}},
-        [](const V& v) { return ag::layer_norm(v[0], {4, 5}, v[1], v[2], 1e-3); });
-  b.add("layer_norm_two_axes_weight_only", {{{3, 4, 5}}, {{4, 5}}},
-        [](const V& v) { return ag::layer_norm(v[0], {4, 5}, v[1], Tensor()); });
+  b.add("layer_norm_affine", {{{3, 4, 5}}, {{4, 5}}, {{4, 5}}}, [](const V& v) {
+    return ag::layer_norm(v[0], {4, 5}, v[1], v[2], 1e-5);
+  });
+  b.last().det_inputs = {{{2000, 4, 5}}, {{4, 5}}, {{4, 5}}};
+  b.add("layer_norm_two_axes_eps", {{{3, 4, 5}}, {{4, 5}}, {{4, 5}}}, [](const V& v) {
+    return ag::layer_norm(v[0], {4, 5}, v[1], v[2], 1e-3);
+  });
+  b.add("layer_norm_two_axes_weight_only", {{{3, 4, 5}}, {{4, 5}}}, [](const V& v) {
+    return ag::layer_norm(v[0], {4, 5}, v[1], Tensor());
+  });
   // x (5, 3, 6) read as (3, 5, 6) through a transpose: 15 rows of 6.
   b.add("layer_norm_transposed", {{{5, 3, 6}}, {{6}}, {{6}}},
         [](const V& v) { return ag::layer_norm(ag::transpose(v[0], 0, 1), {6}, v[1], v[2]); });
   // Rows wider than one column block of the weight-gradient kernel (256).
   b.add("layer_norm_wide", {{{2, 300}}, {{300}}, {{300}}},
-        [](const V& v) { return ag::layer_norm(v[0], {300}, v[1], v[2]); })
-      .det_inputs = {{{200, 300}}, {{300}}, {{300}}};
+        [](const V& v) { return ag::layer_norm(v[0], {300}, v[1], v[2]); });
+  b.last().det_inputs = {{{200, 300}}, {{300}}, {{300}}};
   b.add("layer_norm_plain", {{{6, 700}}},
-        [](const V& v) { return ag::layer_norm(v[0], {700}, Tensor(), Tensor(), 1e-5); })
-      .det_inputs = {{{100, 700}}};
+        [](const V& v) { return ag::layer_norm(v[0], {700}, Tensor(), Tensor(), 1e-5); });
+  b.last().det_inputs = {{{100, 700}}};
 }
 
 void attention(Builder& b) {
   b.family = "attention";
   b.add("attention", {{{2, 5, 8}}, {{2, 7, 8}}, {{2, 7, 4}}},
-        [](const V& v) { return ag::scaled_dot_product_attention(v[0], v[1], v[2]); })
-      .det_inputs = {{{4, 128, 32}}, {{4, 160, 32}}, {{4, 160, 32}}};
+        [](const V& v) { return ag::scaled_dot_product_attention(v[0], v[1], v[2]); });
+  b.last().det_inputs = {{{4, 128, 32}}, {{4, 160, 32}}, {{4, 160, 32}}};
   b.add("attention_scale", {{{2, 3, 4}}, {{2, 5, 4}}, {{2, 5, 3}}},
         [](const V& v) { return ag::scaled_dot_product_attention(v[0], v[1], v[2], 0.7); });
   b.add("attention_heads_scale", {{{2, 3, 4, 6}}, {{2, 3, 5, 6}}, {{2, 3, 5, 6}}},
-        [](const V& v) { return ag::scaled_dot_product_attention(v[0], v[1], v[2], 0.3); })
-      .det_inputs = {{{2, 8, 64, 16}}, {{2, 8, 64, 16}}, {{2, 8, 64, 16}}};
+        [](const V& v) { return ag::scaled_dot_product_attention(v[0], v[1], v[2], 0.3); });
+  b.last().det_inputs = {{{2, 8, 64, 16}}, {{2, 8, 64, 16}}, {{2, 8, 64, 16}}};
   // q (2, 2, 3, 4) against k, v shared over the leading batch axis.
   b.add("attention_bcast", {{{2, 2, 3, 4}}, {{2, 5, 4}}, {{1, 5, 3}}},
         [](const V& v) { return ag::scaled_dot_product_attention(v[0], v[1], v[2]); });
@@ -424,30 +463,42 @@ void shapes(Builder& b) {
   b.add("permute", {{{2, 3, 4}}}, [](const V& v) { return ag::permute(v[0], {2, 0, 1}); });
   b.add("transpose", {{{2, 3, 4}}}, [](const V& v) { return ag::transpose(v[0], 0, 2); });
   b.add("slice_step", {{{2, 3, 4}}}, [](const V& v) { return ag::slice(v[0], 2, 1, 4, 2); });
-  b.add("expand_slice", {{{2, 3, 4}}},
-        [](const V& v) { return ag::expand(ag::slice(v[0], 1, 0, 1), {5, 2, 3, 4}); });
-  b.add("squeeze_unsqueeze", {{{2, 3, 4}}}, [](const V& v) { return ag::squeeze(ag::unsqueeze(v[0], 1), 1); });
-  b.add("reshape_contiguous", {{{2, 3, 4}}},
-        [](const V& v) { return ag::contiguous(ag::reshape(ag::transpose(v[0], 1, 2), {2, 12})); });
-  b.add("reshape_permuted", {{{2, 3, 4}}},
-        [](const V& v) { return ag::contiguous(ag::reshape(ag::permute(v[0], {1, 0, 2}), {3, 8})); });
-  b.add("expand_unsqueeze", {{{3}}},
-        [](const V& v) { return ag::contiguous(ag::expand(ag::unsqueeze(v[0], 0), {4, 3})); });
-  b.add("cat", {{{2, 3}}, {{2, 1}}, {{2, 4}}}, [](const V& v) { return ag::cat({v[0], v[1], v[2]}, 1); });
+  b.add("expand_slice", {{{2, 3, 4}}}, [](const V& v) {
+    return ag::expand(ag::slice(v[0], 1, 0, 1), {5, 2, 3, 4});
+  });
+  b.add("squeeze_unsqueeze", {{{2, 3, 4}}},
+        [](const V& v) { return ag::squeeze(ag::unsqueeze(v[0], 1), 1); });
+  b.add("reshape_contiguous", {{{2, 3, 4}}}, [](const V& v) {
+    return ag::contiguous(ag::reshape(ag::transpose(v[0], 1, 2), {2, 12}));
+  });
+  b.add("reshape_permuted", {{{2, 3, 4}}}, [](const V& v) {
+    return ag::contiguous(ag::reshape(ag::permute(v[0], {1, 0, 2}), {3, 8}));
+  });
+  b.add("expand_unsqueeze", {{{3}}}, [](const V& v) {
+    return ag::contiguous(ag::expand(ag::unsqueeze(v[0], 0), {4, 3}));
+  });
+  b.add("cat", {{{2, 3}}, {{2, 1}}, {{2, 4}}}, [](const V& v) {
+    return ag::cat({v[0], v[1], v[2]}, 1);
+  });
   b.add("cat_same_twice", {{{2, 3}}}, [](const V& v) { return ag::cat({v[0], v[0]}, 0); });
   b.add("cat_dim0_views", {{{3, 4}}, {{2, 2}}}, [](const V& v) {
     return ag::cat({ag::slice(v[0], 1, 1, 3), ag::transpose(v[1], 0, 1)}, 0);
   });
   b.add("pad", {{{2, 3, 4}}}, [](const V& v) { return ag::pad(v[0], {1, 2, 0, 1}, 0.5); });
   b.add("pad_crop", {{{2, 3, 4}}}, [](const V& v) { return ag::pad(v[0], {-1, 2, 1, -1}); });
-  b.add("pad_5d", {{{1, 2, 3, 4, 3}}}, [](const V& v) { return ag::pad(v[0], {1, 1, 0, 2, 1, 0}, 0.5); });
-  b.add("pad_crop_5d", {{{1, 2, 3, 4, 3}}}, [](const V& v) { return ag::pad(v[0], {-1, 1, 0, -2}); });
+  b.add("pad_5d", {{{1, 2, 3, 4, 3}}}, [](const V& v) {
+    return ag::pad(v[0], {1, 1, 0, 2, 1, 0}, 0.5);
+  });
+  b.add("pad_crop_5d", {{{1, 2, 3, 4, 3}}}, [](const V& v) {
+    return ag::pad(v[0], {-1, 1, 0, -2});
+  });
 }
 
 void losses(Builder& b) {
   b.family = "loss";
   for (const std::string r : {"mean", "sum", "none"}) {
-    b.add("mse_" + r, {{{3, 4}}, {{3, 4}}}, [r](const V& v) { return ag::mse_loss(v[0], v[1], r); });
+    b.add("mse_" + r, {{{3, 4}}, {{3, 4}}},
+          [r](const V& v) { return ag::mse_loss(v[0], v[1], r); });
     // The target is the input plus +-[0.3, 0.8): |input - target| stays away from the kink.
     Input offset{{3, 4}, -0.5, 0.5};
     offset.away_from_zero = 0.3;
@@ -457,10 +508,12 @@ void losses(Builder& b) {
           [r](const V& v) { return ag::binary_cross_entropy_with_logits(v[0], v[1], r); });
   }
   // The input read through a transpose, the target through a stride-2 slice.
-  b.add("mse_noncontig", {{{4, 3}}, {{3, 8}}},
-        [](const V& v) { return ag::mse_loss(ag::transpose(v[0], 0, 1), ag::slice(v[1], 1, 0, 8, 2)); });
-  b.add("bce_logits_noncontig", {{{4, 3}}, {{3, 4}, 0, 1}},
-        [](const V& v) { return ag::binary_cross_entropy_with_logits(ag::transpose(v[0], 0, 1), v[1], "sum"); });
+  b.add("mse_noncontig", {{{4, 3}}, {{3, 8}}}, [](const V& v) {
+    return ag::mse_loss(ag::transpose(v[0], 0, 1), ag::slice(v[1], 1, 0, 8, 2));
+  });
+  b.add("bce_logits_noncontig", {{{4, 3}}, {{3, 4}, 0, 1}}, [](const V& v) {
+    return ag::binary_cross_entropy_with_logits(ag::transpose(v[0], 0, 1), v[1], "sum");
+  });
 }
 
 }  // namespace

@@ -65,9 +65,9 @@ struct OpCase {
   // work (empty: the determinism test uses `inputs`).
   std::vector<Input> det_inputs;
   std::vector<Bench> benches;
-  bool gradcheck = true;   // false: no float64 gradient check (also skipped with no grad input)
-  bool parity = true;      // false: not in the CPU-vs-CUDA parity test
-  double f32_rtol = 2e-4;  // parity tolerance in float32
+  bool gradcheck = true;      // false: no float64 gradient check (also skipped with no grad input)
+  bool parity = true;         // false: not in the CPU-vs-CUDA parity test
+  double f32_rtol = 2e-4;     // parity tolerance in float32
   size_t conv_workspace = 0;  // parity: > 0 forces the GPU's im2col bound (bytes) to chunk
 };
 

@@ -107,7 +107,9 @@ struct Param {
   DType dtype;
 };
 
-void PrintTo(const Param& p, std::ostream* os) { *os << p.op->name << " " << dtype_name(p.dtype); }
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << p.op->name << " " << dtype_name(p.dtype);
+}
 
 class OpDeterminism : public ::testing::TestWithParam<Param> {};
 
@@ -143,9 +145,8 @@ TEST_P(OpDeterminism, SameBitsOnRepeatedCallsAndThreadCounts) {
     }
   }
   std::cout << "[ determinism ] " << c.family << " " << c.name << " " << dtype_name(dtype)
-            << ": repeated calls "
-            << (repeat_failures.empty() ? "identical" : "DIFFER") << "; across thread counts "
-            << (across.empty() ? "identical" : "differ") << "\n";
+            << ": repeated calls " << (repeat_failures.empty() ? "identical" : "DIFFER")
+            << "; across thread counts " << (across.empty() ? "identical" : "differ") << "\n";
   if (known) {
     GTEST_SKIP() << c.name << " is in kKnownNondeterministic: "
                  << (repeat_failures.empty()
@@ -169,7 +170,8 @@ std::vector<Param> all_cases() {
 
 INSTANTIATE_TEST_SUITE_P(OpTable, OpDeterminism, ::testing::ValuesIn(all_cases()),
                          [](const ::testing::TestParamInfo<Param>& p) {
-                           return p.param.op->name + (p.param.dtype == DType::F32 ? "_f32" : "_f64");
+                           return p.param.op->name +
+                                  (p.param.dtype == DType::F32 ? "_f32" : "_f64");
                          });
 
 // The lists name real cases of the table.

@@ -19,18 +19,27 @@ using ldae::optable::OpCase;
 
 namespace {
 
+// A case of the table, as a test parameter (printed by name in messages and CTest names).
+struct Param {
+  const OpCase* op;
+};
+
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << p.op->name;
+}
+
 // The cases of the table that the gradient check covers.
-std::vector<const OpCase*> gradcheck_cases() {
-  std::vector<const OpCase*> out;
+std::vector<Param> gradcheck_cases() {
+  std::vector<Param> out;
   for (const OpCase& c : optable::op_table())
-    if (c.gradcheck && optable::has_grad_input(c)) out.push_back(&c);
+    if (c.gradcheck && optable::has_grad_input(c)) out.push_back({&c});
   return out;
 }
 
-class OpGradcheck : public ::testing::TestWithParam<const OpCase*> {};
+class OpGradcheck : public ::testing::TestWithParam<Param> {};
 
 TEST_P(OpGradcheck, MatchesFiniteDifferences) {
-  const OpCase& c = *GetParam();
+  const OpCase& c = *GetParam().op;
   Generator gen(optable::seed_of(c.name));
   std::vector<Tensor> inputs = optable::draw_inputs(c.inputs, gen);
   for (size_t k = 0; k < inputs.size(); ++k)
@@ -40,9 +49,7 @@ TEST_P(OpGradcheck, MatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(OpTable, OpGradcheck, ::testing::ValuesIn(gradcheck_cases()),
-                         [](const ::testing::TestParamInfo<const OpCase*>& p) {
-                           return p.param->name;
-                         });
+                         [](const ::testing::TestParamInfo<Param>& p) { return p.param.op->name; });
 
 // The table itself: names unique and usable as test names, a known family, and at
 // least one case per family in the gradient check.

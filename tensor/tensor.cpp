@@ -116,10 +116,13 @@ const T* Tensor::data() const {
 template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 
+// The write accessors reuse the read accessors' checks; the const_cast is sound because
+// the storage's memory itself is writable (data() only promises not to write).
 template <typename T>
 T* Tensor::mutable_data() const {
-  data<T>();  // the same checks (CPU, dtype)
-  return mutable_device_data<T>();
+  T* p = const_cast<T*>(data<T>());
+  storage()->bump_version();
+  return p;
 }
 template float* Tensor::mutable_data<float>() const;
 template double* Tensor::mutable_data<double>() const;
@@ -135,9 +138,9 @@ template const double* Tensor::device_data<double>() const;
 
 template <typename T>
 T* Tensor::mutable_device_data() const {
-  device_data<T>();  // the dtype check
+  T* p = const_cast<T*>(device_data<T>());
   storage()->bump_version();
-  return static_cast<T*>(storage()->data()) + offset();
+  return p;
 }
 template float* Tensor::mutable_device_data<float>() const;
 template double* Tensor::mutable_device_data<double>() const;

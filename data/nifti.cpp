@@ -399,7 +399,7 @@ Volume read_nifti(const std::string& path, const ReadOptions& options) {
 
   Volume v;
   v.voxels = Tensor::empty({h.dim[1], h.dim[2], h.dim[3]}, DType::F32);
-  float* out = v.voxels.data<float>();
+  float* out = v.voxels.mutable_data<float>();
   int64_t nonfinite = 0;
   switch (h.datatype) {
     case DT_UINT8: nonfinite = convert<uint8_t>(raw.data(), h, out); break;

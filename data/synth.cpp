@@ -217,7 +217,7 @@ Volume synthesize_scan(const Anatomy& anat, const SynthSubject& s, int64_t sessi
 
   const int64_t X = shape[0], Y = shape[1], Z = shape[2];
   Tensor out = Tensor::empty(shape, DType::F32);
-  float* o = out.data<float>();
+  float* o = out.mutable_data<float>();
   // Per-x-slab sums so that the totals do not depend on the thread count.
   std::vector<double> vent_sum(static_cast<size_t>(X)), hippo_sum(static_cast<size_t>(X)), gm_sum(static_cast<size_t>(X));
 #pragma omp parallel for schedule(static)

@@ -128,15 +128,15 @@ NormResult group_norm(const Tensor& x_in, int64_t groups, const Tensor& weight_i
   if (x.device().is_cuda()) {  // tensor/cuda/norm.cu
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::group_norm_forward<T>(g, x.device_data<T>(), device_data_or_null<T>(w),
-                                  device_data_or_null<T>(b), eps, r.y.device_data<T>(),
-                                  r.mean.device_data<T>(), r.rstd.device_data<T>());
+                                  device_data_or_null<T>(b), eps, r.y.mutable_device_data<T>(),
+                                  r.mean.mutable_device_data<T>(), r.rstd.mutable_device_data<T>());
     });
     return r;
   }
 #endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::group_norm_forward<T>(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
-                               r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+                               r.y.mutable_data<T>(), r.mean.mutable_data<T>(), r.rstd.mutable_data<T>());
   });
   return r;
 }
@@ -168,14 +168,14 @@ NormGrads group_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::group_norm_backward<T>(g, gy.device_data<T>(), x.device_data<T>(), mean.device_data<T>(),
                                    rstd.device_data<T>(), device_data_or_null<T>(w),
-                                   r.gx.device_data<T>(), r.gw.device_data<T>(), r.gb.device_data<T>());
+                                   r.gx.mutable_device_data<T>(), r.gw.mutable_device_data<T>(), r.gb.mutable_device_data<T>());
     });
     return r;
   }
 #endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::group_norm_backward<T>(g, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
-                                data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(), r.gb.data<T>());
+                                data_or_null<T>(w), r.gx.mutable_data<T>(), r.gw.mutable_data<T>(), r.gb.mutable_data<T>());
   });
   return r;
 }
@@ -198,15 +198,15 @@ NormResult layer_norm(const Tensor& x_in, const Shape& normalized_shape, const T
   if (x.device().is_cuda()) {
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::layer_norm_forward<T>(g.M, g.L, x.device_data<T>(), device_data_or_null<T>(w),
-                                  device_data_or_null<T>(b), eps, r.y.device_data<T>(),
-                                  r.mean.device_data<T>(), r.rstd.device_data<T>());
+                                  device_data_or_null<T>(b), eps, r.y.mutable_device_data<T>(),
+                                  r.mean.mutable_device_data<T>(), r.rstd.mutable_device_data<T>());
     });
     return r;
   }
 #endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::layer_norm_forward<T>(g.M, g.L, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
-                               r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+                               r.y.mutable_data<T>(), r.mean.mutable_data<T>(), r.rstd.mutable_data<T>());
   });
   return r;
 }
@@ -239,15 +239,15 @@ NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::layer_norm_backward<T>(g.M, g.L, gy.device_data<T>(), x.device_data<T>(),
                                    mean.device_data<T>(), rstd.device_data<T>(),
-                                   device_data_or_null<T>(w), r.gx.device_data<T>(),
-                                   r.gw.device_data<T>(), r.gb.device_data<T>());
+                                   device_data_or_null<T>(w), r.gx.mutable_device_data<T>(),
+                                   r.gw.mutable_device_data<T>(), r.gb.mutable_device_data<T>());
     });
     return r;
   }
 #endif
   LDAE_DISPATCH(x.dtype(), T, {
     cpu::layer_norm_backward<T>(g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
-                                data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(), r.gb.data<T>());
+                                data_or_null<T>(w), r.gx.mutable_data<T>(), r.gw.mutable_data<T>(), r.gb.mutable_data<T>());
   });
   return r;
 }

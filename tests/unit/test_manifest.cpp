@@ -323,7 +323,7 @@ TEST_F(ManifestFiles, LoaderReportsBadFilesAndShapes) {
 
 TEST(Loader, AxialLayoutPermutesAndInverts) {
   Tensor x = Tensor::empty({1, 1, 2, 3, 4});
-  for (int64_t i = 0; i < 24; ++i) x.data<float>()[i] = static_cast<float>(i);
+  for (int64_t i = 0; i < 24; ++i) x.mutable_data<float>()[i] = static_cast<float>(i);
   const Tensor s = to_axial_slices(x);
   EXPECT_EQ(s.shape(), (Shape{1, 1, 4, 2, 3}));
   // Slice z of the axial layout is the X x Y image at that z.

@@ -92,7 +92,7 @@ void expect_refused(const std::string& p, const std::string& needle, const ReadO
 // A small volume whose voxel (i, j, k) holds 100 i + 10 j + k.
 Tensor indexed_voxels(int64_t nx, int64_t ny, int64_t nz) {
   Tensor t = Tensor::empty({nx, ny, nz});
-  float* p = t.data<float>();
+  float* p = t.mutable_data<float>();
   for (int64_t i = 0; i < nx; ++i)
     for (int64_t j = 0; j < ny; ++j)
       for (int64_t k = 0; k < nz; ++k) p[(i * ny + j) * nz + k] = static_cast<float>(100 * i + 10 * j + k);

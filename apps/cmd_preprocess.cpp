@@ -1,6 +1,7 @@
 // ldae preprocess: reorient to RAS, resample to an isotropic spacing, centre crop/pad and
 // normalise one file (IN OUT) or every file of a manifest (--manifest CSV --out-dir DIR,
-// which also writes DIR/manifest.csv pointing at the new files).
+// which also writes DIR/manifest.csv pointing at the new files). The batch form names its
+// outputs with data::preprocess_output_names() (by subject and session).
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -21,6 +22,7 @@ struct PreprocessArgs {
   std::string shape;
   std::string normalize = "minmax";
   double low = 0.5, high = 99.5;
+  ldae::data::WriteOptions write;
 };
 
 ldae::data::PreprocessOptions make_options(const PreprocessArgs& a) {
@@ -54,29 +56,23 @@ void run_preprocess(const PreprocessArgs& a) {
   if (single) {
     if (a.in.empty() || a.out.empty()) throw CLI::ValidationError("preprocess", "give both IN and OUT");
     const Volume v = preprocess(read_nifti(a.in), o);
-    write_nifti(a.out, v);
+    write_nifti(a.out, v, a.write);
     print_result(a.in, a.out, v);
     return;
   }
   if (a.manifest.empty() || a.out_dir.empty())
     throw CLI::ValidationError("preprocess", "the batch form needs both --manifest and --out-dir");
   Manifest m = read_manifest(a.manifest);
+  // Every output name is decided (and collisions refused) before anything is written.
+  const std::vector<std::string> new_paths = preprocess_output_names(m, a.out_dir);
   fs::create_directories(a.out_dir);
-  std::vector<std::string> new_paths;
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t r = 0; r < m.rows.size(); ++r) {
     const ManifestRow& row = m.rows[r];
-    // Keep the relative layout; absolute inputs go under the subject's folder.
-    fs::path rel = fs::path(row.path).is_absolute() ? fs::path(row.subject) / fs::path(row.path).filename()
-                                                    : fs::path(row.path).lexically_normal();
-    if (!rel.empty() && *rel.begin() == "..") rel = fs::path(row.subject) / rel.filename();
-    std::string name = rel.string();
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".nii") == 0) name += ".gz";
-    const fs::path out = fs::path(a.out_dir) / name;
+    const fs::path out = fs::path(a.out_dir) / new_paths[r];
     fs::create_directories(out.parent_path());
     const Volume v = preprocess(read_nifti(row.full_path), o);
-    write_nifti(out.string(), v);
-    new_paths.push_back(name);
+    write_nifti(out.string(), v, a.write);
     print_result(row.full_path, out.string(), v);
   }
   m.set_column("path", new_paths);
@@ -91,10 +87,14 @@ void add_preprocess_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "preprocess",
       "Reorient to RAS, resample to isotropic spacing, centre crop/pad and normalise to [0, 1]: one file "
-      "(IN OUT) or every file of a manifest (--manifest CSV --out-dir DIR, writes DIR/manifest.csv)");
+      "(IN OUT) or every file of a manifest (--manifest CSV --out-dir DIR). The batch form writes "
+      "DIR/<subject>/<subject>_ses-M<MM>_T1w.nii.gz per row (MM: the session in months, at least two digits; "
+      "characters of the subject other than letters, digits, '-' and '_' become '_') and DIR/manifest.csv "
+      "pointing at them; two rows that would share a file are refused before anything is written");
   sub->add_option("IN", a->in, "Input .nii/.nii.gz");
-  sub->add_option("OUT", a->out, "Output .nii/.nii.gz (float32)");
-  sub->add_option("--manifest", a->manifest, "Batch form: a manifest CSV (subject,path,diagnosis,session,age)");
+  sub->add_option("OUT", a->out, "Output .nii/.nii.gz (float32 unless --datatype uint8)");
+  sub->add_option("--manifest", a->manifest, "Batch form: a manifest CSV (subject,path,diagnosis,session,age); session: months (6, 06) "
+                  "or a visit label (M06, m06, ses-M06, bl, sc)");
   sub->add_option("--out-dir", a->out_dir, "Batch form: folder for the outputs and the new manifest.csv");
   sub->add_option("--spacing", a->spacing, "Isotropic voxel size in mm (default: keep the grid, reorient only)")
       ->check(CLI::PositiveNumber);
@@ -104,6 +104,11 @@ void add_preprocess_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--low", a->low, "Lower percentile for --normalize percentile")->capture_default_str();
   sub->add_option("--high", a->high, "Upper percentile for --normalize percentile")->capture_default_str();
+  sub->add_option("--datatype", a->write.datatype,
+                  "Stored type: float32 (exact) or uint8 (256 levels between the volume's min and max, via "
+                  "scl_slope; files several times smaller)")
+      ->check(CLI::IsMember({"float32", "uint8"}))
+      ->capture_default_str();
   sub->callback([a] { run_preprocess(*a); });
 }
 

@@ -46,7 +46,7 @@ void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
 
 }  // namespace
 
-void backward(const Tensor& root, const Tensor& grad_output) {
+void backward(const Tensor& root, const Tensor& grad_output, const BackwardOptions& options) {
   check(root.defined(), "backward", "undefined tensor");
   check(in_graph(root), "backward",
         "the tensor does not require grad (no input of its graph was marked requires_grad, or "
@@ -68,9 +68,20 @@ void backward(const Tensor& root, const Tensor& grad_output) {
     accumulate_into_leaf(root.impl(), g);
     return;
   }
+  const std::vector<Node*> order = topological_order(root.grad_fn().get());
+  // Refuse a freed graph before touching any gradient, so that a failed call leaves
+  // every grad() as it was (no half-accumulated pass).
+  for (const Node* node : order)
+    if (node->released)
+      fail("backward",
+           "trying to backward through the graph a second time: the node of '" + node->name +
+               "' already freed its saved tensors in an earlier backward. Specify retain_graph=true "
+               "(ag::BackwardOptions) on the first backward if you need a second pass, or "
+               "recompute the forward pass");
+
   std::unordered_map<Node*, Tensor> pending;  // gradient w.r.t. each node's output
   pending[root.grad_fn().get()] = g;
-  for (Node* node : topological_order(root.grad_fn().get())) {
+  for (Node* node : order) {
     auto it = pending.find(node);
     if (it == pending.end()) continue;  // no gradient reached this node
     const Tensor grad = it->second;
@@ -79,6 +90,10 @@ void backward(const Tensor& root, const Tensor& grad_output) {
     std::vector<bool> needs(node->inputs.size());
     for (size_t i = 0; i < needs.size(); ++i) needs[i] = node->inputs[i].needed();
     const std::vector<Tensor> input_grads = node->backward(grad, needs);
+    if (!options.retain_graph) {
+      node->backward = nullptr;  // destroys the closure and the tensors it saved
+      node->released = true;
+    }
     check(input_grads.size() == node->inputs.size(), node->name,
           "backward returned the wrong number of gradients");
     for (size_t i = 0; i < input_grads.size(); ++i) {

@@ -68,7 +68,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
       std::shuffle(order.begin(), order.end(), rng);
       order.resize(opt.max_entries_per_input);
     }
-    double* p = x.data<double>();
+    double* p = x.mutable_data<double>();
     for (int64_t i : order) {
       // Perturb the element directly in memory (not an in-place op: no version bump,
       // since no graph built from these evaluations is ever differentiated).

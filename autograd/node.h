@@ -45,7 +45,11 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output,
 struct Node {
   std::string name;          // the op, for error messages and graph printing
   std::vector<Edge> inputs;  // one per op input
+  // The formula, holding the tensors it saved. backward() empties it after running it
+  // (unless asked to retain the graph), which frees those tensors; `released` then
+  // records that this node can no longer be differentiated through.
   BackwardFn backward;
+  bool released = false;
   Shape output_shape;
   DType output_dtype = DType::F32;
 

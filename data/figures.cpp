@@ -115,7 +115,7 @@ void display_range(const Volume& v, const Display& d, double* vmin, double* vmax
     const Tensor a = v.voxels.contiguous();
     Tensor absval = Tensor::empty(a.shape());
     const float* p = a.data<float>();
-    float* q = absval.data<float>();
+    float* q = absval.mutable_data<float>();
     for (int64_t i = 0; i < a.numel(); ++i) q[i] = std::abs(p[i]);
     double m = percentile(absval, 99.5);
     if (m <= 0) m = 1e-6;
@@ -234,7 +234,7 @@ Volume difference(const Volume& a, const Volume& b) {
   Tensor d = Tensor::empty(ta.shape());
   const float* pa = ta.data<float>();
   const float* pb = tb.data<float>();
-  float* pd = d.data<float>();
+  float* pd = d.mutable_data<float>();
   for (int64_t i = 0; i < ta.numel(); ++i) pd[i] = pb[i] - pa[i];
   Volume r = a;
   r.voxels = d;

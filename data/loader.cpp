@@ -128,7 +128,7 @@ Batch BatchLoader::load_batch(int64_t b) const {
   const int64_t n = static_cast<int64_t>(items.size());
   out.images = Tensor::empty({n, 1, item_shape[0], item_shape[1], item_shape[2]}, DType::F32);
   const int64_t per = numel(item_shape);
-  float* dst = out.images.data<float>();
+  float* dst = out.images.mutable_data<float>();
   for (int64_t i = 0; i < n; ++i)
     std::memcpy(dst + i * per, items[static_cast<size_t>(i)].data<float>(), static_cast<size_t>(per) * sizeof(float));
   return out;

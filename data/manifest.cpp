@@ -1,6 +1,7 @@
 #include "data/manifest.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -91,10 +92,10 @@ std::string quote_if_needed(const std::string& s) {
 }
 
 // Shortens untrusted text for a one-line message.
-std::string shown(const std::string& s) {
+std::string shown(const std::string& s, size_t limit = 40) {
   std::string t;
-  for (char c : s.substr(0, 40)) t += (c >= 32 && c < 127) ? c : '?';
-  return "'" + t + (s.size() > 40 ? "...'" : "'");
+  for (char c : s.substr(0, limit)) t += (c >= 32 && c < 127) ? c : '?';
+  return "'" + t + (s.size() > limit ? "...'" : "'");
 }
 
 }  // namespace
@@ -134,6 +135,77 @@ int diagnosis_index(const std::string& diagnosis) {
   fail("diagnosis_index", "unknown diagnosis '" + diagnosis + "' (expected CN, MCI or AD)");
 }
 
+bool parse_session(const std::string& label, int64_t* months) {
+  std::string s;
+  for (char c : label) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const bool bids = s.compare(0, 4, "ses-") == 0;
+  if (bids) s.erase(0, 4);
+  if (s == "bl" || s == "sc") {
+    *months = 0;
+    return true;
+  }
+  const bool m_prefix = !s.empty() && s[0] == 'm';
+  if (m_prefix) s.erase(0, 1);
+  if (bids && !m_prefix) return false;  // "ses-01" counts visits, not months
+  if (s.size() > 4) return false;
+  return parse_int(s, months);  // digits only: refuses "", "-3", "6x", "6.5"
+}
+
+std::vector<std::string> preprocess_output_names(const Manifest& m, const std::string& out_dir) {
+  const std::string op = "preprocess";
+  auto row_text = [&](size_t r) {
+    return "line " + std::to_string(m.rows[r].line) + " (" + shown(m.rows[r].path, 200) + ")";
+  };
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  // The input files, to refuse overwriting one of them (compared as absolute paths with
+  // links and ".." resolved; a path that cannot be resolved is left out of the check).
+  std::error_code ec;
+  auto resolved = [&](const fs::path& p) {
+    std::error_code e;
+    const fs::path c = fs::weakly_canonical(p, e);
+    return e ? std::string() : c.string();
+  };
+  std::map<std::string, size_t> inputs;
+  for (size_t r = 0; r < m.rows.size(); ++r) {
+    const std::string c = resolved(m.rows[r].full_path);
+    if (!c.empty()) inputs.emplace(c, r);
+  }
+  const fs::path out_manifest = fs::path(out_dir) / "manifest.csv";
+  if (!m.source.empty() && fs::exists(m.source, ec) && fs::exists(out_manifest, ec) &&
+      fs::equivalent(m.source, out_manifest, ec))
+    fail(op, "--out-dir " + out_dir + " holds the input manifest " + m.source +
+                 ": writing the new manifest.csv there would replace it; choose another folder");
+
+  std::vector<std::string> names;
+  std::map<std::string, size_t> seen;  // lower-case name -> row
+  for (size_t r = 0; r < m.rows.size(); ++r) {
+    const ManifestRow& row = m.rows[r];
+    std::string subject;
+    for (char c : row.subject)
+      subject += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+    std::string month = std::to_string(row.session);
+    if (month.size() < 2) month = "0" + month;
+    const std::string name = subject + "/" + subject + "_ses-M" + month + "_T1w.nii.gz";
+    const auto [it, fresh] = seen.emplace(lower(name), r);
+    if (!fresh)
+      fail(op, m.source + ": " + row_text(it->second) + " and " + row_text(r) + " would both be written to " +
+                   name + " (subject " + shown(m.rows[it->second].subject) + " and " + shown(row.subject) +
+                   ", month " + std::to_string(row.session) +
+                   "); give each scan its own subject and session (names differing only in case or in "
+                   "characters other than letters, digits, '-' and '_' collide)");
+    const std::string out = resolved(fs::path(out_dir) / name);
+    const auto in = out.empty() ? inputs.end() : inputs.find(out);
+    if (in != inputs.end())
+      fail(op, m.source + ": the output of " + row_text(r) + ", " + (fs::path(out_dir) / name).string() +
+                   ", is the input of " + row_text(in->second) + "; choose another --out-dir");
+    names.push_back(name);
+  }
+  return names;
+}
+
 Manifest parse_manifest(const std::string& text, const std::string& source, const std::string& folder,
                         const ManifestOptions& options) {
   Manifest m;
@@ -148,7 +220,7 @@ Manifest parse_manifest(const std::string& text, const std::string& source, cons
   int64_t line_no = 0;
   bool have_header = false;
   int64_t c_subject = -1, c_path = -1, c_diag = -1, c_session = -1, c_age = -1;
-  std::set<std::pair<std::string, int64_t>> seen;
+  std::map<std::pair<std::string, int64_t>, size_t> seen;  // (subject, session) -> row index
   while (std::getline(in, line)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -190,14 +262,20 @@ Manifest parse_manifest(const std::string& text, const std::string& source, cons
     if (row.path.empty()) at_line(line_no, "empty path");
     if (row.diagnosis != "CN" && row.diagnosis != "MCI" && row.diagnosis != "AD")
       at_line(line_no, "unknown diagnosis " + shown(row.diagnosis) + " (expected CN, MCI or AD)");
-    if (!parse_int(fields[static_cast<size_t>(c_session)], &row.session))
+    if (!parse_session(fields[static_cast<size_t>(c_session)], &row.session))
       at_line(line_no, "session " + shown(fields[static_cast<size_t>(c_session)]) +
-                           " is not a whole number of months");
+                           " is not a visit label (expected months since baseline: 6, 06, M06, m06, ses-M06, "
+                           "or bl / sc for month 0)");
     if (!parse_age(fields[static_cast<size_t>(c_age)], &row.age))
       at_line(line_no, "age " + shown(fields[static_cast<size_t>(c_age)]) +
                            " is not a number of years in [0, 150] (leave it empty if unknown)");
-    if (!seen.insert({row.subject, row.session}).second)
-      at_line(line_no, "subject " + shown(row.subject) + " has session " + std::to_string(row.session) + " twice");
+    const auto [first, fresh] = seen.emplace(std::make_pair(row.subject, row.session), m.rows.size());
+    if (!fresh) {
+      const ManifestRow& other = m.rows[first->second];
+      at_line(line_no, "subject " + shown(row.subject) + " has month " + std::to_string(row.session) +
+                           " twice: line " + std::to_string(other.line) + " (" + shown(other.path, 200) + ") and line " +
+                           std::to_string(line_no) + " (" + shown(row.path, 200) + ")");
+    }
     const fs::path p(row.path);
     row.full_path = p.is_absolute() || folder.empty() ? row.path : (fs::path(folder) / p).string();
     if (options.check_files) {

@@ -4,7 +4,8 @@
 //   sub-0001,sub-0001/sub-0001_ses-M00_T1w.nii.gz,CN,0,71.3
 //
 // `path` is relative to the manifest's folder (or absolute); `session` is the visit in
-// months; `diagnosis` is CN, MCI or AD; `age` is in years (empty or NaN allowed). Other
+// months, written as a number (6, 06) or a visit label (M06, m06, ses-M06; bl and sc
+// for baseline and screening, month 0), see parse_session(); `diagnosis` is CN, MCI or AD; `age` is in years (empty or NaN allowed). Other
 // columns (e.g. latent_path, ventricle_ml) are kept as text. Splits are by subject.
 #pragma once
 #include <cstdint>
@@ -45,15 +46,35 @@ struct ManifestOptions {
 // Reads and validates a manifest. Throws ldae::Error "read_manifest: FILE:LINE: problem"
 // (or "read_manifest: FILE: problem" for file-level problems) on: a missing file, no
 // header, missing required columns, duplicate column names, rows with the wrong number of
-// fields, an unterminated quote, an empty subject or path, a session that is not a
-// non-negative integer, an age that is not a number in [0, 150] (empty and NaN allowed),
-// an unknown diagnosis, a (subject, session) pair seen twice, and (with check_files) an
+// fields, an unterminated quote, an empty subject or path, a session that
+// parse_session() refuses, an age that is not a number in [0, 150] (empty and NaN allowed),
+// an unknown diagnosis, a (subject, session) pair seen twice (the message names both
+// lines and their paths; "6" and "M06" are the same session), and (with check_files) an
 // image file that does not exist. Fields may be quoted ("a,b" and "" for a quote).
 Manifest read_manifest(const std::string& path, const ManifestOptions& options = {});
 
 // The same validation on CSV text already in memory; `folder` resolves relative paths.
 Manifest parse_manifest(const std::string& text, const std::string& source, const std::string& folder,
                         const ManifestOptions& options = {});
+
+// Reads a visit label as months since baseline, the one parser of sessions in the
+// project. Accepted (letters in any case): a plain number of months "6", "06"; "M06",
+// "m6"; "ses-M06" (BIDS); "bl" and "sc" (baseline, screening) and "ses-bl", "ses-sc" for
+// month 0. At most 4 digits. Returns false (and leaves *months alone) for anything else,
+// e.g. "", "-3", "M6x", "6.5", "ses-01" (a BIDS visit number, not months: ambiguous).
+bool parse_session(const std::string& label, int64_t* months);
+
+// Where `ldae preprocess --manifest` writes each row, relative to its output folder:
+//   <subject>/<subject>_ses-M<MM>_T1w.nii.gz
+// MM is the session in months with at least two digits (M00, M06, M12, M120), and
+// characters of the subject other than letters, digits, '-' and '_' become '_' (so
+// "sub.01" -> "sub_01"; the output stays inside its folder whatever the subject text).
+// Returns one name per row, in row order. Throws ldae::Error ("preprocess: ...") before
+// anything is written if two rows would get the same file (compared ignoring case, as
+// on macOS and Windows file systems), naming both rows (CSV line) and their input paths;
+// if a name would overwrite one of the manifest's input files in `out_dir`; or if
+// `out_dir`/manifest.csv is the input manifest itself.
+std::vector<std::string> preprocess_output_names(const Manifest& manifest, const std::string& out_dir);
 
 // Writes the manifest as CSV (all columns, fields quoted only when needed).
 void write_manifest(const std::string& path, const Manifest& manifest);

@@ -399,7 +399,7 @@ Volume read_nifti(const std::string& path, const ReadOptions& options) {
 
   Volume v;
   v.voxels = Tensor::empty({h.dim[1], h.dim[2], h.dim[3]}, DType::F32);
-  float* out = v.voxels.data<float>();
+  float* out = v.voxels.mutable_data<float>();
   int64_t nonfinite = 0;
   switch (h.datatype) {
     case DT_UINT8: nonfinite = convert<uint8_t>(raw.data(), h, out); break;
@@ -440,12 +440,15 @@ Volume make_volume(const Tensor& voxels, const Affine& affine, int space_code) {
   return v;
 }
 
-void write_nifti(const std::string& path, const Volume& volume) {
+void write_nifti(const std::string& path, const Volume& volume, const WriteOptions& options) {
   const std::string op = "write_nifti";
   check(volume.voxels.defined() && volume.voxels.dim() == 3, op,
         path + ": voxels must be a 3-d tensor (X, Y, Z)");
   if (!ends_with(path, ".nii") && !ends_with(path, ".nii.gz"))
     refuse(op, path, "unsupported file name (expected .nii or .nii.gz)");
+  const bool as_uint8 = options.datatype == "uint8";
+  if (!as_uint8 && options.datatype != "float32")
+    refuse(op, path, "unsupported datatype '" + options.datatype + "' for writing (float32 or uint8)");
   if (!volume.affine.is_valid() || std::abs(volume.affine.det3()) < 1e-12)
     refuse(op, path, "the affine is singular or not finite");
   const fs::path parent = fs::path(path).parent_path();
@@ -465,9 +468,30 @@ void write_nifti(const std::string& path, const Volume& volume) {
     for (int64_t j = 0; j < ny; ++j)
       for (int64_t i = 0; i < nx; ++i) data[static_cast<size_t>(i + nx * (j + ny * k))] = src[(i * ny + j) * nz + k];
 
+  // uint8: stored = round((value - inter) / slope); whole numbers in 0..255 stay as they are.
+  std::vector<uint8_t> bytes;
+  double slope = 1.0, inter = 0.0;
+  if (as_uint8) {
+    double lo = INFINITY, hi = -INFINITY;
+    bool whole = true;
+    for (float x : data) {
+      if (!std::isfinite(x)) refuse(op, path, "uint8 output needs finite voxels (found NaN or infinity)");
+      lo = std::min(lo, double(x));
+      hi = std::max(hi, double(x));
+      whole = whole && x == std::round(x);
+    }
+    if (!(whole && lo >= 0 && hi <= 255)) {
+      inter = lo;
+      slope = hi > lo ? (hi - lo) / 255.0 : 1.0;
+    }
+    bytes.resize(data.size());
+    for (size_t v = 0; v < data.size(); ++v)
+      bytes[v] = static_cast<uint8_t>(std::clamp(std::lround((data[v] - inter) / slope), 0L, 255L));
+  }
+
   nifti_set_debug_level(0);
   const int64_t dims[8] = {3, nx, ny, nz, 1, 1, 1, 1};
-  nifti_image* nim = nifti_make_new_nim(dims, DT_FLOAT32, 0);
+  nifti_image* nim = nifti_make_new_nim(dims, as_uint8 ? DT_UINT8 : DT_FLOAT32, 0);
   if (!nim) refuse(op, path, "nifticlib could not create the image");
   nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
   const Affine& a = volume.affine;
@@ -497,26 +521,27 @@ void write_nifti(const std::string& path, const Volume& volume) {
   nim->dz = nim->pixdim[3] = sp[2];
   nim->pixdim[0] = qfac;
   nim->xyz_units = NIFTI_UNITS_MM;
-  nim->scl_slope = 1.0;
-  nim->scl_inter = 0.0;
+  nim->scl_slope = slope;
+  nim->scl_inter = inter;
   std::snprintf(nim->descrip, sizeof nim->descrip, "ldae");
   if (nifti_set_filenames(nim, path.c_str(), 0, 1) != 0) {
     nifti_image_free(nim);
     refuse(op, path, "nifticlib refused the file name");
   }
-  nim->data = data.data();
-  // As nifti_image_write(), but with gzip level 1 ("wb1"): several times faster than the
-  // default level on noisy float images, for files about 10% larger.
-  nifti_image_write_hdr_img(nim, 1, "wb1");
+  nim->data = as_uint8 ? static_cast<void*>(bytes.data()) : static_cast<void*>(data.data());
+  // As nifti_image_write(), but float32 with gzip level 1 ("wb1"): several times faster
+  // than the default level on noisy float images, for files about 10% larger.
+  nifti_image_write_hdr_img(nim, 1, as_uint8 ? "wb9" : "wb1");
   nim->data = nullptr;  // owned by `data`
   nifti_image_free(nim);
 
   // nifti_image_write returns nothing: check the result on disk.
   const auto size = fs::file_size(path, ec);
   if (ec || size == 0) refuse(op, path, "writing failed (disk full or no permission?)");
-  if (!ends_with(path, ".gz") && static_cast<int64_t>(size) != 352 + 4 * nx * ny * nz)
+  const int64_t expected = 352 + (as_uint8 ? 1 : 4) * nx * ny * nz;
+  if (!ends_with(path, ".gz") && static_cast<int64_t>(size) != expected)
     refuse(op, path, "writing failed: the file has " + std::to_string(size) + " bytes, expected " +
-                         std::to_string(352 + 4 * nx * ny * nz));
+                         std::to_string(expected));
 }
 
 }  // namespace ldae::data

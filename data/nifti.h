@@ -62,10 +62,20 @@ Volume read_nifti(const std::string& path, const ReadOptions& options = {});
 // voxels tensor is undefined. Same checks on the header as read_nifti.
 Volume read_nifti_header(const std::string& path);
 
-// Writes `volume` as float32 NIfTI-1; ".nii.gz" (gzip) or ".nii" by the path's ending.
-// The affine goes into the sform (exact) and the qform (its closest rigid + scaling
-// form), both with code volume.space_code. Throws Error on failure (e.g. missing folder).
-void write_nifti(const std::string& path, const Volume& volume);
+struct WriteOptions {
+  // "float32": exact. "uint8": 256 levels from the volume's minimum to its maximum, kept
+  // as scl_slope/scl_inter (readers get the values back to within (max - min) / 510);
+  // exact for volumes of whole numbers in 0..255 (e.g. uint8 templates, resampled with
+  // rounding). uint8 files are gzipped at level 9 (smallest; for files to ship), float32
+  // at level 1 (fast). uint8 refuses volumes with NaN or infinite voxels.
+  std::string datatype = "float32";
+};
+
+// Writes `volume` as NIfTI-1 (float32 unless options say uint8); ".nii.gz" (gzip) or
+// ".nii" by the path's ending. The affine goes into the sform (exact) and the qform (its
+// closest rigid + scaling form), both with code volume.space_code. Throws Error on failure
+// (e.g. missing folder, unknown datatype).
+void write_nifti(const std::string& path, const Volume& volume, const WriteOptions& options = {});
 
 // Builds a volume from (X, Y, Z) voxels (any float dtype; converted to f32, made
 // contiguous) and an affine.

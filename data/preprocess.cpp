@@ -31,7 +31,7 @@ Volume reorient_to_ras(const Volume& v) {
   Tensor out = Tensor::empty(out_shape, DType::F32);
   const Tensor src_t = v.voxels.contiguous();
   const float* ip = src_t.data<float>();
-  float* op = out.data<float>();
+  float* op = out.mutable_data<float>();
   const int64_t istride[3] = {in[1] * in[2], in[2], 1};
   // Input stride and start offset for each output axis.
   int64_t step[3], start = 0;
@@ -64,7 +64,7 @@ Volume resample_to_grid(const Volume& v, const Affine& out_affine, const Shape& 
   const Tensor src = v.voxels.contiguous();
   const VoxelGrid grid{src.data<float>(), src.size(0), src.size(1), src.size(2)};
   Tensor out = Tensor::empty(out_shape, DType::F32);
-  float* op_ = out.data<float>();
+  float* op_ = out.mutable_data<float>();
   const int64_t X = out_shape[0], Y = out_shape[1], Z = out_shape[2];
   const Vec3 dz = to_in.apply_linear({0, 0, 1});
   const bool border = padding == Padding::Border;
@@ -128,7 +128,7 @@ Volume crop_or_pad(const Volume& v, const Shape& shape, double pad_value) {
     shift[a] = in[a] >= shape[a] ? (in[a] - shape[a]) / 2 : -((shape[a] - in[a]) / 2);
   Tensor out = Tensor::full(shape, pad_value, DType::F32);
   const float* ip = src.data<float>();
-  float* o = out.data<float>();
+  float* o = out.mutable_data<float>();
 #pragma omp parallel for schedule(static)
   for (int64_t x = 0; x < shape[0]; ++x) {
     const int64_t ix = x + shift[0];
@@ -185,7 +185,7 @@ Volume normalize_intensity(const Volume& v, const NormalizeOptions& options) {
     hi = *mm.second;
   }
   Tensor out = Tensor::empty(src.shape(), DType::F32);
-  float* o = out.data<float>();
+  float* o = out.mutable_data<float>();
   const double scale = hi > lo ? 1.0 / (hi - lo) : 0.0;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {

@@ -217,7 +217,7 @@ Volume synthesize_scan(const Anatomy& anat, const SynthSubject& s, int64_t sessi
 
   const int64_t X = shape[0], Y = shape[1], Z = shape[2];
   Tensor out = Tensor::empty(shape, DType::F32);
-  float* o = out.data<float>();
+  float* o = out.mutable_data<float>();
   // Per-x-slab sums so that the totals do not depend on the thread count.
   std::vector<double> vent_sum(static_cast<size_t>(X)), hippo_sum(static_cast<size_t>(X)), gm_sum(static_cast<size_t>(X));
 #pragma omp parallel for schedule(static)
@@ -295,6 +295,34 @@ double auc(const std::vector<double>& low, const std::vector<double>& high) {
   return wins / (static_cast<double>(low.size()) * static_cast<double>(high.size()));
 }
 
+TemplateFiles shipped_template() {
+  const char* stem = "mni_icbm152_2009a_";
+  std::vector<fs::path> dirs;
+#ifdef LDAE_TEMPLATE_DIR
+  dirs.push_back(LDAE_TEMPLATE_DIR);  // set by data/CMakeLists.txt to <source>/data/template
+#endif
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec && exe.has_parent_path()) {
+    dirs.push_back(exe.parent_path() / ".." / ".." / "data" / "template");  // <clone>/build/bin/ldae
+  }
+  std::string tried;
+  std::vector<std::string> seen;
+  for (const fs::path& d : dirs) {
+    const std::string shown_dir = d.lexically_normal().string();
+    if (std::find(seen.begin(), seen.end(), shown_dir) != seen.end()) continue;  // same folder twice
+    seen.push_back(shown_dir);
+    TemplateFiles t{(d / (std::string(stem) + "t1_2mm.nii.gz")).lexically_normal().string(),
+                    (d / (std::string(stem) + "gm_2mm.nii.gz")).lexically_normal().string(),
+                    (d / (std::string(stem) + "wm_2mm.nii.gz")).lexically_normal().string()};
+    if (fs::is_regular_file(t.t1, ec) && fs::is_regular_file(t.gm, ec) && fs::is_regular_file(t.wm, ec)) return t;
+    tried += (tried.empty() ? "" : ", ") + shown_dir;
+  }
+  fail("synth", "the shipped template (" + std::string(stem) + "{t1,gm,wm}_2mm.nii.gz) is in none of: " +
+                    (tried.empty() ? std::string("(no folder to look in)") : tried) +
+                    "; pass --template T1 --gm GM --wm WM, or --phantom");
+}
+
 SynthSummary generate_cohort(const SynthOptions& o) {
   const std::string op = "synth";
   check(!o.out_dir.empty(), op, "no output folder given");
@@ -361,7 +389,7 @@ SynthSummary generate_cohort(const SynthOptions& o) {
       }
     }
     if (o.progress)
-      std::cout << s.id << " " << s.diagnosis << " age " << fixed(s.age, 1) << ": " << o.visits.size() << " scans\n"
+      std::cerr << s.id << " " << s.diagnosis << " age " << fixed(s.age, 1) << ": " << o.visits.size() << " scans\n"
                 << std::flush;
   }
   write_manifest(m.source, m);

@@ -73,10 +73,11 @@ struct SynthOptions {
   Shape shape = {64, 80, 64};
   double spacing = 0;  // mm; 0: 192 / shape[0] (the reference's 192 mm field of view)
   std::vector<int64_t> visits = {0, 6, 12, 24};  // months
-  std::string t1, gm, wm;  // template files (all three) or empty for the phantom
+  std::string t1, gm, wm;  // template files (all three), or all empty for the phantom
+                           // (`ldae synth` fills in shipped_template() unless --phantom)
   double phantom_spacing = 1.5;  // mm, grid of the phantom anatomy (coarser: faster)
   bool overview = true;    // write overview.png with a few subjects
-  bool progress = false;   // print one line per subject to stdout
+  bool progress = false;   // print one line per subject to stderr
 };
 
 struct SynthSummary {
@@ -92,6 +93,21 @@ struct SynthSummary {
 // DIR/manifest.csv (subject, path, diagnosis, session, age, ventricle_ml,
 // hippocampus_ml, gm_ml, severity) and DIR/overview.png. Creates DIR if needed.
 SynthSummary generate_cohort(const SynthOptions& options);
+
+// The template the project ships in data/template/ (MNI ICBM152 2009a resampled to
+// 2 mm; see data/template/README.md): its T1, grey- and white-matter files.
+struct TemplateFiles {
+  std::string t1, gm, wm;
+};
+
+// Finds the shipped template, so that `ldae synth` uses it by default from any working
+// folder. Looks in order in: the source tree the program was built from (a compile-time
+// path: works from any working folder as long as the clone stays where it was built),
+// then <exe dir>/../../data/template, found from the running executable (/proc/self/exe:
+// build/bin/ldae in a clone that was moved after building). Returns the first folder
+// that holds all three files. Throws ldae::Error ("synth: ...") naming every folder it
+// tried if none does.
+TemplateFiles shipped_template();
 
 // Area under the ROC curve for telling `low` from `high` by a score where smaller means
 // `low` (e.g. hippocampal volume: AD low, CN high): P(score_low < score_high), ties 1/2.

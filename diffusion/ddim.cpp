@@ -131,7 +131,7 @@ Tensor clamp_x0(const Tensor& x0, const X0Clamp& c) {
       // The per-sample quantile is a sort: done on the host, then moved back.
       Tensor out = x0.detach().to(cpu_device()).contiguous().clone();
       const int64_t n = out.size(0), m = out.numel() / n;
-      LDAE_DISPATCH(out.dtype(), T, { clamp_percentile<T>(out.data<T>(), n, m, c.percentile, c.min_value); });
+      LDAE_DISPATCH(out.dtype(), T, { clamp_percentile<T>(out.mutable_data<T>(), n, m, c.percentile, c.min_value); });
       return out.to(x0.device());
     }
   }

@@ -72,7 +72,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     if (g.device().is_cuda()) {
       g.copy_(mul_scalar(g, coef));  // the same g * T(coef), on the GPU
     } else {
-      LDAE_DISPATCH(g.dtype(), T, { scale_in_place<T>(g.data<T>(), g.numel(), static_cast<T>(coef)); });
+      LDAE_DISPATCH(g.dtype(), T, { scale_in_place<T>(g.mutable_data<T>(), g.numel(), static_cast<T>(coef)); });
     }
     mark_modified(g);
   }

@@ -10,7 +10,7 @@ namespace {
 // u holds uniform draws in (0, 1]; turns each into 1/(1-p) if u > p (kept), else 0.
 template <typename T>
 void make_mask(Tensor& u, double p) {
-  T* d = u.data<T>();
+  T* d = u.mutable_data<T>();
   const T keep = static_cast<T>(1.0 / (1.0 - p));
   const int64_t n = u.numel();
   for (int64_t i = 0; i < n; ++i) d[i] = static_cast<double>(d[i]) > p ? keep : T(0);

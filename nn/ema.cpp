@@ -66,7 +66,7 @@ void Ema::update(const Module& model) {
     if (s.device().is_cuda()) {  // the same s + T(1 - d) (v - s), through the elementwise ops
       s.copy_(add_scaled(s, sub(v, s), 1.0 - d));
     } else {
-      LDAE_DISPATCH(s.dtype(), T, { ema_loop<T>(s.data<T>(), v.data<T>(), s.numel(), static_cast<T>(1.0 - d)); });
+      LDAE_DISPATCH(s.dtype(), T, { ema_loop<T>(s.mutable_data<T>(), v.data<T>(), s.numel(), static_cast<T>(1.0 - d)); });
     }
     mark_modified(s);
   }

@@ -12,7 +12,7 @@ namespace {
 template <typename T>
 void fill_embedding(const Tensor& t, Tensor& out, int64_t dim, double max_period) {
   const T* tv = t.data<T>();
-  T* o = out.data<T>();
+  T* o = out.mutable_data<T>();
   const int64_t n = t.numel(), half = dim / 2;
   const T neg_log_period = static_cast<T>(-std::log(max_period));
   for (int64_t i = 0; i < half; ++i) {

@@ -93,7 +93,7 @@ Tensor conv(const std::string& op, int spatial, const Tensor& x_in, const Tensor
                                                             " but input is on " + x.device().str());
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::conv_forward<T>(g, x.device_data<T>(), w.device_data<T>(),
-                            b.defined() ? b.device_data<T>() : nullptr, y.device_data<T>());
+                            b.defined() ? b.device_data<T>() : nullptr, y.mutable_device_data<T>());
     });
     return y;
   }
@@ -104,9 +104,9 @@ Tensor conv(const std::string& op, int spatial, const Tensor& x_in, const Tensor
   LDAE_DISPATCH(x.dtype(), T, {
     const T* bp = b.defined() ? b.data<T>() : nullptr;
     if (reference) {
-      cpu::conv_reference_forward<T>(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
+      cpu::conv_reference_forward<T>(g, x.data<T>(), w.data<T>(), bp, y.mutable_data<T>());
     } else {
-      cpu::conv_forward<T>(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
+      cpu::conv_forward<T>(g, x.data<T>(), w.data<T>(), bp, y.mutable_data<T>());
     }
   });
   return y;
@@ -142,13 +142,13 @@ ConvGrads conv_backward(const Tensor& gy_in, const Tensor& x_in, const Tensor& w
     LDAE_DISPATCH(x.dtype(), T, {
       if (want_gx) {
         grads.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-        cuda::conv_backward_input<T>(g, gy.device_data<T>(), w.device_data<T>(), grads.gx.device_data<T>());
+        cuda::conv_backward_input<T>(g, gy.device_data<T>(), w.device_data<T>(), grads.gx.mutable_device_data<T>());
       }
       if (want_gw || want_gb) {
         grads.gw = Tensor::empty(w.shape(), w.dtype(), w.device());
         if (want_gb) grads.gb = Tensor::empty({g.Cout}, w.dtype(), w.device());
-        cuda::conv_backward_weight<T>(g, gy.device_data<T>(), x.device_data<T>(), grads.gw.device_data<T>(),
-                                      want_gb ? grads.gb.device_data<T>() : nullptr);
+        cuda::conv_backward_weight<T>(g, gy.device_data<T>(), x.device_data<T>(), grads.gw.mutable_device_data<T>(),
+                                      want_gb ? grads.gb.mutable_device_data<T>() : nullptr);
         if (!want_gw) grads.gw = Tensor();
       }
     });
@@ -161,20 +161,21 @@ ConvGrads conv_backward(const Tensor& gy_in, const Tensor& x_in, const Tensor& w
     if (want_gx) {
       grads.gx = Tensor::empty(x.shape(), x.dtype());
       if (reference) {
-        cpu::conv_reference_backward_input<T>(g, gy.data<T>(), w.data<T>(), grads.gx.data<T>());
+        cpu::conv_reference_backward_input<T>(g, gy.data<T>(), w.data<T>(),
+                                              grads.gx.mutable_data<T>());
       } else {
-        cpu::conv_backward_input<T>(g, gy.data<T>(), w.data<T>(), grads.gx.data<T>());
+        cpu::conv_backward_input<T>(g, gy.data<T>(), w.data<T>(), grads.gx.mutable_data<T>());
       }
     }
     if (want_gw || want_gb) {
       grads.gw = Tensor::empty(w.shape(), w.dtype());
       if (want_gb) grads.gb = Tensor::empty({g.Cout}, w.dtype());
-      T* gbp = want_gb ? grads.gb.data<T>() : nullptr;
+      T* gbp = want_gb ? grads.gb.mutable_data<T>() : nullptr;
       if (reference) {
-        cpu::conv_reference_backward_weight<T>(g, gy.data<T>(), x.data<T>(), grads.gw.data<T>(),
-                                               gbp);
+        cpu::conv_reference_backward_weight<T>(g, gy.data<T>(), x.data<T>(),
+                                               grads.gw.mutable_data<T>(), gbp);
       } else {
-        cpu::conv_backward_weight<T>(g, gy.data<T>(), x.data<T>(), grads.gw.data<T>(), gbp);
+        cpu::conv_backward_weight<T>(g, gy.data<T>(), x.data<T>(), grads.gw.mutable_data<T>(), gbp);
       }
       if (!want_gw) grads.gw = Tensor();
     }

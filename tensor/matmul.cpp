@@ -87,14 +87,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
       ib[i] = matrix_index(i, sb);
     }
     LDAE_DISPATCH(a.dtype(), T, {
-      cuda::batched_matmul<T>(a.device_data<T>(), b.device_data<T>(), out.device_data<T>(), n, k, m,
+      cuda::batched_matmul<T>(a.device_data<T>(), b.device_data<T>(), out.mutable_device_data<T>(), n, k, m,
                               ia, ib);
     });
     return out;
   }
 #endif
   LDAE_DISPATCH(a.dtype(), T, {
-    batched_gemm<T>(a.data<T>(), b.data<T>(), out.data<T>(), batches, n, k, m,
+    batched_gemm<T>(a.data<T>(), b.data<T>(), out.mutable_data<T>(), batches, n, k, m,
                     [&](int64_t i) { return matrix_index(i, sa); },
                     [&](int64_t i) { return matrix_index(i, sb); });
   });

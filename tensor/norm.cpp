@@ -131,8 +131,8 @@ NormResult group_norm(const Tensor& x_in, int64_t groups, const Tensor& weight_i
   if (x.device().is_cuda()) {  // tensor/cuda/norm.cu
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::group_norm_forward<T>(g, x.device_data<T>(), device_data_or_null<T>(w),
-                                  device_data_or_null<T>(b), eps, r.y.device_data<T>(),
-                                  r.mean.device_data<T>(), r.rstd.device_data<T>());
+                                  device_data_or_null<T>(b), eps, r.y.mutable_device_data<T>(),
+                                  r.mean.mutable_device_data<T>(), r.rstd.mutable_device_data<T>());
     });
     return r;
   }
@@ -142,10 +142,12 @@ NormResult group_norm(const Tensor& x_in, int64_t groups, const Tensor& weight_i
   LDAE_DISPATCH(x.dtype(), T, {
     if (reference) {
       cpu::group_norm_reference_forward<T>(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b),
-                                           eps, r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+                                           eps, r.y.mutable_data<T>(), r.mean.mutable_data<T>(),
+                                           r.rstd.mutable_data<T>());
     } else {
       cpu::group_norm_forward<T>(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
-                                 r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+                                 r.y.mutable_data<T>(), r.mean.mutable_data<T>(),
+                                 r.rstd.mutable_data<T>());
     }
   });
   return r;
@@ -178,7 +180,7 @@ NormGrads group_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::group_norm_backward<T>(g, gy.device_data<T>(), x.device_data<T>(), mean.device_data<T>(),
                                    rstd.device_data<T>(), device_data_or_null<T>(w),
-                                   r.gx.device_data<T>(), r.gw.device_data<T>(), r.gb.device_data<T>());
+                                   r.gx.mutable_device_data<T>(), r.gw.mutable_device_data<T>(), r.gb.mutable_device_data<T>());
     });
     return r;
   }
@@ -186,13 +188,13 @@ NormGrads group_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
   const bool reference = reference_kernels();  // see group_norm
   LDAE_DISPATCH(x.dtype(), T, {
     if (reference) {
-      cpu::group_norm_reference_backward<T>(g, gy.data<T>(), x.data<T>(), mean.data<T>(),
-                                            rstd.data<T>(), data_or_null<T>(w), r.gx.data<T>(),
-                                            r.gw.data<T>(), r.gb.data<T>());
+      cpu::group_norm_reference_backward<T>(
+          g, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(), data_or_null<T>(w),
+          r.gx.mutable_data<T>(), r.gw.mutable_data<T>(), r.gb.mutable_data<T>());
     } else {
       cpu::group_norm_backward<T>(g, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
-                                  data_or_null<T>(w), r.gx.data<T>(), r.gw.data<T>(),
-                                  r.gb.data<T>());
+                                  data_or_null<T>(w), r.gx.mutable_data<T>(),
+                                  r.gw.mutable_data<T>(), r.gb.mutable_data<T>());
     }
   });
   return r;
@@ -216,8 +218,8 @@ NormResult layer_norm(const Tensor& x_in, const Shape& normalized_shape, const T
   if (x.device().is_cuda()) {
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::layer_norm_forward<T>(g.M, g.L, x.device_data<T>(), device_data_or_null<T>(w),
-                                  device_data_or_null<T>(b), eps, r.y.device_data<T>(),
-                                  r.mean.device_data<T>(), r.rstd.device_data<T>());
+                                  device_data_or_null<T>(b), eps, r.y.mutable_device_data<T>(),
+                                  r.mean.mutable_device_data<T>(), r.rstd.mutable_device_data<T>());
     });
     return r;
   }
@@ -226,11 +228,12 @@ NormResult layer_norm(const Tensor& x_in, const Shape& normalized_shape, const T
   LDAE_DISPATCH(x.dtype(), T, {
     if (reference) {
       cpu::layer_norm_reference_forward<T>(g.M, g.L, x.data<T>(), data_or_null<T>(w),
-                                           data_or_null<T>(b), eps, r.y.data<T>(), r.mean.data<T>(),
-                                           r.rstd.data<T>());
+                                           data_or_null<T>(b), eps, r.y.mutable_data<T>(),
+                                           r.mean.mutable_data<T>(), r.rstd.mutable_data<T>());
     } else {
       cpu::layer_norm_forward<T>(g.M, g.L, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps,
-                                 r.y.data<T>(), r.mean.data<T>(), r.rstd.data<T>());
+                                 r.y.mutable_data<T>(), r.mean.mutable_data<T>(),
+                                 r.rstd.mutable_data<T>());
     }
   });
   return r;
@@ -264,8 +267,8 @@ NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::layer_norm_backward<T>(g.M, g.L, gy.device_data<T>(), x.device_data<T>(),
                                    mean.device_data<T>(), rstd.device_data<T>(),
-                                   device_data_or_null<T>(w), r.gx.device_data<T>(),
-                                   r.gw.device_data<T>(), r.gb.device_data<T>());
+                                   device_data_or_null<T>(w), r.gx.mutable_device_data<T>(),
+                                   r.gw.mutable_device_data<T>(), r.gb.mutable_device_data<T>());
     });
     return r;
   }
@@ -273,13 +276,13 @@ NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
   const bool reference = reference_kernels();  // see group_norm
   LDAE_DISPATCH(x.dtype(), T, {
     if (reference) {
-      cpu::layer_norm_reference_backward<T>(g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(),
-                                            rstd.data<T>(), data_or_null<T>(w), r.gx.data<T>(),
-                                            r.gw.data<T>(), r.gb.data<T>());
+      cpu::layer_norm_reference_backward<T>(
+          g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(), data_or_null<T>(w),
+          r.gx.mutable_data<T>(), r.gw.mutable_data<T>(), r.gb.mutable_data<T>());
     } else {
       cpu::layer_norm_backward<T>(g.M, g.L, gy.data<T>(), x.data<T>(), mean.data<T>(),
-                                  rstd.data<T>(), data_or_null<T>(w), r.gx.data<T>(),
-                                  r.gw.data<T>(), r.gb.data<T>());
+                                  rstd.data<T>(), data_or_null<T>(w), r.gx.mutable_data<T>(),
+                                  r.gw.mutable_data<T>(), r.gb.mutable_data<T>());
     }
   });
   return r;

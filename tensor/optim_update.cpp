@@ -73,7 +73,7 @@ void adam_update(Tensor& param, const Tensor& grad_in, Tensor& exp_avg, Tensor& 
 #endif
   } else {
     LDAE_DISPATCH(param.dtype(), T, {
-      adam_loop<T>(param.data<T>(), grad.data<T>(), exp_avg.data<T>(), exp_avg_sq.data<T>(),
+      adam_loop<T>(param.mutable_data<T>(), grad.data<T>(), exp_avg.mutable_data<T>(), exp_avg_sq.mutable_data<T>(),
                    param.numel(), rule);
     });
   }
@@ -97,8 +97,8 @@ void sgd_update(Tensor& param, const Tensor& grad_in, Tensor& momentum_buffer, d
 #endif
   } else {
     LDAE_DISPATCH(param.dtype(), T, {
-      sgd_loop<T>(param.data<T>(), grad.data<T>(),
-                  with_buffer ? momentum_buffer.data<T>() : nullptr, param.numel(), rule);
+      sgd_loop<T>(param.mutable_data<T>(), grad.data<T>(),
+                  with_buffer ? momentum_buffer.mutable_data<T>() : nullptr, param.numel(), rule);
     });
   }
   param.storage()->bump_version();

@@ -11,7 +11,7 @@ namespace {
 
 template <typename T, typename Draw>
 void fill_random(Tensor& t, Draw draw) {
-  T* p = t.data<T>();
+  T* p = t.mutable_data<T>();
   const int64_t n = t.numel();
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(draw(static_cast<uint64_t>(i)));

@@ -103,11 +103,11 @@ Tensor reduce_sum(const std::string& op, const Tensor& a, const std::vector<int6
   LDAE_DISPATCH(a.dtype(), T, {
     auto add = [](double acc, T x) { return acc + static_cast<double>(x); };
     auto join = [](double x, double y) { return x + y; };
-    reduce_rows<T, double>(v.rows, out.data<T>(), 0.0, add, join);
+    reduce_rows<T, double>(v.rows, out.mutable_data<T>(), 0.0, add, join);
     if (average) {
       // mean of an empty set is NaN, as in PyTorch
       const T scale = inner > 0 ? T(1) / T(inner) : std::numeric_limits<T>::quiet_NaN();
-      T* o = out.data<T>();
+      T* o = out.mutable_data<T>();
       for (int64_t i = 0; i < out.numel(); ++i) o[i] *= scale;
     }
   });
@@ -136,7 +136,7 @@ Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
 #endif
   LDAE_DISPATCH(a.dtype(), T, {
     auto take_max = [](T acc, T x) { return x > acc || std::isnan(x) ? x : acc; };
-    reduce_rows<T, T>(v.rows, out.data<T>(), -std::numeric_limits<T>::infinity(), take_max,
+    reduce_rows<T, T>(v.rows, out.mutable_data<T>(), -std::numeric_limits<T>::infinity(), take_max,
                       take_max);
   });
   return out;
@@ -152,7 +152,7 @@ Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim
 #endif
   } else {
     LDAE_DISPATCH(m.dtype(), T, {
-      T* p = m.data<T>();
+      T* p = m.mutable_data<T>();
       for (int64_t i = 0; i < m.numel(); ++i)
         if (std::isinf(p[i])) p[i] = 0;
     });

@@ -133,9 +133,9 @@ void interpolate_forward_typed(const ResampleGeometry& g, const Tensor& x, Tenso
 #ifdef LDAE_WITH_CUDA
   if (x.device().is_cuda())  // tensor/cuda/resample.cu, with the same axis maps
     return cuda::resample_forward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear,
-                                     x.device_data<T>(), y.device_data<T>());
+                                     x.device_data<T>(), y.mutable_device_data<T>());
 #endif
-  cpu::resample_forward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear, x.data<T>(), y.data<T>());
+  cpu::resample_forward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear, x.data<T>(), y.mutable_data<T>());
 }
 
 template <typename T>
@@ -143,10 +143,10 @@ void interpolate_backward_typed(const ResampleGeometry& g, const Tensor& gy, Ten
 #ifdef LDAE_WITH_CUDA
   if (gy.device().is_cuda())
     return cuda::resample_backward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear,
-                                      gy.device_data<T>(), gx.device_data<T>());
+                                      gy.device_data<T>(), gx.mutable_device_data<T>());
 #endif
   cpu::resample_backward<T>(g.P, g.in, g.out, axis_maps<T>(g), g.linear, gy.data<T>(),
-                            gx.data<T>());
+                            gx.mutable_data<T>());
 }
 
 }  // namespace
@@ -163,13 +163,13 @@ Tensor avg_pool3d(const Tensor& x_in, const std::vector<int64_t>& kernel,
   if (x.device().is_cuda()) {  // tensor/cuda/resample.cu
     LDAE_DISPATCH(x.dtype(), T, {
       cuda::avg_pool3d_forward<T>(g.P, g.in, g.out, g.kernel, g.stride, x.device_data<T>(),
-                                  y.device_data<T>());
+                                  y.mutable_device_data<T>());
     });
     return y;
   }
 #endif
   LDAE_DISPATCH(x.dtype(), T, {
-    cpu::avg_pool3d_forward<T>(g.P, g.in, g.out, g.kernel, g.stride, x.data<T>(), y.data<T>());
+    cpu::avg_pool3d_forward<T>(g.P, g.in, g.out, g.kernel, g.stride, x.data<T>(), y.mutable_data<T>());
   });
   return y;
 }
@@ -189,13 +189,13 @@ Tensor avg_pool3d_backward(const Tensor& gy_in, const Shape& x_shape,
   if (gy.device().is_cuda()) {
     LDAE_DISPATCH(gy.dtype(), T, {
       cuda::avg_pool3d_backward<T>(g.P, g.in, g.out, g.kernel, g.stride, gy.device_data<T>(),
-                                   gx.device_data<T>());
+                                   gx.mutable_device_data<T>());
     });
     return gx;
   }
 #endif
   LDAE_DISPATCH(gy.dtype(), T, {
-    cpu::avg_pool3d_backward<T>(g.P, g.in, g.out, g.kernel, g.stride, gy.data<T>(), gx.data<T>());
+    cpu::avg_pool3d_backward<T>(g.P, g.in, g.out, g.kernel, g.stride, gy.data<T>(), gx.mutable_data<T>());
   });
   return gx;
 }

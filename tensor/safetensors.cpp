@@ -113,14 +113,14 @@ void ints_to_double(const unsigned char* bytes, int64_t n, double* dst) {
 // the dtype table says). The dtype is picked once, outside the element loops.
 void convert(const std::string& from, const unsigned char* bytes, int64_t n, const Tensor& out) {
   if (from == "F16" || from == "BF16") {
-    float* dst = out.data<float>();
+    float* dst = out.mutable_data<float>();
     if (from == "F16")
       for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(load<uint16_t>(bytes, i));
     else
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_float(load<uint16_t>(bytes, i));
     return;
   }
-  double* dst = out.data<double>();
+  double* dst = out.mutable_data<double>();
   if (from == "I64") ints_to_double<int64_t>(bytes, n, dst);  // rounds beyond 2^53
   else if (from == "I32") ints_to_double<int32_t>(bytes, n, dst);
   else if (from == "I16") ints_to_double<int16_t>(bytes, n, dst);

@@ -29,7 +29,7 @@ Tensor to_last_axis(const Tensor& a, int64_t dim, std::vector<int64_t>* inverse)
 // of input k (at most 2 inputs).
 template <typename T, typename RowFn>
 void apply_rows(const std::vector<Tensor>& rows, Tensor& out, int64_t count, int64_t len, RowFn fn) {
-  T* po = out.data<T>();
+  T* po = out.mutable_data<T>();
   const T* p0 = rows[0].data<T>();
   const T* p1 = rows.size() > 1 ? rows[1].data<T>() : nullptr;
 #pragma omp parallel for schedule(static) if (count * len > 32768)

@@ -73,7 +73,9 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
         std::to_string(values.size()) + " values do not fill shape " + shape_str(shape));
   Tensor t = empty(shape, dtype);
   LDAE_DISPATCH(dtype, T, {
-    T* p = t.data<T>();
+    // Filling a tensor nobody else has seen yet is its creation, not a modification:
+    // write through the storage directly, so that it starts at version 0.
+    T* p = static_cast<T*>(t.storage()->data());
     for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
   });
   return t;
@@ -105,23 +107,43 @@ bool Tensor::is_contiguous() const {
 }
 
 template <typename T>
-T* Tensor::data() const {
+const T* Tensor::data() const {
   check(device().is_cpu(), "data",
         "tensor of shape " + shape_str(shape()) + " is on " + device().str() +
             ", whose memory the host cannot read; copy it with to(cpu_device())");
   return device_data<T>();
 }
-template float* Tensor::data<float>() const;
-template double* Tensor::data<double>() const;
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+
+// The write accessors reuse the read accessors' checks; the const_cast is sound because
+// the storage's memory itself is writable (data() only promises not to write).
+template <typename T>
+T* Tensor::mutable_data() const {
+  T* p = const_cast<T*>(data<T>());
+  storage()->bump_version();
+  return p;
+}
+template float* Tensor::mutable_data<float>() const;
+template double* Tensor::mutable_data<double>() const;
 
 template <typename T>
-T* Tensor::device_data() const {
+const T* Tensor::device_data() const {
   check(dtype_of<T>() == dtype(), "data",
         "requested " + dtype_name(dtype_of<T>()) + " from a " + dtype_name(dtype()) + " tensor");
-  return static_cast<T*>(storage()->data()) + offset();
+  return static_cast<const T*>(storage()->data()) + offset();
 }
-template float* Tensor::device_data<float>() const;
-template double* Tensor::device_data<double>() const;
+template const float* Tensor::device_data<float>() const;
+template const double* Tensor::device_data<double>() const;
+
+template <typename T>
+T* Tensor::mutable_device_data() const {
+  T* p = const_cast<T*>(device_data<T>());
+  storage()->bump_version();
+  return p;
+}
+template float* Tensor::mutable_device_data<float>() const;
+template double* Tensor::mutable_device_data<double>() const;
 
 double Tensor::item() const {
   check(numel() == 1, "item", "tensor of shape " + shape_str(shape()) + " has more than one element");
@@ -386,7 +408,7 @@ Tensor& Tensor::fill_(double value) {
     return *this;
   }
   LDAE_DISPATCH(dtype(), T, {
-    T* p = data<T>();
+    T* p = mutable_data<T>();  // bumps the version
     const T v = static_cast<T>(value);
     cpu::for_each_row<1>(shape(), {strides()},
                          [&](const std::array<int64_t, 1>& off, int64_t n,
@@ -394,7 +416,6 @@ Tensor& Tensor::fill_(double value) {
                            for (int64_t i = 0; i < n; ++i) p[off[0] + i * step[0]] = v;
                          });
   });
-  storage()->bump_version();
   return *this;
 }
 
@@ -419,10 +440,10 @@ Tensor& Tensor::copy_(const Tensor& src) {
   }
   LDAE_DISPATCH(dtype(), D, {
     LDAE_DISPATCH(source.dtype(), S, {
-      copy_elements<D, S>(data<D>(), strides(), source.data<S>(), source.strides(), shape());
+      // mutable_data bumps the version.
+      copy_elements<D, S>(mutable_data<D>(), strides(), source.data<S>(), source.strides(), shape());
     });
   });
-  storage()->bump_version();
   return *this;
 }
 

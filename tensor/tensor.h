@@ -77,12 +77,31 @@ class Tensor {
   bool same_storage(const Tensor& other) const { return storage() == other.storage(); }
 
   // ---- Element access ------------------------------------------------------------
-  // Pointer to element 0 (storage + offset) of a CPU tensor. T must match dtype(); a
-  // CUDA tensor throws (its memory cannot be read by the host: use to(cpu_device())).
-  template <typename T> T* data() const;
-  // Pointer to element 0 in the memory of the tensor's device: a GPU address for a CUDA
-  // tensor, only for passing to kernels of that device. T must match dtype().
-  template <typename T> T* device_data() const;
+  // Reading and writing are separate accessors, so that every write through a raw
+  // pointer is seen by autograd. Autograd saves some tensors for the backward pass
+  // together with their storage version (autograd/node.h, SavedTensor); a write made
+  // through mutable_data() bumps that version, so the backward pass throws instead of
+  // using the changed values. data() gives a `const T*`: writing through it does not
+  // compile. The write accessors are `const` members on purpose: a Tensor is a handle
+  // (copies share the data), so a non-const member would protect nothing (any copy of
+  // a `const Tensor&` is non-const); the version bump is what catches the write. Its
+  // cost is one integer increment per call, nothing next to the loop that follows.
+  // Call mutable_data() once, before writing, and keep the pointer: a kernel filling a
+  // fresh output bumps a version that nobody has recorded yet, which is harmless.
+  // (Storage::data() is the unchecked raw memory underneath, for allocators and I/O on
+  // storage that is not shared yet; code writing through it calls bump_version() itself.)
+  //
+  // Read-only pointer to element 0 (storage + offset) of a CPU tensor. T must match
+  // dtype(); a CUDA tensor throws (its memory cannot be read by the host: use
+  // to(cpu_device())).
+  template <typename T> const T* data() const;
+  // Writable pointer to element 0 of a CPU tensor, as data(); bumps the storage version.
+  template <typename T> T* mutable_data() const;
+  // Read-only pointer to element 0 in the memory of the tensor's device: a GPU address
+  // for a CUDA tensor, only for passing to kernels of that device. T must match dtype().
+  template <typename T> const T* device_data() const;
+  // Writable pointer in the device's memory, as device_data(); bumps the storage version.
+  template <typename T> T* mutable_device_data() const;
   // The value of a one-element tensor, converted to double (copied from the GPU if needed).
   double item() const;
   // The value at a multi-index (for tests and debugging, not for loops).
@@ -111,7 +130,7 @@ class Tensor {
   // The same values on `device` (itself if already there; a new contiguous tensor else).
   Tensor to(Device device) const;
 
-  // ---- In-place writes (bump the storage version) -----------------------------------
+  // ---- In-place writes (bump the storage version, like mutable_data) -----------------
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
   // Copies `src` (broadcast to this shape, any dtype) into this tensor.

@@ -10,7 +10,7 @@ namespace ldae::cpu {
 // out[i] = f(a[i]); a already has out's shape (possibly via stride-0 axes).
 template <typename T, typename F>
 void unary_map(Tensor& out, const Tensor& a, F f) {
-  T* po = out.data<T>();
+  T* po = out.mutable_data<T>();
   const T* pa = a.data<T>();
   for_each_row<2>(out.shape(), {out.strides(), a.strides()},
                   [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
@@ -27,7 +27,7 @@ void unary_map(Tensor& out, const Tensor& a, F f) {
 // out[i] = f(a[i], b[i]); a and b already have out's shape (possibly via stride-0 axes).
 template <typename T, typename F>
 void binary_map(Tensor& out, const Tensor& a, const Tensor& b, F f) {
-  T* po = out.data<T>();
+  T* po = out.mutable_data<T>();
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   for_each_row<3>(out.shape(), {out.strides(), a.strides(), b.strides()},

@@ -9,8 +9,6 @@
 // so that the last pass is one fused multiply-add per element.
 #include "tensor/cpu/norm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -180,6 +178,11 @@ void group_norm_backward(const GroupNormGeometry& g, const T* gy, const T* x, co
 
 // ---- Layer norm -------------------------------------------------------------------------
 
+// The backward pass sums gw and gb over the rows in this many parts (at most; one per row
+// when there are fewer rows): enough for the threads of a large machine to share, few
+// enough that the partial sums (2 L doubles per part) stay small.
+constexpr int64_t kLayerNormParts = 64;
+
 template <typename T>
 void layer_norm_forward(int64_t M, int64_t L, const T* x, const T* w, const T* b, double eps, T* y,
                         T* mean, T* rstd) {
@@ -203,19 +206,19 @@ void layer_norm_forward(int64_t M, int64_t L, const T* x, const T* w, const T* b
 template <typename T>
 void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T* mean,
                          const T* rstd, const T* w, T* gx, T* gw, T* gb) {
-  // gw and gb are sums over the rows. Each thread adds its rows into its own partial
-  // sums (in double), which are added in thread order at the end: no races, and the
-  // same result on every run with the same thread count.
+  // gw and gb are sums over the rows. The rows are cut into a fixed number of parts that
+  // does not depend on the thread count; each part adds its rows into its own partial sums
+  // (in double), and the parts are added in part order at the end: no races, and the
+  // same bits on every run whatever the number of threads.
   const bool parallel = M * L > kParallelGrain;
-  const int threads = parallel ? omp_get_max_threads() : 1;
-  std::vector<double> partial(static_cast<size_t>(threads) * 2 * L, 0.0);
+  const int64_t parts = parallel ? std::min<int64_t>(M, kLayerNormParts) : 1;
+  std::vector<double> partial(static_cast<size_t>(parts * 2 * L), 0.0);
 
-#pragma omp parallel num_threads(threads) if (parallel)
-  {
-    double* part_w = partial.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * L;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t part = 0; part < parts; ++part) {
+    double* part_w = partial.data() + part * 2 * L;
     double* part_b = part_w + L;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < M; ++r) {
+    for (int64_t r = M * part / parts; r < M * (part + 1) / parts; ++r) {
       const T* gr = gy + r * L;
       const T* xr = x + r * L;
       T* out = gx + r * L;
@@ -237,9 +240,9 @@ void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T*
 
   for (int64_t j = 0; j < L; ++j) {
     double acc_w = 0, acc_b = 0;
-    for (int t = 0; t < threads; ++t) {
-      acc_w += partial[static_cast<size_t>(t) * 2 * L + j];
-      acc_b += partial[static_cast<size_t>(t) * 2 * L + L + j];
+    for (int64_t part = 0; part < parts; ++part) {
+      acc_w += partial[part * 2 * L + j];
+      acc_b += partial[part * 2 * L + L + j];
     }
     gw[j] = static_cast<T>(acc_w);
     gb[j] = static_cast<T>(acc_b);

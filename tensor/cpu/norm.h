@@ -40,7 +40,8 @@ void layer_norm_forward(int64_t M, int64_t L, const T* x, const T* w, const T* b
                         T* mean, T* rstd);
 
 // gy, x: (M, L); mean, rstd: (M); w: (L) or null -> gx: (M, L), gw, gb: (L).
-// One pass, parallel over rows; gw, gb from per-thread partial sums (deterministic).
+// One pass, parallel over rows; gw, gb from partial sums over a fixed number of row parts
+// (the same bits whatever the thread count).
 template <typename T>
 void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T* mean,
                          const T* rstd, const T* w, T* gx, T* gw, T* gb);

@@ -52,17 +52,28 @@ inline unsigned blocks_for(int64_t n) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, 65536)));
 }
 
-// The device pointer of element 0 of a CUDA tensor (dtype checked).
+// The device pointer of element 0 of a CUDA tensor (dtype checked), for reading.
 template <typename T>
-T* ptr(const Tensor& t) {
+const T* ptr(const Tensor& t) {
   return t.device_data<T>();
+}
+// The same for writing: bumps the storage version (see Tensor::mutable_data).
+template <typename T>
+T* mutable_ptr(const Tensor& t) {
+  return t.mutable_device_data<T>();
 }
 template <typename T>
 const T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.device_data<T>() : nullptr;
 }
-// The address of element 0 as bytes, for copies of any dtype.
-inline void* raw_ptr(const Tensor& t) {
+// The address of element 0 as bytes, for copies of any dtype: for reading...
+inline const void* raw_ptr(const Tensor& t) {
+  return static_cast<const char*>(t.storage()->data()) +
+         t.offset() * static_cast<int64_t>(dtype_size(t.dtype()));
+}
+// ... and for writing (bumps the storage version).
+inline void* mutable_raw_ptr(const Tensor& t) {
+  t.storage()->bump_version();
   return static_cast<char*>(t.storage()->data()) +
          t.offset() * static_cast<int64_t>(dtype_size(t.dtype()));
 }

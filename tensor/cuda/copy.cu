@@ -43,9 +43,9 @@ void copy_on_device(const Tensor& dst, const Tensor& src) {
   const StridedIndexer<2> ix =
       make_indexer<2>(dst.shape(), {dst.strides(), src.strides()}, &contiguous);
   if (contiguous) {
-    copy_contiguous_kernel<D, S><<<blocks_for(n), kThreads>>>(ptr<D>(dst), ptr<S>(src), n);
+    copy_contiguous_kernel<D, S><<<blocks_for(n), kThreads>>>(mutable_ptr<D>(dst), ptr<S>(src), n);
   } else {
-    copy_strided_kernel<D, S><<<blocks_for(n), kThreads>>>(ptr<D>(dst), ptr<S>(src), ix, n);
+    copy_strided_kernel<D, S><<<blocks_for(n), kThreads>>>(mutable_ptr<D>(dst), ptr<S>(src), ix, n);
   }
   LDAE_CUDA_CHECK_LAUNCH();
 }
@@ -66,9 +66,9 @@ void fill(const Tensor& t, double value) {
     bool contiguous = false;
     const StridedIndexer<1> ix = make_indexer<1>(t.shape(), {t.strides()}, &contiguous);
     if (contiguous) {
-      fill_contiguous_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(t), n, static_cast<T>(value));
+      fill_contiguous_kernel<T><<<blocks_for(n), kThreads>>>(mutable_ptr<T>(t), n, static_cast<T>(value));
     } else {
-      fill_strided_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(t), ix, n, static_cast<T>(value));
+      fill_strided_kernel<T><<<blocks_for(n), kThreads>>>(mutable_ptr<T>(t), ix, n, static_cast<T>(value));
     }
     LDAE_CUDA_CHECK_LAUNCH();
   });
@@ -91,11 +91,11 @@ void copy(const Tensor& dst, const Tensor& src) {
     const Tensor host = src.to(dst.dtype()).contiguous();
     const size_t nbytes = static_cast<size_t>(n) * dtype_size(dst.dtype());
     if (dst.is_contiguous()) {
-      copy_host_to_device(raw_ptr(dst), raw_ptr(host), nbytes);
+      copy_host_to_device(mutable_raw_ptr(dst), raw_ptr(host), nbytes);
       return;
     }
     const Tensor staged = Tensor::empty(dst.shape(), dst.dtype(), dst.device());
-    copy_host_to_device(raw_ptr(staged), raw_ptr(host), nbytes);
+    copy_host_to_device(mutable_raw_ptr(staged), raw_ptr(host), nbytes);
     copy_device_device(dst, staged);
     return;
   }
@@ -103,7 +103,7 @@ void copy(const Tensor& dst, const Tensor& src) {
   require_device("copy_", src.device().index);
   const Tensor dense = src.is_contiguous() ? src : src.contiguous();
   const Tensor host = Tensor::empty(src.shape(), src.dtype());
-  copy_device_to_host(raw_ptr(host), raw_ptr(dense),
+  copy_device_to_host(mutable_raw_ptr(host), raw_ptr(dense),
                       static_cast<size_t>(n) * dtype_size(src.dtype()));
   Tensor(dst).copy_(host);  // host strided copy with dtype conversion
 }

@@ -50,9 +50,9 @@ void unary_map(Tensor& out, const Tensor& a, F f) {
   const StridedIndexer<2> ix =
       make_indexer<2>(out.shape(), {out.strides(), a.strides()}, &contiguous);
   if (contiguous) {
-    unary_contiguous_kernel<T, F><<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), n, f);
+    unary_contiguous_kernel<T, F><<<blocks_for(n), kThreads>>>(mutable_ptr<T>(out), ptr<T>(a), n, f);
   } else {
-    unary_strided_kernel<T, F><<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), ix, n, f);
+    unary_strided_kernel<T, F><<<blocks_for(n), kThreads>>>(mutable_ptr<T>(out), ptr<T>(a), ix, n, f);
   }
   LDAE_CUDA_CHECK_LAUNCH();
 }
@@ -67,10 +67,10 @@ void binary_map(Tensor& out, const Tensor& a, const Tensor& b, F f) {
       make_indexer<3>(out.shape(), {out.strides(), a.strides(), b.strides()}, &contiguous);
   if (contiguous) {
     binary_contiguous_kernel<T, F>
-        <<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), ptr<T>(b), n, f);
+        <<<blocks_for(n), kThreads>>>(mutable_ptr<T>(out), ptr<T>(a), ptr<T>(b), n, f);
   } else {
     binary_strided_kernel<T, F>
-        <<<blocks_for(n), kThreads>>>(ptr<T>(out), ptr<T>(a), ptr<T>(b), ix, n, f);
+        <<<blocks_for(n), kThreads>>>(mutable_ptr<T>(out), ptr<T>(a), ptr<T>(b), ix, n, f);
   }
   LDAE_CUDA_CHECK_LAUNCH();
 }

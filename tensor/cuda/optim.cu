@@ -24,8 +24,8 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp
   const int64_t n = param.numel();
   if (n == 0) return;
   LDAE_DISPATCH(param.dtype(), T, {
-    adam_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(param), ptr<T>(grad), ptr<T>(exp_avg),
-                                                ptr<T>(exp_avg_sq), n, rule);
+    adam_kernel<T><<<blocks_for(n), kThreads>>>(mutable_ptr<T>(param), ptr<T>(grad), mutable_ptr<T>(exp_avg),
+                                                mutable_ptr<T>(exp_avg_sq), n, rule);
   });
   LDAE_CUDA_CHECK_LAUNCH();
 }
@@ -37,7 +37,7 @@ void sgd_update(Tensor& param, const Tensor& grad, const Tensor& momentum_buffer
   if (n == 0) return;
   LDAE_DISPATCH(param.dtype(), T, {
     sgd_kernel<T><<<blocks_for(n), kThreads>>>(
-        ptr<T>(param), ptr<T>(grad), momentum_buffer.defined() ? ptr<T>(momentum_buffer) : nullptr,
+        mutable_ptr<T>(param), ptr<T>(grad), momentum_buffer.defined() ? mutable_ptr<T>(momentum_buffer) : nullptr,
         n, rule);
   });
   LDAE_CUDA_CHECK_LAUNCH();

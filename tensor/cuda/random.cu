@@ -33,7 +33,7 @@ void fill_uniform(Tensor& t, uint64_t seed, uint64_t offset, double low, double 
   const bool as_double = t.dtype() == DType::F64;  // 53 random bits for f64, as the CPU
   LDAE_DISPATCH(t.dtype(), T, {
     uniform_kernel<T>
-        <<<blocks_for(n), kThreads>>>(ptr<T>(t), n, seed, offset, low, high, as_double);
+        <<<blocks_for(n), kThreads>>>(mutable_ptr<T>(t), n, seed, offset, low, high, as_double);
   });
   LDAE_CUDA_CHECK_LAUNCH();
 }
@@ -43,7 +43,7 @@ void fill_normal(Tensor& t, uint64_t seed, uint64_t offset, double mean, double 
   const int64_t n = t.numel();
   if (n == 0) return;
   LDAE_DISPATCH(t.dtype(), T, {
-    normal_kernel<T><<<blocks_for(n), kThreads>>>(ptr<T>(t), n, seed, offset, mean, stddev);
+    normal_kernel<T><<<blocks_for(n), kThreads>>>(mutable_ptr<T>(t), n, seed, offset, mean, stddev);
   });
   LDAE_CUDA_CHECK_LAUNCH();
 }

@@ -90,7 +90,7 @@ void reduce(const Tensor& rows, Tensor& out, A init, Op op, bool average) {
   // The mean's factor as on the CPU: 1/inner in T, NaN for an empty row.
   const T scale = inner > 0 ? T(1) / T(inner) : std::numeric_limits<T>::quiet_NaN();
   const T* in = ptr<T>(rows);
-  T* o = ptr<T>(out);
+  T* o = mutable_ptr<T>(out);
   if (inner <= 64) {
     short_rows_kernel<T, A, Op>
         <<<blocks_for(outer), kThreads>>>(in, o, outer, inner, init, op, scale, average);

@@ -91,7 +91,7 @@ void softmax_rows(const std::string& op, const Tensor& in0, const Tensor& in1, T
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(count, 65536));
   LDAE_DISPATCH(out.dtype(), T, {
     softmax_kernel<T><<<blocks, kRowThreads>>>(
-        kind, ptr<T>(in0), in1.defined() ? ptr<T>(in1) : nullptr, ptr<T>(out), count, len);
+        kind, ptr<T>(in0), in1.defined() ? ptr<T>(in1) : nullptr, mutable_ptr<T>(out), count, len);
   });
   LDAE_CUDA_CHECK_LAUNCH();
 }

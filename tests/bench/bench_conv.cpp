@@ -1,13 +1,14 @@
-// Benchmarks of the CPU convolution kernels (tensor/cpu/conv.h), part of ldae_bench.
+// Benchmarks of the CPU convolution kernels alone (tensor/cpu/conv.h), part of ldae_bench:
 //
-//   conv3d_forward/<N>x<Cin>x<D>x<H>x<W>/<Cout>           y = conv3d(x, w) + b
-//   conv3d_forward_backward/<N>x<Cin>x<D>x<H>x<W>/<Cout>  forward, then gx, gw and gb
-//   conv3d_backward_input/..., conv3d_backward_weight/...  the two backward kernels alone
-//   conv3d_stride2_forward_backward/1x64x32x40x32/64     the general path (stride 2)
-// Kernel 3, padding 1, stride 1 (but the last), float32. Counters: GFLOP/s (each pass: 2 * N * Cout
-// * Cin * 27 * oD * oH * oW FLOPs; forward_backward: 3x that) and the process's peak resident
-// memory. tests/bench/pytorch_bench.py times the same shapes in PyTorch and prints the ratio table
-// (docs/benchmarks.md has the commands).
+//   conv3d_backward_input/<N>x<Cin>x<D>x<H>x<W>/<Cout>   gx from gy and w
+//   conv3d_backward_weight/<N>x<Cin>x<D>x<H>x<W>/<Cout>  gw and gb from gy and x
+//
+// These time one kernel below the op level, which the op table cannot express (its cases
+// run whole ops); conv3d_forward/... and conv3d_forward_backward/... come from the table
+// (the conv3d_pad1 and conv3d_stride2 cases, registered by bench_ops.cpp) with the same
+// shapes. Kernel 3, padding 1, stride 1, float32. Counters: GFLOP/s (2 * N * Cout * Cin *
+// 27 * oD * oH * oW FLOPs per pass) and the process's peak resident memory.
+// tests/bench/pytorch_bench.py prints these in its per-kernel table (docs/benchmarks.md).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -56,10 +57,8 @@ double peak_rss_mb() {
 
 // What one benchmark iteration runs.
 enum class Pass {
-  kForward,          // conv_forward
-  kForwardBackward,  // conv_forward + conv_backward_input + conv_backward_weight (with gb)
-  kBackwardInput,    // conv_backward_input alone
-  kBackwardWeight,   // conv_backward_weight alone (with gb)
+  kBackwardInput,   // conv_backward_input alone
+  kBackwardWeight,  // conv_backward_weight alone (with gb)
 };
 
 void run_conv(benchmark::State& state, ConvShape s, Pass pass) {
@@ -70,26 +69,23 @@ void run_conv(benchmark::State& state, ConvShape s, Pass pass) {
   const int64_t P = g.out[0] * g.out[1] * g.out[2];
   const int64_t xn = s.N * s.Cin * s.D * s.H * s.W, yn = s.N * s.Cout * P, wn = s.Cout * s.Cin * 27;
   const std::vector<float> x = random_vector(xn, 1), w = random_vector(wn, 2),
-                           b = random_vector(s.Cout, 3), gy = random_vector(yn, 4);
-  std::vector<float> y(yn), gx(xn), gw(wn), gb(s.Cout);
-  const bool fwd = pass == Pass::kForward || pass == Pass::kForwardBackward;
-  const bool bin = pass == Pass::kForwardBackward || pass == Pass::kBackwardInput;
-  const bool bwt = pass == Pass::kForwardBackward || pass == Pass::kBackwardWeight;
+                           gy = random_vector(yn, 4);
+  std::vector<float> gx(xn), gw(wn), gb(s.Cout);
+  const bool bin = pass == Pass::kBackwardInput;
+  const bool bwt = pass == Pass::kBackwardWeight;
   // GFLOP/s from wall-clock time (the kernels are multi-threaded; CPU time of the main thread would
   // not be the elapsed time). The reported real_time is wall-clock too.
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    if (fwd) ldae::cpu::conv_forward<float>(g, x.data(), w.data(), b.data(), y.data());
     if (bin) ldae::cpu::conv_backward_input<float>(g, gy.data(), w.data(), gx.data());
     if (bwt) ldae::cpu::conv_backward_weight<float>(g, gy.data(), x.data(), gw.data(), gb.data());
-    benchmark::DoNotOptimize(y.data());
     benchmark::DoNotOptimize(gx.data());
     benchmark::DoNotOptimize(gw.data());
     benchmark::ClobberMemory();
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double flops = 2.0 * s.N * s.Cout * s.Cin * 27.0 * P * (fwd + bin + bwt);
+  const double flops = 2.0 * s.N * s.Cout * s.Cin * 27.0 * P * (bin + bwt);
   state.counters["GFLOP/s"] = flops * static_cast<double>(state.iterations()) / seconds * 1e-9;
   state.counters["peak_rss_MB"] = peak_rss_mb();
 }
@@ -98,8 +94,6 @@ void run_conv(benchmark::State& state, ConvShape s, Pass pass) {
 // (No UseRealTime(): it would append "/real_time" to the names; real_time is reported anyway.)
 const bool kRegistered = [] {
   const std::pair<const char*, Pass> passes[] = {
-      {"conv3d_forward/", Pass::kForward},
-      {"conv3d_forward_backward/", Pass::kForwardBackward},
       {"conv3d_backward_input/", Pass::kBackwardInput},
       {"conv3d_backward_weight/", Pass::kBackwardWeight},
   };
@@ -109,11 +103,6 @@ const bool kRegistered = [] {
           ->Unit(benchmark::kMillisecond);
     }
   }
-  // A stride-2 down-sampling conv: the general (im2col + Eigen GEMM) path.
-  const ConvShape down{1, 64, 32, 40, 32, 64, 2};
-  benchmark::RegisterBenchmark(("conv3d_stride2_forward_backward/" + shape_name(down)).c_str(),
-                               run_conv, down, Pass::kForwardBackward)
-      ->Unit(benchmark::kMillisecond);
   return true;
 }();
 

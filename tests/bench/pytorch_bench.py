@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Times conv3d in PyTorch (CPU) on the shapes of tests/bench/bench_conv.cpp and, given the JSON
+"""Times conv3d in PyTorch (CPU) on the shapes of ldae_bench (the benches of the op table,
+tests/common/op_table.cpp, and bench_conv.cpp) and, given the JSON
 output of ldae_bench, prints the side-by-side ratio table that docs/benchmarks.md shows.
 
 Run it with Debian's Python, which has torch 1.13 (the `python3` first on PATH may not):
@@ -27,7 +28,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-# (N, Cin, D, H, W, Cout); kernel 3, padding 1, stride 1. Keep in sync with bench_conv.cpp.
+# (N, Cin, D, H, W, Cout); kernel 3, padding 1, stride 1. Keep in sync with the conv3d_pad1
+# benches of tests/common/op_table.cpp and with bench_conv.cpp.
 SHAPES = [
     (1, 32, 32, 40, 32, 32),
     (1, 64, 16, 20, 16, 64),
@@ -37,8 +39,8 @@ SHAPES = [
 CASES = [(bench, s, 1, bench.endswith("backward"))
          for s in SHAPES for bench in ("conv3d_forward", "conv3d_forward_backward")]
 CASES.append(("conv3d_stride2_forward_backward", (1, 64, 32, 40, 32, 64), 2, True))
-# The other ops of ldae_bench (tests/bench/bench_ops.cpp): name -> (FLOPs or None, builder of
-# the timed PyTorch call). Keep in sync with bench_ops.cpp.
+# The other ops of ldae_bench (the benches of tests/common/op_table.cpp): name -> (FLOPs or
+# None, builder of the timed PyTorch call). Keep in sync with the table.
 OTHER_OPS = ["matmul_forward/1024x1024x1024", "softmax_forward/4096x1024",
              "group_norm_forward/1x64x32x40x32/g32", "group_norm_forward_backward/1x64x32x40x32/g32"]
 GEMM_PEAK_GFLOPS = 300.0  # Eigen SGEMM at 2 threads on the project's 2-core AVX-512 machine

@@ -24,7 +24,8 @@ import sys
 import tempfile
 import time
 
-# (N, Cin, D, H, W, Cout); kernel 3, padding 1, stride 1. Keep in sync with bench_cuda.cpp.
+# (N, Cin, D, H, W, Cout); kernel 3, padding 1, stride 1. Keep in sync with the conv3d_pad1
+# benches of tests/common/op_table.cpp (registered as cuda/... by bench_cuda.cpp).
 SHAPES = [
     (1, 32, 32, 40, 32, 32),
     (1, 64, 16, 20, 16, 64),

@@ -1,5 +1,7 @@
-// CPU-vs-GPU parity of every op of tensor/ops.h, forward and backward, driven by one
-// table of op cases (the style of ggml's test-backend-ops): adding an op is one entry.
+// CPU-vs-GPU parity of every op of tensor/ops.h, forward and backward, driven by the
+// op table of tests/common/op_table.cpp (the style of ggml's test-backend-ops), which
+// also drives the gradient checks, the determinism tests and the benchmarks: adding an
+// op is one entry there.
 //
 // For each case and dtype (f32, f64): random inputs are drawn on the CPU; the case's
 // function runs on CPU copies and on GPU copies of them; then ag::backward with the same
@@ -20,6 +22,7 @@
 #include "autograd/engine.h"
 #include "autograd/functions.h"
 #include "autograd/no_grad.h"
+#include "common/op_table.h"
 #include "cuda/cuda_test_helpers.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
@@ -33,229 +36,7 @@ using ldae::testing::tolerance_for;
 
 namespace {
 
-// One random input: its shape and range; `grad` false for inputs without a gradient
-// (targets, or ops without an autograd version).
-struct Input {
-  Shape shape;
-  double low = -1.0, high = 1.0;
-  bool grad = true;
-};
-
-struct OpCase {
-  std::string name;
-  std::vector<Input> inputs;
-  std::function<Tensor(const std::vector<Tensor>&)> f;  // ag:: ops (or plain ops without grad)
-  double f32_rtol = 2e-4;
-  size_t conv_workspace = 0;  // > 0: the GPU's im2col bound, in bytes (forces chunking)
-};
-
-Input pos(Shape s) {
-  return Input{std::move(s), 0.5, 2.0};
-}  // for log, sqrt, div
-Input nograd(Shape s, double lo = -1, double hi = 1) {
-  return Input{std::move(s), lo, hi, false};
-}
-
-ConvParams conv(std::vector<int64_t> stride, std::vector<int64_t> padding,
-                std::vector<int64_t> dilation, int64_t groups = 1) {
-  return ConvParams{std::move(stride), std::move(padding), std::move(dilation), groups};
-}
-
-// The table. Each function gets the inputs in order: v[0], v[1], ...
-std::vector<OpCase> op_cases() {
-  using V = std::vector<Tensor>;
-  std::vector<OpCase> c;
-  // ---- Elementwise, binary with broadcasting ----
-  c.push_back(
-      {"add_bcast", {{{2, 3, 4}}, {{3, 1}}}, [](const V& v) { return ag::add(v[0], v[1]); }});
-  c.push_back(
-      {"sub_bcast", {{{4, 1, 5}}, {{3, 5}}}, [](const V& v) { return ag::sub(v[0], v[1]); }});
-  c.push_back(
-      {"mul_bcast", {{{2, 1, 3}}, {{4, 1}}}, [](const V& v) { return ag::mul(v[0], v[1]); }});
-  c.push_back({"div", {{{3, 4}}, pos({3, 4})}, [](const V& v) { return ag::div(v[0], v[1]); }});
-  c.push_back(
-      {"maximum", {nograd({3, 4}), nograd({4})}, [](const V& v) { return maximum(v[0], v[1]); }});
-  c.push_back({"add_scaled", {nograd({5, 2}), nograd({5, 2})}, [](const V& v) {
-                 return add_scaled(v[0], v[1], -0.3);
-               }});
-  c.push_back({"add_transposed", {{{4, 3}}, {{3, 4}}}, [](const V& v) {
-                 return ag::add(ag::transpose(v[0], 0, 1), v[1]);
-               }});
-  c.push_back({"mul_sliced", {{{3, 8}}, {{3, 4}}}, [](const V& v) {
-                 return ag::mul(ag::slice(v[0], 1, 0, 8, 2), v[1]);
-               }});
-  c.push_back(
-      {"add_large", {{{3, 70000}}, {{70000}}}, [](const V& v) { return ag::add(v[0], v[1]); }});
-  // ---- Elementwise with a scalar, unary ----
-  c.push_back({"add_scalar", {{{6}}}, [](const V& v) { return ag::add_scalar(v[0], 1.5); }});
-  c.push_back({"mul_scalar", {{{6}}}, [](const V& v) { return ag::mul_scalar(v[0], -2.0); }});
-  c.push_back({"pow2", {{{2, 5}}}, [](const V& v) { return ag::pow(v[0], 2.0); }});
-  c.push_back({"pow_frac", {pos({2, 5})}, [](const V& v) { return ag::pow(v[0], 1.7); }});
-  c.push_back({"clamp", {{{4, 5}}}, [](const V& v) { return ag::clamp(v[0], -0.5, 0.3); }});
-  c.push_back({"neg", {{{7}}}, [](const V& v) { return ag::neg(v[0]); }});
-  c.push_back({"exp", {{{3, 4}}}, [](const V& v) { return ag::exp(v[0]); }});
-  c.push_back({"log", {pos({3, 4})}, [](const V& v) { return ag::log(v[0]); }});
-  c.push_back({"sqrt", {pos({3, 4})}, [](const V& v) { return ag::sqrt(v[0]); }});
-  c.push_back({"abs", {{{3, 4}}}, [](const V& v) { return ag::abs(v[0]); }});
-  c.push_back({"sign", {nograd({9})}, [](const V& v) { return sign(v[0]); }});
-  c.push_back({"tanh", {{{3, 4}, -3, 3}}, [](const V& v) { return ag::tanh(v[0]); }});
-  c.push_back({"sigmoid", {{{3, 4}, -6, 6}}, [](const V& v) { return ag::sigmoid(v[0]); }});
-  c.push_back({"relu", {{{3, 4}}}, [](const V& v) { return ag::relu(v[0]); }});
-  c.push_back({"leaky_relu", {{{3, 4}}}, [](const V& v) { return ag::leaky_relu(v[0], 0.2); }});
-  c.push_back({"silu", {{{3, 4}, -4, 4}}, [](const V& v) { return ag::silu(v[0]); }});
-  c.push_back({"gelu_erf", {{{3, 4}, -3, 3}}, [](const V& v) { return ag::gelu(v[0], "none"); }});
-  c.push_back({"gelu_tanh", {{{3, 4}, -3, 3}}, [](const V& v) { return ag::gelu(v[0], "tanh"); }});
-  c.push_back({"exp_permuted", {{{2, 3, 4}}}, [](const V& v) {
-                 return ag::exp(ag::permute(v[0], {2, 0, 1}));
-               }});
-  // ---- Reductions ----
-  c.push_back({"sum_all", {{{3, 4, 5}}}, [](const V& v) { return ag::sum(v[0]); }});
-  c.push_back({"sum_dim_keep", {{{3, 4, 5}}}, [](const V& v) { return ag::sum(v[0], {1}, true); }});
-  c.push_back({"mean_dims", {{{3, 4, 5}}}, [](const V& v) { return ag::mean(v[0], {0, 2}); }});
-  c.push_back({"sum_long_row", {{{1, 200000}}}, [](const V& v) { return ag::sum(v[0], {1}); }});
-  c.push_back({"mean_many_rows", {{{300, 500}}}, [](const V& v) { return ag::mean(v[0], {1}); }});
-  c.push_back({"amax", {nograd({4, 70})}, [](const V& v) { return amax(v[0], {1}); }});
-  c.push_back({"amax_all", {nograd({5, 6, 7})}, [](const V& v) { return amax(v[0]); }});
-  c.push_back(
-      {"logsumexp", {{{3, 100}, -5, 5}}, [](const V& v) { return ag::logsumexp(v[0], {1}); }});
-  c.push_back({"sum_to", {nograd({4, 3, 5})}, [](const V& v) { return sum_to(v[0], {3, 1}); }});
-  // ---- Linear algebra ----
-  c.push_back({"matmul", {{{5, 7}}, {{7, 3}}}, [](const V& v) { return ag::matmul(v[0], v[1]); }});
-  c.push_back({"matmul_batched_bcast", {{{2, 3, 5, 4}}, {{4, 6}}}, [](const V& v) {
-                 return ag::matmul(v[0], v[1]);
-               }});
-  c.push_back({"matmul_batched_mixed", {{{2, 1, 5, 4}}, {{1, 3, 4, 6}}}, [](const V& v) {
-                 return ag::matmul(v[0], v[1]);
-               }});
-  c.push_back({"matmul_transposed", {{{7, 5}}, {{3, 7}}}, [](const V& v) {
-                 return ag::matmul(ag::transpose(v[0], 0, 1), ag::transpose(v[1], 0, 1));
-               }});
-  c.push_back({"matmul_large_k", {{{16, 1000}}, {{1000, 8}}}, [](const V& v) {
-                 return ag::matmul(v[0], v[1]);
-               }});
-  c.push_back({"linear", {{{2, 3, 6}}, {{4, 6}}, {{4}}}, [](const V& v) {
-                 return ag::linear(v[0], v[1], v[2]);
-               }});
-  // ---- Softmax ----
-  c.push_back(
-      {"softmax_dim1", {{{3, 5, 4}, -3, 3}}, [](const V& v) { return ag::softmax(v[0], 1); }});
-  c.push_back(
-      {"softmax_long", {{{4, 1000}, -3, 3}}, [](const V& v) { return ag::softmax(v[0], -1); }});
-  c.push_back(
-      {"log_softmax", {{{3, 5, 4}, -3, 3}}, [](const V& v) { return ag::log_softmax(v[0], 2); }});
-  c.push_back({"log_softmax_long", {{{2, 777}, -3, 3}}, [](const V& v) {
-                 return ag::log_softmax(v[0], 1);
-               }});
-  // ---- Convolution ----
-  c.push_back({"conv2d_groups_stride", {{{2, 4, 7, 6}}, {{6, 2, 3, 3}}, {{6}}}, [](const V& v) {
-                 return ag::conv2d(v[0], v[1], v[2], conv({2}, {1}, {1}, 2));
-               }});
-  c.push_back({"conv2d_dilation", {{{1, 3, 9, 8}}, {{2, 3, 3, 2}}, {{2}}}, [](const V& v) {
-                 return ag::conv2d(v[0], v[1], v[2], conv({1}, {2, 1}, {2, 3}));
-               }});
-  c.push_back({"conv3d_pad1", {{{1, 3, 5, 6, 4}}, {{4, 3, 3, 3, 3}}, {{4}}}, [](const V& v) {
-                 return ag::conv3d(v[0], v[1], v[2], conv({1}, {1}, {1}));
-               }});
-  c.push_back({"conv3d_nobias_aniso", {{{2, 2, 4, 5, 6}}, {{3, 2, 1, 3, 2}}}, [](const V& v) {
-                 return ag::conv3d(v[0], v[1], Tensor(), conv({1, 2, 1}, {0, 1, 1}, {1}));
-               }});
-  c.push_back({"conv3d_stride2_dil2",
-               {{{1, 2, 7, 7, 7}}, {{3, 2, 3, 3, 3}}, {{3}}},
-               [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {2}, {2})); }});
-  c.push_back({"conv3d_pointwise", {{{2, 4, 3, 4, 5}}, {{6, 4, 1, 1, 1}}, {{6}}}, [](const V& v) {
-                 return ag::conv3d(v[0], v[1], v[2], conv({1}, {0}, {1}));
-               }});
-  c.push_back({"conv3d_groups", {{{1, 4, 4, 4, 4}}, {{4, 2, 3, 3, 3}}, {{4}}}, [](const V& v) {
-                 return ag::conv3d(v[0], v[1], v[2], conv({1}, {1}, {1}, 2));
-               }});
-  {  // Tiny im2col bound: chunks of a few positions (forward, both backward passes).
-    OpCase chunked{"conv3d_chunked", {{{2, 3, 5, 4, 6}}, {{4, 3, 3, 3, 3}}, {{4}}}, [](const V& v) {
-                     return ag::conv3d(v[0], v[1], v[2], conv({1}, {1}, {1}));
-                   }};
-    chunked.conv_workspace = 3 * 27 * 8 * 7;  // 7 positions per chunk in f64, 14 in f32
-    c.push_back(chunked);
-    OpCase chunked_pw{"conv3d_pointwise_chunked",
-                      {{{1, 4, 3, 4, 5}}, {{2, 4, 1, 1, 1}}, {{2}}},
-                      [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {0}, {1})); }};
-    chunked_pw.conv_workspace = 4 * 8 * 9;
-    c.push_back(chunked_pw);
-  }
-  // ---- Pooling and resampling ----
-  c.push_back({"avg_pool3d_k2", {{{2, 3, 4, 6, 4}}}, [](const V& v) {
-                 return ag::avg_pool3d(v[0], {2, 2, 2}, {});
-               }});
-  c.push_back({"avg_pool3d_overlap", {{{1, 2, 5, 6, 7}}}, [](const V& v) {
-                 return ag::avg_pool3d(v[0], {3, 2, 3}, {1, 2, 2});
-               }});
-  c.push_back({"interp_nearest3d", {{{1, 2, 3, 4, 2}}}, [](const V& v) {
-                 return ag::interpolate(v[0], {2, 2, 2}, "nearest");
-               }});
-  c.push_back({"interp_nearest_frac", {{{2, 3, 5}}}, [](const V& v) {
-                 return ag::interpolate(v[0], {1.7}, "nearest");
-               }});
-  c.push_back({"interp_trilinear", {{{1, 2, 3, 4, 3}}}, [](const V& v) {
-                 return ag::interpolate(v[0], {2, 1.5, 2}, "trilinear");
-               }});
-  c.push_back({"interp_bilinear", {{{2, 2, 4, 3}}}, [](const V& v) {
-                 return ag::interpolate(v[0], {2, 3}, "bilinear");
-               }});
-  c.push_back({"interp_linear", {{{2, 3, 6}}}, [](const V& v) {
-                 return ag::interpolate(v[0], {0.5}, "linear");
-               }});
-  // ---- Normalisation ----
-  c.push_back({"group_norm_affine", {{{2, 6, 4, 5}}, {{6}}, {{6}}}, [](const V& v) {
-                 return ag::group_norm(v[0], 3, v[1], v[2], 1e-5);
-               }});
-  c.push_back({"group_norm_plain_5d", {{{2, 4, 3, 2, 3}, 2.0, 4.0}}, [](const V& v) {
-                 return ag::group_norm(v[0], 2, Tensor(), Tensor(), 1e-5);
-               }});
-  c.push_back({"group_norm_large_group", {{{1, 4, 40, 50}}, {{4}}, {{4}}}, [](const V& v) {
-                 return ag::group_norm(v[0], 1, v[1], v[2], 1e-5);
-               }});
-  c.push_back({"layer_norm_affine", {{{3, 4, 5}}, {{4, 5}}, {{4, 5}}}, [](const V& v) {
-                 return ag::layer_norm(v[0], {4, 5}, v[1], v[2], 1e-5);
-               }});
-  c.push_back({"layer_norm_plain", {{{6, 700}}}, [](const V& v) {
-                 return ag::layer_norm(v[0], {700}, Tensor(), Tensor(), 1e-5);
-               }});
-  // ---- Attention, padding, joining, shapes ----
-  c.push_back({"attention", {{{2, 5, 8}}, {{2, 7, 8}}, {{2, 7, 4}}}, [](const V& v) {
-                 return ag::scaled_dot_product_attention(v[0], v[1], v[2]);
-               }});
-  c.push_back({"attention_heads_scale",
-               {{{2, 3, 4, 6}}, {{2, 3, 5, 6}}, {{2, 3, 5, 6}}},
-               [](const V& v) { return ag::scaled_dot_product_attention(v[0], v[1], v[2], 0.3); }});
-  c.push_back({"pad", {{{2, 3, 4}}}, [](const V& v) { return ag::pad(v[0], {1, 2, 0, 1}, 0.5); }});
-  c.push_back({"pad_crop", {{{2, 3, 4}}}, [](const V& v) {
-                 return ag::pad(v[0], {-1, 2, 1, -1});
-               }});
-  c.push_back({"cat", {{{2, 3}}, {{2, 1}}, {{2, 4}}}, [](const V& v) {
-                 return ag::cat({v[0], v[1], v[2]}, 1);
-               }});
-  c.push_back({"cat_dim0_views", {{{3, 4}}, {{2, 2}}}, [](const V& v) {
-                 return ag::cat({ag::slice(v[0], 1, 1, 3), ag::transpose(v[1], 0, 1)}, 0);
-               }});
-  c.push_back({"reshape_contiguous", {{{2, 3, 4}}}, [](const V& v) {
-                 return ag::contiguous(ag::reshape(ag::transpose(v[0], 1, 2), {2, 12}));
-               }});
-  c.push_back({"expand_unsqueeze", {{{3}}}, [](const V& v) {
-                 return ag::contiguous(ag::expand(ag::unsqueeze(v[0], 0), {4, 3}));
-               }});
-  // ---- Losses ----
-  for (const char* reduction : {"mean", "sum", "none"}) {
-    const std::string r = reduction;
-    c.push_back({"mse_" + r, {{{3, 4}}, nograd({3, 4})}, [r](const V& v) {
-                   return ag::mse_loss(v[0], v[1], r);
-                 }});
-    c.push_back({"l1_" + r, {{{3, 4}}, nograd({3, 4})}, [r](const V& v) {
-                   return ag::l1_loss(v[0], v[1], r);
-                 }});
-    c.push_back({"bce_logits_" + r, {{{3, 4}, -4, 4}, nograd({3, 4}, 0, 1)}, [r](const V& v) {
-                   return ag::binary_cross_entropy_with_logits(v[0], v[1], r);
-                 }});
-  }
-  return c;
-}
+using optable::OpCase;
 
 // A case and a dtype: one parity test.
 struct Param {
@@ -270,8 +51,10 @@ void PrintTo(const Param& p, std::ostream* os) {
 
 std::vector<Param> params() {
   std::vector<Param> out;
-  for (const OpCase& c : op_cases())
+  for (const OpCase& c : optable::op_table()) {
+    if (!c.parity) continue;
     for (DType d : {DType::F32, DType::F64}) out.push_back({c, d});
+  }
   return out;
 }
 
@@ -311,9 +94,7 @@ TEST_P(CudaParity, MatchesCpu) {
                                : cuda::conv_workspace_bytes()};
 #endif
   Generator gen(0xC0DA);
-  std::vector<Tensor> inputs;
-  for (const Input& spec : c.inputs)
-    inputs.push_back(rand(spec.shape, gen, DType::F64, spec.low, spec.high));
+  const std::vector<Tensor> inputs = optable::draw_inputs(c.inputs, gen);
   // The CPU run first, to learn the output's shape for the upstream gradient.
   const Result cpu0 = run(c, dtype, cpu_device(), inputs, Tensor());
   const Tensor gout = randn(cpu0.out.shape(), gen, DType::F64);
@@ -335,9 +116,7 @@ TEST_P(CudaParity, MatchesCpu) {
 TEST(CudaParityTable, EveryCaseRunsOnTheCpu) {
   for (const Param& p : params()) {
     Generator gen(0xC0DA);
-    std::vector<Tensor> inputs;
-    for (const Input& spec : p.op.inputs)
-      inputs.push_back(rand(spec.shape, gen, DType::F64, spec.low, spec.high));
+    const std::vector<Tensor> inputs = optable::draw_inputs(p.op.inputs, gen);
     try {
       const Result r0 = run(p.op, p.dtype, cpu_device(), inputs, Tensor());
       const Result r =
@@ -368,7 +147,7 @@ TEST(CudaParityPlain, BackwardOpsDirectly) {
   for (DType dtype : {DType::F32, DType::F64}) {
     const auto tol = tolerance_for(dtype, 2e-4);
     const Tensor x = rand({2, 3, 4, 4, 4}, gen, dtype), w = rand({5, 3, 3, 3, 3}, gen, dtype);
-    const ConvParams p = conv({1}, {1}, {1});
+    const ConvParams p{{1}, {1}, {1}, 1};
     const Tensor gy = rand({2, 5, 4, 4, 4}, gen, dtype);
     const ConvGrads c = conv_backward(gy, x, w, p, true, true, true);
     const ConvGrads g = conv_backward(gy.to(cuda_device()), x.to(cuda_device()),

@@ -2,6 +2,10 @@
 // counters and the errors that protect against silent wrong gradients.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <type_traits>
+#include <utility>
+
 #include "autograd/engine.h"
 #include "autograd/functions.h"
 #include "autograd/no_grad.h"
@@ -24,6 +28,75 @@ TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
   EXPECT_DOUBLE_EQ(x.grad().item(), 4.0);
   x.set_grad(Tensor());
   EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, SecondBackwardThroughAFreedGraphIsAnError) {
+  Tensor x = Tensor::scalar(3.0, DType::F64).set_requires_grad();
+  Tensor y = ag::mul(x, x);
+  ag::backward(y);
+  EXPECT_DOUBLE_EQ(x.grad().item(), 6.0);
+  expect_error([&] { ag::backward(y); },
+               {"backward", "second time", "'mul'", "retain_graph=true"});
+  EXPECT_DOUBLE_EQ(x.grad().item(), 6.0);  // the refused pass added nothing
+}
+
+TEST(Autograd, SecondBackwardThroughANodeWithoutSavedTensorsIsAnErrorToo) {
+  // add saves nothing, but a second pass would still count the same graph twice.
+  Tensor x = Tensor::scalar(1.0, DType::F64).set_requires_grad();
+  Tensor y = ag::sum(x + 1.0);
+  ag::backward(y);
+  expect_error([&] { ag::backward(y); }, {"backward", "second time", "retain_graph=true"});
+  EXPECT_DOUBLE_EQ(x.grad().item(), 1.0);
+}
+
+TEST(Autograd, BackwardIntoAnotherRootSharingAFreedSubgraphIsAnError) {
+  // Two losses from one hidden tensor: the first backward frees the shared part.
+  Tensor x = Tensor::scalar(2.0, DType::F64).set_requires_grad();
+  Tensor h = ag::exp(x);
+  Tensor loss1 = h * 2.0, loss2 = h * 3.0;
+  ag::backward(loss1);
+  expect_error([&] { ag::backward(loss2); }, {"backward", "second time", "'exp'"});
+}
+
+TEST(Autograd, RetainGraphAllowsASecondBackwardThatAccumulates) {
+  // As in PyTorch: y = x*x, backward twice with retain_graph -> grad = 2x + 2x = 4x.
+  Tensor x = Tensor::scalar(3.0, DType::F64).set_requires_grad();
+  Tensor y = ag::mul(x, x);
+  ag::backward(y, ag::BackwardOptions{true});
+  EXPECT_DOUBLE_EQ(x.grad().item(), 6.0);
+  ag::backward(y, ag::BackwardOptions{true});
+  EXPECT_DOUBLE_EQ(x.grad().item(), 12.0);
+  ag::backward(y);  // a last pass without retain_graph frees the graph
+  EXPECT_DOUBLE_EQ(x.grad().item(), 18.0);
+  expect_error([&] { ag::backward(y); }, {"backward", "second time"});
+}
+
+TEST(Autograd, RetainGraphWithAnExplicitGradOutput) {
+  Tensor x = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad();
+  Tensor y = ag::mul(x, x);
+  ag::BackwardOptions keep;
+  keep.retain_graph = true;
+  ag::backward(y, Tensor::ones({2}, DType::F64), keep);
+  ag::backward(y, Tensor::from_vector({10.0, 10.0}, {2}, DType::F64));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{22.0, 44.0}));  // 2x * (1 + 10)
+}
+
+TEST(Autograd, DiamondGraphGivesCorrectGradientsInOnePass) {
+  // h = x*x is shared by two branches: y = sum(exp(h) + 3h); dy/dx = (exp(h) + 3) * 2x.
+  Tensor x = Tensor::from_vector({0.5, -1.0}, {2}, DType::F64).set_requires_grad();
+  Tensor h = ag::mul(x, x);
+  Tensor y = ag::sum(ag::add(ag::exp(h), h * 3.0));
+  ag::backward(y);
+  const std::vector<double> xv{0.5, -1.0}, g = x.grad().to_vector();
+  for (size_t i = 0; i < xv.size(); ++i)
+    EXPECT_NEAR(g[i], (std::exp(xv[i] * xv[i]) + 3.0) * 2.0 * xv[i], 1e-12);
+}
+
+TEST(Autograd, LeafGradientsAccumulateAcrossFreshGraphs) {
+  // A new forward each time builds a new graph: no retain_graph needed.
+  Tensor x = Tensor::scalar(3.0, DType::F64).set_requires_grad();
+  for (int i = 0; i < 3; ++i) ag::backward(ag::mul(x, x));
+  EXPECT_DOUBLE_EQ(x.grad().item(), 18.0);
 }
 
 TEST(Autograd, ReusedTensorSumsBothPaths) {
@@ -68,6 +141,43 @@ TEST(Autograd, InPlaceChangeOfASavedTensorIsAnError) {
   Tensor y = ag::sum(x * w);  // saves w
   w.fill_(0.0);               // modifies it before backward
   expect_error([&] { ag::backward(y); }, {"mul", "modified in place", "version 0 -> 1"});
+}
+
+// data<T>() is read-only: writing through it must not compile, so every raw write goes
+// through mutable_data<T>(), which bumps the version.
+static_assert(std::is_same_v<decltype(std::declval<const Tensor&>().data<float>()), const float*>);
+static_assert(std::is_same_v<decltype(std::declval<const Tensor&>().device_data<double>()),
+                             const double*>);
+static_assert(std::is_same_v<decltype(std::declval<const Tensor&>().mutable_data<float>()), float*>);
+
+TEST(Autograd, WriteThroughMutableDataOfASavedTensorIsAnError) {
+  Tensor x = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad();
+  Tensor w = Tensor::from_vector({3.0, 4.0}, {2}, DType::F64);
+  Tensor y = ag::sum(x * w);  // saves w
+  const uint64_t before = w.storage()->version();
+  w.mutable_data<double>()[0] = 10.0;  // a raw write, as a kernel would do
+  EXPECT_EQ(w.storage()->version(), before + 1);
+  expect_error([&] { ag::backward(y); }, {"mul", "modified in place"});
+}
+
+TEST(Autograd, WriteThroughAViewOfASavedTensorIsAnError) {
+  // The version belongs to the storage, so a write through any view is seen.
+  Tensor x = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad();
+  Tensor w = Tensor::from_vector({3.0, 4.0}, {2}, DType::F64);
+  Tensor y = ag::sum(x * w);
+  w.slice(0, 1, 2).mutable_data<double>()[0] = 0.0;
+  expect_error([&] { ag::backward(y); }, {"mul", "modified in place"});
+}
+
+TEST(Autograd, ReadingDataLeavesTheVersionAlone) {
+  Tensor x = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad();
+  Tensor w = Tensor::from_vector({3.0, 4.0}, {2}, DType::F64);
+  Tensor y = ag::sum(x * w);
+  const uint64_t before = w.storage()->version();
+  EXPECT_EQ(w.data<double>()[1], 4.0);
+  EXPECT_EQ(w.storage()->version(), before);
+  ag::backward(y);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{3.0, 4.0}));
 }
 
 TEST(Autograd, PlainOpsRefuseGraphTensors) {

@@ -19,7 +19,7 @@ Volume right_half(const Shape& s, const Affine& a) {
   Tensor t = Tensor::zeros(s);
   for (int64_t i = s[0] / 2; i < s[0]; ++i)
     for (int64_t j = 0; j < s[1]; ++j)
-      for (int64_t k = 0; k < s[2]; ++k) t.data<float>()[(i * s[1] + j) * s[2] + k] = 1;
+      for (int64_t k = 0; k < s[2]; ++k) t.mutable_data<float>()[(i * s[1] + j) * s[2] + k] = 1;
   return make_volume(t, a);
 }
 
@@ -65,7 +65,7 @@ TEST(Figures, TriplanarShowsTheRightOnTheRight) {
   Tensor flipped = Tensor::zeros({16, 6, 20});
   for (int64_t i = 0; i < 8; ++i)  // voxels i = 0..7 lie at world x = 30..16: the right half
     for (int64_t j = 0; j < 6; ++j)
-      for (int64_t k = 0; k < 20; ++k) flipped.data<float>()[(i * 6 + j) * 20 + k] = 1;
+      for (int64_t k = 0; k < 20; ++k) flipped.mutable_data<float>()[(i * 6 + j) * 20 + k] = 1;
   Display g;
   g.vmin = 0;
   g.vmax = 1;
@@ -77,7 +77,7 @@ TEST(Figures, GridDifferenceAndPng) {
   const Volume a = right_half({10, 12, 8}, Affine::identity());
   Volume b = a;
   b.voxels = a.voxels.clone();
-  b.voxels.data<float>()[0] = 5;
+  b.voxels.mutable_data<float>()[0] = 5;
   const Volume d = difference(a, b);
   EXPECT_FLOAT_EQ(d.voxels.data<float>()[0], 5.0f);
   EXPECT_FLOAT_EQ(d.voxels.data<float>()[1], 0.0f);

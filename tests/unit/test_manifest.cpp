@@ -102,7 +102,13 @@ TEST(Manifest, RefusesBadInputWithLineNumbers) {
   expect_bad(std::string(kHeader) + ",p.nii,CN,0,70\n", "m.csv:2: empty subject");
   expect_bad(std::string(kHeader) + "a,,CN,0,70\n", "m.csv:2: empty path");
   expect_bad(std::string(kHeader) + "a,\"p.nii,CN,0,70\n", "m.csv:2: unterminated");
-  expect_bad(std::string(kHeader) + "a,p.nii,CN,0,70\n\na,q.nii,CN,0,71\n", "m.csv:4: subject 'a' has session 0 twice");
+  expect_bad(std::string(kHeader) + "a,p.nii,CN,0,70\n\na,q.nii,CN,0,71\n", "m.csv:4: subject 'a' has month 0 twice: line 2 ('p.nii') and line 4 ('q.nii')");
+  // Two spellings of one visit are the same session.
+  expect_bad(std::string(kHeader) + "a,p.nii,CN,6,70\na,q.nii,CN,ses-M06,71\n",
+             "m.csv:3: subject 'a' has month 6 twice: line 2 ('p.nii') and line 3 ('q.nii')");
+  expect_bad(std::string(kHeader) + "a,p.nii,CN,bl,70\na,q.nii,CN,M00,71\n", "has month 0 twice");
+  expect_bad(std::string(kHeader) + "a,p.nii,CN,M6x,70\n", "m.csv:2: session 'M6x' is not a visit label");
+  expect_bad(std::string(kHeader) + "a,p.nii,CN,,70\n", "m.csv:2: session '' is not a visit label");
   try {
     parse_manifest(std::string(kHeader) + "a,missing.nii,CN,0,70\n", "m.csv", "/nonexistent");
     ADD_FAILURE() << "a missing image was accepted";
@@ -111,6 +117,90 @@ TEST(Manifest, RefusesBadInputWithLineNumbers) {
         << e.what();
   }
   EXPECT_THROW(read_manifest("/nonexistent/manifest.csv"), Error);
+}
+
+TEST(Manifest, ParsesSessionLabels) {
+  const std::pair<const char*, int64_t> good[] = {{"0", 0},       {"6", 6},      {"06", 6},   {"M06", 6},
+                                                   {"m06", 6},     {"m6", 6},     {"M120", 120}, {"ses-M06", 6},
+                                                   {"SES-m12", 12}, {"bl", 0},     {"BL", 0},   {"sc", 0},
+                                                   {"ses-bl", 0},  {"0024", 24}};
+  for (const auto& [label, want] : good) {
+    int64_t months = -1;
+    EXPECT_TRUE(parse_session(label, &months)) << label;
+    EXPECT_EQ(months, want) << label;
+  }
+  for (const char* label : {"", "-3", "M6x", "6.5", "M", "ses-", "ses-01", "mm6", "M-6", "bls", "12345", " 6", "6 ",
+                            "month6", "ses-M06x", "+6"}) {
+    int64_t months = 77;
+    EXPECT_FALSE(parse_session(label, &months)) << "'" << label << "'";
+    EXPECT_EQ(months, 77) << label;  // untouched on failure
+  }
+  // The reader uses it: every spelling lands in ManifestRow::session.
+  const Manifest m = parse_manifest(std::string(kHeader) + "a,p.nii,CN,bl,70\na,q.nii,CN,ses-M06,70\nb,r.nii,AD,m12,70\n"
+                                                           "b,s.nii,AD,sc,70\n",
+                                    "m.csv", "", no_files());
+  ASSERT_EQ(m.rows.size(), 4u);
+  EXPECT_EQ(m.rows[0].session, 0);
+  EXPECT_EQ(m.rows[1].session, 6);
+  EXPECT_EQ(m.rows[2].session, 12);
+  EXPECT_EQ(m.rows[3].session, 0);
+}
+
+// Expects preprocess_output_names(text) to fail with a message containing every needle.
+void expect_names_refused(const std::string& text, const std::vector<std::string>& needles) {
+  const Manifest m = parse_manifest(text, "m.csv", "/in", no_files());
+  try {
+    preprocess_output_names(m, "/out");
+    ADD_FAILURE() << "accepted:\n" << text;
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind("preprocess: m.csv: ", 0), 0u) << msg;
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "message: " << msg << "\nexpected: " << n;
+  }
+}
+
+TEST(Manifest, PreprocessOutputNamesAreDistinctPerSubjectAndSession) {
+  // The usual layout: one folder per session, the same file name in each.
+  const Manifest m = parse_manifest(std::string(kHeader) +
+                                        "sub-01,sub-01/ses-M00/anat/T1w.nii.gz,CN,M00,70\n"
+                                        "sub-01,sub-01/ses-M12/anat/T1w.nii.gz,CN,ses-M12,71\n"
+                                        "sub-02,/abs/sub-02/T1w.nii,AD,6,72\n"
+                                        "sub 03/../x,sub-03/T1w.nii.gz,MCI,120,73\n",
+                                    "m.csv", "/in", no_files());
+  const std::vector<std::string> names = preprocess_output_names(m, "/out");
+  const std::vector<std::string> want = {"sub-01/sub-01_ses-M00_T1w.nii.gz", "sub-01/sub-01_ses-M12_T1w.nii.gz",
+                                         "sub-02/sub-02_ses-M06_T1w.nii.gz",
+                                         "sub_03____x/sub_03____x_ses-M120_T1w.nii.gz"};
+  EXPECT_EQ(names, want);
+
+  // Subjects that become the same file name are refused, naming both rows and paths.
+  expect_names_refused(std::string(kHeader) + "sub.01,a/T1w.nii.gz,CN,0,70\nsub_01,b/T1w.nii.gz,CN,0,70\n",
+                       {"line 2 ('a/T1w.nii.gz') and line 3 ('b/T1w.nii.gz')", "sub_01/sub_01_ses-M00_T1w.nii.gz"});
+  // ... and so are names that differ only in case (one file on macOS and Windows).
+  expect_names_refused(std::string(kHeader) + "Sub-01,a.nii,CN,0,70\nx,c.nii,CN,0,70\nsub-01,b.nii,CN,bl,70\n",
+                       {"line 2 ('a.nii') and line 4 ('b.nii')"});
+}
+
+TEST_F(ManifestFiles, PreprocessOutputNamesNeverOverwriteInputs) {
+  const std::string csv = make_cohort(2);
+  const Manifest m = read_manifest(csv);
+  // Writing next to the input manifest would replace it.
+  EXPECT_THROW(preprocess_output_names(m, dir_.string()), Error);
+  // An input file that sits where an output would go.
+  fs::create_directories(dir_ / "s0");
+  {
+    std::ofstream f(dir_ / "m2.csv");
+    f << kHeader << "s0,img/v0.nii,CN,0,70\ns0,s0/s0_ses-M00_T1w.nii.gz,CN,12,70\n";
+  }
+  std::ofstream(dir_ / "s0" / "s0_ses-M00_T1w.nii.gz") << "x";
+  const Manifest m2 = read_manifest((dir_ / "m2.csv").string());
+  try {
+    preprocess_output_names(m2, dir_.string());
+    ADD_FAILURE() << "an output over an input was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is the input of line 3"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(preprocess_output_names(m2, (dir_ / "out").string()));
 }
 
 TEST(Manifest, SplitsBySubjectWithoutOverlap) {
@@ -233,7 +323,7 @@ TEST_F(ManifestFiles, LoaderReportsBadFilesAndShapes) {
 
 TEST(Loader, AxialLayoutPermutesAndInverts) {
   Tensor x = Tensor::empty({1, 1, 2, 3, 4});
-  for (int64_t i = 0; i < 24; ++i) x.data<float>()[i] = static_cast<float>(i);
+  for (int64_t i = 0; i < 24; ++i) x.mutable_data<float>()[i] = static_cast<float>(i);
   const Tensor s = to_axial_slices(x);
   EXPECT_EQ(s.shape(), (Shape{1, 1, 4, 2, 3}));
   // Slice z of the axial layout is the X x Y image at that z.

@@ -92,7 +92,7 @@ void expect_refused(const std::string& p, const std::string& needle, const ReadO
 // A small volume whose voxel (i, j, k) holds 100 i + 10 j + k.
 Tensor indexed_voxels(int64_t nx, int64_t ny, int64_t nz) {
   Tensor t = Tensor::empty({nx, ny, nz});
-  float* p = t.data<float>();
+  float* p = t.mutable_data<float>();
   for (int64_t i = 0; i < nx; ++i)
     for (int64_t j = 0; j < ny; ++j)
       for (int64_t k = 0; k < nz; ++k) p[(i * ny + j) * nz + k] = static_cast<float>(100 * i + 10 * j + k);
@@ -455,6 +455,33 @@ TEST_F(NiftiTest, WriteRefusesMissingFolder) {
   const Volume v = make_volume(indexed_voxels(2, 2, 2), Affine::identity());
   EXPECT_THROW(write_nifti(path("no/such/folder/v.nii"), v), Error);
   EXPECT_THROW(write_nifti(path("v.txt"), v), Error);
+}
+
+TEST_F(NiftiTest, WritesUint8ExactlyOrWithinHalfALevel) {
+  // Whole numbers in 0..255 are stored as they are (slope 1).
+  const Volume whole = make_volume(indexed_voxels(2, 5, 6), oblique_affine());  // 0..145
+  WriteOptions u8;
+  u8.datatype = "uint8";
+  write_nifti(path("w.nii.gz"), whole, u8);
+  const Volume w = read_nifti(path("w.nii.gz"));
+  EXPECT_EQ(w.meta.datatype, "uint8");
+  EXPECT_EQ(w.meta.scl_slope, 1.0);
+  EXPECT_EQ(w.voxels.to_vector(), whole.voxels.to_vector());
+  expect_affine_near(w.affine, whole.affine, 1e-5);
+  // Other values: 256 levels from min to max, error at most half a level.
+  Tensor t = indexed_voxels(4, 5, 6);
+  std::vector<double> want = t.to_vector();
+  for (auto& x : want) x = -1.5 + x / 37.0;
+  const Volume frac = make_volume(Tensor::from_vector(want, t.shape()), Affine::identity());
+  write_nifti(path("f.nii"), frac, u8);
+  EXPECT_EQ(fs::file_size(path("f.nii")), 352u + 120u);
+  const std::vector<double> got = read_nifti(path("f.nii")).voxels.to_vector();
+  const double level = (want.back() - want.front()) / 255.0;
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], level / 2 + 1e-6) << i;
+  WriteOptions bad;
+  bad.datatype = "int16";
+  EXPECT_THROW(write_nifti(path("b.nii"), whole, bad), Error);
 }
 
 TEST(NiftiMni, ReadsTheTemplate) {

@@ -23,7 +23,7 @@ double field(const Vec3& w) { return 100.0 + 0.5 * w[0] - 0.3 * w[1] + 0.2 * w[2
 // A volume of `shape` on `affine` whose voxel values are field(world position).
 Volume linear_volume(const Shape& shape, const Affine& affine) {
   Tensor t = Tensor::empty(shape);
-  float* p = t.data<float>();
+  float* p = t.mutable_data<float>();
   for (int64_t i = 0; i < shape[0]; ++i)
     for (int64_t j = 0; j < shape[1]; ++j)
       for (int64_t k = 0; k < shape[2]; ++k)

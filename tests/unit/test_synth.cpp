@@ -170,10 +170,8 @@ TEST(Synth, CohortFilesAreReproducibleByteForByte) {
   EXPECT_THROW(generate_cohort(bad), Error);
 }
 
-TEST(Synth, TemplateAnatomyFromMni) {
-  const std::string d = std::string(LDAE_SOURCE_DIR) + "/../shared/data/mni_icbm152_2009a_";
-  if (!fs::exists(d + "t1.nii.gz")) GTEST_SKIP() << "MNI template not found at " << d << "* (../shared/data is optional)";
-  const Anatomy a = template_anatomy(d + "t1.nii.gz", d + "gm.nii.gz", d + "wm.nii.gz");
+// The ventricle and hippocampus labels found on a template anatomy are plausible.
+static void expect_plausible_template(const Anatomy& a) {
   double vent = 0, hippo = 0;
   const Vec3 sp = a.affine.spacing();
   const double ml = sp[0] * sp[1] * sp[2] / 1000;
@@ -187,4 +185,20 @@ TEST(Synth, TemplateAnatomyFromMni) {
   EXPECT_LT(hippo, 10);
   EXPECT_LT(a.ventricle_centre[0][0], 0);
   EXPECT_GT(a.ventricle_centre[1][0], 0);
+}
+
+TEST(Synth, TemplateAnatomyFromMni) {
+  const std::string d = std::string(LDAE_SOURCE_DIR) + "/../shared/data/mni_icbm152_2009a_";
+  if (!fs::exists(d + "t1.nii.gz")) GTEST_SKIP() << "MNI template not found at " << d << "* (../shared/data is optional)";
+  expect_plausible_template(template_anatomy(d + "t1.nii.gz", d + "gm.nii.gz", d + "wm.nii.gz"));
+}
+
+TEST(Synth, ShippedTemplateIsFoundAndUsable) {
+  // The copy in data/template/ (2 mm, uint8) is the default anatomy of `ldae synth`.
+  const TemplateFiles t = shipped_template();
+  EXPECT_EQ(fs::path(t.t1).filename(), "mni_icbm152_2009a_t1_2mm.nii.gz");
+  EXPECT_TRUE(fs::equivalent(fs::path(t.t1).parent_path(), fs::path(LDAE_SOURCE_DIR) / "data" / "template"));
+  const Anatomy a = template_anatomy(t.t1, t.gm, t.wm);
+  EXPECT_NEAR(a.affine.spacing()[0], 2.0, 1e-6);
+  expect_plausible_template(a);
 }

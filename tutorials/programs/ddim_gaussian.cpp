@@ -12,13 +12,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "diffusion/ddim.h"
 #include "diffusion/schedule.h"
 #include "tensor/ops.h"
+#include "tutorials/programs/cli.h"
 
 using namespace ldae;
 using namespace ldae::diffusion;
@@ -31,47 +31,26 @@ struct Options {
   uint64_t seed = 0;
 };
 
-void usage(const char* argv0) {
-  std::printf(
-      "usage: %s [--mu M] [--sigma S] [--eta E] [--clamp V] [--n N] [--seed S]\n"
-      "DDIM with the closed-form optimal noise predictor of N(mu, sigma^2) data: round-trip\n"
-      "error of encode + sample and statistics of samples from noise, for several step counts.\n"
-      "--clamp V > 0 clamps the predicted x0 to [-V, V] (the reference uses 1).\n",
-      argv0);
+// The command line: every option, its default and its valid range.
+void add_options(CLI::App& app, Options& o) {
+  app.add_option("--mu", o.mu, "mean of the data distribution")->capture_default_str();
+  app.add_option("--sigma", o.sigma, "standard deviation of the data")->check(tutorial::kPositive)->capture_default_str();
+  app.add_option("--eta", o.eta, "DDIM eta (0: deterministic)")->check(tutorial::kNonNegative)->capture_default_str();
+  app.add_option("--clamp", o.clamp, "V > 0 clamps the predicted x0 to [-V, V] (the reference uses 1); 0: off")
+      ->check(tutorial::kNonNegative)->capture_default_str();
+  app.add_option("--n", o.n, "samples")->check(CLI::Range(int64_t{2}, int64_t{1} << 30))->capture_default_str();
+  app.add_option("--seed", o.seed, "random seed")->capture_default_str();
 }
-
-bool parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(argv[0]);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) return false;
-    const char* value = argv[++i];
-    char* end = nullptr;
-    if (arg == "--mu") o->mu = std::strtod(value, &end);
-    else if (arg == "--sigma") o->sigma = std::strtod(value, &end);
-    else if (arg == "--eta") o->eta = std::strtod(value, &end);
-    else if (arg == "--clamp") o->clamp = std::strtod(value, &end);
-    else if (arg == "--n") o->n = std::strtoll(value, &end, 10);
-    else if (arg == "--seed") o->seed = std::strtoull(value, &end, 10);
-    else return false;
-    if (end == value || *end != '\0') return false;
-  }
-  return o->sigma > 0 && o->eta >= 0 && o->n > 1 && o->clamp >= 0;
-}
-
 double rms_diff(const Tensor& a, const Tensor& b) { return std::sqrt(mean(pow_scalar(sub(a, b), 2.0)).item()); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt;
-  if (!parse(argc, argv, &opt)) {
-    usage(argv[0]);
-    return 2;
-  }
+  CLI::App app{"DDIM with the closed-form optimal noise predictor of N(mu, sigma^2) data: round-trip\n"
+                "error of encode + sample and statistics of samples from noise, for several step counts."};
+  add_options(app, opt);
+  if (const int code = tutorial::parse(app, argc, argv); code >= 0) return code;
   const Schedule s = Schedule::linear();  // T = 1000, beta 1e-4 .. 0.02
   // The optimal noise predictor for N(mu, sigma^2) data.
   const EpsFn eps = [&](const Tensor& x, int64_t t) {

@@ -13,7 +13,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +29,7 @@
 #include "nn/linear.h"
 #include "nn/progress.h"
 #include "tensor/ops.h"
+#include "tutorials/programs/cli.h"
 
 using namespace ldae;
 using namespace ldae::diffusion;
@@ -43,32 +43,13 @@ struct Options {
   uint64_t seed = 0;
 };
 
-void usage(const char* argv0) {
-  std::printf("usage: %s [--steps N] [--ddim S] [--batch B] [--seed S]\n"
-              "Trains a small DDPM on points of a ring in 3D and samples it with S-step DDIM.\n",
-              argv0);
+// The command line: every option, its default and its valid range.
+void add_options(CLI::App& app, Options& o) {
+  app.add_option("--steps", o.steps, "training steps")->check(tutorial::kPositive)->capture_default_str();
+  app.add_option("--ddim", o.ddim, "DDIM sampling steps")->check(CLI::Range(1, 999))->capture_default_str();
+  app.add_option("--batch", o.batch, "batch size")->check(tutorial::kPositive)->capture_default_str();
+  app.add_option("--seed", o.seed, "random seed")->capture_default_str();
 }
-
-bool parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(argv[0]);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) return false;
-    const char* value = argv[++i];
-    char* end = nullptr;
-    if (arg == "--steps") o->steps = std::strtoll(value, &end, 10);
-    else if (arg == "--ddim") o->ddim = std::strtoll(value, &end, 10);
-    else if (arg == "--batch") o->batch = std::strtoll(value, &end, 10);
-    else if (arg == "--seed") o->seed = std::strtoull(value, &end, 10);
-    else return false;
-    if (end == value || *end != '\0') return false;
-  }
-  return o->steps > 0 && o->ddim >= 1 && o->ddim <= 999 && o->batch > 0;
-}
-
 // n points on the unit ring in the z = 0 plane, with a little noise: (n, 3).
 Tensor ring(int64_t n, Generator& gen) {
   const std::vector<double> u = rand({n}, gen, DType::F64, 0.0, 2 * M_PI).to_vector();
@@ -117,10 +98,9 @@ void report(const char* what, const Tensor& pts) {
 
 int main(int argc, char** argv) {
   Options opt;
-  if (!parse(argc, argv, &opt)) {
-    usage(argv[0]);
-    return 2;
-  }
+  CLI::App app{"Trains a small DDPM on points of a ring in 3D and samples it with S-step DDIM."};
+  add_options(app, opt);
+  if (const int code = tutorial::parse(app, argc, argv); code >= 0) return code;
   const Schedule s = Schedule::linear();
   Generator gen(opt.seed);
   Denoiser net(gen);

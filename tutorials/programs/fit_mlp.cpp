@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,7 @@
 #include "autograd/functions.h"
 #include "autograd/no_grad.h"
 #include "tensor/random.h"
+#include "tutorials/programs/cli.h"
 
 using namespace ldae;
 
@@ -27,42 +27,21 @@ struct Options {
   uint64_t seed = 0;
 };
 
-void usage(const char* argv0) {
-  std::printf(
-      "usage: %s [--steps N] [--hidden H] [--lr LR] [--seed S]\n"
-      "Fits y = sin(3x) + noise on 256 points in [-1, 1] with a tanh MLP by gradient descent,\n"
-      "printing the mean squared error every 10%% of the steps.\n",
-      argv0);
+// The command line: every option, its default and its valid range.
+void add_options(CLI::App& app, Options& o) {
+  app.add_option("--steps", o.steps, "gradient-descent steps")->check(tutorial::kPositive)->capture_default_str();
+  app.add_option("--hidden", o.hidden, "hidden units")->check(tutorial::kPositive)->capture_default_str();
+  app.add_option("--lr", o.lr, "learning rate")->check(tutorial::kPositive)->capture_default_str();
+  app.add_option("--seed", o.seed, "random seed (data, noise and initialisation)")->capture_default_str();
 }
-
-bool parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(argv[0]);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) return false;
-    const char* value = argv[++i];
-    char* end = nullptr;
-    if (arg == "--steps") o->steps = static_cast<int>(std::strtol(value, &end, 10));
-    else if (arg == "--hidden") o->hidden = static_cast<int>(std::strtol(value, &end, 10));
-    else if (arg == "--lr") o->lr = std::strtod(value, &end);
-    else if (arg == "--seed") o->seed = std::strtoull(value, &end, 10);
-    else return false;
-    if (end == value || *end != '\0') return false;
-  }
-  return o->steps > 0 && o->hidden > 0 && o->lr > 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt;
-  if (!parse(argc, argv, &opt)) {
-    usage(argv[0]);
-    return 2;
-  }
+  CLI::App app{"Fits y = sin(3x) + noise on 256 points in [-1, 1] with a tanh MLP by gradient descent,\n"
+                "printing the mean squared error every 10% of the steps."};
+  add_options(app, opt);
+  if (const int code = tutorial::parse(app, argc, argv); code >= 0) return code;
   Generator gen(opt.seed);
 
   // Data: x (256, 1) evenly spaced in [-1, 1], y = sin(3x) + 0.05 noise.

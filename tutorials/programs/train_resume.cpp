@@ -15,7 +15,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 
@@ -32,6 +31,7 @@
 #include "nn/lr_schedule.h"
 #include "nn/progress.h"
 #include "tensor/ops.h"
+#include "tutorials/programs/cli.h"
 
 using namespace ldae;
 
@@ -47,41 +47,17 @@ struct Options {
   uint64_t seed = 0;
 };
 
-void usage(const char* argv0) {
-  std::printf(
-      "usage: %s [--steps N] [--every K] [--stop-after M] [--resume] [--ckpt FILE] [--log FILE] [--seed S]\n"
-      "Trains a small MLP with AdamW + EMA, writing a checkpoint every K steps to FILE and\n"
-      "the loss to a CSV log. --stop-after M quits after M steps (a simulated crash);\n"
-      "--resume continues from the checkpoint. Prints a fingerprint of the final weights.\n",
-      argv0);
+// The command line: every option, its default and its valid range.
+void add_options(CLI::App& app, Options& o) {
+  app.add_option("--steps", o.steps, "training steps")->check(tutorial::kPositive)->capture_default_str();
+  app.add_option("--every", o.every, "write a checkpoint every K steps")->check(tutorial::kPositive)->capture_default_str();
+  app.add_option("--stop-after", o.stop_after, "M > 0: quit after M steps (a simulated crash)")
+      ->check(tutorial::kNonNegative)->capture_default_str();
+  app.add_flag("--resume", o.resume, "continue from the checkpoint");
+  app.add_option("--ckpt", o.ckpt, "checkpoint file")->capture_default_str();
+  app.add_option("--log", o.log, "CSV log of the loss")->capture_default_str();
+  app.add_option("--seed", o.seed, "random seed")->capture_default_str();
 }
-
-bool parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(argv[0]);
-      std::exit(0);
-    }
-    if (arg == "--resume") {
-      o->resume = true;
-      continue;
-    }
-    if (i + 1 >= argc) return false;
-    const char* value = argv[++i];
-    char* end = nullptr;
-    if (arg == "--steps") o->steps = std::strtoll(value, &end, 10);
-    else if (arg == "--every") o->every = std::strtoll(value, &end, 10);
-    else if (arg == "--stop-after") o->stop_after = std::strtoll(value, &end, 10);
-    else if (arg == "--seed") o->seed = std::strtoull(value, &end, 10);
-    else if (arg == "--ckpt") o->ckpt = value, end = const_cast<char*>(value) + std::strlen(value);
-    else if (arg == "--log") o->log = value, end = const_cast<char*>(value) + std::strlen(value);
-    else return false;
-    if (end == value || *end != '\0') return false;
-  }
-  return o->steps > 0 && o->every > 0 && o->stop_after >= 0;
-}
-
 // The model: named children make the checkpoint keys ("fc1.weight", ...).
 class Mlp : public nn::Module {
  public:
@@ -121,10 +97,11 @@ uint64_t fingerprint(const std::map<std::string, Tensor>& state, uint64_t h = 14
 
 int main(int argc, char** argv) {
   Options opt;
-  if (!parse(argc, argv, &opt)) {
-    usage(argv[0]);
-    return 2;
-  }
+  CLI::App app{"Trains a small MLP with AdamW + EMA, writing a checkpoint every K steps and the loss to a\n"
+                "CSV log. --stop-after M quits after M steps (a simulated crash); --resume continues\n"
+                "from the checkpoint. Prints a fingerprint of the final weights."};
+  add_options(app, opt);
+  if (const int code = tutorial::parse(app, argc, argv); code >= 0) return code;
   try {
     // Everything random comes from generators that the checkpoint saves.
     Generator init(opt.seed), data(opt.seed + 1);
@@ -145,7 +122,7 @@ int main(int argc, char** argv) {
       step = s.step;
       data = s.generators.at("data");
       *noise = s.generators.at("noise");  // the Dropout layer holds this generator
-      std::printf("resumed from %s at step %lld\n", opt.ckpt.c_str(), static_cast<long long>(step));
+      std::fprintf(stderr, "resumed from %s at step %lld\n", opt.ckpt.c_str(), static_cast<long long>(step));
     }
     nn::CsvLog log(opt.log, {"loss", "lr", "grad_norm"}, opt.resume ? step : -1);
     nn::Progress progress("train", opt.steps, step);
@@ -154,7 +131,7 @@ int main(int argc, char** argv) {
     for (; step < opt.steps; ++step) {
       if (opt.stop_after > 0 && step == opt.stop_after) {
         progress.finish();
-        std::printf("stopping after %lld steps (simulated crash; the last checkpoint is at step %lld)\n",
+        std::fprintf(stderr, "stopping after %lld steps (simulated crash; the last checkpoint is at step %lld)\n",
                     static_cast<long long>(step), static_cast<long long>(step / opt.every * opt.every));
         return 0;
       }

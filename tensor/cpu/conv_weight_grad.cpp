@@ -217,8 +217,10 @@ void weight_grad_taps(const ConvGeometry& geo, const T* gy, const T* x, T* gw, T
   constexpr int L = Simd<T>::L;
   const Corr c = forward_corr(geo);
   const int64_t kvol = c.kvol(), Kg = c.Cs * kvol, Mg = c.Ct;
-  const int64_t Mp = ceil_div(Mg, L) * L;                   // output channels, whole vectors
-  const int64_t co_tiles = ceil_div(Mp / L, int64_t{NVC});  // tiles of NVC vectors
+  // Output channels padded to whole tiles of NVC vectors (zeros past Mg), so that the last
+  // co-tile's vector loads stay inside each gyT row and inside the gyT buffer.
+  const int64_t Mp = ceil_div(Mg, NVC * L) * NVC * L;
+  const int64_t co_tiles = Mp / (NVC * L);  // tiles of NVC vectors
   const int64_t Pin = c.src[0] * c.src[1] * c.src[2], P = c.dst[0] * c.dst[1] * c.dst[2];
   const int nthreads = thread_count();
   const int64_t esize = sizeof(T);

@@ -39,9 +39,11 @@ ldae::data::PreprocessOptions make_options(const PreprocessArgs& a) {
   return o;
 }
 
-void print_result(const std::string& in, const std::string& out, const ldae::data::Volume& v) {
+// One line per written volume: the result of the single-file form (stdout), progress of
+// the batch form (stderr).
+void print_result(std::ostream& os, const std::string& in, const std::string& out, const ldae::data::Volume& v) {
   const auto sp = v.spacing();
-  std::cout << in << " -> " << out << "  " << v.voxels.size(0) << "x" << v.voxels.size(1) << "x"
+  os << in << " -> " << out << "  " << v.voxels.size(0) << "x" << v.voxels.size(1) << "x"
             << v.voxels.size(2) << " at " << sp[0] << "x" << sp[1] << "x" << sp[2] << " mm, "
             << v.affine.orientation() << "\n";
 }
@@ -57,7 +59,7 @@ void run_preprocess(const PreprocessArgs& a) {
     if (a.in.empty() || a.out.empty()) throw CLI::ValidationError("preprocess", "give both IN and OUT");
     const Volume v = preprocess(read_nifti(a.in), o);
     write_nifti(a.out, v, a.write);
-    print_result(a.in, a.out, v);
+    print_result(std::cout, a.in, a.out, v);
     return;
   }
   if (a.manifest.empty() || a.out_dir.empty())
@@ -73,7 +75,8 @@ void run_preprocess(const PreprocessArgs& a) {
     fs::create_directories(out.parent_path());
     const Volume v = preprocess(read_nifti(row.full_path), o);
     write_nifti(out.string(), v, a.write);
-    print_result(row.full_path, out.string(), v);
+    std::cerr << "[" << r + 1 << "/" << m.rows.size() << "] ";
+    print_result(std::cerr, row.full_path, out.string(), v);
   }
   m.set_column("path", new_paths);
   const std::string out_manifest = (fs::path(a.out_dir) / "manifest.csv").string();

@@ -51,8 +51,10 @@ inline void run_table_bench(benchmark::State& state, const optable::OpCase* c,
       for (const Tensor& t : inputs)
         if (t.requires_grad()) t.set_grad(Tensor());
     }
-    if (gpu) cuda::synchronize();
-    benchmark::DoNotOptimize(y.data<float>());
+    if (gpu)
+      cuda::synchronize();  // the kernels have finished: their result exists
+    else
+      benchmark::DoNotOptimize(y.data<float>());  // (host memory only: no device pointer here)
   };
   step();  // warm-up: allocator caches, cuBLAS heuristics
   const auto start = std::chrono::steady_clock::now();

@@ -56,6 +56,18 @@ void Module::collect(const std::string& prefix, NamedTensors* params, NamedTenso
   for (const auto& [n, child] : children_) child->collect(prefix + n + ".", params, buffers);
 }
 
+void Module::collect_ordered(const std::string& prefix, std::vector<StateEntry>* out) const {
+  for (const auto& [n, t] : parameters_) out->push_back({prefix + n, t, false});
+  for (const auto& [n, t] : buffers_) out->push_back({prefix + n, t, true});
+  for (const auto& [n, child] : children_) child->collect_ordered(prefix + n + ".", out);
+}
+
+std::vector<Module::StateEntry> Module::ordered_state() const {
+  std::vector<StateEntry> out;
+  collect_ordered("", &out);
+  return out;
+}
+
 NamedTensors Module::named_parameters() const {
   NamedTensors out;
   collect("", &out, nullptr);

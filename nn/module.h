@@ -66,6 +66,14 @@ class Module {
   // ---- State ----
   // Parameters and buffers by dotted name (tensors are shared, not copied).
   std::map<std::string, Tensor> state_dict() const;
+  // The same entries in PyTorch's state_dict() order: each module's own parameters, then
+  // its own buffers, then its children in registration order (depth first).
+  struct StateEntry {
+    std::string name;
+    Tensor tensor;
+    bool is_buffer;
+  };
+  std::vector<StateEntry> ordered_state() const;
   // Copies the values of `state` into this module's parameters and buffers (converting
   // dtype). Shapes must match exactly. With strict = true any missing, unexpected or
   // mis-shaped key throws ldae::Error listing all of them; otherwise the report is
@@ -86,6 +94,7 @@ class Module {
   void add_child(const std::string& name, std::shared_ptr<Module> child);
   void check_new_name(const std::string& name) const;
   void collect(const std::string& prefix, NamedTensors* params, NamedTensors* buffers) const;
+  void collect_ordered(const std::string& prefix, std::vector<StateEntry>* out) const;
 
   NamedTensors parameters_;
   NamedTensors buffers_;

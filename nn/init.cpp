@@ -6,6 +6,14 @@
 
 namespace ldae::nn::init {
 
+namespace {
+thread_local int skip_depth = 0;  // live SkipInitialisation objects on this thread
+}  // namespace
+
+SkipInitialisation::SkipInitialisation() { ++skip_depth; }
+SkipInitialisation::~SkipInitialisation() { --skip_depth; }
+bool initialisation_skipped() { return skip_depth > 0; }
+
 int64_t fan_in(const Shape& shape) {
   check(shape.size() >= 2, "init.fan_in", "needs a weight with at least 2 axes, got " + shape_str(shape));
   int64_t receptive = 1;  // product of the kernel sizes (1 for a Linear weight)
@@ -21,6 +29,7 @@ int64_t fan_out(const Shape& shape) {
 }
 
 void uniform_(Tensor& t, double low, double high, Generator& gen) {
+  if (initialisation_skipped()) return;
   NoGrad no_grad;  // filling a parameter is not part of any graph
   t.copy_(rand(t.shape(), gen, t.dtype(), low, high));
 }
@@ -43,11 +52,13 @@ void bias_uniform_(Tensor& b, int64_t weight_fan_in, Generator& gen) {
 }
 
 void zeros_(Tensor& t) {
+  if (initialisation_skipped()) return;
   NoGrad no_grad;
   t.fill_(0.0);
 }
 
 void ones_(Tensor& t) {
+  if (initialisation_skipped()) return;
   NoGrad no_grad;
   t.fill_(1.0);
 }

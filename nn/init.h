@@ -35,4 +35,21 @@ void bias_uniform_(Tensor& b, int64_t weight_fan_in, Generator& gen);
 void zeros_(Tensor& t);
 void ones_(Tensor& t);
 
+// While a SkipInitialisation object lives (on this thread), every initialiser above
+// returns at once: the tensor keeps whatever its allocation held and the generator is
+// not advanced. For building a network only to read its structure (names, shapes,
+// parameter counts) or to load every weight from a file right after. Layers allocate
+// their parameters with Tensor::empty, which does not touch the memory, so the pages of
+// a skipped fill are never written and cost nothing (the 865M-parameter ShiftUNet is
+// built in well under a second). Nestable.
+class SkipInitialisation {
+ public:
+  SkipInitialisation();
+  ~SkipInitialisation();
+  SkipInitialisation(const SkipInitialisation&) = delete;
+  SkipInitialisation& operator=(const SkipInitialisation&) = delete;
+};
+// True while a SkipInitialisation lives on this thread.
+bool initialisation_skipped();
+
 }  // namespace ldae::nn::init

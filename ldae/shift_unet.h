@@ -1,0 +1,68 @@
+// The gradient estimator G_psi of LDAE stage 3 (ldae-reference 5.2): the stage-2 UNet,
+// frozen, plus a trainable decoder branch conditioned on the semantic code y_sem. Keys
+// and order as the published ShiftUNet (tests/reference/state_dicts/shift_unet.txt):
+//
+//   time_embed, input_blocks, middle_block, output_blocks, out    the frozen UNet (same names)
+//   label_emb           Linear(latent_dim -> 4 * base): e_y = label_emb(y_sem)
+//   shift_middle_block  ShiftResBlock, AttentionBlock, ShiftResBlock
+//   shift_output_blocks the UNet's decoder layout with ShiftResBlocks
+//   shift_out           GroupNorm, SiLU, conv 3x3x3 (zero-initialised)
+//
+// forward: the frozen encoder runs once; eps comes from the frozen middle, decoder and head;
+// the shift starts from the encoder output (not the frozen middle's), uses the same skips,
+// the time embedding and e_y. Freshly built, the shift is exactly 0 (zero-initialised heads).
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "ldae/unet.h"
+#include "nn/linear.h"
+
+namespace ldae {
+
+struct ShiftUNetOptions {
+  UNetOptions unet;         // the frozen UNet's arguments
+  int64_t latent_dim = 768;  // width of the semantic code y_sem
+};
+
+// "paper" (latent_dim 768), "course" and "tiny" (latent_dim 32 and 16): the UNet preset of
+// the same name plus latent_dim. Throws ldae::Error for an unknown name.
+ShiftUNetOptions shift_unet_options(const std::string& preset);
+
+class ShiftUNet : public nn::Module {
+ public:
+  // The frozen part is built (and frozen: requires_grad false, eval mode) but holds its
+  // random initialisation until load_frozen_unet() fills it.
+  ShiftUNet(const ShiftUNetOptions& options, Generator& gen, std::shared_ptr<Generator> dropout_gen = nullptr);
+
+  // x_t: (N, C, D, H, W), t: (N,), y_sem: (N, latent_dim)
+  //   -> (eps, shift), both (N, C, D, H, W).
+  std::pair<Tensor, Tensor> forward(const Tensor& x_t, const Tensor& t, const Tensor& y_sem) const;
+
+  // train(on) keeps the frozen part in eval mode (no dropout), as the reference does.
+  void train_shift(bool on = true);
+
+  // True for keys of the frozen UNet part (not label_emb / shift_*).
+  static bool is_frozen_key(const std::string& key);
+
+  const ShiftUNetOptions& options() const { return options_; }
+
+ private:
+  ShiftUNetOptions options_;
+  std::shared_ptr<nn::TimeEmbedding> time_embed_;
+  std::shared_ptr<nn::Linear> label_emb_;
+  UNetBlocks input_blocks_, output_blocks_, shift_output_blocks_;
+  std::shared_ptr<TimestepSequential> middle_block_, shift_middle_block_;
+  std::shared_ptr<UNetHead> out_, shift_out_;
+};
+
+// Fills the frozen part of `model` from a stage-2 safetensors file: the tensors whose key
+// starts with `prefix` (e.g. "ema." in our checkpoints, "ema_unet." in a converted
+// published one, "" for a plain UNet state dict), prefix stripped. Other keys are ignored.
+// Throws ldae::Error("load_frozen_unet: <path>: ...") when the file is missing or
+// unreadable, or naming every frozen key that is missing or has another shape; nothing is
+// loaded then. The shift branch is never touched.
+void load_frozen_unet(ShiftUNet& model, const std::string& path, const std::string& prefix);
+
+}  // namespace ldae

@@ -40,7 +40,9 @@ class ShiftUNet : public nn::Module {
   //   -> (eps, shift), both (N, C, D, H, W).
   std::pair<Tensor, Tensor> forward(const Tensor& x_t, const Tensor& t, const Tensor& y_sem) const;
 
-  // train(on) keeps the frozen part in eval mode (no dropout), as the reference does.
+  // Train mode (on) or eval mode for the shift branch; the frozen part stays in eval mode
+  // (no dropout), as the reference keeps it. Use this rather than Module::train(), which
+  // would switch the frozen part too.
   void train_shift(bool on = true);
 
   // True for keys of the frozen UNet part (not label_emb / shift_*).

@@ -12,6 +12,8 @@
 
 #include "../common/test_helpers.h"
 #include "ldae/shift_unet.h"
+#include "autograd/engine.h"
+#include "autograd/functions.h"
 #include "autograd/no_grad.h"
 #include "ldae/unet.h"
 #include "nn/init.h"
@@ -214,6 +216,34 @@ TEST(ShiftUNet, ShiftDependsOnTheSemanticCode) {
   auto [eps_b, shift_b] = net.forward(x, timesteps({9}), rand({1, 16}, gen));
   EXPECT_EQ(max_abs(sub(eps_a, eps_b)), 0.0);  // eps ignores y_sem
   EXPECT_GT(max_abs(sub(shift_a, shift_b)), 1e-6);
+}
+
+TEST(ShiftUNet, GradientsReachOnlyTheShiftBranch) {
+  Generator gen(10);
+  ShiftUNet net(shift_unet_options("tiny"), gen);
+  Generator fill(11);
+  {
+    NoGrad no_grad;  // non-zero shift heads, so that gradients flow through the whole branch
+    for (auto& [name, p] : net.named_parameters())
+      if (!ShiftUNet::is_frozen_key(name)) nn::init::uniform_(p, -0.2, 0.2, fill);
+  }
+  auto [eps, shift] = net.forward(rand({1, 3, 2, 4, 4}, gen), timesteps({7}), rand({1, 16}, gen));
+  ag::backward(ag::add(ag::sum(shift), ag::sum(eps)));
+  for (const auto& [name, p] : net.named_parameters()) {
+    if (ShiftUNet::is_frozen_key(name)) {
+      EXPECT_FALSE(p.grad().defined()) << name;
+    }
+  }
+  EXPECT_GT(max_abs(net.state_dict().at("label_emb.weight").grad()), 0.0);
+  EXPECT_GT(max_abs(net.state_dict().at("shift_middle_block.0.in_layers.2.weight").grad()), 0.0);
+}
+
+TEST(ShiftUNet, TrainShiftKeepsTheFrozenPartInEvalMode) {
+  Generator gen(0);
+  ShiftUNet net(shift_unet_options("tiny"), gen);
+  net.train_shift(true);
+  for (const auto& [name, child] : net.named_children())
+    EXPECT_EQ(child->is_training(), !ShiftUNet::is_frozen_key(name + ".")) << name;
 }
 
 TEST_F(UNetLoad, MissingFileIsAnError) {

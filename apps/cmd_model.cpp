@@ -41,6 +41,7 @@ void run_model(const ModelArgs& a) {
   const ldae::Shape image = preset_image_shape(a.preset);
   std::printf("network:  %s (%s)\n", entry.name.c_str(), entry.description.c_str());
   std::printf("preset:   %s, image %s\n", a.preset.c_str(), ldae::nn::listing_shape(image).c_str());
+  if (entry.notes) std::printf("%s", entry.notes(a.preset).c_str());
   std::printf("children (parameters):\n");
   for (const auto& [name, child] : model->named_children())
     std::printf("  %-24s %14s\n", name.c_str(), grouped(child->parameter_count()).c_str());

@@ -153,6 +153,15 @@ Tensor AutoencoderKL::reconstruct(const Tensor& x) const {
   return decode(encode(x).first);  // x: (N, in, spatial) -> (N, out, spatial)
 }
 
+Shape autoencoder_kl_latent_shape(const AutoencoderKLOptions& o, const Shape& image) {
+  check(static_cast<int>(image.size()) == o.spatial_dims + 2, kOp, "image shape needs (N, C, spatial...)");
+  Shape latent = image;
+  latent[1] = o.latent_channels;
+  for (size_t level = 1; level < o.num_channels.size(); ++level)
+    for (size_t a = 2; a < latent.size(); ++a) latent[a] = (latent[a] - 2) / 2 + 1;
+  return latent;
+}
+
 Tensor kl_loss(const Tensor& z_mu, const Tensor& z_sigma) {
   check(z_mu.shape() == z_sigma.shape() && z_mu.dim() >= 2, "kl_loss", "z_mu and z_sigma must share a shape (N, C, ...)");
   const Tensor var = ag::mul(z_sigma, z_sigma);  // sigma^2

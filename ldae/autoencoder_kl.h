@@ -101,6 +101,10 @@ class AutoencoderKL : public nn::Module {
   std::shared_ptr<AeConv> quant_conv_mu_, quant_conv_log_sigma_, post_quant_conv_;
 };
 
+// The shape encode gives for an image of shape (N, in, n...): every downsampling maps a
+// size n to floor((n - 2) / 2) + 1, once per level but the last.
+Shape autoencoder_kl_latent_shape(const AutoencoderKLOptions& o, const Shape& image);
+
 // The KL term of the reference's loss (ldae-reference 2.3):
 //   0.5 * sum over (C, spatial) of (mu^2 + sigma^2 - log sigma^2 - 1), averaged over N.
 // z_mu, z_sigma: (N, latent, spatial...) -> scalar.

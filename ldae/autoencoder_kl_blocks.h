@@ -22,7 +22,7 @@
 
 namespace ldae::nets {
 
-// Conv with "same" padding (kernel/2) unless stated; child "conv" holds weight and bias.
+// A kernel^spatial_dims convolution (bias on) under the child "conv": keys "conv.weight", "conv.bias".
 class AeConv : public nn::Module {
  public:
   AeConv(int spatial_dims, int64_t in_channels, int64_t out_channels, int64_t kernel,

@@ -2,6 +2,7 @@
 
 #include "ldae/autoencoder_kl.h"
 #include "ldae/presets.h"
+#include "nn/state_dict_listing.h"
 #include "tensor/error.h"
 
 namespace ldae::nets {
@@ -11,6 +12,10 @@ const std::vector<ModelEntry>& model_zoo() {
       {"autoencoder_kl", "stage-1 variational autoencoder (monai-generative AutoencoderKL layout)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
          return std::make_shared<AutoencoderKL>(autoencoder_kl_preset(preset), gen);
+       },
+       [](const std::string& preset) {
+         const AutoencoderKLOptions o = autoencoder_kl_preset(preset);
+         return "latent:   " + nn::listing_shape(autoencoder_kl_latent_shape(o, preset_image_shape(preset))) + "\n";
        }},
   };
   return zoo;

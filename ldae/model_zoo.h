@@ -17,6 +17,8 @@ struct ModelEntry {
   std::string description;  // one line for `ldae model --help`
   // Builds the network at `preset` (already checked), initialised from gen.
   std::function<std::shared_ptr<nn::Module>(const std::string& preset, Generator& gen)> build;
+  // Optional: extra summary lines at `preset` (e.g. the latent shape); may be empty.
+  std::function<std::string(const std::string& preset)> notes;
 };
 
 // All registered networks, in the table's order.

@@ -23,6 +23,7 @@ fi
 expect 0 'total parameters: 13,766,248' model autoencoder_kl --preset paper
 expect 0 'encoder +[0-9,]+' model autoencoder_kl --preset tiny
 expect 0 'image 1x1x64x80x64' model autoencoder_kl --preset course
+expect 0 'latent: +1x3x16x20x16' model autoencoder_kl --preset course
 expect 0 'total_parameters [0-9]+' model autoencoder_kl --preset tiny --state-dict
 expect 0 'state-dict' model --help
 expect 1 "error: .*unknown network 'nope'.*autoencoder_kl" model nope

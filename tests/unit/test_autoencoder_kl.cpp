@@ -101,6 +101,7 @@ TEST(AutoencoderKL, AsymmetricPaddingDownsamplingSizes) {
   const Tensor x = rand({1, 1, 8, 20, 6}, gen);
   EXPECT_EQ(model.encode(x).first.shape(), (Shape{1, 3, 2, 5, 1}));
   EXPECT_EQ(model.reconstruct(x).shape(), (Shape{1, 1, 8, 20, 4}));
+  EXPECT_EQ(nets::autoencoder_kl_latent_shape(o, x.shape()), (Shape{1, 3, 2, 5, 1}));
 }
 
 TEST(AutoencoderKL, TwoDimensional) {
@@ -188,5 +189,12 @@ TEST(AutoencoderKL, PresetsBuildAndMatchTheirImages) {
     EXPECT_GT(model.parameter_count(), 0);
   }
   EXPECT_EQ(nets::preset_image_shape("course"), (Shape{1, 1, 64, 80, 64}));
+  // The preset comments' latent sizes.
+  const auto latent = [](const char* p) {
+    return nets::autoencoder_kl_latent_shape(nets::autoencoder_kl_preset(p), nets::preset_image_shape(p));
+  };
+  EXPECT_EQ(latent("tiny"), (Shape{1, 3, 8, 10, 8}));
+  EXPECT_EQ(latent("course"), (Shape{1, 3, 16, 20, 16}));
+  EXPECT_EQ(latent("paper"), (Shape{1, 3, 16, 20, 16}));
   EXPECT_THROW(nets::check_preset("huge"), Error);
 }

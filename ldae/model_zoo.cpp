@@ -1,0 +1,36 @@
+#include "ldae/model_zoo.h"
+
+#include "ldae/autoencoder_kl.h"
+#include "ldae/presets.h"
+#include "nn/state_dict_listing.h"
+#include "tensor/error.h"
+
+namespace ldae::nets {
+
+const std::vector<ModelEntry>& model_zoo() {
+  static const std::vector<ModelEntry> zoo = {
+      {"autoencoder_kl", "stage-1 variational autoencoder (monai-generative AutoencoderKL layout)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<AutoencoderKL>(autoencoder_kl_preset(preset), gen);
+       },
+       [](const std::string& preset) {
+         const AutoencoderKLOptions o = autoencoder_kl_preset(preset);
+         return "latent:   " + nn::listing_shape(autoencoder_kl_latent_shape(o, preset_image_shape(preset))) + "\n";
+       }},
+  };
+  return zoo;
+}
+
+std::string model_names() {
+  std::string s;
+  for (const auto& e : model_zoo()) s += (s.empty() ? "" : ", ") + e.name;
+  return s;
+}
+
+const ModelEntry& find_model(const std::string& name) {
+  for (const auto& e : model_zoo())
+    if (e.name == name) return e;
+  fail("model", "unknown network '" + name + "' (valid: " + model_names() + ")");
+}
+
+}  // namespace ldae::nets

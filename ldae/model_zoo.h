@@ -1,0 +1,33 @@
+// The registry of LDAE networks that `ldae model NET --preset P` builds. Adding a network
+// is one entry in model_zoo.cpp's table: a name, a one-line description and a function
+// that builds it at a preset (ldae/presets.h).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+#include "tensor/random.h"
+
+namespace ldae::nets {
+
+struct ModelEntry {
+  std::string name;         // "autoencoder_kl"
+  std::string description;  // one line for `ldae model --help`
+  // Builds the network at `preset` (already checked), initialised from gen.
+  std::function<std::shared_ptr<nn::Module>(const std::string& preset, Generator& gen)> build;
+  // Optional: extra summary lines at `preset` (e.g. the latent shape); may be empty.
+  std::function<std::string(const std::string& preset)> notes;
+};
+
+// All registered networks, in the table's order.
+const std::vector<ModelEntry>& model_zoo();
+
+// The entry called `name`; throws ldae::Error listing the valid names otherwise.
+const ModelEntry& find_model(const std::string& name);
+
+// "autoencoder_kl, ..." (for messages and help).
+std::string model_names();
+
+}  // namespace ldae::nets

@@ -1,0 +1,26 @@
+// The three sizes every LDAE network is built at (one place for all preset values):
+//   tiny    a few channels on a 16x20x16 image: unit tests, seconds on a laptop
+//   course  a 64x80x64 image (the course's downsampled brains), trainable on a CPU
+//   paper   the published configuration on a 128x160x128 image
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ldae/autoencoder_kl.h"
+#include "tensor/tensor.h"
+
+namespace ldae::nets {
+
+// "tiny", "course", "paper".
+const std::vector<std::string>& preset_names();
+
+// Throws ldae::Error naming the valid presets unless `preset` is one of them.
+void check_preset(const std::string& preset);
+
+// The image (1, 1, D, H, W) a network sees at this preset.
+Shape preset_image_shape(const std::string& preset);
+
+// The autoencoder's options at this preset.
+AutoencoderKLOptions autoencoder_kl_preset(const std::string& preset);
+
+}  // namespace ldae::nets

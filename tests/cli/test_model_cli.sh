@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `ldae model`: the paper autoencoder's state-dict listing equals the published one
+# byte for byte; the summary, --help and bad names (exit non-zero with a message).
+# Usage: test_model_cli.sh /path/to/ldae /path/to/tests/reference/state_dicts
+set -u
+LDAE=${1:?usage: test_model_cli.sh /path/to/ldae /path/to/state_dicts}
+REF=${2:?usage: test_model_cli.sh /path/to/ldae /path/to/state_dicts}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+source "$(dirname "$0")/expect.sh"
+
+if "$LDAE" model autoencoder_kl --preset paper --state-dict > "$WORK/aekl.txt" 2> "$WORK/err.txt" &&
+   cmp -s "$WORK/aekl.txt" "$REF/autoencoder_kl.txt"; then
+  echo "ok:   ldae model autoencoder_kl --preset paper --state-dict equals autoencoder_kl.txt"
+else
+  echo "FAIL: ldae model autoencoder_kl --preset paper --state-dict differs from autoencoder_kl.txt:"
+  diff "$WORK/aekl.txt" "$REF/autoencoder_kl.txt" | head -20 | sed 's/^/    /'
+  sed 's/^/    stderr: /' "$WORK/err.txt"
+  failures=$((failures + 1))
+fi
+
+expect 0 'total parameters: 13,766,248' model autoencoder_kl --preset paper
+expect 0 'encoder +[0-9,]+' model autoencoder_kl --preset tiny
+expect 0 'image 1x1x64x80x64' model autoencoder_kl --preset course
+expect 0 'latent: +1x3x16x20x16' model autoencoder_kl --preset course
+expect 0 'total_parameters [0-9]+' model autoencoder_kl --preset tiny --state-dict
+expect 0 'state-dict' model --help
+expect 1 "error: .*unknown network 'nope'.*autoencoder_kl" model nope
+expect 1 "error: .*unknown preset 'huge'.*tiny, course, paper" model autoencoder_kl --preset huge
+expect 2 'NET' model
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all ldae model checks passed"

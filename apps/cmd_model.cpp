@@ -10,6 +10,7 @@
 #include "apps/command.h"
 #include "ldae/model_zoo.h"
 #include "ldae/presets.h"
+#include "nn/init.h"
 #include "nn/state_dict_listing.h"
 #include "tensor/random.h"
 
@@ -32,6 +33,9 @@ void run_model(const ModelArgs& a) {
   using namespace ldae::nets;
   const ModelEntry& entry = find_model(a.net);  // throws, listing the valid names
   check_preset(a.preset);                       // throws, listing the valid presets
+  // Only the structure is printed: build without filling the weights (the paper UNets
+  // hold 487M and 865M parameters; unfilled memory is never touched).
+  ldae::nn::init::SkipInitialisation structure_only;
   ldae::Generator gen(0);
   const std::shared_ptr<ldae::nn::Module> model = entry.build(a.preset, gen);
   if (a.state_dict) {

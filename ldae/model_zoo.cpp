@@ -2,6 +2,8 @@
 
 #include "ldae/autoencoder_kl.h"
 #include "ldae/presets.h"
+#include "ldae/shift_unet.h"
+#include "ldae/unet.h"
 #include "nn/state_dict_listing.h"
 #include "tensor/error.h"
 
@@ -17,6 +19,16 @@ const std::vector<ModelEntry>& model_zoo() {
          const AutoencoderKLOptions o = autoencoder_kl_preset(preset);
          return "latent:   " + nn::listing_shape(autoencoder_kl_latent_shape(o, preset_image_shape(preset))) + "\n";
        }},
+      {"unet", "stage-2 latent denoiser UNet (guided-diffusion / PDAE layout)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<UNet>(unet_options(preset), gen);
+       },
+       nullptr},
+      {"shift_unet", "stage-3 gradient estimator ShiftUNet (the frozen UNet plus the shift branch)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<ShiftUNet>(shift_unet_options(preset), gen);
+       },
+       nullptr},
   };
   return zoo;
 }

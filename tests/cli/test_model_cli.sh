@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `ldae model`: the paper autoencoder's state-dict listing equals the published one
+# `ldae model`: the paper networks' state-dict listings equal the published ones
 # byte for byte; the summary, --help and bad names (exit non-zero with a message).
 # Usage: test_model_cli.sh /path/to/ldae /path/to/tests/reference/state_dicts
 set -u
@@ -10,15 +10,18 @@ trap 'rm -rf "$WORK"' EXIT
 
 source "$(dirname "$0")/expect.sh"
 
-if "$LDAE" model autoencoder_kl --preset paper --state-dict > "$WORK/aekl.txt" 2> "$WORK/err.txt" &&
-   cmp -s "$WORK/aekl.txt" "$REF/autoencoder_kl.txt"; then
-  echo "ok:   ldae model autoencoder_kl --preset paper --state-dict equals autoencoder_kl.txt"
-else
-  echo "FAIL: ldae model autoencoder_kl --preset paper --state-dict differs from autoencoder_kl.txt:"
-  diff "$WORK/aekl.txt" "$REF/autoencoder_kl.txt" | head -20 | sed 's/^/    /'
-  sed 's/^/    stderr: /' "$WORK/err.txt"
-  failures=$((failures + 1))
-fi
+# Every network the published listings cover and the zoo builds: byte-for-byte equal.
+for net in autoencoder_kl unet shift_unet; do
+  if "$LDAE" model "$net" --preset paper --state-dict > "$WORK/$net.txt" 2> "$WORK/err.txt" &&
+     cmp -s "$WORK/$net.txt" "$REF/$net.txt"; then
+    echo "ok:   ldae model $net --preset paper --state-dict equals $net.txt"
+  else
+    echo "FAIL: ldae model $net --preset paper --state-dict differs from $net.txt:"
+    diff "$WORK/$net.txt" "$REF/$net.txt" | head -20 | sed 's/^/    /'
+    sed 's/^/    stderr: /' "$WORK/err.txt"
+    failures=$((failures + 1))
+  fi
+done
 
 expect 0 'total parameters: 13,766,248' model autoencoder_kl --preset paper
 expect 0 'encoder +[0-9,]+' model autoencoder_kl --preset tiny
@@ -26,6 +29,8 @@ expect 0 'image 1x1x64x80x64' model autoencoder_kl --preset course
 expect 0 'latent: +1x3x16x20x16' model autoencoder_kl --preset course
 expect 0 'total_parameters [0-9]+' model autoencoder_kl --preset tiny --state-dict
 expect 0 'state-dict' model --help
+expect 0 'total parameters: 486,927,363' model unet --preset paper
+expect 0 'total parameters: [0-9,]+' model shift_unet --preset tiny
 expect 1 "error: .*unknown network 'nope'.*autoencoder_kl" model nope
 expect 1 "error: .*unknown preset 'huge'.*tiny, course, paper" model autoencoder_kl --preset huge
 expect 2 'NET' model

@@ -6,7 +6,7 @@
 #include "nn/init.h"
 #include "tensor/safetensors.h"
 
-namespace ldae {
+namespace ldae::nets {
 
 ShiftUNetOptions shift_unet_options(const std::string& preset) {
   ShiftUNetOptions o;
@@ -121,4 +121,4 @@ void load_frozen_unet(ShiftUNet& model, const std::string& path, const std::stri
   model.load_state_dict(frozen, /*strict=*/false);  // only the shift keys are left out
 }
 
-}  // namespace ldae
+}  // namespace ldae::nets

@@ -19,7 +19,7 @@
 #include "ldae/unet.h"
 #include "nn/linear.h"
 
-namespace ldae {
+namespace ldae::nets {
 
 struct ShiftUNetOptions {
   UNetOptions unet;         // the frozen UNet's arguments
@@ -67,4 +67,4 @@ class ShiftUNet : public nn::Module {
 // loaded then. The shift branch is never touched.
 void load_frozen_unet(ShiftUNet& model, const std::string& path, const std::string& prefix);
 
-}  // namespace ldae
+}  // namespace ldae::nets

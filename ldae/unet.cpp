@@ -5,7 +5,7 @@
 #include "autograd/functions.h"
 #include "nn/init.h"
 
-namespace ldae {
+namespace ldae::nets {
 
 // ---- Presets ---------------------------------------------------------------------------
 
@@ -300,4 +300,4 @@ Tensor UNet::forward(const Tensor& x_t, const Tensor& t) const {
   return out_->forward(h);                                   // eps: (N, C_in, D, H, W)
 }
 
-}  // namespace ldae
+}  // namespace ldae::nets

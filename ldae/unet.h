@@ -31,7 +31,7 @@
 #include "nn/module.h"
 #include "nn/norm.h"
 
-namespace ldae {
+namespace ldae::nets {
 
 // Field names are the published constructor arguments.
 struct UNetOptions {
@@ -145,4 +145,4 @@ class UNet : public nn::Module {
 std::shared_ptr<Generator> unet_dropout_generator(const UNetOptions& o, const Generator& gen,
                                                   std::shared_ptr<Generator> dropout_gen);
 
-}  // namespace ldae
+}  // namespace ldae::nets

@@ -19,7 +19,7 @@
 #include "tensor/random.h"
 
 using namespace ldae;
-using namespace ldae::nets;  // AutoencoderKL and the presets
+using namespace ldae::nets;  // the networks and the presets
 
 namespace {
 

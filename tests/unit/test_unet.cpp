@@ -21,6 +21,7 @@
 #include "tensor/safetensors.h"
 
 using namespace ldae;
+using namespace ldae::nets;
 namespace fs = std::filesystem;
 
 namespace {

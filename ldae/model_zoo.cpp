@@ -1,13 +1,33 @@
 #include "ldae/model_zoo.h"
 
+#include <cmath>
+
 #include "ldae/autoencoder_kl.h"
 #include "ldae/presets.h"
 #include "ldae/shift_unet.h"
 #include "ldae/unet.h"
 #include "nn/state_dict_listing.h"
 #include "tensor/error.h"
+#include "tensor/random.h"
 
 namespace ldae::nets {
+
+namespace {
+
+// The latent (1, C, d, h, w) the denoisers see for an image at `preset`.
+Shape latent_for(const std::string& preset, const Shape& image) {
+  return autoencoder_kl_latent_shape(autoencoder_kl_preset(preset), image);
+}
+
+// One random timestep per sample, as a float tensor of whole numbers in [0, 1000).
+Tensor example_timesteps(int64_t n, Generator& gen) {
+  Tensor t = rand({n}, gen, DType::F32, 0.0, 1000.0);
+  float* p = t.mutable_data<float>();
+  for (int64_t i = 0; i < n; ++i) p[i] = std::floor(p[i]);
+  return t;
+}
+
+}  // namespace
 
 const std::vector<ModelEntry>& model_zoo() {
   static const std::vector<ModelEntry> zoo = {
@@ -18,17 +38,33 @@ const std::vector<ModelEntry>& model_zoo() {
        [](const std::string& preset) {
          const AutoencoderKLOptions o = autoencoder_kl_preset(preset);
          return "latent:   " + nn::listing_shape(autoencoder_kl_latent_shape(o, preset_image_shape(preset))) + "\n";
-       }},
+       },
+       // x: (1, 1, D, H, W) -> decode(z_mu): the reconstruction
+       [](const nn::Module& m, const std::string&, const Shape& image, Generator& gen) {
+         return dynamic_cast<const AutoencoderKL&>(m).reconstruct(rand(image, gen));
+       },
+       /*fully_convolutional=*/true},
       {"unet", "stage-2 latent denoiser UNet (guided-diffusion / PDAE layout)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
          return std::make_shared<UNet>(unet_options(preset), gen);
        },
-       nullptr},
+       nullptr,
+       // z_t: the latent of the preset's image, t: (1,) -> predicted noise
+       [](const nn::Module& m, const std::string& preset, const Shape& image, Generator& gen) {
+         return dynamic_cast<const UNet&>(m).forward(randn(latent_for(preset, image), gen),
+                                                     example_timesteps(1, gen));
+       }},
       {"shift_unet", "stage-3 gradient estimator ShiftUNet (the frozen UNet plus the shift branch)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
          return std::make_shared<ShiftUNet>(shift_unet_options(preset), gen);
        },
-       nullptr},
+       nullptr,
+       // z_t, t: (1,), y_sem: (1, latent_dim) -> predicted noise (the shift is computed too)
+       [](const nn::Module& m, const std::string& preset, const Shape& image, Generator& gen) {
+         const auto& net = dynamic_cast<const ShiftUNet&>(m);
+         const Tensor y_sem = randn({1, net.options().latent_dim}, gen);
+         return net.forward(randn(latent_for(preset, image), gen), example_timesteps(1, gen), y_sem).first;
+       }},
   };
   return zoo;
 }

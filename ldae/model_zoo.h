@@ -19,6 +19,14 @@ struct ModelEntry {
   std::function<std::shared_ptr<nn::Module>(const std::string& preset, Generator& gen)> build;
   // Optional: extra summary lines at `preset` (e.g. the latent shape); may be empty.
   std::function<std::string(const std::string& preset)> notes;
+  // Runs one forward pass of `model` (built by `build` at `preset`) on a random input for
+  // an image of shape `image` (1, 1, D, H, W) and returns its (first) output. `ldae model`
+  // counts the multiply-adds and the memory of this pass (tensor/cost_counter.h).
+  std::function<Tensor(const nn::Module& model, const std::string& preset, const Shape& image, Generator& gen)>
+      example_forward;
+  // true: every size scales with the image (a fully convolutional network), so at the paper
+  // preset `ldae model` may measure at half the size per axis and scale the counts by 8.
+  bool fully_convolutional = false;
 };
 
 // All registered networks, in the table's order.

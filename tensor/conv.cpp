@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "tensor/cost_counter.h"
 #include "tensor/ops.h"
 #ifdef LDAE_WITH_CUDA
 #include "tensor/cuda/conv.h"
@@ -87,6 +88,9 @@ Tensor conv(const std::string& op, int spatial, const Tensor& x_in, const Tensor
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
   Tensor y = Tensor::empty(output_shape(g, spatial), x.dtype(), x.device());
+  // Multiply-adds: every output value sums Cin/groups * kernel-volume products.
+  cost::add_multiply_adds(static_cast<double>(y.numel()) * static_cast<double>(w.numel() / g.Cout));
+  if (cost::skip_products()) return y.zero_();  // counting only (tensor/cost_counter.h)
 #ifdef LDAE_WITH_CUDA
   if (x.device().is_cuda()) {  // tensor/cuda/conv.cu: chunked im2col + cuBLAS
     check(!b.defined() || b.device() == x.device(), op, "bias is on " + (b.defined() ? b.device().str() : "") +

@@ -1,6 +1,7 @@
 // Matrix products through Eigen's GEMM.
 #include "tensor/cpu/eigen.h"
 
+#include "tensor/cost_counter.h"
 #include "tensor/ops.h"
 #ifdef LDAE_WITH_CUDA
 #include "tensor/cuda/matmul.h"
@@ -66,6 +67,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const int64_t batches = numel(batch);
   if (batches == 0 || n == 0 || m == 0) return out;
   if (k == 0) return out.zero_();
+  cost::add_multiply_adds(static_cast<double>(batches) * n * k * m);
+  if (cost::skip_products()) return out.zero_();  // counting only (tensor/cost_counter.h)
 
   // Batch strides of the contiguous inputs (0 along broadcast axes), in matrices.
   const Strides sa = broadcast_strides(a_batch, contiguous_strides(a_batch), batch);

@@ -3,12 +3,14 @@
 #include <cstdlib>
 #include <new>
 
+#include "tensor/cost_counter.h"
 #include "tensor/cuda/runtime.h"
 #include "tensor/error.h"
 
 namespace ldae {
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  cost::add_allocation(nbytes);  // ldae model's memory count (tensor/cost_counter.h)
   if (device.is_cuda()) {
 #ifdef LDAE_WITH_CUDA
     // GPU memory comes from the device's caching allocator (tensor/cuda/runtime.h).
@@ -26,6 +28,7 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 }
 
 Storage::~Storage() {
+  cost::add_release(nbytes_);
   if (device_.is_cuda()) {
 #ifdef LDAE_WITH_CUDA
     cuda::deallocate(data_, device_.index);  // back to the cache, never throws

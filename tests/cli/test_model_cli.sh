@@ -23,13 +23,17 @@ for net in autoencoder_kl unet shift_unet; do
   fi
 done
 
-expect 0 'total parameters: 13,766,248' model autoencoder_kl --preset paper
+expect 0 'total parameters: 13,766,248' model autoencoder_kl --preset paper --no-cost
+# The cost lines: counted during one forward pass (the paper autoencoder at half size, x8).
+expect 0 'multiply-adds: +[0-9.]+ MMAC' model autoencoder_kl --preset tiny
+expect 0 'activation memory: +[0-9.]+ MiB' model autoencoder_kl --preset tiny
+expect 0 'multiply-adds: +[0-9.]+ MMAC' model shift_unet --preset tiny
 expect 0 'encoder +[0-9,]+' model autoencoder_kl --preset tiny
 expect 0 'image 1x1x64x80x64' model autoencoder_kl --preset course
 expect 0 'latent: +1x3x16x20x16' model autoencoder_kl --preset course
 expect 0 'total_parameters [0-9]+' model autoencoder_kl --preset tiny --state-dict
 expect 0 'state-dict' model --help
-expect 0 'total parameters: 486,927,363' model unet --preset paper
+expect 0 'total parameters: 486,927,363' model unet --preset paper --no-cost
 expect 0 'total parameters: [0-9,]+' model shift_unet --preset tiny
 expect 1 "error: .*unknown network 'nope'.*autoencoder_kl" model nope
 expect 1 "error: .*unknown preset 'huge'.*tiny, course, paper" model autoencoder_kl --preset huge

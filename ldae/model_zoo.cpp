@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "autograd/functions.h"
 #include "ldae/autoencoder_kl.h"
 #include "ldae/presets.h"
 #include "ldae/shift_unet.h"
@@ -59,11 +60,13 @@ const std::vector<ModelEntry>& model_zoo() {
          return std::make_shared<ShiftUNet>(shift_unet_options(preset), gen);
        },
        nullptr,
-       // z_t, t: (1,), y_sem: (1, latent_dim) -> predicted noise (the shift is computed too)
+       // z_t, t: (1,), y_sem: (1, latent_dim) -> eps + shift (both outputs, as the stage-3 loss
+       // combines them)
        [](const nn::Module& m, const std::string& preset, const Shape& image, Generator& gen) {
          const auto& net = dynamic_cast<const ShiftUNet&>(m);
          const Tensor y_sem = randn({1, net.options().latent_dim}, gen);
-         return net.forward(randn(latent_for(preset, image), gen), example_timesteps(1, gen), y_sem).first;
+         const auto [eps, shift] = net.forward(randn(latent_for(preset, image), gen), example_timesteps(1, gen), y_sem);
+         return ag::add(eps, shift);
        }},
   };
   return zoo;

@@ -20,8 +20,10 @@ struct ModelEntry {
   // Optional: extra summary lines at `preset` (e.g. the latent shape); may be empty.
   std::function<std::string(const std::string& preset)> notes;
   // Runs one forward pass of `model` (built by `build` at `preset`) on a random input for
-  // an image of shape `image` (1, 1, D, H, W) and returns its (first) output. `ldae model`
-  // counts the multiply-adds and the memory of this pass (tensor/cost_counter.h).
+  // an image of shape `image` (1, 1, D, H, W) and returns its output (a network with several
+  // outputs returns their sum, so that a backward reaches every branch). `ldae model` counts
+  // the multiply-adds and the memory of this pass (tensor/cost_counter.h); the benchmark
+  // network_forward_backward/<net>/<preset> times it with the backward of sum(output).
   std::function<Tensor(const nn::Module& model, const std::string& preset, const Shape& image, Generator& gen)>
       example_forward;
   // true: every size scales with the image (a fully convolutional network), so at the paper

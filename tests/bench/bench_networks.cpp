@@ -1,0 +1,61 @@
+// One training step of every LDAE network, part of ldae_bench:
+//
+//   network_forward_backward/<net>/<preset>
+//
+// The step is the zoo's example forward pass (ldae/model_zoo.h: a random input for the
+// preset's image, batch 1, float32, train mode) and the backward of sum(output), which fills
+// every parameter's gradient. The weights are initialised as in training. Counters: the peak of
+// the tensor memory one step allocates (tensor/cost_counter.h, measured on an extra step
+// before timing) and the multiply-adds of its forward pass.
+// tests/bench/pytorch_bench_networks.py times the same steps in PyTorch and prints the table
+// of docs/benchmarks.md.
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <string>
+
+#include "autograd/engine.h"
+#include "ldae/model_zoo.h"
+#include "ldae/presets.h"
+#include "tensor/cost_counter.h"
+
+namespace {
+
+using namespace ldae;
+
+void run_network(benchmark::State& state, std::string net, std::string preset) {
+  const nets::ModelEntry& entry = nets::find_model(net);
+  Generator init(0);
+  const std::shared_ptr<nn::Module> model = entry.build(preset, init);
+  model->train();
+  const Shape image = nets::preset_image_shape(preset);
+  Generator data(1);
+  auto step = [&] {
+    model->zero_grad();
+    const Tensor out = entry.example_forward(*model, preset, image, data);
+    ag::backward(out, Tensor::ones(out.shape()));
+  };
+  CostCounts counts;
+  {
+    CountCosts counting;
+    step();
+    counts = counting.counts();
+  }
+  for (auto _ : state) step();
+  state.counters["peak_tensor_MiB"] = counts.peak_live_bytes / (1024.0 * 1024.0);
+  state.counters["forward_GMAC"] = counts.multiply_adds * 1e-9;
+}
+
+const bool kRegistered = [] {
+  for (const nets::ModelEntry& entry : nets::model_zoo()) {
+    if (!entry.example_forward) continue;
+    for (const char* preset : {"tiny", "course"}) {
+      benchmark::RegisterBenchmark(("network_forward_backward/" + entry.name + "/" + preset).c_str(), run_network,
+                                   entry.name, std::string(preset))
+          ->Unit(benchmark::kMillisecond);  // real_time (wall clock) is in the output too
+    }
+  }
+  return true;
+}();
+
+}  // namespace

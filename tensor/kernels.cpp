@@ -1,4 +1,4 @@
-// The reference-kernel switch (see kernels.h).
+// The reference-kernel switch and the attention memory budget (see kernels.h).
 #include "tensor/kernels.h"
 
 #include <atomic>
@@ -28,5 +28,22 @@ void set_reference_kernels(bool on) {
 bool reference_kernels() {
   return reference_flag().load();
 }
+
+namespace {
+
+std::atomic<size_t>& attention_budget() {
+  static std::atomic<size_t> budget{[] {
+    const char* v = std::getenv("LDAE_ATTENTION_BUDGET_MB");
+    const long mb = v != nullptr ? std::atol(v) : 0;
+    return mb > 0 ? static_cast<size_t>(mb) << 20 : size_t{128} << 20;
+  }()};
+  return budget;
+}
+
+}  // namespace
+
+void set_attention_budget_bytes(size_t bytes) { attention_budget().store(bytes); }
+
+size_t attention_budget_bytes() { return attention_budget().load(); }
 
 }  // namespace ldae

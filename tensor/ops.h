@@ -151,8 +151,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 void check_attention_inputs(const Tensor& q, const Tensor& k, const Tensor& v);
 // the scale actually used (scale <= 0: 1/sqrt(d), d = q.size(-1));
 double attention_scale(const Tensor& q, double scale);
-// the attention weights softmax(q kᵀ * scale) along the last axis: (..., Lq, Lk).
+// the attention weights softmax(q kᵀ * scale) along the last axis: (..., Lq, Lk);
 Tensor attention_weights(const Tensor& q, const Tensor& k, double scale = 0.0);
+// how many query rows one chunk holds so that its weights fit the attention budget
+// (tensor/kernels.h): Lq when the whole matrix fits, else at least 1.
+int64_t attention_query_chunk(const Tensor& q, const Tensor& k, const Tensor& v);
 
 // ---- Losses (tensor/loss.cpp) --------------------------------------------------------------------
 // reduction: "mean", "sum" or "none".

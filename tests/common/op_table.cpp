@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "autograd/functions.h"
+#include "tensor/kernels.h"
 #include "tensor/ops.h"
 
 namespace ldae::optable {
@@ -434,6 +435,21 @@ void normalisation(Builder& b) {
   b.last().det_inputs = {{{100, 700}}};
 }
 
+// Runs f with the attention budget set to `bytes`, then restores it.
+template <typename F>
+Tensor with_attention_budget(size_t bytes, F f) {
+  const size_t saved = attention_budget_bytes();
+  set_attention_budget_bytes(bytes);
+  try {
+    Tensor out = f();
+    set_attention_budget_bytes(saved);
+    return out;
+  } catch (...) {
+    set_attention_budget_bytes(saved);
+    throw;
+  }
+}
+
 void attention(Builder& b) {
   b.family = "attention";
   b.add("attention", {{{2, 5, 8}}, {{2, 7, 8}}, {{2, 7, 4}}},
@@ -454,6 +470,20 @@ void attention(Builder& b) {
   b.add("attention_noncontig", {{{2, 4, 3}}, {{2, 10, 4}}, {{2, 3, 5}}}, [](const V& v) {
     return ag::scaled_dot_product_attention(ag::transpose(v[0], 1, 2), ag::slice(v[1], 1, 0, 10, 2),
                                             ag::transpose(v[2], 1, 2));
+  });
+  // Over the attention budget (tensor/kernels.h): chunks of query rows, weights recomputed in
+  // the backward. The budget here holds 2 rows of weights (2 rows x 2 x 3 batch x 9 keys x
+  // 8 bytes), so 7 query rows run as chunks of 2, 2, 2, 1 in float64 (4, 4, ... rows in
+  // float32). The chunk size is fixed when the forward runs.
+  b.add("attention_chunked", {{{2, 3, 7, 4}}, {{2, 3, 9, 4}}, {{2, 3, 9, 5}}}, [](const V& v) {
+    return with_attention_budget(2 * 2 * 3 * 9 * 8, [&] { return ag::scaled_dot_product_attention(v[0], v[1], v[2]); });
+  });
+  b.last().det_inputs = {{{2, 4, 40, 16}}, {{2, 4, 30, 16}}, {{2, 4, 30, 16}}};
+  // Chunked with broadcast batch axes and a strided q.
+  b.add("attention_chunked_bcast", {{{2, 4, 3}}, {{1, 5, 4}}, {{3, 1, 5, 2}}}, [](const V& v) {
+    return with_attention_budget(1, [&] {  // one row per chunk
+      return ag::scaled_dot_product_attention(ag::transpose(v[0], 1, 2), v[1], v[2]);
+    });
   });
 }
 

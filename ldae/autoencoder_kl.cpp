@@ -3,12 +3,16 @@
 #include <string>
 
 #include "autograd/functions.h"
+#include "nn/shape_trace.h"
 #include "tensor/error.h"
 #include "tensor/random.h"
 
 namespace ldae::nets {
 
 namespace {
+
+// "8->16": channels in and out, for shape traces.
+std::string arrow(int64_t in, int64_t out) { return std::to_string(in) + "->" + std::to_string(out); }
 
 const char* kOp = "AutoencoderKL";
 
@@ -53,38 +57,41 @@ AutoencoderKLOptions paper_autoencoder_kl_options() {
 
 Tensor AeBlockChain::forward(const Tensor& x) const {
   Tensor h = x;  // (N, C, spatial...), changed block by block
-  for (const auto& step : steps_) h = step(h);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    h = steps_[i](h);
+    nn::trace(trace_name_, static_cast<int64_t>(i), kinds_[i].c_str(), h);
+  }
   return h;
 }
 
-AeEncoder::AeEncoder(const AutoencoderKLOptions& o, Generator& gen) {
+AeEncoder::AeEncoder(const AutoencoderKLOptions& o, Generator& gen) : AeBlockChain("encoder.blocks") {
   const std::vector<int64_t> res = checked_res_blocks(o);
   const int d = o.spatial_dims;
   const int64_t groups = o.norm_num_groups;
   const double eps = o.norm_eps;
   const size_t levels = o.num_channels.size();
-  add(std::make_shared<AeConv>(d, o.in_channels, o.num_channels[0], 3, 1, 1, gen));
+  add(std::make_shared<AeConv>(d, o.in_channels, o.num_channels[0], 3, 1, 1, gen), "Conv 3 " + arrow(o.in_channels, o.num_channels[0]));
   int64_t ch = o.num_channels[0];
   for (size_t i = 0; i < levels; ++i) {
     for (int64_t r = 0; r < res[i]; ++r) {
-      add(std::make_shared<AeResBlock>(d, ch, o.num_channels[i], groups, eps, gen));
+      add(std::make_shared<AeResBlock>(d, ch, o.num_channels[i], groups, eps, gen), "ResBlock " + arrow(ch, o.num_channels[i]));
       ch = o.num_channels[i];
-      if (o.attention_levels[i]) add(std::make_shared<AeAttention>(ch, groups, eps, gen));
+      if (o.attention_levels[i]) add(std::make_shared<AeAttention>(ch, groups, eps, gen), "Attention");
     }
-    if (i + 1 < levels) add(std::make_shared<AeDownsample>(d, ch, gen));
+    if (i + 1 < levels) add(std::make_shared<AeDownsample>(d, ch, gen), "Downsample (pad, conv s2)");
   }
   // (With num_res_blocks 0 at the last level ch may differ from num_channels.back(); the
   // published code assumes it does not, and so do we: the blocks below use ch.)
   if (o.with_encoder_nonlocal_attn) {
-    add(std::make_shared<AeResBlock>(d, ch, ch, groups, eps, gen));
-    add(std::make_shared<AeAttention>(ch, groups, eps, gen));
-    add(std::make_shared<AeResBlock>(d, ch, ch, groups, eps, gen));
+    add(std::make_shared<AeResBlock>(d, ch, ch, groups, eps, gen), "ResBlock (non-local)");
+    add(std::make_shared<AeAttention>(ch, groups, eps, gen), "Attention (non-local)");
+    add(std::make_shared<AeResBlock>(d, ch, ch, groups, eps, gen), "ResBlock (non-local)");
   }
-  add(std::make_shared<nn::GroupNorm>(groups, ch, eps));
-  add(std::make_shared<AeConv>(d, ch, o.latent_channels, 3, 1, 1, gen));
+  add(std::make_shared<nn::GroupNorm>(groups, ch, eps), "GroupNorm");
+  add(std::make_shared<AeConv>(d, ch, o.latent_channels, 3, 1, 1, gen), "Conv 3 " + arrow(ch, o.latent_channels));
 }
 
-AeDecoder::AeDecoder(const AutoencoderKLOptions& o, Generator& gen) {
+AeDecoder::AeDecoder(const AutoencoderKLOptions& o, Generator& gen) : AeBlockChain("decoder.blocks") {
   std::vector<int64_t> res = checked_res_blocks(o);
   const int d = o.spatial_dims;
   const int64_t groups = o.norm_num_groups;
@@ -95,22 +102,22 @@ AeDecoder::AeDecoder(const AutoencoderKLOptions& o, Generator& gen) {
   const std::vector<bool> attn(o.attention_levels.rbegin(), o.attention_levels.rend());
   const std::vector<int64_t> blocks(res.rbegin(), res.rend());
   int64_t ch = chans[0];
-  add(std::make_shared<AeConv>(d, o.latent_channels, ch, 3, 1, 1, gen));
+  add(std::make_shared<AeConv>(d, o.latent_channels, ch, 3, 1, 1, gen), "Conv 3 " + arrow(o.latent_channels, ch));
   if (o.with_decoder_nonlocal_attn) {
-    add(std::make_shared<AeResBlock>(d, ch, ch, groups, eps, gen));
-    add(std::make_shared<AeAttention>(ch, groups, eps, gen));
-    add(std::make_shared<AeResBlock>(d, ch, ch, groups, eps, gen));
+    add(std::make_shared<AeResBlock>(d, ch, ch, groups, eps, gen), "ResBlock (non-local)");
+    add(std::make_shared<AeAttention>(ch, groups, eps, gen), "Attention (non-local)");
+    add(std::make_shared<AeResBlock>(d, ch, ch, groups, eps, gen), "ResBlock (non-local)");
   }
   for (size_t i = 0; i < levels; ++i) {
     for (int64_t r = 0; r < blocks[i]; ++r) {
-      add(std::make_shared<AeResBlock>(d, ch, chans[i], groups, eps, gen));
+      add(std::make_shared<AeResBlock>(d, ch, chans[i], groups, eps, gen), "ResBlock " + arrow(ch, chans[i]));
       ch = chans[i];
-      if (attn[i]) add(std::make_shared<AeAttention>(ch, groups, eps, gen));
+      if (attn[i]) add(std::make_shared<AeAttention>(ch, groups, eps, gen), "Attention");
     }
-    if (i + 1 < levels) add(std::make_shared<AeUpsample>(d, ch, gen));
+    if (i + 1 < levels) add(std::make_shared<AeUpsample>(d, ch, gen), "Upsample (nearest x2, conv)");
   }
-  add(std::make_shared<nn::GroupNorm>(groups, ch, eps));
-  add(std::make_shared<AeConv>(d, ch, o.out_channels, 3, 1, 1, gen));
+  add(std::make_shared<nn::GroupNorm>(groups, ch, eps), "GroupNorm");
+  add(std::make_shared<AeConv>(d, ch, o.out_channels, 3, 1, 1, gen), "Conv 3 " + arrow(ch, o.out_channels));
 }
 
 AutoencoderKL::AutoencoderKL(const AutoencoderKLOptions& options, Generator& gen) : options_(options) {
@@ -135,6 +142,8 @@ std::pair<Tensor, Tensor> AutoencoderKL::encode(const Tensor& x) const {
   Tensor log_var = quant_conv_log_sigma_->forward(h);          // (N, latent, spatial'): log sigma^2
   log_var = ag::clamp(log_var, -30.0, 20.0);
   const Tensor z_sigma = ag::exp(ag::mul_scalar(log_var, 0.5));  // (N, latent, spatial')
+  nn::trace("quant_conv_mu", "z_mu", z_mu);
+  nn::trace("quant_conv_log_sigma", "z_sigma = exp(log_var / 2)", z_sigma);
   return {z_mu, z_sigma};
 }
 
@@ -146,7 +155,9 @@ Tensor AutoencoderKL::sample(const Tensor& z_mu, const Tensor& z_sigma, Generato
 Tensor AutoencoderKL::decode(const Tensor& z) const {
   check(z.dim() == options_.spatial_dims + 2 && z.size(1) == options_.latent_channels, kOp,
         "decode expects (N, " + std::to_string(options_.latent_channels) + ", spatial...)");
-  return decoder_->forward(post_quant_conv_->forward(z));  // (N, out, spatial)
+  const Tensor h = post_quant_conv_->forward(z);  // (N, latent, spatial')
+  nn::trace("post_quant_conv", "Conv 1", h);
+  return decoder_->forward(h);  // (N, out, spatial)
 }
 
 Tensor AutoencoderKL::reconstruct(const Tensor& x) const {

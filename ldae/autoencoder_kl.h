@@ -49,21 +49,28 @@ AutoencoderKLOptions paper_autoencoder_kl_options();
 // A chain of heterogeneous blocks under "blocks.0", "blocks.1", ... run in order.
 class AeBlockChain : public nn::Module {
  public:
-  AeBlockChain() { blocks_ = register_module("blocks", std::make_shared<nn::ModuleList>()); }
+  // trace_name: how a shape trace (nn/shape_trace.h) names the blocks ("encoder.blocks").
+  explicit AeBlockChain(const char* trace_name) : trace_name_(trace_name) {
+    blocks_ = register_module("blocks", std::make_shared<nn::ModuleList>());
+  }
   // x: (N, C_in, spatial...) -> (N, C_out, spatial') through every block in order.
   Tensor forward(const Tensor& x) const;
 
  protected:
-  // Registers `block` as the next index and remembers to call its forward.
+  // Registers `block` as the next index and remembers to call its forward; `kind` names the
+  // block in shape traces ("ResBlock 8->16").
   template <typename B>
-  void add(std::shared_ptr<B> block) {
+  void add(std::shared_ptr<B> block, std::string kind) {
     blocks_->push_back(block);
     steps_.push_back([block](const Tensor& x) { return block->forward(x); });
+    kinds_.push_back(std::move(kind));
   }
 
  private:
+  const char* trace_name_;
   std::shared_ptr<nn::ModuleList> blocks_;
   std::vector<std::function<Tensor(const Tensor&)>> steps_;
+  std::vector<std::string> kinds_;
 };
 
 class AeEncoder : public AeBlockChain {

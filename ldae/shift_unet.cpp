@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "nn/init.h"
+#include "nn/shape_trace.h"
 #include "tensor/safetensors.h"
 
 namespace ldae::nets {
@@ -66,18 +67,24 @@ std::pair<Tensor, Tensor> ShiftUNet::forward(const Tensor& x_t, const Tensor& t,
   // frozen encoder, once: x_t (N, C, D, H, W) -> h (N, C_top, D, H / ds, W / ds), skips kept
   std::vector<Tensor> skips;
   Tensor h = x_t;
-  for (const auto& block : input_blocks_.blocks) {
-    h = block->forward(h, emb);
+  nn::trace("label_emb", "e_y = Linear(y_sem)", emb_z);
+  for (size_t i = 0; i < input_blocks_.blocks.size(); ++i) {
+    h = input_blocks_.blocks[i]->forward(h, emb);
     skips.push_back(h);
+    nn::trace("input_blocks", static_cast<int64_t>(i), "frozen input block (skip pushed)", h);
   }
   // eps path: frozen middle, decoder, head -> (N, C, D, H, W)
   Tensor e = middle_block_->forward(h, emb);
+  nn::trace("middle_block", "frozen middle", e);
   e = run_output_blocks(output_blocks_, e, skips, emb);
   Tensor eps = out_->forward(e);
+  nn::trace("out", "frozen head: eps", eps);
   // shift path: from the encoder output, same skips, time and semantic embeddings
   Tensor s = shift_middle_block_->forward(h, emb, emb_z);
+  nn::trace("shift_middle_block", "shift middle (uses e_y)", s);
   s = run_output_blocks(shift_output_blocks_, s, skips, emb, emb_z);
   Tensor shift = shift_out_->forward(s);             // (N, C, D, H, W)
+  nn::trace("shift_out", "shift head: G", shift);
   return {eps, shift};
 }
 

@@ -4,6 +4,7 @@
 
 #include "autograd/functions.h"
 #include "nn/init.h"
+#include "nn/shape_trace.h"
 
 namespace ldae::nets {
 
@@ -225,6 +226,7 @@ UNetBlocks build_output_blocks(const UNetOptions& o, const EncoderPlan& plan, bo
                                const std::shared_ptr<Generator>& dropout_gen) {
   UNetBlocks b;
   b.list = std::make_shared<nn::ModuleList>();
+  b.trace_name = semantic ? "shift_output_blocks" : "output_blocks";
   std::vector<int64_t> skips = plan.skip_channels;
   int64_t ch = plan.channels, ds = plan.ds;
   for (size_t l = o.channel_multiplier.size(); l-- > 0;) {
@@ -253,7 +255,10 @@ Tensor run_output_blocks(const UNetBlocks& blocks, Tensor h, const std::vector<T
   for (size_t i = 0; i < blocks.blocks.size(); ++i) {
     const Tensor& skip = skips[skips.size() - 1 - i];  // popped in reverse push order
     // h: (N, C, s...), skip: (N, C_skip, s...) -> (N, C + C_skip, s...) -> block
-    h = blocks.blocks[i]->forward(ag::cat({h, skip}, 1), emb, emb_z);
+    const Tensor joined = ag::cat({h, skip}, 1);
+    nn::trace(blocks.trace_name, static_cast<int64_t>(i), "cat(h, skip popped)", joined);
+    h = blocks.blocks[i]->forward(joined, emb, emb_z);
+    nn::trace(blocks.trace_name, static_cast<int64_t>(i), "  -> output block", h);
   }
   return h;
 }
@@ -291,13 +296,17 @@ Tensor UNet::forward(const Tensor& x_t, const Tensor& t) const {
   // encoder: x_t (N, C_in, D, H, W) -> h (N, base * mult[-1], D, H / ds, W / ds); skips kept
   std::vector<Tensor> skips;
   Tensor h = x_t;
-  for (const auto& block : input_blocks_.blocks) {
-    h = block->forward(h, emb);
+  for (size_t i = 0; i < input_blocks_.blocks.size(); ++i) {
+    h = input_blocks_.blocks[i]->forward(h, emb);
     skips.push_back(h);
+    nn::trace("input_blocks", static_cast<int64_t>(i), "input block (skip pushed)", h);
   }
   h = middle_block_->forward(h, emb);                        // same shape
+  nn::trace("middle_block", "ResBlock, attention, ResBlock", h);
   h = run_output_blocks(output_blocks_, h, skips, emb);      // (N, base, D, H, W)
-  return out_->forward(h);                                   // eps: (N, C_in, D, H, W)
+  const Tensor eps = out_->forward(h);                       // eps: (N, C_in, D, H, W)
+  nn::trace("out", "GroupNorm, SiLU, conv: eps", eps);
+  return eps;
 }
 
 }  // namespace ldae::nets

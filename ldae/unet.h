@@ -101,6 +101,7 @@ class UNetHead : public nn::Module {
 struct UNetBlocks {
   std::shared_ptr<nn::ModuleList> list;                   // registered as a child by the owner
   std::vector<std::shared_ptr<TimestepSequential>> blocks;  // the same blocks, typed
+  const char* trace_name = "output_blocks";               // name in shape traces (nn/shape_trace.h)
 };
 struct EncoderPlan {
   std::vector<int64_t> skip_channels;  // channels of each pushed skip, in push order

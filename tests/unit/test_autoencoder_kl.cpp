@@ -3,6 +3,7 @@
 // through the whole graph (float64) and a strict state-dict round trip. Tiny shapes only.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "autograd/gradcheck.h"
 #include "ldae/autoencoder_kl.h"
 #include "ldae/presets.h"
+#include "nn/shape_trace.h"
 #include "nn/state_dict_listing.h"
 #include "tensor/random.h"
 
@@ -197,4 +199,27 @@ TEST(AutoencoderKL, PresetsBuildAndMatchTheirImages) {
   EXPECT_EQ(latent("course"), (Shape{1, 3, 16, 20, 16}));
   EXPECT_EQ(latent("paper"), (Shape{1, 3, 16, 20, 16}));
   EXPECT_THROW(nets::check_preset("huge"), Error);
+}
+
+// A shape trace (nn/shape_trace.h) of the tiny autoencoder: one line per encoder/decoder
+// block plus the latent lines, ending at the image shape; nothing is printed outside the scope.
+TEST(AutoencoderKL, ShapeTraceFollowsTheBlocks) {
+  Generator gen(0);
+  nets::AutoencoderKL ae(nets::autoencoder_kl_preset("tiny"), gen);
+  const Tensor x = rand({1, 1, 16, 20, 16}, gen);
+  std::ostringstream out;
+  {
+    nn::ShapeTrace trace(out);
+    EXPECT_THROW(nn::ShapeTrace nested(out), Error);
+    ae.reconstruct(x);
+  }
+  const std::string text = out.str();
+  EXPECT_NE(text.find("encoder.blocks.2"), std::string::npos) << text;
+  EXPECT_NE(text.find("Downsample (pad, conv s2)          (1, 8, 8, 10, 8)"), std::string::npos) << text;
+  EXPECT_NE(text.find("z_mu"), std::string::npos) << text;
+  const size_t last = text.rfind("decoder.blocks.");
+  ASSERT_NE(last, std::string::npos);
+  EXPECT_NE(text.find("(1, 1, 16, 20, 16)", last), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 15);
+  EXPECT_FALSE(nn::tracing());  // the scope ended
 }

@@ -1,6 +1,8 @@
 #include "ldae/model_zoo.h"
 
+#include "ldae/attention_semantic_encoder.h"
 #include "ldae/autoencoder_kl.h"
+#include "ldae/convnext.h"
 #include "ldae/presets.h"
 #include "ldae/shift_unet.h"
 #include "ldae/unet.h"
@@ -29,6 +31,26 @@ const std::vector<ModelEntry>& model_zoo() {
          return std::make_shared<ShiftUNet>(shift_unet_options(preset), gen);
        },
        nullptr},
+      {"convnext", "the semantic encoder's 2D backbone (torchvision ConvNeXt, 1-channel stem, no final Linear)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<ConvNeXt>(convnext_preset(preset), gen);
+       },
+       [](const std::string& preset) {
+         const Shape img = preset_image_shape(preset);
+         const std::vector<int64_t> hw = convnext_feature_size(convnext_preset(preset), img[2], img[3]);
+         return "slice:    " + std::to_string(img[2]) + "x" + std::to_string(img[3]) + " -> final map " +
+                std::to_string(hw[0]) + "x" + std::to_string(hw[1]) + "\n";
+       }},
+      {"attention_semantic_encoder", "stage-3 2.5D semantic encoder (ConvNeXt per axial slice, attention pooling)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<AttentionSemanticEncoder>(attention_semantic_encoder_preset(preset), gen);
+       },
+       [](const std::string& preset) {
+         const Shape img = preset_image_shape(preset);
+         const AttentionSemanticEncoderOptions o = attention_semantic_encoder_preset(preset);
+         return "slices:   " + std::to_string(img[4]) + " axial slices of " + std::to_string(img[2]) + "x" +
+                std::to_string(img[3]) + "\ny_sem:    " + std::to_string(o.emb_chans) + "\n";
+       }},
   };
   return zoo;
 }

@@ -279,6 +279,20 @@ TEST(ConvNeXt, StochasticDepthGrowsLinearlyOverAllBlocks) {
   EXPECT_LT(max_abs_diff(net.forward(x), train), 1e-12);
 }
 
+TEST(ConvNeXt, InputGradientMatchesFiniteDifferences) {
+  ConvNeXtOptions o;
+  o.dims = {4, 8};
+  o.depths = {1, 1};
+  o.in_channels = 1;
+  o.layer_scale = 1.0;  // the blocks' branches matter
+  Generator gen(8);
+  ConvNeXt net(o, gen);
+  net.to(DType::F64);
+  net.eval();
+  const Tensor x = testing::leaf({2, 1, 8, 12}, gen);  // stem 2x3 -> 1x1
+  EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return net.forward(v[0]); }, std::vector<Tensor>{x});
+}
+
 TEST(ConvNeXt, BadOptionsAndInputs) {
   Generator gen(7);
   ConvNeXtOptions o = small_options();

@@ -158,6 +158,22 @@ TEST(AttentionSemanticEncoder, GradientsReachEveryParameter) {
   }
 }
 
+TEST(AttentionSemanticEncoder, InputGradientMatchesFiniteDifferences) {
+  AttentionSemanticEncoderOptions o;
+  o.emb_chans = 8;
+  o.num_heads = 2;
+  o.seq_len = 3;
+  o.backbone_dims = {8};
+  o.backbone_depths = {1};
+  o.layer_scale = 1.0;
+  Generator gen(10);
+  AttentionSemanticEncoder enc(o, gen);
+  enc.to(DType::F64);
+  enc.eval();
+  const Tensor x = testing::leaf({2, 1, 3, 4, 8}, gen);  // 3 slices of 4x8 -> 1x2 maps
+  EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return enc.forward(v[0]); }, std::vector<Tensor>{x});
+}
+
 TEST(AttentionSemanticEncoder, BadOptionsAndInputs) {
   Generator gen(6);
   AttentionSemanticEncoderOptions o = small_options();

@@ -32,17 +32,17 @@ namespace ldae::nets {
 
 // Field names as the module:attention_semantic_encoder reference-case metadata.
 struct AttentionSemanticEncoderOptions {
-  int64_t emb_chans = 768;     // E: the backbone's output width and y_sem's size
-  int64_t num_heads = 8;       // cross-attention heads (E divisible by it)
-  double attn_dropout = 0.1;   // dropout on the cross-attention weights (train mode)
-  int64_t seq_len = 128;       // rows of the positional-encoding table: the most slices
+  int64_t emb_chans = 768;    // E: the backbone's output width and y_sem's size
+  int64_t num_heads = 8;      // cross-attention heads (E divisible by it)
+  double attn_dropout = 0.1;  // dropout on the cross-attention weights (train mode)
+  int64_t seq_len = 128;      // rows of the positional-encoding table: the most slices
   std::vector<int64_t> backbone_dims = {96, 192, 384, 768};
   std::vector<int64_t> backbone_depths = {3, 3, 27, 3};
   double layer_scale = 1e-6;
   double stochastic_depth_prob = 0.4;
-  bool grayscale = true;       // 1-channel backbone stem (the published encoder's); false: a
-                               // 3-channel stem fed the slice on every channel (our choice: the
-                               // reference describes only the grayscale encoder)
+  bool grayscale = true;  // 1-channel backbone stem (the published encoder's); false: a
+                          // 3-channel stem fed the slice on every channel (our choice: the
+                          // reference describes only the grayscale encoder)
 };
 
 // The published encoder (ConvNeXt-Small backbone, 768, 8 heads, 128 slices; 53,588,065

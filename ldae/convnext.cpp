@@ -59,23 +59,27 @@ void check_convnext_options(const ConvNeXtOptions& o) {
     check(o.dims[i] > 0, "ConvNeXt", "dims must be positive, got " + list_str(o.dims));
     check(o.depths[i] > 0, "ConvNeXt", "depths must be positive, got " + list_str(o.depths));
   }
-  check(o.layer_scale > 0.0, "ConvNeXt", "layer_scale must be positive, got " + std::to_string(o.layer_scale));
+  check(o.layer_scale > 0.0, "ConvNeXt",
+        "layer_scale must be positive, got " + std::to_string(o.layer_scale));
   check(o.stochastic_depth_prob >= 0.0 && o.stochastic_depth_prob <= 1.0, "ConvNeXt",
         "stochastic_depth_prob must be in [0, 1], got " + std::to_string(o.stochastic_depth_prob));
-  check(o.in_channels > 0, "ConvNeXt", "in_channels must be positive, got " + std::to_string(o.in_channels));
+  check(o.in_channels > 0, "ConvNeXt",
+        "in_channels must be positive, got " + std::to_string(o.in_channels));
 }
 
 std::vector<int64_t> convnext_feature_size(const ConvNeXtOptions& o, int64_t h, int64_t w) {
   const std::string input = std::to_string(h) + "x" + std::to_string(w);
   h /= 4;  // stem: kernel 4, stride 4, no padding
   w /= 4;
-  check(h >= 1 && w >= 1, "ConvNeXt", "a " + input + " input is too small for the 4x4 stride-4 stem");
+  check(h >= 1 && w >= 1, "ConvNeXt",
+        "a " + input + " input is too small for the 4x4 stride-4 stem");
   for (size_t i = 1; i < o.dims.size(); ++i) {
     h /= 2;  // downsampling: kernel 2, stride 2, no padding
     w /= 2;
     check(h >= 1 && w >= 1, "ConvNeXt",
-          "a " + input + " input is too small for " + std::to_string(o.dims.size()) + " stages: the downsampling to stage " +
-              std::to_string(i) + " leaves an empty map (each stage after the first halves H and W, flooring)");
+          "a " + input + " input is too small for " + std::to_string(o.dims.size()) +
+              " stages: the downsampling to stage " + std::to_string(i) +
+              " leaves an empty map (each stage after the first halves H and W, flooring)");
   }
   return {h, w};
 }
@@ -93,39 +97,42 @@ Tensor LayerNorm2d::forward(const Tensor& x) const {
 CNBlock::CNBlock(int64_t channels, double layer_scale_value, double sd_prob, Generator& gen,
                  std::shared_ptr<Generator> drop_gen) {
   // Registration order = torchvision's state-dict order (own parameter first).
-  layer_scale = register_parameter("layer_scale", Tensor::full({channels, 1, 1}, layer_scale_value));
+  layer_scale =
+      register_parameter("layer_scale", Tensor::full({channels, 1, 1}, layer_scale_value));
   auto block = register_module("block", std::make_shared<nn::ModuleList>());
   nn::ConvOptions dw;
   dw.kernel_size = {7};
   dw.padding = {3};
   dw.groups = channels;
   dwconv_ = block->push_back(std::make_shared<nn::Conv2d>(channels, channels, dw, gen));  // 0
-  block->push_back(std::make_shared<Placeholder>());                                       // 1 permute
-  norm_ = block->push_back(std::make_shared<nn::LayerNorm>(Shape{channels}, 1e-6));       // 2
-  fc1_ = block->push_back(std::make_shared<nn::Linear>(channels, 4 * channels, gen));     // 3
-  block->push_back(std::make_shared<nn::GELU>("none"));                                    // 4
-  fc2_ = block->push_back(std::make_shared<nn::Linear>(4 * channels, channels, gen));     // 5
-  block->push_back(std::make_shared<Placeholder>());                                       // 6 permute back
-  drop_ = register_module("stochastic_depth", std::make_shared<nn::StochasticDepth>(sd_prob, std::move(drop_gen)));
+  block->push_back(std::make_shared<Placeholder>());                                   // 1 permute
+  norm_ = block->push_back(std::make_shared<nn::LayerNorm>(Shape{channels}, 1e-6));    // 2
+  fc1_ = block->push_back(std::make_shared<nn::Linear>(channels, 4 * channels, gen));  // 3
+  block->push_back(std::make_shared<nn::GELU>("none"));                                // 4
+  fc2_ = block->push_back(std::make_shared<nn::Linear>(4 * channels, channels, gen));  // 5
+  block->push_back(std::make_shared<Placeholder>());  // 6 permute back
+  drop_ = register_module("stochastic_depth",
+                          std::make_shared<nn::StochasticDepth>(sd_prob, std::move(drop_gen)));
   init_weight_bias(dwconv_->weight, dwconv_->bias, gen);
   init_weight_bias(fc1_->weight, fc1_->bias, gen);
   init_weight_bias(fc2_->weight, fc2_->bias, gen);
 }
 
 Tensor CNBlock::forward(const Tensor& x) const {
-  Tensor h = dwconv_->forward(x);            // (N, C, H, W)
-  h = ag::permute(h, {0, 2, 3, 1});          // (N, H, W, C)
+  Tensor h = dwconv_->forward(x);    // (N, C, H, W)
+  h = ag::permute(h, {0, 2, 3, 1});  // (N, H, W, C)
   h = norm_->forward(h);
-  h = ag::gelu(fc1_->forward(h), "none");    // (N, H, W, 4C)
-  h = fc2_->forward(h);                      // (N, H, W, C)
-  h = ag::permute(h, {0, 3, 1, 2});          // (N, C, H, W)
-  h = ag::mul(layer_scale, h);               // (C, 1, 1) broadcast
+  h = ag::gelu(fc1_->forward(h), "none");  // (N, H, W, 4C)
+  h = fc2_->forward(h);                    // (N, H, W, C)
+  h = ag::permute(h, {0, 3, 1, 2});        // (N, C, H, W)
+  h = ag::mul(layer_scale, h);             // (C, 1, 1) broadcast
   return ag::add(x, drop_->forward(h));
 }
 
 // ---- ConvNeXt ------------------------------------------------------------------------------
 
-ConvNeXt::ConvNeXt(const ConvNeXtOptions& o, Generator& gen, std::shared_ptr<Generator> drop_gen) : options_(o) {
+ConvNeXt::ConvNeXt(const ConvNeXtOptions& o, Generator& gen, std::shared_ptr<Generator> drop_gen)
+    : options_(o) {
   check_convnext_options(o);
   if (!drop_gen && o.stochastic_depth_prob > 0.0)  // a stream of its own, never the init numbers
     drop_gen = std::make_shared<Generator>(gen.seed ^ 0x9E3779B97F4A7C15ULL, 0);
@@ -135,7 +142,8 @@ ConvNeXt::ConvNeXt(const ConvNeXtOptions& o, Generator& gen, std::shared_ptr<Gen
   nn::ConvOptions stem_opt;
   stem_opt.kernel_size = {4};
   stem_opt.stride = {4};
-  stem_conv_ = stem->push_back(std::make_shared<nn::Conv2d>(o.in_channels, o.dims[0], stem_opt, gen));
+  stem_conv_ =
+      stem->push_back(std::make_shared<nn::Conv2d>(o.in_channels, o.dims[0], stem_opt, gen));
   init_weight_bias(stem_conv_->weight, stem_conv_->bias, gen);
   stem_norm_ = stem->push_back(std::make_shared<LayerNorm2d>(o.dims[0], 1e-6));
 
@@ -150,8 +158,8 @@ ConvNeXt::ConvNeXt(const ConvNeXtOptions& o, Generator& gen, std::shared_ptr<Gen
       const double sd = total_blocks > 1 ? o.stochastic_depth_prob * static_cast<double>(block_id) /
                                                (static_cast<double>(total_blocks) - 1.0)
                                          : 0.0;
-      stages_.back().push_back(
-          stage->push_back(std::make_shared<CNBlock>(o.dims[s], o.layer_scale, sd, gen, sd > 0.0 ? drop_gen : nullptr)));
+      stages_.back().push_back(stage->push_back(std::make_shared<CNBlock>(
+          o.dims[s], o.layer_scale, sd, gen, sd > 0.0 ? drop_gen : nullptr)));
     }
     if (s + 1 < o.dims.size()) {  // features.(2s+2): downsampling
       auto down = features->push_back(std::make_shared<nn::ModuleList>());
@@ -165,18 +173,21 @@ ConvNeXt::ConvNeXt(const ConvNeXtOptions& o, Generator& gen, std::shared_ptr<Gen
     }
   }
   auto classifier = register_module("classifier", std::make_shared<nn::ModuleList>());
-  head_norm_ = classifier->push_back(std::make_shared<LayerNorm2d>(o.dims.back(), 1e-6));  // classifier.0
+  head_norm_ =
+      classifier->push_back(std::make_shared<LayerNorm2d>(o.dims.back(), 1e-6));  // classifier.0
   classifier->push_back(std::make_shared<Placeholder>());  // classifier.1 flatten; no classifier.2
 }
 
 Tensor ConvNeXt::forward(const Tensor& x) const {
   check(x.dim() == 4 && x.shape()[1] == options_.in_channels, "ConvNeXt",
-        "expects (N, " + std::to_string(options_.in_channels) + ", H, W), got " + shape_str(x.shape()));
+        "expects (N, " + std::to_string(options_.in_channels) + ", H, W), got " +
+            shape_str(x.shape()));
   convnext_feature_size(options_, x.shape()[2], x.shape()[3]);  // clear error for too small inputs
-  Tensor h = stem_norm_->forward(stem_conv_->forward(x));  // (N, dims[0], H/4, W/4)
+  Tensor h = stem_norm_->forward(stem_conv_->forward(x));       // (N, dims[0], H/4, W/4)
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (const auto& block : stages_[s]) h = block->forward(h);
-    if (s + 1 < stages_.size()) h = down_convs_[s]->forward(down_norms_[s]->forward(h));  // halves H, W
+    if (s + 1 < stages_.size())
+      h = down_convs_[s]->forward(down_norms_[s]->forward(h));  // halves H, W
   }
   h = ag::mean(h, {2, 3}, true);  // avgpool: (N, C, 1, 1)
   h = head_norm_->forward(h);

@@ -2,12 +2,13 @@
 // semantic encoder's backbone (ConvNeXt-Small with a 1-channel stem and no final Linear,
 // ldae-reference 5.1) loads with its state-dict keys (tests/reference/state_dicts/convnext.txt):
 //
-//   features.0           stem: Conv2d(in, dims[0], 4, stride 4, bias), LayerNorm2d (eps 1e-6)
-//   features.(2i+1)      stage i: depths[i] CNBlocks of width dims[i]
-//   features.(2i+2)      between stages: LayerNorm2d(dims[i]), Conv2d(dims[i], dims[i+1], 2, stride 2)
-//   avgpool              global average over H, W
-//   classifier.0         LayerNorm2d(dims.back()); classifier.1 flatten; the published encoder
-//                        replaces the final Linear (classifier.2) by the identity, so it is absent.
+//   features.0       stem: Conv2d(in, dims[0], 4, stride 4, bias), LayerNorm2d (eps 1e-6)
+//   features.(2i+1)  stage i: depths[i] CNBlocks of width dims[i]
+//   features.(2i+2)  between stages: LayerNorm2d(dims[i]), Conv2d(dims[i], dims[i+1], 2,
+//                    stride 2)
+//   avgpool          global average over H, W
+//   classifier.0     LayerNorm2d(dims.back()); classifier.1 flatten; the published encoder
+//                    replaces the final Linear (classifier.2) by the identity: no such key.
 //
 // CNBlock(C):  out = x + stochastic_depth(layer_scale * block(x)), block =
 //   0 depthwise Conv2d 7x7 pad 3 (groups C), 1 permute to (N, H, W, C), 2 LayerNorm(C, eps 1e-6),

@@ -18,9 +18,10 @@ LinearProbe::LinearProbe(int64_t features, Generator& gen) : features_(features)
 }
 
 void LinearProbe::fit_normalisation(const Tensor& features) {
-  check(features.dim() == 2 && features.size(1) == features_ && features.size(0) >= 1, "LinearProbe",
-        "fit_normalisation expects (M, " + std::to_string(features_) + ") features with M >= 1, got " +
-            shape_str(features.shape()));
+  check(features.dim() == 2 && features.size(1) == features_ && features.size(0) >= 1,
+        "LinearProbe",
+        "fit_normalisation expects (M, " + std::to_string(features_) +
+            ") features with M >= 1, got " + shape_str(features.shape()));
   NoGrad no_grad;
   const Tensor x = features.to(DType::F64).to(cpu_device()).contiguous();
   const int64_t m = x.size(0), f = features_;
@@ -46,7 +47,7 @@ Tensor LinearProbe::forward(const Tensor& y) const {
   check(y.dim() == 2 && y.size(1) == features_, "LinearProbe",
         "expects (M, " + std::to_string(features_) + ") features, got " + shape_str(y.shape()));
   const Tensor z = ag::div(ag::sub(y, mean.to(y.dtype())), std.to(y.dtype()));  // (M, F) z-scores
-  return ag::squeeze(linear_->forward(z), 1);                                    // (M,)
+  return ag::squeeze(linear_->forward(z), 1);                                   // (M,)
 }
 
 }  // namespace ldae::nets

@@ -31,7 +31,8 @@ const std::vector<ModelEntry>& model_zoo() {
          return std::make_shared<ShiftUNet>(shift_unet_options(preset), gen);
        },
        nullptr},
-      {"convnext", "the semantic encoder's 2D backbone (torchvision ConvNeXt, 1-channel stem, no final Linear)",
+      {"convnext",
+       "the semantic encoder's 2D backbone (torchvision ConvNeXt, 1-channel stem, no final Linear)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
          return std::make_shared<ConvNeXt>(convnext_preset(preset), gen);
        },
@@ -41,7 +42,8 @@ const std::vector<ModelEntry>& model_zoo() {
          return "slice:    " + std::to_string(img[2]) + "x" + std::to_string(img[3]) + " -> final map " +
                 std::to_string(hw[0]) + "x" + std::to_string(hw[1]) + "\n";
        }},
-      {"attention_semantic_encoder", "stage-3 2.5D semantic encoder (ConvNeXt per axial slice, attention pooling)",
+      {"attention_semantic_encoder",
+       "stage-3 2.5D semantic encoder (ConvNeXt per axial slice, attention pooling)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
          return std::make_shared<AttentionSemanticEncoder>(attention_semantic_encoder_preset(preset), gen);
        },

@@ -12,7 +12,8 @@ namespace ldae::nn {
 namespace {
 
 void check_p(double p, const char* where) {
-  check(p >= 0.0 && p <= 1.0, where, "drop probability p must be in [0, 1], got " + std::to_string(p));
+  check(p >= 0.0 && p <= 1.0, where,
+        "drop probability p must be in [0, 1], got " + std::to_string(p));
 }
 
 }  // namespace
@@ -21,7 +22,8 @@ Tensor stochastic_depth_with_mask(const Tensor& x, const Tensor& keep, double p)
   check_p(p, "stochastic_depth");
   check(x.dim() >= 1, "stochastic_depth", "x needs a batch axis, got a 0-d tensor");
   check(keep.dim() == 1 && keep.shape()[0] == x.shape()[0], "stochastic_depth",
-        "keep mask must have shape (" + std::to_string(x.shape()[0]) + "), got " + shape_str(keep.shape()));
+        "keep mask must have shape (" + std::to_string(x.shape()[0]) + "), got " +
+            shape_str(keep.shape()));
   Tensor scaled;
   {
     NoGrad no_grad;  // the mask is a constant of the graph
@@ -51,7 +53,8 @@ Tensor stochastic_depth(const Tensor& x, double p, bool training, Generator& gen
   return stochastic_depth_with_mask(x, stochastic_depth_mask(x.shape()[0], p, x.dtype(), gen), p);
 }
 
-StochasticDepth::StochasticDepth(double p, std::shared_ptr<Generator> gen) : p_(p), gen_(std::move(gen)) {
+StochasticDepth::StochasticDepth(double p, std::shared_ptr<Generator> gen)
+    : p_(p), gen_(std::move(gen)) {
   check_p(p, "StochasticDepth");
   check(p == 0.0 || gen_ != nullptr, "StochasticDepth", "p > 0 needs a random generator");
 }

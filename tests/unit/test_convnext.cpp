@@ -33,7 +33,9 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-std::string ref(const std::string& rel) { return std::string(LDAE_SOURCE_DIR) + "/tests/reference/" + rel; }
+std::string ref(const std::string& rel) {
+  return std::string(LDAE_SOURCE_DIR) + "/tests/reference/" + rel;
+}
 
 ConvNeXtOptions small_options() {
   ConvNeXtOptions o;
@@ -95,9 +97,13 @@ TEST(StochasticDepth, SameGeneratorStateSameMask) {
   Generator gen(3);
   const Tensor x = rand({64, 5}, gen, DType::F64);
   Generator a(11, 4), b(11, 4);
-  EXPECT_EQ(max_abs_diff(nn::stochastic_depth(x, 0.5, true, a), nn::stochastic_depth(x, 0.5, true, b)), 0.0);
+  EXPECT_EQ(
+      max_abs_diff(nn::stochastic_depth(x, 0.5, true, a), nn::stochastic_depth(x, 0.5, true, b)),
+      0.0);
   Generator c(12, 4);
-  EXPECT_GT(max_abs_diff(nn::stochastic_depth(x, 0.5, true, a), nn::stochastic_depth(x, 0.5, true, c)), 0.0);
+  EXPECT_GT(
+      max_abs_diff(nn::stochastic_depth(x, 0.5, true, a), nn::stochastic_depth(x, 0.5, true, c)),
+      0.0);
 }
 
 TEST(StochasticDepth, ProbabilityOneZeroesEverything) {
@@ -110,8 +116,9 @@ TEST(StochasticDepth, GradientIsTheMaskedScale) {
   Generator gen(5);
   const Tensor x = testing::leaf({4, 3}, gen);
   const Tensor keep = Tensor::from_vector({1, 0, 0, 1}, {4}, DType::F64);
-  EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return nn::stochastic_depth_with_mask(v[0], keep, 0.2); },
-                   std::vector<Tensor>{x});
+  EXPECT_GRADCHECK(
+      [&](const std::vector<Tensor>& v) { return nn::stochastic_depth_with_mask(v[0], keep, 0.2); },
+      std::vector<Tensor>{x});
 }
 
 TEST(StochasticDepth, BadArguments) {
@@ -120,7 +127,8 @@ TEST(StochasticDepth, BadArguments) {
   expect_error([&] { nn::stochastic_depth(x, 1.5, true, gen); }, {"stochastic_depth", "[0, 1]"});
   expect_error([&] { nn::stochastic_depth(x, -0.1, false, gen); }, {"[0, 1]"});
   expect_error([&] { nn::StochasticDepth(0.2, nullptr); }, {"StochasticDepth", "generator"});
-  expect_error([&] { nn::stochastic_depth_with_mask(x, Tensor::ones({2}), 0.1); }, {"keep mask", "(3)"});
+  expect_error([&] { nn::stochastic_depth_with_mask(x, Tensor::ones({2}), 0.1); },
+               {"keep mask", "(3)"});
 }
 
 // ---- ConvNeXt ------------------------------------------------------------------------------
@@ -154,9 +162,11 @@ TEST(ConvNeXt, TorchvisionPresetsMatchTheirDefinitions) {
 
 TEST(ConvNeXt, FeatureSizesFloorLikeTorchvision) {
   const ConvNeXtOptions paper = nets::convnext_preset("paper");
-  EXPECT_EQ(nets::convnext_feature_size(paper, 128, 160), (std::vector<int64_t>{4, 5}));  // ldae-reference 5.1
+  EXPECT_EQ(nets::convnext_feature_size(paper, 128, 160),
+            (std::vector<int64_t>{4, 5}));  // ldae-reference 5.1
   EXPECT_EQ(nets::convnext_feature_size(paper, 64, 80), (std::vector<int64_t>{2, 2}));
-  EXPECT_EQ(nets::convnext_feature_size(small_options(), 33, 43), (std::vector<int64_t>{2, 2}));  // 8x10 -> 4x5 -> 2x2
+  EXPECT_EQ(nets::convnext_feature_size(small_options(), 33, 43),
+            (std::vector<int64_t>{2, 2}));  // 8x10 -> 4x5 -> 2x2
   expect_error([&] { nets::convnext_feature_size(paper, 16, 20); }, {"16x20", "stage 3"});
   expect_error([&] { nets::convnext_feature_size(paper, 3, 100); }, {"stem"});
   // Every preset's backbone takes its preset's axial slices (X x Y of the image).
@@ -174,9 +184,10 @@ TEST(ConvNeXt, ShapesAndKeysOfASmallNetwork) {
   net.eval();
   EXPECT_EQ(net.forward(x).shape(), (Shape{3, 24}));
   const std::string listing = "\n" + nn::state_dict_listing(net);
-  for (const char* key : {"features.0.0.weight 8x1x4x4 param", "features.1.0.layer_scale 8x1x1 param",
-                          "features.2.1.weight 16x8x2x2 param", "features.3.1.block.5.weight 16x64 param",
-                          "features.5.0.block.0.weight 24x1x7x7 param", "classifier.0.bias 24 param"})
+  for (const char* key :
+       {"features.0.0.weight 8x1x4x4 param", "features.1.0.layer_scale 8x1x1 param",
+        "features.2.1.weight 16x8x2x2 param", "features.3.1.block.5.weight 16x64 param",
+        "features.5.0.block.0.weight 24x1x7x7 param", "classifier.0.bias 24 param"})
     EXPECT_NE(listing.find(std::string("\n") + key), std::string::npos) << key;
   EXPECT_EQ(listing.find("classifier.2"), std::string::npos);
   EXPECT_EQ(listing.find("features.6"), std::string::npos);
@@ -290,7 +301,8 @@ TEST(ConvNeXt, InputGradientMatchesFiniteDifferences) {
   net.to(DType::F64);
   net.eval();
   const Tensor x = testing::leaf({2, 1, 8, 12}, gen);  // stem 2x3 -> 1x1
-  EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return net.forward(v[0]); }, std::vector<Tensor>{x});
+  EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return net.forward(v[0]); },
+                   std::vector<Tensor>{x});
 }
 
 TEST(ConvNeXt, BadOptionsAndInputs) {

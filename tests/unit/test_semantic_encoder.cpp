@@ -35,7 +35,9 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-std::string ref(const std::string& rel) { return std::string(LDAE_SOURCE_DIR) + "/tests/reference/" + rel; }
+std::string ref(const std::string& rel) {
+  return std::string(LDAE_SOURCE_DIR) + "/tests/reference/" + rel;
+}
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   const auto x = a.to_vector(), y = b.to_vector();
@@ -64,7 +66,8 @@ TEST(AttentionSemanticEncoder, PaperListingEqualsThePublishedOne) {
   EXPECT_EQ(nn::state_dict_listing(enc), published);
   EXPECT_EQ(enc.parameter_count(), 53588065);
   // The paper preset is the published configuration.
-  const auto p = nets::attention_semantic_encoder_preset("paper"), q = nets::paper_attention_semantic_encoder_options();
+  const auto p = nets::attention_semantic_encoder_preset("paper"),
+             q = nets::paper_attention_semantic_encoder_options();
   EXPECT_EQ(p.seq_len, 128);
   EXPECT_EQ(p.backbone_depths, q.backbone_depths);
   EXPECT_EQ(p.emb_chans, 768);
@@ -99,7 +102,11 @@ TEST(AttentionSemanticEncoder, AxialSlicesPermuteXYZToZXY) {
       for (int64_t y = 0; y < 4; ++y)
         for (int64_t z = 0; z < 5; ++z)
           ASSERT_EQ(sv[((b * 5 + z) * 3 + x) * 4 + y], vv[((b * 3 + x) * 4 + y) * 5 + z]);
-  expect_error([&] { nets::axial_slices(rand({1, 3, 4, 5}, gen)); }, {"axial_slices", "(B, C, X, Y, Z)"});
+  expect_error(
+      [&] {
+        nets::axial_slices(rand({1, 3, 4, 5}, gen));
+      },
+      {"axial_slices", "(B, C, X, Y, Z)"});
 }
 
 TEST(AttentionSemanticEncoder, PositionalEncodingIsTheSinusoidTable) {
@@ -108,7 +115,8 @@ TEST(AttentionSemanticEncoder, PositionalEncodingIsTheSinusoidTable) {
   const auto v = pe.to_vector();
   for (int64_t p = 0; p < 5; ++p)
     for (int64_t i = 0; i < 3; ++i) {
-      const double angle = static_cast<double>(p) / std::pow(10000.0, 2.0 * static_cast<double>(i) / 6.0);
+      const double angle =
+          static_cast<double>(p) / std::pow(10000.0, 2.0 * static_cast<double>(i) / 6.0);
       EXPECT_NEAR(v[p * 6 + 2 * i], std::sin(angle), 1e-14);
       EXPECT_NEAR(v[p * 6 + 2 * i + 1], std::cos(angle), 1e-14);
     }
@@ -171,14 +179,16 @@ TEST(AttentionSemanticEncoder, InputGradientMatchesFiniteDifferences) {
   enc.to(DType::F64);
   enc.eval();
   const Tensor x = testing::leaf({2, 1, 3, 4, 8}, gen);  // 3 slices of 4x8 -> 1x2 maps
-  EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return enc.forward(v[0]); }, std::vector<Tensor>{x});
+  EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return enc.forward(v[0]); },
+                   std::vector<Tensor>{x});
 }
 
 TEST(AttentionSemanticEncoder, BadOptionsAndInputs) {
   Generator gen(6);
   AttentionSemanticEncoderOptions o = small_options();
   o.emb_chans = 32;
-  expect_error([&] { AttentionSemanticEncoder(o, gen); }, {"emb_chans (32)", "backbone_dims.back() (16)"});
+  expect_error([&] { AttentionSemanticEncoder(o, gen); },
+               {"emb_chans (32)", "backbone_dims.back() (16)"});
   o = small_options();
   o.num_heads = 3;
   expect_error([&] { AttentionSemanticEncoder(o, gen); }, {"divisible by num_heads (3)"});
@@ -186,7 +196,11 @@ TEST(AttentionSemanticEncoder, BadOptionsAndInputs) {
   o.backbone_depths = {1};
   expect_error([&] { AttentionSemanticEncoder(o, gen); }, {"same length"});
   AttentionSemanticEncoder enc(small_options(), gen);
-  expect_error([&] { enc.forward(rand({1, 2, 3, 16, 20}, gen)); }, {"one channel", "(1, 2, 3, 16, 20)"});
+  expect_error(
+      [&] {
+        enc.forward(rand({1, 2, 3, 16, 20}, gen));
+      },
+      {"one channel", "(1, 2, 3, 16, 20)"});
   expect_error([&] { enc.forward(rand({1, 3, 16, 20}, gen)); }, {"(B, 1, S, H, W)"});
   expect_error([&] { enc.forward(rand({1, 1, 7, 16, 20}, gen)); }, {"7 slices", "seq_len = 6"});
   expect_error([&] { enc.forward(rand({1, 1, 2, 8, 8}, gen)); }, {"too small"});
@@ -195,7 +209,8 @@ TEST(AttentionSemanticEncoder, BadOptionsAndInputs) {
 // A PyTorch composition of ldae-reference 5.1 (torchvision ConvNeXt, nn.MultiheadAttention,
 // nn.LayerNorm; every parameter random), eval mode, float64.
 TEST(AttentionSemanticEncoder, MatchesAPyTorchCompositionInFloat64) {
-  const SafetensorsFile f = read_safetensors(ref("networks/attention_semantic_encoder_small_f64.safetensors"));
+  const SafetensorsFile f =
+      read_safetensors(ref("networks/attention_semantic_encoder_small_f64.safetensors"));
   EXPECT_EQ(f.metadata.at("op"), "\"module:attention_semantic_encoder\"");
   std::map<std::string, Tensor> state;
   for (const auto& [k, t] : f.tensors)
@@ -210,7 +225,8 @@ TEST(AttentionSemanticEncoder, MatchesAPyTorchCompositionInFloat64) {
   const Tensor& expected = f.tensors.at("out");
   ASSERT_EQ(out.shape(), expected.shape());
   const auto a = out.to_vector(), b = expected.to_vector();
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-10 * std::max(1.0, std::abs(b[i]))) << i;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_NEAR(a[i], b[i], 1e-10 * std::max(1.0, std::abs(b[i]))) << i;
 }
 
 // ---- LinearProbe ---------------------------------------------------------------------------
@@ -219,7 +235,8 @@ TEST(LinearProbe, KeysShapesAndIdentityNormalisationBeforeFit) {
   Generator gen(7);
   nets::LinearProbe probe(4, gen);
   EXPECT_EQ(nn::state_dict_listing(probe),
-            "mean 4 buffer\nstd 4 buffer\nlinear.weight 1x4 param\nlinear.bias 1 param\ntotal_parameters 5\n");
+            "mean 4 buffer\nstd 4 buffer\nlinear.weight 1x4 param\nlinear.bias 1 "
+            "param\ntotal_parameters 5\n");
   const Tensor y = rand({3, 4}, gen);
   const Tensor out = probe.forward(y);
   EXPECT_EQ(out.shape(), (Shape{3}));
@@ -231,7 +248,8 @@ TEST(LinearProbe, FitsPopulationStatisticsAndZScores) {
   probe.to(DType::F64);
   // Feature 0: 1, 2, 3, 4 (mean 2.5, population std sqrt(1.25)); feature 1 constant 7;
   // feature 2: -1, 1, -1, 1 (mean 0, std 1).
-  const Tensor train = Tensor::from_vector({1, 7, -1, 2, 7, 1, 3, 7, -1, 4, 7, 1}, {4, 3}, DType::F64);
+  const Tensor train =
+      Tensor::from_vector({1, 7, -1, 2, 7, 1, 3, 7, -1, 4, 7, 1}, {4, 3}, DType::F64);
   probe.fit_normalisation(train);
   const auto mean = probe.mean.to_vector(), sd = probe.std.to_vector();
   EXPECT_NEAR(mean[0], 2.5, 1e-15);
@@ -244,7 +262,8 @@ TEST(LinearProbe, FitsPopulationStatisticsAndZScores) {
   {
     NoGrad no_grad;
     for (auto& [name, p] : probe.named_parameters()) {
-    if (name == "linear.weight") p.copy_(Tensor::from_vector({0.5, 3.0, -2.0}, {1, 3}, DType::F64));
+      if (name == "linear.weight")
+        p.copy_(Tensor::from_vector({0.5, 3.0, -2.0}, {1, 3}, DType::F64));
       if (name == "linear.bias") p.fill_(0.25);
     }
   }

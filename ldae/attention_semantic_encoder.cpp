@@ -61,6 +61,30 @@ Tensor axial_slices(const Tensor& volume) {
   return ag::contiguous(ag::permute(volume, {0, 1, 4, 2, 3}));  // (B, C, Z, X, Y)
 }
 
+std::map<std::string, Tensor> drop_duplicate_backbone(
+    const std::map<std::string, Tensor>& published) {
+  const std::string dup = "slice_distributed.module.backbone.", kept = "backbone.backbone.";
+  std::map<std::string, Tensor> out;
+  for (const auto& [key, t] : published) {
+    if (key.rfind(dup, 0) != 0) {
+      out[key] = t;
+      continue;
+    }
+    const std::string twin = kept + key.substr(dup.size());
+    const auto it = published.find(twin);
+    check(it != published.end(), "drop_duplicate_backbone",
+          "'" + key + "' has no twin '" + twin + "' in the state dict");
+    const Tensor& a = it->second;
+    bool equal = a.shape() == t.shape() && a.dtype() == t.dtype();
+    if (equal) {
+      const auto va = a.to_vector(), vb = t.to_vector();
+      for (size_t i = 0; i < va.size() && equal; ++i) equal = va[i] == vb[i];
+    }
+    check(equal, "drop_duplicate_backbone", "'" + key + "' differs from its twin '" + twin + "'");
+  }
+  return out;
+}
+
 Tensor sinusoidal_positional_encoding(int64_t seq_len, int64_t emb, DType dtype) {
   check(seq_len > 0 && emb > 0, "sinusoidal_positional_encoding",
         "seq_len and emb must be positive, got " + std::to_string(seq_len) + " and " +

@@ -17,7 +17,9 @@
 // this module registers it once (a checkpoint converter keeps one copy after checking that
 // both are equal, see docs/ldae-state-dicts/README.md).
 #pragma once
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ldae/convnext.h"
@@ -56,6 +58,13 @@ ConvNeXtOptions backbone_options(const AttentionSemanticEncoderOptions& o);
 // volume (B, C, X, Y, Z) -> (B, C, Z, X, Y), i.e. Z slices of X x Y (a 128x160x128 brain
 // gives 128 slices of 128x160). A contiguous copy.
 Tensor axial_slices(const Tensor& volume);
+
+// A published encoder state dict (prefix already stripped) -> the keys this module has:
+// every "slice_distributed.module.backbone.<k>" entry is checked to equal
+// "backbone.backbone.<k>" bit for bit and dropped. Throws ldae::Error naming the key when a
+// duplicate has no twin or differs from it. Other entries pass through unchanged.
+std::map<std::string, Tensor> drop_duplicate_backbone(
+    const std::map<std::string, Tensor>& published);
 
 // The fixed table pe (1, seq_len, E): pe[p, 2i] = sin(p / 10000^(2i/E)), pe[p, 2i+1] =
 // cos(p / 10000^(2i/E)). Computed in float64, returned in `dtype`.

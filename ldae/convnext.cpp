@@ -84,6 +84,12 @@ std::vector<int64_t> convnext_feature_size(const ConvNeXtOptions& o, int64_t h, 
   return {h, w};
 }
 
+Tensor grayscale_stem_weight(const Tensor& rgb_weight) {
+  check(rgb_weight.dim() == 4 && rgb_weight.size(1) == 3, "grayscale_stem_weight",
+        "expects an RGB stem weight (out, 3, kh, kw), got " + shape_str(rgb_weight.shape()));
+  return ag::sum(rgb_weight, {1}, true);
+}
+
 // ---- LayerNorm2d ---------------------------------------------------------------------------
 
 Tensor LayerNorm2d::forward(const Tensor& x) const {

@@ -53,6 +53,10 @@ void check_convnext_options(const ConvNeXtOptions& o);
 // naming the stage where a size would drop to 0.
 std::vector<int64_t> convnext_feature_size(const ConvNeXtOptions& o, int64_t h, int64_t w);
 
+// The published encoder's 1-channel stem from an RGB (ImageNet) one (ldae-reference 5.1):
+// the sum of the three input-channel kernels. rgb_weight: (out, 3, kh, kw) -> (out, 1, kh, kw).
+Tensor grayscale_stem_weight(const Tensor& rgb_weight);
+
 // torchvision's LayerNorm2d: a LayerNorm over the channels of (N, C, H, W) (it permutes to
 // channels-last, normalises, and permutes back). Parameters weight (C), bias (C).
 class LayerNorm2d : public nn::LayerNorm {

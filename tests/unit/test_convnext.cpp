@@ -305,6 +305,20 @@ TEST(ConvNeXt, InputGradientMatchesFiniteDifferences) {
                    std::vector<Tensor>{x});
 }
 
+TEST(ConvNeXt, GrayscaleStemSumsTheRgbKernels) {
+  Generator gen(9);
+  const Tensor rgb = rand({2, 3, 4, 4}, gen, DType::F64);
+  const Tensor g = nets::grayscale_stem_weight(rgb);
+  EXPECT_EQ(g.shape(), (Shape{2, 1, 4, 4}));
+  // On a gray image (the same slice on every channel) both stems give the same response.
+  const Tensor x = rand({1, 1, 8, 8}, gen, DType::F64);
+  ConvParams p{{4, 4}, {0, 0}, {1, 1}, 1};
+  const Tensor a = ag::conv2d(ag::expand(x, {1, 3, 8, 8}), rgb, Tensor(), p);
+  const Tensor b = ag::conv2d(x, g, Tensor(), p);
+  EXPECT_LT(max_abs_diff(a, b), 1e-12);
+  expect_error([&] { nets::grayscale_stem_weight(rand({2, 1, 4, 4}, gen)); }, {"(out, 3, kh, kw)"});
+}
+
 TEST(ConvNeXt, BadOptionsAndInputs) {
   Generator gen(7);
   ConvNeXtOptions o = small_options();

@@ -229,6 +229,27 @@ TEST(AttentionSemanticEncoder, MatchesAPyTorchCompositionInFloat64) {
     EXPECT_NEAR(a[i], b[i], 1e-10 * std::max(1.0, std::abs(b[i]))) << i;
 }
 
+TEST(AttentionSemanticEncoder, PublishedDuplicateBackboneKeysAreMergedAfterACheck) {
+  Generator gen(11);
+  AttentionSemanticEncoder enc(small_options(), gen);
+  std::map<std::string, Tensor> published;
+  NoGrad no_grad;  // plain copies of the weights
+  for (const auto& [k, t] : enc.state_dict()) {
+    published[k] = t.clone();
+    if (k.rfind("backbone.backbone.", 0) == 0)
+      published["slice_distributed.module.backbone." + k.substr(18)] = t.clone();
+  }
+  const auto merged = nets::drop_duplicate_backbone(published);
+  EXPECT_EQ(merged.size(), enc.state_dict().size());
+  EXPECT_TRUE(enc.load_state_dict(merged, true).ok());
+  // A duplicate that differs, or one without its twin, is refused.
+  const std::string k = "slice_distributed.module.backbone.features.0.0.bias";
+  published[k] = add_scalar(published[k], 1e-3);
+  expect_error([&] { nets::drop_duplicate_backbone(published); }, {k, "differs"});
+  published.erase("backbone.backbone.features.0.0.bias");
+  expect_error([&] { nets::drop_duplicate_backbone(published); }, {k, "no twin"});
+}
+
 // ---- LinearProbe ---------------------------------------------------------------------------
 
 TEST(LinearProbe, KeysShapesAndIdentityNormalisationBeforeFit) {

@@ -105,7 +105,7 @@ void run_model(const ModelArgs& a) {
   if (entry.notes) std::printf("%s", entry.notes(a.preset).c_str());
   std::printf("children (parameters):\n");
   for (const auto& [name, child] : model->named_children())
-    std::printf("  %-24s %14s\n", name.c_str(), grouped(child->parameter_count()).c_str());
+    std::printf("  %-28s %14s\n", name.c_str(), grouped(child->parameter_count()).c_str());
   std::printf("total parameters: %s\n", grouped(model->parameter_count()).c_str());
   if (!a.no_cost && entry.example_forward) print_cost(entry, a.preset, *model);
 }

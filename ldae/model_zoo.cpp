@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "autograd/functions.h"
+#include "ldae/attention_semantic_encoder.h"
 #include "ldae/autoencoder_kl.h"
+#include "ldae/convnext.h"
 #include "ldae/presets.h"
 #include "ldae/shift_unet.h"
 #include "ldae/unet.h"
@@ -67,6 +69,36 @@ const std::vector<ModelEntry>& model_zoo() {
          const Tensor y_sem = randn({1, net.options().latent_dim}, gen);
          const auto [eps, shift] = net.forward(randn(latent_for(preset, image), gen), example_timesteps(1, gen), y_sem);
          return ag::add(eps, shift);
+       }},
+      {"convnext",
+       "the semantic encoder's 2D backbone (torchvision ConvNeXt, 1-channel stem, no final Linear)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<ConvNeXt>(convnext_preset(preset), gen);
+       },
+       [](const std::string& preset) {
+         const Shape img = preset_image_shape(preset);
+         const std::vector<int64_t> hw = convnext_feature_size(convnext_preset(preset), img[2], img[3]);
+         return "slice:    " + std::to_string(img[2]) + "x" + std::to_string(img[3]) + " -> final map " +
+                std::to_string(hw[0]) + "x" + std::to_string(hw[1]) + "\n";
+       },
+       // every axial slice of one image as a batch: (Z, 1, X, Y) -> features (Z, dims[-1])
+       [](const nn::Module& m, const std::string&, const Shape& image, Generator& gen) {
+         return dynamic_cast<const ConvNeXt&>(m).forward(rand({image[4], 1, image[2], image[3]}, gen));
+       }},
+      {"attention_semantic_encoder",
+       "stage-3 2.5D semantic encoder (ConvNeXt per axial slice, attention pooling)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<AttentionSemanticEncoder>(attention_semantic_encoder_preset(preset), gen);
+       },
+       [](const std::string& preset) {
+         const Shape img = preset_image_shape(preset);
+         const AttentionSemanticEncoderOptions o = attention_semantic_encoder_preset(preset);
+         return "slices:   " + std::to_string(img[4]) + " axial slices of " + std::to_string(img[2]) + "x" +
+                std::to_string(img[3]) + "\ny_sem:    " + std::to_string(o.emb_chans) + "\n";
+       },
+       // the image in the axial slice layout (1, 1, Z, X, Y) -> y_sem (1, emb_chans)
+       [](const nn::Module& m, const std::string&, const Shape& image, Generator& gen) {
+         return dynamic_cast<const AttentionSemanticEncoder&>(m).forward(rand({1, 1, image[4], image[2], image[3]}, gen));
        }},
   };
   return zoo;

@@ -40,4 +40,30 @@ AutoencoderKLOptions autoencoder_kl_preset(const std::string& preset) {
   return o;
 }
 
+AttentionSemanticEncoderOptions attention_semantic_encoder_preset(const std::string& preset) {
+  check_preset(preset);
+  AttentionSemanticEncoderOptions o = paper_attention_semantic_encoder_options();  // ldae-reference 5.1
+  o.seq_len = preset_image_shape(preset)[4];  // one positional-encoding row per axial slice
+  if (preset == "paper") return o;
+  o.stochastic_depth_prob = 0.1;              // torchvision's value for its shallowest ConvNeXt
+  if (preset == "tiny") {
+    // 16x20 slices: stem 4x5, then 2x2 and 1x1; a fourth stage would leave an empty map.
+    o.backbone_dims = {8, 16, 32};
+    o.backbone_depths = {1, 1, 1};
+    o.emb_chans = 32;
+    o.num_heads = 4;                          // heads of 8 channels
+  } else {                                    // course
+    // 64x80 slices: stem 16x20, then 8x10, 4x5, 2x2.
+    o.backbone_dims = {32, 64, 128, 256};
+    o.backbone_depths = {1, 1, 3, 1};         // ConvNeXt's 1:1:3:1 stage ratio
+    o.emb_chans = 256;
+    o.num_heads = 8;                          // heads of 32 channels
+  }
+  return o;
+}
+
+ConvNeXtOptions convnext_preset(const std::string& preset) {
+  return backbone_options(attention_semantic_encoder_preset(preset));
+}
+
 }  // namespace ldae::nets

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "ldae/attention_semantic_encoder.h"
 #include "ldae/autoencoder_kl.h"
+#include "ldae/convnext.h"
 #include "tensor/tensor.h"
 
 namespace ldae::nets {
@@ -22,5 +24,14 @@ Shape preset_image_shape(const std::string& preset);
 
 // The autoencoder's options at this preset.
 AutoencoderKLOptions autoencoder_kl_preset(const std::string& preset);
+
+// The 2.5D semantic encoder at this preset. It sees the preset image's axial slices
+// (axial_slices: Z slices of X x Y), so seq_len = Z: tiny 16 slices of 16x20, course 64 of
+// 64x80, paper 128 of 128x160 (the published encoder, ConvNeXt-Small).
+AttentionSemanticEncoderOptions attention_semantic_encoder_preset(const std::string& preset);
+
+// The encoder's backbone alone (1-channel stem, no final Linear) at this preset; paper is
+// the published ConvNeXt-Small of tests/reference/state_dicts/convnext.txt.
+ConvNeXtOptions convnext_preset(const std::string& preset);
 
 }  // namespace ldae::nets

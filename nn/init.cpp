@@ -51,6 +51,27 @@ void bias_uniform_(Tensor& b, int64_t weight_fan_in, Generator& gen) {
   uniform_(b, -bound, bound, gen);
 }
 
+void trunc_normal_(Tensor& t, Generator& gen, double mean, double std, double a, double b) {
+  check(std > 0.0 && a < b, "init.trunc_normal_", "needs std > 0 and a < b");
+  check(mean >= a - 5.0 * std && mean <= b + 5.0 * std, "init.trunc_normal_",
+        "the interval [a, b] is too far in the tail of the normal for rejection sampling");
+  if (initialisation_skipped()) return;
+  NoGrad no_grad;
+  const int64_t n = t.numel();
+  Tensor values = randn({n}, gen, DType::F64, mean, std);
+  double* v = values.mutable_data<double>();
+  for (;;) {
+    bool outside = false;
+    for (int64_t i = 0; i < n && !outside; ++i) outside = v[i] < a || v[i] > b;
+    if (!outside) break;
+    const Tensor fresh = randn({n}, gen, DType::F64, mean, std);
+    const double* f = fresh.data<double>();
+    for (int64_t i = 0; i < n; ++i)
+      if (v[i] < a || v[i] > b) v[i] = f[i];
+  }
+  t.copy_(values.reshape(t.shape()).to(t.dtype()).to(t.device()));
+}
+
 void zeros_(Tensor& t) {
   if (initialisation_skipped()) return;
   NoGrad no_grad;

@@ -32,6 +32,15 @@ void xavier_uniform_(Tensor& w, Generator& gen, double gain = 1.0);
 // where fan_in is that of the layer's weight.
 void bias_uniform_(Tensor& b, int64_t weight_fan_in, Generator& gen);
 
+// Normal(mean, std) truncated to [a, b] (PyTorch's trunc_normal_, whose bounds a, b are
+// absolute values, default [-2, 2]; torchvision's ConvNeXt uses std 0.02). Drawn by
+// rejection: a full normal draw, then fresh draws (a whole tensor each round, so the
+// generator advances by a multiple of numel) for the values outside [a, b] until none is.
+// Requires std > 0 and a < b with [a, b] not far out in a tail (mean within [a - 5 std,
+// b + 5 std]).
+void trunc_normal_(Tensor& t, Generator& gen, double mean = 0.0, double std = 1.0, double a = -2.0,
+                   double b = 2.0);
+
 void zeros_(Tensor& t);
 void ones_(Tensor& t);
 

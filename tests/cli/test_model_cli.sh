@@ -11,7 +11,7 @@ trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$0")/expect.sh"
 
 # Every network the published listings cover and the zoo builds: byte-for-byte equal.
-for net in autoencoder_kl unet shift_unet; do
+for net in autoencoder_kl unet shift_unet convnext attention_semantic_encoder; do
   if "$LDAE" model "$net" --preset paper --state-dict > "$WORK/$net.txt" 2> "$WORK/err.txt" &&
      cmp -s "$WORK/$net.txt" "$REF/$net.txt"; then
     echo "ok:   ldae model $net --preset paper --state-dict equals $net.txt"
@@ -35,6 +35,12 @@ expect 0 'total_parameters [0-9]+' model autoencoder_kl --preset tiny --state-di
 expect 0 'state-dict' model --help
 expect 0 'total parameters: 486,927,363' model unet --preset paper --no-cost
 expect 0 'total parameters: [0-9,]+' model shift_unet --preset tiny
+expect 0 'total parameters: 49,451,616' model convnext --preset paper --no-cost
+expect 0 'slice: +128x160 -> final map 4x5' model convnext --preset paper --no-cost
+expect 0 'slice: +16x20 -> final map 1x1' model convnext --preset tiny
+expect 0 'total parameters: 53,588,065' model attention_semantic_encoder --preset paper --no-cost
+expect 0 'slices: +64 axial slices of 64x80' model attention_semantic_encoder --preset course
+expect 0 'total_parameters [0-9]+' model attention_semantic_encoder --preset tiny --state-dict
 expect 1 "error: .*unknown network 'nope'.*autoencoder_kl" model nope
 expect 1 "error: .*unknown preset 'huge'.*tiny, course, paper" model autoencoder_kl --preset huge
 expect 2 'NET' model

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "autograd/functions.h"
+#include "nn/stochastic_depth.h"
 #include "tensor/kernels.h"
 #include "tensor/ops.h"
 
@@ -548,6 +549,19 @@ void losses(Builder& b) {
 
 }  // namespace
 
+// Stochastic depth (nn/stochastic_depth.h) with a fixed keep mask: the composition
+// x * keep[n] / (1 - p) the random version applies.
+void stochastic_depths(Builder& b) {
+  b.family = "stochastic_depth";
+  b.add("stochastic_depth_fixed_mask", {{{3, 2, 4, 5}}}, [](const V& v) {
+    std::vector<double> mask(static_cast<size_t>(v[0].size(0)));  // 1, 0, 1, 1, 0, 1, ...
+    for (size_t n = 0; n < mask.size(); ++n) mask[n] = n % 3 == 1 ? 0.0 : 1.0;
+    const Tensor keep = Tensor::from_vector(mask, {v[0].size(0)}, v[0].dtype());
+    return nn::stochastic_depth_with_mask(v[0], keep, 0.25);
+  });
+  b.last().det_inputs = {{{8, 16, 32, 32}}};
+}
+
 const std::vector<OpCase>& op_table() {
   static const std::vector<OpCase> table = [] {
     Builder b;
@@ -561,6 +575,7 @@ const std::vector<OpCase>& op_table() {
     attention(b);
     shapes(b);
     losses(b);
+    stochastic_depths(b);
     return std::move(b.cases);
   }();
   return table;

@@ -5,6 +5,7 @@
 //
 // The PatchDiscriminator, ConvNeXt and AttentionSemanticEncoder entries are compiled only
 // when their headers exist; without them such cases are SKIP (module not implemented).
+// CMake passes LDAE_REFERENCE_SEES_<NET> for each header it found (see CMakeLists.txt).
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,13 +19,22 @@
 #include "ldae/patch_discriminator.h"
 #define LDAE_REFERENCE_HAS_PATCH_DISCRIMINATOR 1
 #endif
+#if defined(LDAE_REFERENCE_HAS_PATCH_DISCRIMINATOR) != defined(LDAE_REFERENCE_SEES_PATCH_DISCRIMINATOR)
+#error "ldae/patch_discriminator.h appeared or vanished since CMake ran: re-run cmake (see tests/reference/CMakeLists.txt)"
+#endif
 #if __has_include("ldae/convnext.h")
 #include "ldae/convnext.h"
 #define LDAE_REFERENCE_HAS_CONVNEXT 1
 #endif
+#if defined(LDAE_REFERENCE_HAS_CONVNEXT) != defined(LDAE_REFERENCE_SEES_CONVNEXT)
+#error "ldae/convnext.h appeared or vanished since CMake ran: re-run cmake (see tests/reference/CMakeLists.txt)"
+#endif
 #if __has_include("ldae/attention_semantic_encoder.h")
 #include "ldae/attention_semantic_encoder.h"
 #define LDAE_REFERENCE_HAS_ATTENTION_SEMANTIC_ENCODER 1
+#endif
+#if defined(LDAE_REFERENCE_HAS_ATTENTION_SEMANTIC_ENCODER) != defined(LDAE_REFERENCE_SEES_ATTENTION_SEMANTIC_ENCODER)
+#error "ldae/attention_semantic_encoder.h appeared or vanished since CMake ran: re-run cmake (see tests/reference/CMakeLists.txt)"
 #endif
 
 namespace ldae::reference {

@@ -16,7 +16,12 @@ import difflib
 import os
 import sys
 
-import torch
+try:
+    import torch
+    import torchvision  # noqa: F401  (the ConvNeXt twin)
+except ImportError as e:
+    print("SKIP: %s (the twins need PyTorch and torchvision, e.g. Debian's python3-torch)" % e)
+    sys.exit(77)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

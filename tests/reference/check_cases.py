@@ -4,7 +4,8 @@
     /usr/bin/python3 tests/reference/check_cases.py CASES EMIT
 
 CASES: the reference cases (*.safetensors, as written by generate_cases.py); EMIT: the folder written by
-`reference_check --emit EMIT`, one file per case with the same name, holding `out`/`out<k>` and `gin<k>`.
+`reference_check --emit EMIT`, one file per case with the same name, holding `out`/`out<k>`, `gin<k>` and, for
+module and network cases, `gparam.<key>` (all compared).
 Tolerance (reference-cases.md (project docs)): an element passes when |a - b| <= atol + rtol * |b|, with
 atol = 1e-4 * max(1, max |b|), rtol = 1e-3 in F32 and atol = 1e-10, rtol = 1e-7 in F64 (b: reference).
 Prints PASS / FAIL / SKIP (no emitted file) per case; exits 1 if any case fails.
@@ -58,7 +59,8 @@ def main():
             counts["SKIP"] += 1
             continue
         got, _ = read_safetensors(epath)
-        keys = [k for k in ref if k == "out" or (k.startswith("out") and k[3:].isdigit()) or k.startswith("gin")]
+        keys = [k for k in ref if k == "out" or (k.startswith("out") and k[3:].isdigit()) or k.startswith("gin")
+                or k.startswith("gparam.")]
         status, notes = "PASS", []
         for k in keys:
             if k not in got:

@@ -411,9 +411,10 @@ def main():
             ops.append(c["op"])
 
     if not args.keep_stale and not args.only:
-        # module_* cases belong to generate_module_cases.py: never remove them here.
+        # module_* cases belong to generate_module_cases.py, network_* cases to generate_network_cases.py:
+        # never remove them here.
         for f in sorted(os.listdir(args.out)):
-            if f.endswith(".safetensors") and f not in written and not f.startswith("module_"):
+            if f.endswith(".safetensors") and f not in written and not f.startswith(("module_", "network_")):
                 os.remove(os.path.join(args.out, f))
                 print("removed stale case", f)
 

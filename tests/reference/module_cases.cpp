@@ -20,38 +20,34 @@
 #include "nn/linear.h"
 #include "nn/norm.h"
 #include "nn/resample.h"
+#include "tests/reference/module_entry.h"
 
 namespace ldae::reference {
+
+Generator& module_init_gen() {
+  static Generator gen(0);
+  return gen;
+}
 
 namespace {
 
 namespace fs = std::filesystem;
-using In = std::vector<Tensor>;
+using In = ModuleInputs;
+using Built = BuiltModule;
 
-// A module built from a case: the module (for its parameters and modes) and how to call
-// its forward with the case's inputs.
-struct Built {
-  std::shared_ptr<nn::Module> module;
-  std::function<Tensor(const In&)> forward;
-};
-
-struct ModuleEntry {
-  int min_inputs = 1;
-  int max_inputs = 1;
-  std::function<Built(const Kwargs&)> build;
-};
+// One output from a forward returning a Tensor.
+template <typename F>
+Built single(std::shared_ptr<nn::Module> m, F f) {
+  return {std::move(m), [f](const In& in) { return std::vector<Tensor>{f(in)}; }};
+}
 
 // Builds M and calls M::forward(in[0]).
 template <typename M>
 Built unary(std::shared_ptr<M> m) {
-  return {m, [m](const In& in) { return m->forward(in[0]); }};
+  return single(m, [m](const In& in) { return m->forward(in[0]); });
 }
 
-// The parameters' initial values do not matter (the case's param.* replace them).
-Generator& init_gen() {
-  static Generator gen(0);
-  return gen;
-}
+Generator& init_gen() { return module_init_gen(); }
 
 nn::ConvOptions conv_options(const Kwargs& kw, int rank) {
   nn::ConvOptions o;
@@ -90,8 +86,8 @@ nn::ResBlockOptions resblock_options(const Kwargs& kw) {
 // Cases run in eval mode; a dropout generator is still needed to build a block with p > 0.
 std::shared_ptr<Generator> dropout_gen() { return std::make_shared<Generator>(0); }
 
-const std::map<std::string, ModuleEntry>& module_table() {
-  static const std::map<std::string, ModuleEntry> table = {
+std::map<std::string, ModuleEntry> make_module_table() {
+  std::map<std::string, ModuleEntry> table = {
       {"linear", {1, 1, [](const Kwargs& kw) {
                     return unary(std::make_shared<nn::Linear>(kw.get_int("in_features"), kw.get_int("out_features"),
                                                               init_gen(), kw.get_bool("bias", true)));
@@ -125,12 +121,12 @@ const std::map<std::string, ModuleEntry>& module_table() {
                                  auto m = std::make_shared<nn::MultiheadAttention>(
                                      kw.get_int("embed_dim"), kw.get_int("num_heads"), init_gen(), p,
                                      kw.get_bool("bias", true), dropout_gen());
-                                 return Built{m, [m](const In& in) {
-                                                if (in.size() == 1) return m->forward(in[0], in[0], in[0]);
-                                                check(in.size() == 3, "module:multihead_attention",
-                                                      "takes 1 (self) or 3 (query, key, value) inputs");
-                                                return m->forward(in[0], in[1], in[2]);
-                                              }};
+                                 return single(m, [m](const In& in) {
+                                   if (in.size() == 1) return m->forward(in[0], in[0], in[0]);
+                                   check(in.size() == 3, "module:multihead_attention",
+                                         "takes 1 (self) or 3 (query, key, value) inputs");
+                                   return m->forward(in[0], in[1], in[2]);
+                                 });
                                }}},
       {"attention_block", {1, 1, [](const Kwargs& kw) {
                              nn::AttentionBlockOptions o;
@@ -144,21 +140,21 @@ const std::map<std::string, ModuleEntry>& module_table() {
       // in0 x, in1 time embedding
       {"resblock", {2, 2, [](const Kwargs& kw) {
                       auto m = std::make_shared<nn::ResBlock>(resblock_options(kw), init_gen(), dropout_gen());
-                      return Built{m, [m](const In& in) { return m->forward(in[0], in[1]); }};
+                      return single(m, [m](const In& in) { return m->forward(in[0], in[1]); });
                     }}},
       // in0 x, in1 time embedding, in2 semantic embedding
       {"shiftresblock", {3, 3, [](const Kwargs& kw) {
                            auto m = std::make_shared<nn::ShiftResBlock>(resblock_options(kw), init_gen(),
                                                                         dropout_gen());
-                           return Built{m, [m](const In& in) { return m->forward(in[0], in[1], in[2]); }};
+                           return single(m, [m](const In& in) { return m->forward(in[0], in[1], in[2]); });
                          }}},
       // in0 timesteps (N,); no parameters.
       {"timestep_embedding", {1, 1, [](const Kwargs& kw) {
                                 const int64_t dim = kw.get_int("dim");
                                 const double period = kw.get_double("max_period", 10000.0);
-                                return Built{std::make_shared<nn::Module>(), [dim, period](const In& in) {
-                                               return nn::timestep_embedding(in[0], dim, period);
-                                             }};
+                                return single(std::make_shared<nn::Module>(), [dim, period](const In& in) {
+                                  return nn::timestep_embedding(in[0], dim, period);
+                                });
                               }}},
       // in0 timesteps (N,); the UNet's time_embed MLP.
       {"time_embed", {1, 1, [](const Kwargs& kw) {
@@ -166,6 +162,12 @@ const std::map<std::string, ModuleEntry>& module_table() {
                             kw.get_int("model_channels"), kw.get_int("time_embed_dim"), init_gen()));
                       }}},
   };
+  add_network_entries(table);  // network_cases.cpp
+  return table;
+}
+
+const std::map<std::string, ModuleEntry>& module_table() {
+  static const std::map<std::string, ModuleEntry> table = make_module_table();
   return table;
 }
 
@@ -203,15 +205,25 @@ void run_module_case(const SafetensorsFile& f, const std::string& emit_dir, Case
   if (entry_it == module_table().end()) throw Unsupported("module not implemented by the runner");
   const ModuleEntry& entry = entry_it->second;
 
-  // Sort the tensors: inputs, parameters, parameter gradients, the rest.
+  // Sort the tensors: inputs, state-dict entries (parameters and buffers), parameter
+  // gradients, outputs and their upstream gradients (out, gout; or out0, gout0, out1, ...).
   const auto inputs_stored = numbered(f.tensors, "in");
   std::map<std::string, Tensor> params, gparams;
   for (const auto& [name, t] : f.tensors) {
     if (name.rfind("param.", 0) == 0) params[name.substr(6)] = t;
     if (name.rfind("gparam.", 0) == 0) gparams[name.substr(7)] = t;
   }
-  if (!f.tensors.count("out")) throw Error("the module case has no out tensor");
-  const Tensor out_ref = f.tensors.at("out");
+  std::vector<std::pair<std::string, Tensor>> outs_ref;  // (name, reference)
+  std::vector<Tensor> gouts;
+  if (f.tensors.count("out")) {
+    if (f.tensors.count("out0")) throw Error("the case has both out and out0");
+    outs_ref = {{"out", f.tensors.at("out")}};
+    if (f.tensors.count("gout")) gouts = {f.tensors.at("gout")};
+  } else {
+    outs_ref = numbered(f.tensors, "out");
+    for (const auto& [_, g] : numbered(f.tensors, "gout")) gouts.push_back(g);
+  }
+  if (outs_ref.empty()) throw Error("the module case has no out tensor");
   const int n_in = static_cast<int>(inputs_stored.size());
   if (n_in < entry.min_inputs || n_in > entry.max_inputs)
     throw Error("module " + module_name + " takes " + std::to_string(entry.min_inputs) + " to " +
@@ -236,9 +248,9 @@ void run_module_case(const SafetensorsFile& f, const std::string& emit_dir, Case
     throw Unsupported("constructor argument(s) not handled by the runner: " + keys);
   }
 
-  // The module in the case's dtype, eval mode, with the case's parameters (strict:
-  // missing, unexpected and mis-shaped keys are an error naming them).
-  const DType dtype = out_ref.dtype();
+  // The module in the case's dtype, eval mode, with the case's state dict (strict: missing,
+  // unexpected and mis-shaped keys, parameters and buffers alike, are an error naming them).
+  const DType dtype = outs_ref[0].second.dtype();
   nn::Module& module = *built.module;
   module.to(dtype);
   module.eval();
@@ -251,8 +263,12 @@ void run_module_case(const SafetensorsFile& f, const std::string& emit_dir, Case
   }
   module.to(device);  // --device (a no-op on the CPU)
   module.zero_grad();
-  for (const auto& [name, _] : gparams)
+  const auto named_params = module.named_parameters();
+  std::map<std::string, Tensor> param_by_name(named_params.begin(), named_params.end());
+  for (const auto& [name, _] : gparams) {
     if (!params.count(name)) throw Error("gparam." + name + " has no param." + name);
+    if (!param_by_name.count(name)) throw Error("gparam." + name + " names a buffer, not a parameter");
+  }
 
   std::vector<Tensor> inputs;
   for (size_t k = 0; k < inputs_stored.size(); ++k) {
@@ -261,23 +277,50 @@ void run_module_case(const SafetensorsFile& f, const std::string& emit_dir, Case
     inputs.push_back(t);
   }
 
-  const Tensor out = built.forward(inputs);
-  std::map<std::string, Tensor> emitted = {{"out", out.detach().to(cpu_device())}};  // host
-  if (f.tensors.count("gout")) {
-    const Tensor gout = f.tensors.at("gout").to(dtype).to(device);
-    if (gout.shape() != out.shape())
-      throw Error("gout shape " + shape_str(gout.shape()) + " != out shape " + shape_str(out.shape()));
-    if (out.requires_grad()) ag::backward(out, gout);
+  const std::vector<Tensor> outs = built.forward(inputs);
+  if (outs.size() != outs_ref.size())
+    throw Error("module " + module_name + " returned " + std::to_string(outs.size()) + " outputs, the case has " +
+                std::to_string(outs_ref.size()));
+  std::map<std::string, Tensor> emitted;  // on the host
+  for (size_t k = 0; k < outs.size(); ++k) emitted[outs_ref[k].first] = outs[k].detach().to(cpu_device());
+  bool any_grad = !gparams.empty();
+  for (size_t k = 0; k < inputs.size(); ++k) any_grad = any_grad || inputs[k].requires_grad();
+  if (!gouts.empty()) {
+    if (gouts.size() != outs.size()) throw Error("the case has " + std::to_string(gouts.size()) +
+                                                 " gout tensors for " + std::to_string(outs.size()) + " outputs");
+    // Backward: the gradient of sum_k sum(out_k * gout_k); one output goes straight to
+    // ag::backward(out, gout), as PyTorch's out.backward(gout) does.
+    std::vector<Tensor> g;
+    for (size_t k = 0; k < outs.size(); ++k) {
+      g.push_back(gouts[k].to(dtype).to(device));
+      if (g[k].shape() != outs[k].shape())
+        throw Error("gout shape " + shape_str(g[k].shape()) + " != " + outs_ref[k].first + " shape " +
+                    shape_str(outs[k].shape()));
+    }
+    if (outs.size() == 1) {
+      if (outs[0].requires_grad()) ag::backward(outs[0], g[0]);
+    } else {
+      Tensor total;
+      for (size_t k = 0; k < outs.size(); ++k) {
+        if (!outs[k].requires_grad()) continue;
+        Tensor term = ag::sum(ag::mul(outs[k], g[k]));
+        total = total.defined() ? ag::add(total, term) : term;
+      }
+      if (total.defined()) ag::backward(total);
+    }
     for (size_t k = 0; k < inputs.size(); ++k) {
       if (!inputs[k].requires_grad()) continue;
-      const Tensor g = inputs[k].grad();  // undefined: the output does not depend on it
-      emitted["gin" + std::to_string(k)] = g.defined() ? g.to(cpu_device()) : Tensor::zeros(inputs[k].shape(), dtype);
+      const Tensor gr = inputs[k].grad();  // undefined: the output does not depend on it
+      emitted["gin" + std::to_string(k)] = gr.defined() ? gr.to(cpu_device()) : Tensor::zeros(inputs[k].shape(), dtype);
     }
-    for (const auto& [name, p] : module.named_parameters()) {
-      const Tensor g = p.grad();
-      emitted["gparam." + name] = g.defined() ? g.to(cpu_device()) : Tensor::zeros(p.shape(), dtype);
+    // Every trainable parameter's gradient (zeros where none arrived; frozen parameters,
+    // requires_grad false, have none).
+    for (const auto& [name, p] : named_params) {
+      if (!p.requires_grad()) continue;
+      const Tensor gr = p.grad();
+      emitted["gparam." + name] = gr.defined() ? gr.to(cpu_device()) : Tensor::zeros(p.shape(), dtype);
     }
-  } else if (!gparams.empty() || f.tensors.count("gin0")) {
+  } else if (any_grad) {
     throw Error("the case has gradients but no gout");
   }
 
@@ -287,8 +330,9 @@ void run_module_case(const SafetensorsFile& f, const std::string& emit_dir, Case
     write_safetensors((fs::path(emit_dir) / r.file).string(), emitted, meta);
   }
 
-  // Compare out, each gin<k>, and every gparam (summarised as the worst; the failing
-  // parameters are named).
+  // Compare every out, each gin<k>, and every gparam (summarised as the worst; the failing
+  // parameters are named). A parameter without gparam in the case (PyTorch gave it no
+  // gradient: frozen, or unused like the autoencoder's proj_attn) must get none here either.
   bool ok = true;
   std::string detail;
   auto add = [&](const std::string& name, const Tensor& got, const Tensor& ref) {
@@ -296,7 +340,7 @@ void run_module_case(const SafetensorsFile& f, const std::string& emit_dir, Case
     ok = ok && c.ok;
     detail += (detail.empty() ? "" : " ") + describe(name, c);
   };
-  add("out", emitted.at("out"), out_ref);
+  for (const auto& [name, ref] : outs_ref) add(name, emitted.at(name), ref);
   for (size_t k = 0; k < inputs.size(); ++k) {
     const std::string name = "gin" + std::to_string(k);
     if (f.tensors.count(name)) add(name, emitted.at(name), f.tensors.at(name));
@@ -305,13 +349,28 @@ void run_module_case(const SafetensorsFile& f, const std::string& emit_dir, Case
     Comparison worst;
     std::string failing;
     for (const auto& [name, ref] : gparams) {
-      const Comparison c = compare(emitted.at("gparam." + name), ref);
+      auto it = emitted.find("gparam." + name);
+      if (it == emitted.end()) {  // frozen here, trained in PyTorch
+        worst.ok = false;
+        failing += " gparam." + name + ": no gradient (the parameter is frozen) !";
+        continue;
+      }
+      const Comparison c = compare(it->second, ref);
       if (!c.ok) {
         worst.ok = false;
         failing += " " + describe("gparam." + name, c);
       }
       worst.max_abs = std::max(worst.max_abs, c.max_abs);
       worst.max_rel = std::max(worst.max_rel, c.max_rel);
+    }
+    for (const auto& [key, t] : emitted) {
+      if (key.rfind("gparam.", 0) != 0 || gparams.count(key.substr(7))) continue;
+      bool zero = true;
+      for (double v : t.to_vector()) zero = zero && v == 0.0;
+      if (!zero) {
+        worst.ok = false;
+        failing += " " + key + ": a gradient where PyTorch gives none !";
+      }
     }
     ok = ok && worst.ok;
     detail += " " + describe("gparam(" + std::to_string(gparams.size()) + ")", worst) + failing;

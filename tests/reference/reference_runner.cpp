@@ -63,12 +63,25 @@ double Kwargs::get_double(const std::string& key) const { return as_double(key, 
 double Kwargs::get_double(const std::string& key, double fallback) const {
   return has(key) ? get_double(key) : fallback;
 }
-bool Kwargs::get_bool(const std::string& key, bool fallback) const {
-  if (!has(key)) return fallback;
+bool Kwargs::get_bool(const std::string& key) const {
   const json& v = take(key);
   if (!v.is_boolean()) bad_type(key, v, "true or false");
   return v.get<bool>();
 }
+bool Kwargs::get_bool(const std::string& key, bool fallback) const {
+  return has(key) ? get_bool(key) : fallback;
+}
+std::vector<bool> Kwargs::get_bools(const std::string& key) const {
+  const json& v = take(key);
+  if (!v.is_array()) bad_type(key, v, "a list of true/false");
+  std::vector<bool> out;
+  for (const json& x : v) {
+    if (!x.is_boolean()) bad_type(key, v, "a list of true/false");
+    out.push_back(x.get<bool>());
+  }
+  return out;
+}
+json Kwargs::get_json(const std::string& key) const { return take(key); }
 std::string Kwargs::get_string(const std::string& key) const {
   const json& v = take(key);
   if (!v.is_string()) bad_type(key, v, "a string");

@@ -41,7 +41,12 @@ class Kwargs {
   int64_t get_int(const std::string& key, int64_t fallback) const;
   double get_double(const std::string& key) const;
   double get_double(const std::string& key, double fallback) const;
+  bool get_bool(const std::string& key) const;
   bool get_bool(const std::string& key, bool fallback) const;
+  // A list of booleans (attention_levels).
+  std::vector<bool> get_bools(const std::string& key) const;
+  // The raw JSON value (nested arguments such as ["LEAKYRELU", {"negative_slope": 0.2}]).
+  nlohmann::json get_json(const std::string& key) const;
   std::string get_string(const std::string& key) const;
   std::string get_string(const std::string& key, const std::string& fallback) const;
   // A list of integers; a single integer counts as a list of one.

@@ -37,8 +37,9 @@ ShiftUNet::ShiftUNet(const ShiftUNetOptions& options, Generator& gen, std::share
   register_module("output_blocks", output_blocks_.list);
   shift_output_blocks_ = build_output_blocks(o, plan, true, gen, dropout_gen);
   register_module("shift_output_blocks", shift_output_blocks_.list);
-  out_ = register_module("out", std::make_shared<UNetHead>(o, o.base_channel, gen));
-  shift_out_ = register_module("shift_out", std::make_shared<UNetHead>(o, o.base_channel, gen));
+  const int64_t level0 = o.base_channel * o.channel_multiplier[0];  // the decoders end at level 0's width
+  out_ = register_module("out", std::make_shared<UNetHead>(o, level0, gen));
+  shift_out_ = register_module("shift_out", std::make_shared<UNetHead>(o, level0, gen));
   train_shift(true);
   // Freeze the UNet part (the reference does it in its constructor).
   for (auto& [name, p] : named_parameters())

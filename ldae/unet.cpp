@@ -182,8 +182,9 @@ UNetBlocks build_input_blocks(const UNetOptions& o, Generator& gen, const std::s
         "base_channel, input_channel and num_residual_blocks_of_a_block must be positive");
   UNetBlocks b;
   b.list = std::make_shared<nn::ModuleList>();
-  int64_t ch = o.base_channel, ds = 1;
-  // input_blocks.0: the input conv
+  // input_blocks.0: the input conv, as wide as level 0 (guided-diffusion; base_channel only
+  // when channel_multiplier[0] == 1, as in every preset)
+  int64_t ch = o.base_channel * o.channel_multiplier[0], ds = 1;
   nn::ConvOptions c;
   c.kernel_size = {3};
   c.padding = {1};
@@ -285,7 +286,8 @@ UNet::UNet(const UNetOptions& options, Generator& gen, std::shared_ptr<Generator
   middle_block_ = register_module("middle_block", build_middle_block(options, plan, false, gen, dropout_gen));
   output_blocks_ = build_output_blocks(options, plan, false, gen, dropout_gen);
   register_module("output_blocks", output_blocks_.list);
-  out_ = register_module("out", std::make_shared<UNetHead>(options, options.base_channel, gen));
+  // The decoder ends at level 0's width.
+  out_ = register_module("out", std::make_shared<UNetHead>(options, options.base_channel * options.channel_multiplier[0], gen));
 }
 
 Tensor UNet::forward(const Tensor& x_t, const Tensor& t) const {

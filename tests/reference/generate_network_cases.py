@@ -125,9 +125,7 @@ ncase("unet", "3d_iso_2heads_new_order", unet_kw(2, [1, 2], 1, [1, 2], heads=2, 
       lambda: [N(1, 3, 4, 4, 2), steps(999)], diff=[0])
 ncase("unet", "3d_1level_head_channel1", unet_kw(2, [1], 1, [1], heads=3, head_channel=1),
       lambda: [N(1, 3, 3, 4, 4), steps(0)], diff=[0])
-ncase("unet", "3d_mult0_is_2", unet_kw(2, [2, 2], 1, [2]), lambda: [N(1, 3, 2, 4, 4), steps(5)], diff=[0],
-      pending="ldae::nets::UNet makes its input conv and output head base_channel wide instead of "
-              "base_channel * channel_multiplier[0]")
+ncase("unet", "3d_mult0_is_2", unet_kw(2, [2, 2], 1, [2]), lambda: [N(1, 3, 2, 4, 4), steps(5)], diff=[0])
 ncase("unet", "2d_3levels_nrb2", unet_kw(2, [1, 2, 2], 2, [4], groups=2, dims=2),
       lambda: [N(2, 3, 8, 12), steps(250, 1)], diff=[0])
 

@@ -25,6 +25,7 @@ struct ModelArgs {
   std::string preset = "tiny";
   bool state_dict = false;
   bool no_cost = false;
+  bool arguments = false;
 };
 
 // "13,766,248"
@@ -95,6 +96,11 @@ void run_model(const ModelArgs& a) {
   ldae::nn::init::SkipInitialisation structure_only;
   ldae::Generator gen(0);
   const std::shared_ptr<ldae::nn::Module> model = entry.build(a.preset, gen);
+  if (a.arguments) {
+    if (!entry.arguments_json) ldae::fail("model", entry.name + " has no argument listing");
+    std::cout << entry.arguments_json(a.preset);
+    return;
+  }
   if (a.state_dict) {
     std::cout << ldae::nn::state_dict_listing(*model);
     return;
@@ -119,6 +125,8 @@ void add_model_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--state-dict", args->state_dict,
                 "Print the state-dict listing (key, shape, param|buffer; then total_parameters)");
+  sub->add_flag("--arguments", args->arguments,
+                "Print the constructor arguments (published names) and example input shapes as JSON");
   sub->add_flag("--no-cost", args->no_cost,
                 "Skip the forward pass that counts multiply-adds and activation memory");
   sub->callback([args] { run_model(*args); });

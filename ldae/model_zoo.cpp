@@ -1,5 +1,7 @@
 #include "ldae/model_zoo.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 
 #include "autograd/functions.h"
@@ -30,6 +32,37 @@ Tensor example_timesteps(int64_t n, Generator& gen) {
   return t;
 }
 
+// {"network", "preset", "arguments", "inputs"} as text (see ModelEntry::arguments_json).
+std::string arguments_text(const std::string& net, const std::string& preset, nlohmann::json arguments,
+                           nlohmann::json inputs) {
+  nlohmann::ordered_json j;
+  j["network"] = net;
+  j["preset"] = preset;
+  j["arguments"] = std::move(arguments);
+  j["inputs"] = std::move(inputs);
+  return j.dump(2) + "\n";
+}
+
+nlohmann::json unet_arguments(const UNetOptions& o) {
+  return {{"input_channel", o.input_channel},
+          {"base_channel", o.base_channel},
+          {"channel_multiplier", o.channel_multiplier},
+          {"num_residual_blocks_of_a_block", o.num_residual_blocks_of_a_block},
+          {"attention_resolutions", o.attention_resolutions},
+          {"num_heads", o.num_heads},
+          {"head_channel", o.head_channel},
+          {"use_new_attention_order", o.use_new_attention_order},
+          {"dropout", o.dropout},
+          {"dims", o.dims},
+          // not published arguments (reference-cases.md): the published values are 32 and false
+          {"num_groups", o.num_groups},
+          {"isotropic_resampling", o.isotropic_resampling}};
+}
+
+// The ConvNeXt slices and the encoder's volume of the preset's image (1, 1, X, Y, Z).
+Shape slices_shape(const Shape& image) { return {image[4], 1, image[2], image[3]}; }
+Shape axial_shape(const Shape& image) { return {1, 1, image[4], image[2], image[3]}; }
+
 }  // namespace
 
 const std::vector<ModelEntry>& model_zoo() {
@@ -46,7 +79,23 @@ const std::vector<ModelEntry>& model_zoo() {
        [](const nn::Module& m, const std::string&, const Shape& image, Generator& gen) {
          return dynamic_cast<const AutoencoderKL&>(m).reconstruct(rand(image, gen));
        },
-       /*fully_convolutional=*/true},
+       /*fully_convolutional=*/true,
+       [](const std::string& preset) {
+         const AutoencoderKLOptions o = autoencoder_kl_preset(preset);
+         const nlohmann::json args = {{"spatial_dims", o.spatial_dims},
+                                      {"in_channels", o.in_channels},
+                                      {"out_channels", o.out_channels},
+                                      {"num_channels", o.num_channels},
+                                      {"latent_channels", o.latent_channels},
+                                      {"num_res_blocks", o.num_res_blocks},
+                                      {"norm_num_groups", o.norm_num_groups},
+                                      {"norm_eps", o.norm_eps},
+                                      {"attention_levels", o.attention_levels},
+                                      {"with_encoder_nonlocal_attn", o.with_encoder_nonlocal_attn},
+                                      {"with_decoder_nonlocal_attn", o.with_decoder_nonlocal_attn},
+                                      {"method", "reconstruct"}};
+         return arguments_text("autoencoder_kl", preset, args, {{"x", preset_image_shape(preset)}});
+       }},
       {"unet", "stage-2 latent denoiser UNet (guided-diffusion / PDAE layout)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
          return std::make_shared<UNet>(unet_options(preset), gen);
@@ -56,6 +105,11 @@ const std::vector<ModelEntry>& model_zoo() {
        [](const nn::Module& m, const std::string& preset, const Shape& image, Generator& gen) {
          return dynamic_cast<const UNet&>(m).forward(randn(latent_for(preset, image), gen),
                                                      example_timesteps(1, gen));
+       },
+       false,
+       [](const std::string& preset) {
+         return arguments_text("unet", preset, unet_arguments(unet_options(preset)),
+                               {{"x_t", latent_for(preset, preset_image_shape(preset))}, {"t", Shape{1}}});
        }},
       {"shift_unet", "stage-3 gradient estimator ShiftUNet (the frozen UNet plus the shift branch)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
@@ -69,6 +123,16 @@ const std::vector<ModelEntry>& model_zoo() {
          const Tensor y_sem = randn({1, net.options().latent_dim}, gen);
          const auto [eps, shift] = net.forward(randn(latent_for(preset, image), gen), example_timesteps(1, gen), y_sem);
          return ag::add(eps, shift);
+       },
+       false,
+       [](const std::string& preset) {
+         const ShiftUNetOptions o = shift_unet_options(preset);
+         nlohmann::json args = unet_arguments(o.unet);
+         args["latent_dim"] = o.latent_dim;
+         return arguments_text("shift_unet", preset, args,
+                               {{"x_t", latent_for(preset, preset_image_shape(preset))},
+                                {"t", Shape{1}},
+                                {"y_sem", Shape{1, o.latent_dim}}});
        }},
       {"convnext",
        "the semantic encoder's 2D backbone (torchvision ConvNeXt, 1-channel stem, no final Linear)",
@@ -83,7 +147,17 @@ const std::vector<ModelEntry>& model_zoo() {
        },
        // every axial slice of one image as a batch: (Z, 1, X, Y) -> features (Z, dims[-1])
        [](const nn::Module& m, const std::string&, const Shape& image, Generator& gen) {
-         return dynamic_cast<const ConvNeXt&>(m).forward(rand({image[4], 1, image[2], image[3]}, gen));
+         return dynamic_cast<const ConvNeXt&>(m).forward(rand(slices_shape(image), gen));
+       },
+       false,
+       [](const std::string& preset) {
+         const ConvNeXtOptions o = convnext_preset(preset);
+         const nlohmann::json args = {{"dims", o.dims},
+                                      {"depths", o.depths},
+                                      {"layer_scale", o.layer_scale},
+                                      {"stochastic_depth_prob", o.stochastic_depth_prob},
+                                      {"in_channels", o.in_channels}};
+         return arguments_text("convnext", preset, args, {{"x", slices_shape(preset_image_shape(preset))}});
        }},
       {"attention_semantic_encoder",
        "stage-3 2.5D semantic encoder (ConvNeXt per axial slice, attention pooling)",
@@ -98,7 +172,22 @@ const std::vector<ModelEntry>& model_zoo() {
        },
        // the image in the axial slice layout (1, 1, Z, X, Y) -> y_sem (1, emb_chans)
        [](const nn::Module& m, const std::string&, const Shape& image, Generator& gen) {
-         return dynamic_cast<const AttentionSemanticEncoder&>(m).forward(rand({1, 1, image[4], image[2], image[3]}, gen));
+         return dynamic_cast<const AttentionSemanticEncoder&>(m).forward(rand(axial_shape(image), gen));
+       },
+       false,
+       [](const std::string& preset) {
+         const AttentionSemanticEncoderOptions o = attention_semantic_encoder_preset(preset);
+         const nlohmann::json args = {{"emb_chans", o.emb_chans},
+                                      {"num_heads", o.num_heads},
+                                      {"attn_dropout", o.attn_dropout},
+                                      {"seq_len", o.seq_len},
+                                      {"backbone_dims", o.backbone_dims},
+                                      {"backbone_depths", o.backbone_depths},
+                                      {"layer_scale", o.layer_scale},
+                                      {"stochastic_depth_prob", o.stochastic_depth_prob},
+                                      {"grayscale", o.grayscale}};
+         return arguments_text("attention_semantic_encoder", preset, args,
+                               {{"x", axial_shape(preset_image_shape(preset))}});
        }},
   };
   return zoo;

@@ -29,6 +29,11 @@ struct ModelEntry {
   // true: every size scales with the image (a fully convolutional network), so at the paper
   // preset `ldae model` may measure at half the size per axis and scale the counts by 8.
   bool fully_convolutional = false;
+  // The network's constructor arguments at `preset`, named as the published ones (the
+  // metadata of reference-cases.md), and the shapes of example_forward's inputs, as JSON:
+  //   {"network": "unet", "preset": "course", "arguments": {...}, "inputs": {"x_t": [1, 3, 16, 20, 16], ...}}
+  // so that another program (tests/bench/pytorch_bench_networks.py) builds the same network.
+  std::function<std::string(const std::string& preset)> arguments_json;
 };
 
 // All registered networks, in the table's order.

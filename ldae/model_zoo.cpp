@@ -1,6 +1,7 @@
 #include "ldae/model_zoo.h"
 
 #include "ldae/autoencoder_kl.h"
+#include "ldae/patch_discriminator.h"
 #include "ldae/presets.h"
 #include "ldae/shift_unet.h"
 #include "ldae/unet.h"
@@ -18,6 +19,16 @@ const std::vector<ModelEntry>& model_zoo() {
        [](const std::string& preset) {
          const AutoencoderKLOptions o = autoencoder_kl_preset(preset);
          return "latent:   " + nn::listing_shape(autoencoder_kl_latent_shape(o, preset_image_shape(preset))) + "\n";
+       }},
+      {"patch_discriminator", "stage-1 3D PatchGAN discriminator (monai-generative PatchDiscriminator layout)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<PatchDiscriminator>(patch_discriminator_preset(preset), gen);
+       },
+       [](const std::string& preset) {
+         return "logits:   " +
+                nn::listing_shape(patch_discriminator_output_shape(
+                    patch_discriminator_preset(preset), preset_image_shape(preset))) +
+                "\n";
        }},
       {"unet", "stage-2 latent denoiser UNet (guided-diffusion / PDAE layout)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {

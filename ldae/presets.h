@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ldae/autoencoder_kl.h"
+#include "ldae/patch_discriminator.h"
 #include "tensor/tensor.h"
 
 namespace ldae::nets {
@@ -22,5 +23,9 @@ Shape preset_image_shape(const std::string& preset);
 
 // The autoencoder's options at this preset.
 AutoencoderKLOptions autoencoder_kl_preset(const std::string& preset);
+
+// The stage-1 discriminator's options at this preset (each gives at least one logit per
+// axis on the preset's image).
+PatchDiscriminatorOptions patch_discriminator_preset(const std::string& preset);
 
 }  // namespace ldae::nets

@@ -32,6 +32,9 @@ void xavier_uniform_(Tensor& w, Generator& gen, double gain = 1.0);
 // where fan_in is that of the layer's weight.
 void bias_uniform_(Tensor& b, int64_t weight_fan_in, Generator& gen);
 
+// Normal with the given mean and standard deviation (PyTorch's nn.init.normal_).
+void normal_(Tensor& t, double mean, double stddev, Generator& gen);
+
 void zeros_(Tensor& t);
 void ones_(Tensor& t);
 

@@ -45,7 +45,8 @@ PatchDiscriminatorOptions paper_patch_discriminator_options() {
 void check_patch_discriminator_options(const PatchDiscriminatorOptions& o) {
   check(o.spatial_dims >= 1 && o.spatial_dims <= 3, kOp,
         "spatial_dims must be 1, 2 or 3, got " + std::to_string(o.spatial_dims));
-  check(o.num_layers_d >= 1, kOp, "num_layers_d must be >= 1, got " + std::to_string(o.num_layers_d));
+  check(o.num_layers_d >= 1, kOp,
+        "num_layers_d must be >= 1, got " + std::to_string(o.num_layers_d));
   check(o.num_channels > 0 && o.in_channels > 0 && o.out_channels > 0, kOp,
         "num_channels, in_channels and out_channels must be positive");
   check(o.num_layers_d < 31 && (o.num_channels << o.num_layers_d) > 0, kOp,
@@ -83,8 +84,9 @@ Shape patch_discriminator_output_shape(const PatchDiscriminatorOptions& o, const
   const std::vector<int64_t> last = patch_discriminator_sizes(o, spatial).back();
   for (int64_t n : last) {
     check(n >= 1, kOp,
-          "input " + shape_str(input) + " is too small: it gives no logits (at least 1 per axis "
-          "is needed)");
+          "input " + shape_str(input) +
+              " is too small: it gives no logits (at least 1 per axis "
+              "is needed)");
   }
   Shape s = {input[0], o.out_channels};
   s.insert(s.end(), last.begin(), last.end());
@@ -93,10 +95,10 @@ Shape patch_discriminator_output_shape(const PatchDiscriminatorOptions& o, const
 
 // ---- DiscConvBlock ------------------------------------------------------------------------
 
-DiscConvBlock::DiscConvBlock(int rank, int64_t in, int64_t out, int kernel, int stride,
-                             int padding, bool bias, const std::string& norm_name, double dropout,
-                             bool act, double negative_slope,
-                             const std::shared_ptr<Generator>& dropout_gen, Generator& gen)
+DiscConvBlock::DiscConvBlock(int rank, int64_t in, int64_t out, int kernel, int stride, int padding,
+                             bool bias, const std::string& norm_name, double dropout, bool act,
+                             double negative_slope, const std::shared_ptr<Generator>& dropout_gen,
+                             Generator& gen)
     : act_(act), negative_slope_(negative_slope) {
   nn::ConvOptions co;
   co.kernel_size = {kernel};
@@ -163,6 +165,8 @@ std::vector<Tensor> PatchDiscriminator::forward_all(const Tensor& x) const {
   return outs;
 }
 
-Tensor PatchDiscriminator::forward(const Tensor& x) const { return forward_all(x).back(); }
+Tensor PatchDiscriminator::forward(const Tensor& x) const {
+  return forward_all(x).back();
+}
 
 }  // namespace ldae::nets

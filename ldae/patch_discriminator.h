@@ -30,17 +30,17 @@ namespace ldae::nets {
 // Fields named as monai-generative's constructor arguments (activation: LEAKYRELU with
 // `negative_slope`).
 struct PatchDiscriminatorOptions {
-  int spatial_dims = 3;          // 1, 2 or 3
-  int num_layers_d = 3;          // >= 1
-  int64_t num_channels = 32;     // channels of initial_conv; layer l has num_channels 2^(l+1)
+  int spatial_dims = 3;       // 1, 2 or 3
+  int num_layers_d = 3;       // >= 1
+  int64_t num_channels = 32;  // channels of initial_conv; layer l has num_channels 2^(l+1)
   int64_t in_channels = 1;
   int64_t out_channels = 1;
   int kernel_size = 4;
-  double negative_slope = 0.2;   // of the LeakyReLU activations
-  std::string norm = "BATCH";    // "BATCH" or "NONE"
-  bool bias = false;             // bias of the num_layers_d middle convs
+  double negative_slope = 0.2;  // of the LeakyReLU activations
+  std::string norm = "BATCH";   // "BATCH" or "NONE"
+  bool bias = false;            // bias of the num_layers_d middle convs
   int padding = 1;
-  double dropout = 0.0;          // in [0, 1)
+  double dropout = 0.0;  // in [0, 1)
 };
 
 // The paper configuration (ldae-reference 2.2; config disc_num_channels 64).

@@ -146,7 +146,8 @@ void batch_norm_reference_forward(const BatchNormGeometry& g, const T* x, const 
       for (int64_t n = 0; n < g.N; ++n)
         for (int64_t s = 0; s < S; ++s) sq += (x[at(n, c, s)] - m) * (x[at(n, c, s)] - m);
       var = sq / static_cast<double>(L);
-      if (running_mean) running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * m);
+      if (running_mean)
+        running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * m);
       if (running_var) {
         const double unbiased = sq / static_cast<double>(L - 1);
         running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);

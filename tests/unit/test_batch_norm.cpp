@@ -49,7 +49,8 @@ struct PyTorchNumbers {
 
 const std::vector<PyTorchNumbers>& pytorch_numbers() {
   static const std::vector<PyTorchNumbers> numbers = {
-      {DType::F64, 1e-13,
+      {DType::F64,
+       1e-13,
        {0.020833333333333336, 0.07777777777777778},
        {0.9641071428571428, 0.9656349206349206},
        {0.12916666666666668, 0.2088888888888889},
@@ -57,7 +58,8 @@ const std::vector<PyTorchNumbers>& pytorch_numbers() {
        {-2.0458237730895514, -0.20442835542857346},
        {-1.5517258903452686, 0.053191140769972445},
        {0.8417107167554572, -0.6109924594074224}},
-      {DType::F32, 2e-6,
+      {DType::F32,
+       2e-6,
        {0.02083333395421505, 0.07777778059244156},
        {0.964107096195221, 0.9656348824501038},
        {0.12916666269302368, 0.20888888835906982},
@@ -73,7 +75,8 @@ void expect_near_all(const std::vector<double>& got, const std::vector<double>& 
                      const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], tol * std::max(1.0, std::abs(want[i]))) << what << " [" << i << "]";
+    EXPECT_NEAR(got[i], want[i], tol * std::max(1.0, std::abs(want[i])))
+        << what << " [" << i << "]";
 }
 
 TEST(BatchNorm, ModuleMatchesPyTorchRunningStatistics) {

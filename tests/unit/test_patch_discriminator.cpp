@@ -12,6 +12,8 @@
 
 #include "autograd/engine.h"
 #include "autograd/functions.h"
+#include "autograd/gradcheck.h"
+#include "autograd/no_grad.h"
 #include "ldae/patch_discriminator.h"
 #include "ldae/presets.h"
 #include "nn/init.h"
@@ -149,7 +151,8 @@ TEST(PatchDiscriminator, BatchNormTrainAndEval) {
   }
   const Tensor y_alone = model.forward(first);  // another batch: other statistics
   double diff = 0;
-  const std::vector<double> a = y_batch.slice(0, 0, 1).contiguous().to_vector(), b = y_alone.to_vector();
+  const std::vector<double> a = y_batch.slice(0, 0, 1).contiguous().to_vector(),
+                            b = y_alone.to_vector();
   for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, std::abs(a[i] - b[i]));
   EXPECT_GT(diff, 1e-6);
 
@@ -157,7 +160,8 @@ TEST(PatchDiscriminator, BatchNormTrainAndEval) {
   std::map<std::string, std::vector<double>> before;
   for (const auto& [name, t] : model.named_buffers()) before[name] = t.to_vector();
   const Tensor e_batch = model.forward(x).detach(), e_alone = model.forward(first);
-  for (const auto& [name, t] : model.named_buffers()) EXPECT_EQ(t.to_vector(), before[name]) << name;
+  for (const auto& [name, t] : model.named_buffers())
+    EXPECT_EQ(t.to_vector(), before[name]) << name;
   const std::vector<double> ea = e_batch.slice(0, 0, 1).contiguous().to_vector(),
                             eb = e_alone.to_vector();
   for (size_t i = 0; i < ea.size(); ++i) EXPECT_NEAR(ea[i], eb[i], 1e-12);
@@ -169,6 +173,36 @@ TEST(PatchDiscriminator, BatchNormTrainAndEval) {
     ASSERT_TRUE(p.grad().defined()) << name;
     EXPECT_GT(moments(p.grad()).std + std::abs(moments(p.grad()).mean), 0.0) << name;
   }
+}
+
+// Float64 gradients through the whole network in train mode (batch statistics), checked by
+// finite differences: input and every parameter, weights randomised (tiny 2D network).
+TEST(PatchDiscriminator, GradientsMatchFiniteDifferences) {
+  Generator gen(7);
+  PatchDiscriminatorOptions o = small_options();
+  o.spatial_dims = 2;
+  o.num_channels = 2;
+  o.num_layers_d = 2;
+  PatchDiscriminator model(o, gen);
+  model.to(DType::F64);
+  {
+    NoGrad no_grad;
+    for (auto& [name, p] : model.named_parameters())
+      p.copy_(rand(p.shape(), gen, DType::F64,
+                   name.find("adn.N.weight") != std::string::npos ? 0.5 : -0.5,
+                   name.find("adn.N.weight") != std::string::npos ? 1.5 : 0.5));
+  }
+  model.train();
+  Tensor x = randn({2, 1, 16, 12}, gen, DType::F64).set_requires_grad();  // -> (2, 1, 2, 1)
+  std::vector<Tensor> inputs = {x};
+  for (const Tensor& p : model.parameters()) inputs.push_back(p);
+  const size_t nparams = inputs.size() - 1;
+  auto f = [&](const std::vector<Tensor>& in) { return model.forward(in[0]); };  // params in place
+  ag::GradcheckOptions opt;
+  opt.max_entries_per_input = 20;
+  const ag::GradcheckResult r = ag::gradcheck(f, inputs, opt);
+  EXPECT_TRUE(r.ok) << r.message;
+  EXPECT_EQ(nparams, 10u);  // 2 conv biases, 4 conv weights, 2 x (BN weight, bias)
 }
 
 TEST(PatchDiscriminator, InitialisationStatistics) {
@@ -203,7 +237,7 @@ TEST(PatchDiscriminator, InitialisationStatistics) {
   EXPECT_EQ(state.count("final_conv.conv.bias"), 1u);
 }
 
-TEST(PatchDiscriminator, TwoDimensionsAndNoNorm) {
+TEST(PatchDiscriminator, TwoAndOneDimensionsAndNoNorm) {
   Generator gen(5);
   PatchDiscriminatorOptions o = small_options();
   o.spatial_dims = 2;
@@ -213,6 +247,11 @@ TEST(PatchDiscriminator, TwoDimensionsAndNoNorm) {
   EXPECT_EQ(model.named_buffers().size(), 0u);
   EXPECT_EQ(model.state_dict().count("0.conv.bias"), 1u);
   EXPECT_EQ(model.forward(randn({2, 1, 32, 24}, gen)).shape(), (Shape{2, 1, 2, 1}));
+
+  o.spatial_dims = 1;  // a 1D network (convs over a height-1 image), batch norm again
+  o.norm = "BATCH";
+  PatchDiscriminator line(o, gen);
+  EXPECT_EQ(line.forward(randn({2, 1, 32}, gen)).shape(), (Shape{2, 1, 2}));
 }
 
 TEST(PatchDiscriminator, BadOptionsAndInputs) {
@@ -232,7 +271,9 @@ TEST(PatchDiscriminator, BadOptionsAndInputs) {
 
   PatchDiscriminator model(small_options(), gen);
   // 16^3: 8, 4, 2, 1, then the final conv gives 0: too small.
-  EXPECT_NE(error_of([&] { model.forward(Tensor::zeros({1, 1, 16, 16, 16})); }).find("too small"),
+  EXPECT_NE(error_of([&] {
+              model.forward(Tensor::zeros({1, 1, 16, 16, 16}));
+            }).find("too small"),
             std::string::npos);
   EXPECT_THROW(model.forward(Tensor::zeros({1, 2, 32, 32, 32})), Error);  // 2 channels, wants 1
   EXPECT_THROW(model.forward(Tensor::zeros({1, 32, 32, 32})), Error);     // no batch axis

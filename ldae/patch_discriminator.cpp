@@ -84,9 +84,7 @@ Shape patch_discriminator_output_shape(const PatchDiscriminatorOptions& o, const
   const std::vector<int64_t> last = patch_discriminator_sizes(o, spatial).back();
   for (int64_t n : last) {
     check(n >= 1, kOp,
-          "input " + shape_str(input) +
-              " is too small: it gives no logits (at least 1 per axis "
-              "is needed)");
+          "input " + shape_str(input) + " is too small: it gives no logits (1 per axis needed)");
   }
   Shape s = {input[0], o.out_channels};
   s.insert(s.end(), last.begin(), last.end());

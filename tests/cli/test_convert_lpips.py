@@ -84,7 +84,8 @@ def main():
         for k, (lo, hi) in enumerate(SLICE_BOUNDS):
             s = getattr(ref.net, "slice%d" % (k + 1))
             for i in range(lo, hi):
-                s[i - lo].load_state_dict(sq.features[i].state_dict()) if len(list(sq.features[i].parameters())) else None
+                if list(sq.features[i].parameters()):  # convs and Fire blocks; ReLU and MaxPool have none
+                    s[i - lo].load_state_dict(sq.features[i].state_dict())
         for k in range(7):
             getattr(ref, "lin%d" % k).model[1].weight.data.copy_(lins["lin%d.model.1.weight" % k])
         ref = ref.double().eval()

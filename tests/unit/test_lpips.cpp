@@ -149,11 +149,13 @@ TEST(Lpips, GradcheckOfThePerceptualLoss) {
   const Tensor x = testing::leaf({1, 1, 17, 18, 17}, gen, 0.0, 1.0);
   const Tensor y = rand({1, 1, 17, 18, 17}, gen, DType::F64);
   ag::GradcheckOptions o;
-  o.max_entries_per_input = 120;
-  // ratio 0.3: 5 of the 17 or 18 slices per axis; the same permutation at every call.
+  // A small check (the whole gradient is compared with PyTorch's above): 16 entries, ratio
+  // 0.12 = 2 of the 17 or 18 slices per axis, the same permutation at every call, so about a
+  // third of the entries lie on a scored slice.
+  o.max_entries_per_input = 16;
   const auto f = [&](const std::vector<Tensor>& in) {
     Generator pick(99);
-    return nets::perceptual_loss_25d(in[0], y, lpips, 0.3, pick);
+    return nets::perceptual_loss_25d(in[0], y, lpips, 0.12, pick);
   };
   const auto r = ag::gradcheck(f, {x}, o);
   EXPECT_TRUE(r.ok) << r.message;
@@ -168,14 +170,14 @@ TEST(Lpips, SliceSubsetIsReproducibleFromTheGenerator) {
   const Tensor x = rand({2, 1, 17, 19, 18}, gen);
   const Tensor y = rand({2, 1, 17, 19, 18}, gen);
   Generator g1(7), g2(7), g3(8);
-  const double a = nets::perceptual_loss_25d(x, y, lpips, 0.5, g1).item();
-  const double b = nets::perceptual_loss_25d(x, y, lpips, 0.5, g2).item();
-  const double c = nets::perceptual_loss_25d(x, y, lpips, 0.5, g3).item();
+  const double a = nets::perceptual_loss_25d(x, y, lpips, 0.1, g1).item();
+  const double b = nets::perceptual_loss_25d(x, y, lpips, 0.1, g2).item();
+  const double c = nets::perceptual_loss_25d(x, y, lpips, 0.1, g3).item();
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
   EXPECT_EQ(g1.offset, 2u * (17 + 19 + 18));
   // A second call continues the stream: another subset.
-  const double d = nets::perceptual_loss_25d(x, y, lpips, 0.5, g1).item();
+  const double d = nets::perceptual_loss_25d(x, y, lpips, 0.1, g1).item();
   EXPECT_NE(a, d);
   // The loss is the sum of three mean LPIPS values over the chosen slices: with ratio 1, the
   // D axis alone is the mean over every (sample, z) slice.

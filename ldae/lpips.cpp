@@ -21,11 +21,13 @@ class Group : public nn::Module {
   std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> child) {
     return register_module(name, std::move(child));
   }
-  Tensor add_buffer(const std::string& name, Tensor t) { return register_buffer(name, std::move(t)); }
+  Tensor add_buffer(const std::string& name, Tensor t) {
+    return register_buffer(name, std::move(t));
+  }
 };
 
-std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding,
-                                 bool bias, Generator& gen) {
+std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride,
+                                 int64_t padding, bool bias, Generator& gen) {
   nn::ConvOptions o;
   o.kernel_size = {k};
   o.stride = {stride};
@@ -51,7 +53,8 @@ Tensor max_pool_3x3_s2_ceil(const Tensor& x) {
   Tensor m;
   for (int64_t i = 0; i < 3; ++i)
     for (int64_t j = 0; j < 3; ++j) {
-      const Tensor t = ag::slice(ag::slice(xp, 2, i, i + 2 * (oh - 1) + 1, 2), 3, j, j + 2 * (ow - 1) + 1, 2);
+      const Tensor t =
+          ag::slice(ag::slice(xp, 2, i, i + 2 * (oh - 1) + 1, 2), 3, j, j + 2 * (ow - 1) + 1, 2);
       m = m.defined() ? ag::add(m, ag::relu(ag::sub(t, m))) : t;
     }
   return m;
@@ -116,13 +119,13 @@ Lpips::Lpips(Generator& gen) {
 std::vector<Tensor> Lpips::features(const Tensor& x) const {
   const Tensor h0 = ag::div(ag::sub(x, shift), scale);  // (N, 3, H, W)
   std::vector<Tensor> taps;
-  taps.push_back(ag::relu(conv0_->forward(h0)));                                             // 64
+  taps.push_back(ag::relu(conv0_->forward(h0)));                                              // 64
   taps.push_back(fires_[1]->forward(fires_[0]->forward(max_pool_3x3_s2_ceil(taps.back()))));  // 128
   taps.push_back(fires_[3]->forward(fires_[2]->forward(max_pool_3x3_s2_ceil(taps.back()))));  // 256
-  taps.push_back(fires_[4]->forward(max_pool_3x3_s2_ceil(taps.back())));                     // 384
-  taps.push_back(fires_[5]->forward(taps.back()));                                           // 384
-  taps.push_back(fires_[6]->forward(taps.back()));                                           // 512
-  taps.push_back(fires_[7]->forward(taps.back()));                                           // 512
+  taps.push_back(fires_[4]->forward(max_pool_3x3_s2_ceil(taps.back())));                      // 384
+  taps.push_back(fires_[5]->forward(taps.back()));                                            // 384
+  taps.push_back(fires_[6]->forward(taps.back()));                                            // 512
+  taps.push_back(fires_[7]->forward(taps.back()));                                            // 512
   return taps;
 }
 
@@ -133,7 +136,8 @@ Tensor Lpips::forward(const Tensor& x, const Tensor& y) const {
   check(x.shape() == y.shape(), "Lpips",
         "image shapes differ: " + shape_str(x.shape()) + " vs " + shape_str(y.shape()));
   check(x.size(2) >= 17 && x.size(3) >= 17, "Lpips",
-        "images must be at least 17 x 17 (SqueezeNet's three max pools), got " + shape_str(x.shape()));
+        "images must be at least 17 x 17 (SqueezeNet's three max pools), got " +
+            shape_str(x.shape()));
   check(x.dtype() == shift.dtype() && y.dtype() == shift.dtype(), "Lpips",
         "image dtype differs from the network's (convert the network with to(dtype))");
   const std::vector<Tensor> fx = features(x), fy = features(y);
@@ -141,7 +145,7 @@ Tensor Lpips::forward(const Tensor& x, const Tensor& y) const {
   for (size_t k = 0; k < fx.size(); ++k) {
     const Tensor d = ag::sub(unit_channels(fx[k]), unit_channels(fy[k]));
     const Tensor l = lins_[k]->forward(ag::mul(d, d));  // (N, 1, H_k, W_k)
-    const Tensor m = ag::mean(l, {1, 2, 3});             // (N)
+    const Tensor m = ag::mean(l, {1, 2, 3});            // (N)
     total = total.defined() ? ag::add(total, m) : m;
   }
   return total;
@@ -160,7 +164,8 @@ void load_lpips_weights(Lpips& lpips, const std::string& path) {
   try {
     lpips.load_state_dict(f.tensors, true);
   } catch (const Error& e) {
-    fail("load_lpips_weights", path + ": not an LPIPS SqueezeNet state dict (tools/convert_lpips.py " +
+    fail("load_lpips_weights", path +
+                                   ": not an LPIPS SqueezeNet state dict (tools/convert_lpips.py " +
                                    "writes one): " + e.what());
   }
 }
@@ -170,8 +175,9 @@ std::vector<int64_t> random_permutation(int64_t n, Generator& gen) {
   const std::vector<double> u = rand({n}, gen, DType::F64).to_vector();
   std::vector<int64_t> p(static_cast<size_t>(n));
   std::iota(p.begin(), p.end(), 0);
-  std::stable_sort(p.begin(), p.end(),
-                   [&](int64_t a, int64_t b) { return u[static_cast<size_t>(a)] < u[static_cast<size_t>(b)]; });
+  std::stable_sort(p.begin(), p.end(), [&](int64_t a, int64_t b) {
+    return u[static_cast<size_t>(a)] < u[static_cast<size_t>(b)];
+  });
   return p;
 }
 
@@ -181,10 +187,12 @@ Tensor perceptual_loss_25d(const Tensor& x, const Tensor& y, const Lpips& lpips,
   check(x.defined() && y.defined(), op, "needs two defined volumes");
   check(x.dim() == 5 && (x.size(1) == 1 || x.size(1) == 3), op,
         "expects (N, 1 or 3, D, H, W) volumes, got " + shape_str(x.shape()));
-  check(x.shape() == y.shape(), op, "shapes differ: " + shape_str(x.shape()) + " vs " + shape_str(y.shape()));
+  check(x.shape() == y.shape(), op,
+        "shapes differ: " + shape_str(x.shape()) + " vs " + shape_str(y.shape()));
   check(ratio > 0.0 && ratio <= 1.0, op, "ratio must be in (0, 1], got " + std::to_string(ratio));
   for (int64_t a = 2; a < 5; ++a)
-    check(x.size(a) >= 17, op, "every spatial size must be >= 17 (LPIPS SqueezeNet), got " + shape_str(x.shape()));
+    check(x.size(a) >= 17, op,
+          "every spatial size must be >= 17 (LPIPS SqueezeNet), got " + shape_str(x.shape()));
   const int64_t n = x.size(0), c = x.size(1);
   Tensor total;
   for (int64_t axis = 2; axis < 5; ++axis) {

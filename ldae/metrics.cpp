@@ -12,15 +12,16 @@ namespace ldae::metrics {
 namespace {
 
 // The values of t as a contiguous row-major double vector (CPU), without its history.
-std::vector<double> host_values(const Tensor& t) { return t.detach().to_vector(); }
+std::vector<double> host_values(const Tensor& t) {
+  return t.detach().to_vector();
+}
 
 void check_pair(const std::string& op, const Tensor& a, const Tensor& b, int64_t rank) {
   check(a.defined() && b.defined(), op, "needs two defined tensors");
   check(a.dtype() == DType::F32 || a.dtype() == DType::F64, op, "expects F32 or F64 inputs");
   check(b.dtype() == DType::F32 || b.dtype() == DType::F64, op, "expects F32 or F64 inputs");
   if (rank > 0)
-    check(a.dim() == rank, op,
-          "expects (N, C, D, H, W) volumes, got " + shape_str(a.shape()));
+    check(a.dim() == rank, op, "expects (N, C, D, H, W) volumes, got " + shape_str(a.shape()));
   else
     check(a.dim() >= 1 && a.numel() > 0, op,
           "expects a non-empty tensor whose axis 0 is the batch, got " + shape_str(a.shape()));
@@ -129,7 +130,8 @@ SsimCs ssim_cs(const Volume& a, const Volume& b, const std::vector<double>& g,
       const double s_bb = m_bb[j] - mu_b[j] * mu_b[j];
       const double s_ab = m_ab[j] - mu_a[j] * mu_b[j];
       const double cs = (2.0 * s_ab + c2) / (s_aa + s_bb + c2);
-      const double lum = (2.0 * mu_a[j] * mu_b[j] + c1) / (mu_a[j] * mu_a[j] + mu_b[j] * mu_b[j] + c1);
+      const double lum =
+          (2.0 * mu_a[j] * mu_b[j] + c1) / (mu_a[j] * mu_a[j] + mu_b[j] * mu_b[j] + c1);
       sum_ssim.add(lum * cs);
       sum_cs.add(cs);
     }

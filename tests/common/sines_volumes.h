@@ -18,9 +18,9 @@ inline std::pair<Tensor, Tensor> sines_volumes(int64_t n, int64_t d, int64_t h, 
     for (int64_t z = 0; z < d; ++z)
       for (int64_t y = 0; y < h; ++y)
         for (int64_t x = 0; x < w; ++x) {
-          const double va = 0.5 +
-                            0.3 * std::sin(0.37 * z + 0.11 * y + 0.1 * s) * std::cos(0.23 * x + 0.05 * z) +
-                            0.1 * std::sin(0.9 * x + 1.7 * y);
+          const double va =
+              0.5 + 0.3 * std::sin(0.37 * z + 0.11 * y + 0.1 * s) * std::cos(0.23 * x + 0.05 * z) +
+              0.1 * std::sin(0.9 * x + 1.7 * y);
           a.push_back(va);
           b.push_back(va + 0.08 * std::sin(1.3 * z + 0.7 * x + 0.4 * y) +
                       0.05 * std::cos(0.21 * y + 0.3 * s));

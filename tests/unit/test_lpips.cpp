@@ -1,7 +1,9 @@
 // ldae/lpips.h: LPIPS (SqueezeNet) and the 2.5D perceptual loss against the float64 PyTorch
-// twin (tests/reference/generate_lpips_cases.py, closed-form weights), a float64 gradcheck of
-// the loss, its reproducibility, weight loading and bad inputs.
+// twin (tests/reference/generate_lpips_cases.py, closed-form weights), the loss's
+// reproducibility, weight loading and bad inputs. The float64 gradcheck of the loss is in
+// tests/gradcheck/test_lpips_grad.cpp.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +11,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "autograd/engine.h"
@@ -69,7 +70,8 @@ void expect_close(const Tensor& got, const Tensor& want, const std::string& what
   for (double v : w) scale = std::max(scale, std::abs(v));
   double worst = 0.0;
   for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, std::abs(g[i] - w[i]));
-  EXPECT_LE(worst, 1e-10 * scale) << what << ": largest difference " << worst << " (scale " << scale << ")";
+  EXPECT_LE(worst, 1e-10 * scale) << what << ": largest difference " << worst << " (scale " << scale
+                                  << ")";
 }
 
 std::vector<SafetensorsFile> cases(const std::string& op) {
@@ -141,28 +143,6 @@ TEST(Lpips, IdenticalImagesAreAtDistanceZero) {
   for (double v : lpips.forward(x, y).to_vector()) EXPECT_GT(v, 0.0);
 }
 
-TEST(Lpips, GradcheckOfThePerceptualLoss) {
-  Generator wgen(3);
-  Lpips lpips(wgen);
-  lpips.to(DType::F64);
-  Generator gen(4);
-  const Tensor x = testing::leaf({1, 1, 17, 18, 17}, gen, 0.0, 1.0);
-  const Tensor y = rand({1, 1, 17, 18, 17}, gen, DType::F64);
-  ag::GradcheckOptions o;
-  // A small check (the whole gradient is compared with PyTorch's above): 16 entries, ratio
-  // 0.12 = 2 of the 17 or 18 slices per axis, the same permutation at every call, so about a
-  // third of the entries lie on a scored slice.
-  o.max_entries_per_input = 16;
-  const auto f = [&](const std::vector<Tensor>& in) {
-    Generator pick(99);
-    return nets::perceptual_loss_25d(in[0], y, lpips, 0.12, pick);
-  };
-  const auto r = ag::gradcheck(f, {x}, o);
-  EXPECT_TRUE(r.ok) << r.message;
-  // The parameters stay frozen: no gradient reaches them.
-  for (const Tensor& p : lpips.parameters()) EXPECT_FALSE(p.requires_grad());
-}
-
 TEST(Lpips, SliceSubsetIsReproducibleFromTheGenerator) {
   Generator wgen(5);
   const Lpips lpips(wgen);
@@ -188,8 +168,12 @@ TEST(Lpips, SliceSubsetIsReproducibleFromTheGenerator) {
     std::vector<int64_t> others;
     for (int a2 = 2; a2 < 5; ++a2)
       if (a2 != axis) others.push_back(a2);
-    const Tensor xs = x.permute({0, axis, 1, others[0], others[1]}).contiguous().reshape({-1, 1, x.size(others[0]), x.size(others[1])});
-    const Tensor ys = y.permute({0, axis, 1, others[0], others[1]}).contiguous().reshape({-1, 1, x.size(others[0]), x.size(others[1])});
+    const Tensor xs = x.permute({0, axis, 1, others[0], others[1]})
+                          .contiguous()
+                          .reshape({-1, 1, x.size(others[0]), x.size(others[1])});
+    const Tensor ys = y.permute({0, axis, 1, others[0], others[1]})
+                          .contiguous()
+                          .reshape({-1, 1, x.size(others[0]), x.size(others[1])});
     sum += mean(lpips.forward(xs, ys)).item();
   }
   EXPECT_NEAR(all, sum, 1e-6 * sum);
@@ -231,8 +215,10 @@ TEST(Lpips, LoadsItsOwnWeightsStrictlyAndRefusesBadFiles) {
   auto neg = a.state_dict();
   neg["lin2.model.1.weight"] = mul_scalar(neg.at("lin2.model.1.weight"), -1.0);
   write_safetensors(bad, neg);
-  expect_error([&] { nets::load_lpips_weights(b, bad); }, {"load_lpips_weights", "lin2.model.1.weight", "negative"});
-  expect_error([&] { nets::load_lpips_weights(b, dir + "/no_such_lpips.safetensors"); }, {"no_such_lpips"});
+  expect_error([&] { nets::load_lpips_weights(b, bad); },
+               {"load_lpips_weights", "lin2.model.1.weight", "negative"});
+  expect_error([&] { nets::load_lpips_weights(b, dir + "/no_such_lpips.safetensors"); },
+               {"no_such_lpips"});
   std::remove(good.c_str());
   std::remove(bad.c_str());
 }
@@ -242,15 +228,21 @@ TEST(Lpips, BadInputsAreRefused) {
   Generator gen(14);
   const Lpips lpips(gen);
   const Tensor v = rand({1, 1, 17, 17, 17}, gen);
-  expect_error([&] { nets::perceptual_loss_25d(v, rand({1, 1, 17, 17, 18}, gen), lpips, 0.5, gen); },
-               {"perceptual_loss_25d", "shapes differ"});
-  expect_error([&] { nets::perceptual_loss_25d(v, v, lpips, 0.0, gen); }, {"perceptual_loss_25d", "ratio"});
+  expect_error(
+      [&] {
+        nets::perceptual_loss_25d(v, rand({1, 1, 17, 17, 18}, gen), lpips, 0.5, gen);
+      },
+      {"perceptual_loss_25d", "shapes differ"});
+  expect_error([&] { nets::perceptual_loss_25d(v, v, lpips, 0.0, gen); },
+               {"perceptual_loss_25d", "ratio"});
   expect_error([&] { nets::perceptual_loss_25d(v, v, lpips, 0.05, gen); },
                {"perceptual_loss_25d", "selects no slice"});
   const Tensor small = rand({1, 1, 17, 16, 17}, gen);
-  expect_error([&] { nets::perceptual_loss_25d(small, small, lpips, 0.5, gen); }, {"perceptual_loss_25d", ">= 17"});
+  expect_error([&] { nets::perceptual_loss_25d(small, small, lpips, 0.5, gen); },
+               {"perceptual_loss_25d", ">= 17"});
   const Tensor two = rand({1, 2, 17, 17, 17}, gen);
-  expect_error([&] { nets::perceptual_loss_25d(two, two, lpips, 0.5, gen); }, {"perceptual_loss_25d", "1 or 3"});
+  expect_error([&] { nets::perceptual_loss_25d(two, two, lpips, 0.5, gen); },
+               {"perceptual_loss_25d", "1 or 3"});
   const Tensor img = rand({1, 1, 16, 20}, gen);
   expect_error([&] { lpips.forward(img, img); }, {"Lpips", "17 x 17"});
   const Tensor d = rand({1, 1, 20, 20}, gen, DType::F64);

@@ -69,10 +69,12 @@ TEST(Metrics, MatchThePyTorchCases) {
     ASSERT_EQ(r.per_sample.size(), want.size());
     double mean = 0.0;
     for (size_t i = 0; i < want.size(); ++i) {
-      EXPECT_NEAR(r.per_sample[i], want[i], 1e-12 * std::max(1.0, std::abs(want[i]))) << op << " sample " << i;
+      EXPECT_NEAR(r.per_sample[i], want[i], 1e-12 * std::max(1.0, std::abs(want[i])))
+          << op << " sample " << i;
       mean += want[i];
     }
-    EXPECT_NEAR(r.mean, mean / static_cast<double>(want.size()), 1e-12 * std::max(1.0, std::abs(mean)));
+    EXPECT_NEAR(r.mean, mean / static_cast<double>(want.size()),
+                1e-12 * std::max(1.0, std::abs(mean)));
     ++count;
   }
   EXPECT_GE(count, 11);  // every committed case ran
@@ -120,7 +122,8 @@ TEST(Metrics, ConstantVolumesClosedForm) {
   EXPECT_NEAR(metrics::ms_ssim3d(a, b).mean, std::pow(lum, 0.1333), 1e-13);
   EXPECT_NEAR(metrics::mse(a, b).mean, 0.04, 1e-15);
   EXPECT_NEAR(metrics::psnr(a, b).mean, -10 * std::log10(0.04), 1e-12);
-  EXPECT_NEAR(metrics::psnr(a, b, 255.0).mean, 20 * std::log10(255.0) - 10 * std::log10(0.04), 1e-12);
+  EXPECT_NEAR(metrics::psnr(a, b, 255.0).mean, 20 * std::log10(255.0) - 10 * std::log10(0.04),
+              1e-12);
 }
 
 TEST(Metrics, OffsetOfATexturedVolumeKeepsContrast) {
@@ -162,8 +165,11 @@ TEST(Metrics, BadInputsAreRefused) {
   expect_error([&] { metrics::ssim3d(a, b); }, {"ssim3d", "shapes differ", "(1, 1, 8, 8, 9)"});
   expect_error([&] { metrics::psnr(a, b); }, {"psnr", "shapes differ"});
   expect_error([&] { metrics::mse(a, b); }, {"mse", "shapes differ"});
-  expect_error([&] { metrics::ssim3d(a.reshape({1, 8, 8, 8}), a.reshape({1, 8, 8, 8})); },
-               {"ssim3d", "(N, C, D, H, W)"});
+  expect_error(
+      [&] {
+        metrics::ssim3d(a.reshape({1, 8, 8, 8}), a.reshape({1, 8, 8, 8}));
+      },
+      {"ssim3d", "(N, C, D, H, W)"});
   const Tensor thin = rand({1, 1, 8, 2, 8}, gen, DType::F64);
   expect_error([&] { metrics::ssim3d(thin, thin); }, {"ssim3d", "kernel_size 3"});
   expect_error([&] { metrics::ms_ssim3d(a, a); }, {"ms_ssim3d", "too small for 5 scales", ">= 48"});

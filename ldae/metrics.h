@@ -46,7 +46,8 @@
 
 namespace ldae::metrics {
 
-// Per-sample values (N of them) and their mean.
+// Per-sample values (N of them) and their mean (for PSNR the mean is +inf as soon as one
+// sample is identical to its reference; average per_sample yourself to treat that otherwise).
 struct MetricResult {
   std::vector<double> per_sample;
   double mean = 0.0;

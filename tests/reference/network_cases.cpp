@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ldae/autoencoder_kl.h"
+#include "ldae/lpips.h"
 #include "ldae/shift_unet.h"
 #include "ldae/unet.h"
 #include "tests/reference/module_entry.h"
@@ -182,12 +183,22 @@ ModuleEntry attention_semantic_encoder_entry() {
 }
 #endif
 
+// in0, in1 (N, 1 or 3, H, W) -> out (N): the LPIPS (SqueezeNet) distances of ldae/lpips.h; no
+// constructor arguments. Used by tests/cli/test_convert_lpips.py (converted weights as param.*).
+ModuleEntry lpips_entry() {
+  return {2, 2, [](const Kwargs&) {
+            auto m = std::make_shared<nets::Lpips>(module_init_gen());
+            return BuiltModule{m, [m](const ModuleInputs& in) { return std::vector<Tensor>{m->forward(in[0], in[1])}; }};
+          }};
+}
+
 }  // namespace
 
 void add_network_entries(std::map<std::string, ModuleEntry>& table) {
   table["autoencoder_kl"] = autoencoder_kl_entry();
   table["unet"] = unet_entry();
   table["shift_unet"] = shift_unet_entry();
+  table["lpips"] = lpips_entry();
 #ifdef LDAE_REFERENCE_HAS_PATCH_DISCRIMINATOR
   table["patch_discriminator"] = patch_discriminator_entry();
 #endif

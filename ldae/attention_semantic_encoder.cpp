@@ -4,6 +4,7 @@
 #include <string>
 
 #include "autograd/functions.h"
+#include "nn/shape_trace.h"
 #include "tensor/error.h"
 
 namespace ldae::nets {
@@ -169,13 +170,20 @@ Tensor AttentionSemanticEncoder::forward(const Tensor& x) const {
       ag::reshape(ag::contiguous(x), {b * s, 1, h, w});  // (B*S, 1, H, W), slice-major per sample
   if (!options_.grayscale)
     slices = ag::expand(slices, {b * s, 3, h, w});  // a 3-channel stem sees the slice thrice
+  nn::trace("slice_distributed", "slices as a batch", slices);
   Tensor f = ag::reshape(backbone_->forward(slices), {b, s, e});           // (B, S, E)
+  nn::trace("backbone", "one feature per slice", f);
   const Tensor pe = ag::slice(pe_.to(f.dtype()).to(f.device()), 1, 0, s);  // (1, S, E)
   f = dropout_->forward(ag::add(f, pe));
+  nn::trace("positional_encoding", "+ sinusoidal positions, dropout", f);
   const Tensor g = soft_attention_->forward(f);                         // (B, E)
+  nn::trace("soft_attention", "softmax-weighted mean of slices", g);
   const Tensor q = ag::unsqueeze(query_->forward(g), 1);                // (B, 1, E)
   const Tensor k = key_->forward(f), v = value_->forward(f);            // (B, S, E)
+  nn::trace("query_projection", "q: one token", q);
+  nn::trace("key/value_projection", "k, v: one token per slice", k);
   const Tensor y = norm_->forward(cross_attention_->forward(q, k, v));  // (B, 1, E)
+  nn::trace("cross_attention", "multi-head attention, LayerNorm", y);
   return ag::squeeze(y, 1);                                             // (B, E)
 }
 

@@ -4,6 +4,7 @@
 
 #include "autograd/functions.h"
 #include "nn/activation.h"
+#include "nn/shape_trace.h"
 #include "nn/init.h"
 #include "tensor/error.h"
 
@@ -190,14 +191,20 @@ Tensor ConvNeXt::forward(const Tensor& x) const {
             shape_str(x.shape()));
   convnext_feature_size(options_, x.shape()[2], x.shape()[3]);  // clear error for too small inputs
   Tensor h = stem_norm_->forward(stem_conv_->forward(x));       // (N, dims[0], H/4, W/4)
+  nn::trace("features.0", "stem: conv 4x4 s4, LayerNorm2d", h);
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (const auto& block : stages_[s]) h = block->forward(h);
-    if (s + 1 < stages_.size())
+    nn::trace("features", static_cast<int64_t>(2 * s + 1), "stage of CNBlocks", h);
+    if (s + 1 < stages_.size()) {
       h = down_convs_[s]->forward(down_norms_[s]->forward(h));  // halves H, W
+      nn::trace("features", static_cast<int64_t>(2 * s + 2), "LayerNorm2d, conv 2x2 s2", h);
+    }
   }
   h = ag::mean(h, {2, 3}, true);  // avgpool: (N, C, 1, 1)
   h = head_norm_->forward(h);
-  return ag::reshape(h, {h.shape()[0], h.shape()[1]});  // flatten: (N, C)
+  h = ag::reshape(h, {h.shape()[0], h.shape()[1]});  // flatten: (N, C)
+  nn::trace("classifier", "avgpool, LayerNorm2d, flatten", h);
+  return h;
 }
 
 }  // namespace ldae::nets

@@ -2,6 +2,7 @@
 
 #include "autograd/functions.h"
 #include "nn/init.h"
+#include "nn/shape_trace.h"
 #include "tensor/error.h"
 
 namespace ldae::nets {
@@ -156,9 +157,17 @@ std::vector<Tensor> PatchDiscriminator::forward_all(const Tensor& x) const {
   patch_discriminator_output_shape(options_, x.shape());  // throws when too small
   std::vector<Tensor> outs;
   Tensor h = x;
-  for (const auto& layer : layers_) {
-    h = layer->forward(h);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    h = layers_[i]->forward(h);
     outs.push_back(h);
+    // The state-dict names: initial_conv, 0, 1, ..., final_conv.
+    if (i == 0) {
+      nn::trace("initial_conv", "conv s2, LeakyReLU", h);
+    } else if (i + 1 == layers_.size()) {
+      nn::trace("final_conv", "conv: the patch logits", h);
+    } else {
+      nn::trace("layer", static_cast<int64_t>(i - 1), "conv, batch norm, LeakyReLU", h);
+    }
   }
   return outs;
 }

@@ -70,6 +70,12 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
                   double eps = 1e-5);
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps = 1e-5);
+// PyTorch's F.batch_norm (ldae::batch_norm in tensor/ops.h): x (N, C, ...); running
+// statistics (C) or undefined, not differentiable (they must not require grad) and updated
+// in place in training; weight, bias (C) or undefined. Differentiable in x, weight, bias.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
+                  double eps = 1e-5);
 
 // ---- Attention (autograd/attention.cpp) ----
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -8,6 +8,7 @@
 #include "ldae/attention_semantic_encoder.h"
 #include "ldae/autoencoder_kl.h"
 #include "ldae/convnext.h"
+#include "ldae/patch_discriminator.h"
 #include "ldae/presets.h"
 #include "ldae/shift_unet.h"
 #include "ldae/unet.h"
@@ -95,6 +96,34 @@ const std::vector<ModelEntry>& model_zoo() {
                                       {"with_decoder_nonlocal_attn", o.with_decoder_nonlocal_attn},
                                       {"method", "reconstruct"}};
          return arguments_text("autoencoder_kl", preset, args, {{"x", preset_image_shape(preset)}});
+       }},
+      {"patch_discriminator", "stage-1 3D PatchGAN discriminator (monai-generative PatchDiscriminator layout)",
+       [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<PatchDiscriminator>(patch_discriminator_preset(preset), gen);
+       },
+       [](const std::string& preset) {
+         return "logits:   " +
+                nn::listing_shape(patch_discriminator_output_shape(
+                    patch_discriminator_preset(preset), preset_image_shape(preset))) +
+                "\n";
+       },
+       // x: (1, 1, D, H, W) -> the patch logits
+       [](const nn::Module& m, const std::string&, const Shape& image, Generator& gen) {
+         return dynamic_cast<const PatchDiscriminator&>(m).forward(rand(image, gen));
+       },
+       /*fully_convolutional=*/true,
+       [](const std::string& preset) {
+         const PatchDiscriminatorOptions o = patch_discriminator_preset(preset);
+         const nlohmann::json args = {{"spatial_dims", o.spatial_dims},
+                                      {"num_layers_d", o.num_layers_d},
+                                      {"num_channels", o.num_channels},
+                                      {"in_channels", o.in_channels},
+                                      {"out_channels", o.out_channels},
+                                      {"kernel_size", o.kernel_size},
+                                      {"norm", o.norm},
+                                      {"bias", o.bias},
+                                      {"padding", o.padding}};
+         return arguments_text("patch_discriminator", preset, args, {{"x", preset_image_shape(preset)}});
        }},
       {"unet", "stage-2 latent denoiser UNet (guided-diffusion / PDAE layout)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {

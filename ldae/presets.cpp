@@ -62,6 +62,18 @@ AttentionSemanticEncoderOptions attention_semantic_encoder_preset(const std::str
   return o;
 }
 
+PatchDiscriminatorOptions patch_discriminator_preset(const std::string& preset) {
+  check_preset(preset);
+  PatchDiscriminatorOptions o = paper_patch_discriminator_options();  // ldae-reference 2.2
+  if (preset == "tiny") {
+    o.num_channels = 8;  // 8 -> 16 -> 32 channels; 16x20x16 -> 2x3x2 logits
+    o.num_layers_d = 2;
+  } else if (preset == "course") {
+    o.num_channels = 32;  // the library default; 64x80x64 -> 6x8x6 logits
+  }
+  return o;
+}
+
 ConvNeXtOptions convnext_preset(const std::string& preset) {
   return backbone_options(attention_semantic_encoder_preset(preset));
 }

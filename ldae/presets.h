@@ -9,6 +9,7 @@
 #include "ldae/attention_semantic_encoder.h"
 #include "ldae/autoencoder_kl.h"
 #include "ldae/convnext.h"
+#include "ldae/patch_discriminator.h"
 #include "tensor/tensor.h"
 
 namespace ldae::nets {
@@ -33,5 +34,8 @@ AttentionSemanticEncoderOptions attention_semantic_encoder_preset(const std::str
 // The encoder's backbone alone (1-channel stem, no final Linear) at this preset; paper is
 // the published ConvNeXt-Small of tests/reference/state_dicts/convnext.txt.
 ConvNeXtOptions convnext_preset(const std::string& preset);
+// The stage-1 discriminator's options at this preset (each gives at least one logit per
+// axis on the preset's image).
+PatchDiscriminatorOptions patch_discriminator_preset(const std::string& preset);
 
 }  // namespace ldae::nets

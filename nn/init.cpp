@@ -34,6 +34,12 @@ void uniform_(Tensor& t, double low, double high, Generator& gen) {
   t.copy_(rand(t.shape(), gen, t.dtype(), low, high));
 }
 
+void normal_(Tensor& t, double mean, double stddev, Generator& gen) {
+  if (initialisation_skipped()) return;
+  NoGrad no_grad;
+  t.copy_(randn(t.shape(), gen, t.dtype(), mean, stddev));
+}
+
 void kaiming_uniform_(Tensor& w, Generator& gen, double a) {
   const double gain = std::sqrt(2.0 / (1.0 + a * a));
   const double bound = gain * std::sqrt(3.0 / static_cast<double>(fan_in(w.shape())));

@@ -40,6 +40,8 @@ void bias_uniform_(Tensor& b, int64_t weight_fan_in, Generator& gen);
 // b + 5 std]).
 void trunc_normal_(Tensor& t, Generator& gen, double mean = 0.0, double std = 1.0, double a = -2.0,
                    double b = 2.0);
+// Normal with the given mean and standard deviation (PyTorch's nn.init.normal_).
+void normal_(Tensor& t, double mean, double stddev, Generator& gen);
 
 void zeros_(Tensor& t);
 void ones_(Tensor& t);

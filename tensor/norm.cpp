@@ -1,4 +1,4 @@
-// Group norm and layer norm: checks, shapes and dtype dispatch. The fused kernels are
+// Group norm, layer norm and batch norm: checks, shapes and dtype dispatch. The fused kernels are
 // in tensor/cpu/norm.cpp (plain-loop versions in tensor/cpu/norm_reference.cpp, used when
 // reference kernels are on: tensor/kernels.h). PyTorch semantics: biased variance,
 // rstd = 1/sqrt(var + eps), y = (x - mean) * rstd * weight + bias, weight/bias optional.
@@ -104,6 +104,19 @@ LayerGeometry layer_geometry(const std::string& op, const Tensor& x, const Shape
   g.M = x.numel() / g.L;
   g.stats_shape = x.shape();
   for (int64_t i = x.dim() - k; i < x.dim(); ++i) g.stats_shape[i] = 1;
+  return g;
+}
+
+// The checks shared by batch_norm and batch_norm_backward; returns the kernel geometry.
+cpu::BatchNormGeometry batch_geometry(const std::string& op, const Tensor& x, const Tensor& weight) {
+  check_plain_input(op, x);
+  check_cpu(op, x);
+  check(x.dim() >= 2, op, "x must be (N, C, ...), got shape " + shape_str(x.shape()));
+  cpu::BatchNormGeometry g;
+  g.N = x.shape()[0];
+  g.C = x.shape()[1];
+  g.S = numel(Shape(x.shape().begin() + 2, x.shape().end()));  // 1 for x: (N, C)
+  check_affine(op, "weight", weight, x, {g.C});
   return g;
 }
 
@@ -284,6 +297,118 @@ NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
                                   rstd.data<T>(), data_or_null<T>(w), r.gx.mutable_data<T>(),
                                   r.gw.mutable_data<T>(), r.gb.mutable_data<T>());
     }
+  });
+  return r;
+}
+
+NormResult batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
+                      const Tensor& weight_in, const Tensor& bias_in, bool training,
+                      double momentum, double eps) {
+  const std::string op = "batch_norm";
+  const cpu::BatchNormGeometry g = batch_geometry(op, x_in, weight_in);
+  check_affine(op, "bias", bias_in, x_in, {g.C});
+  check_affine(op, "running_mean", running_mean, x_in, {g.C});
+  check_affine(op, "running_var", running_var, x_in, {g.C});
+  check(eps >= 0, op, "eps must be >= 0, got " + std::to_string(eps));
+  if (training) {
+    check(g.N * g.S > 1, op,
+          "expected more than 1 value per channel when training, got input of shape " +
+              shape_str(x_in.shape()));
+  } else {
+    check(running_mean.defined() && running_var.defined(), op,
+          "eval mode (training = false) needs running_mean and running_var");
+  }
+  const Tensor x = x_in.contiguous();
+  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
+  const Tensor b = bias_in.defined() ? bias_in.contiguous() : Tensor();
+  // The running statistics are read (eval) or updated in place (training): a strided one is
+  // updated through a contiguous copy that is copied back.
+  const Tensor rm = running_mean.defined() ? running_mean.contiguous() : Tensor();
+  const Tensor rv = running_var.defined() ? running_var.contiguous() : Tensor();
+  NormResult r;
+  r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  r.mean = Tensor::empty({g.C}, x.dtype(), x.device());
+  r.rstd = Tensor::empty({g.C}, x.dtype(), x.device());
+  if (x.numel() == 0) {  // C > 0 channels of no values: undefined statistics (NaN)
+    r.mean.fill_(NAN);
+    r.rstd.fill_(NAN);
+    return r;
+  }
+  const bool update = training && rm.defined();
+  const bool update_var = training && rv.defined();
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {  // tensor/cuda/norm.cu
+    LDAE_DISPATCH(x.dtype(), T, {
+      // In eval the kernel only reads the running statistics (no version bump).
+      T* rm_p = update ? rm.mutable_device_data<T>()
+                       : (training ? nullptr : const_cast<T*>(rm.device_data<T>()));
+      T* rv_p = update_var ? rv.mutable_device_data<T>()
+                           : (training ? nullptr : const_cast<T*>(rv.device_data<T>()));
+      cuda::batch_norm_forward<T>(g, x.device_data<T>(), device_data_or_null<T>(w),
+                                  device_data_or_null<T>(b), rm_p, rv_p, training, momentum, eps,
+                                  r.y.mutable_device_data<T>(), r.mean.mutable_device_data<T>(),
+                                  r.rstd.mutable_device_data<T>());
+    });
+  } else
+#endif
+  {
+    // CPU: the fast kernels, or the plain loops when reference kernels are on (tensor/kernels.h).
+    const bool reference = reference_kernels();
+    LDAE_DISPATCH(x.dtype(), T, {
+      T* rm_p = update ? rm.mutable_data<T>() : (training ? nullptr : const_cast<T*>(rm.data<T>()));
+      T* rv_p = update_var ? rv.mutable_data<T>()
+                           : (training ? nullptr : const_cast<T*>(rv.data<T>()));
+      auto kernel = reference ? cpu::batch_norm_reference_forward<T> : cpu::batch_norm_forward<T>;
+      kernel(g, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), rm_p, rv_p, training,
+             momentum, eps, r.y.mutable_data<T>(), r.mean.mutable_data<T>(),
+             r.rstd.mutable_data<T>());
+    });
+  }
+  // (Tensor is a handle: writing through a copy of it writes the caller's storage.)
+  if (update && !running_mean.is_contiguous()) Tensor(running_mean).copy_(rm);
+  if (update_var && !running_var.is_contiguous()) Tensor(running_var).copy_(rv);
+  return r;
+}
+
+NormGrads batch_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Tensor& mean_in,
+                              const Tensor& rstd_in, const Tensor& weight_in, bool training) {
+  const std::string op = "batch_norm_backward";
+  const cpu::BatchNormGeometry g = batch_geometry(op, x_in, weight_in);
+  check_like_x(op, "gy", gy_in, x_in);
+  check(
+      gy_in.shape() == x_in.shape(), op,
+      "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
+  for (const Tensor* s : {&mean_in, &rstd_in}) {
+    check_like_x(op, "mean/rstd", *s, x_in);
+    check(s->numel() == g.C, op,
+          "mean/rstd of shape " + shape_str(s->shape()) + " do not match x " +
+              shape_str(x_in.shape()));
+  }
+  const Tensor gy = gy_in.contiguous(), x = x_in.contiguous();
+  const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
+  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
+  NormGrads r;
+  r.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  r.gw = Tensor::zeros({g.C}, x.dtype(), x.device());
+  r.gb = Tensor::zeros({g.C}, x.dtype(), x.device());
+  if (x.numel() == 0) return r;
+#ifdef LDAE_WITH_CUDA
+  if (x.device().is_cuda()) {
+    LDAE_DISPATCH(x.dtype(), T, {
+      cuda::batch_norm_backward<T>(g, gy.device_data<T>(), x.device_data<T>(),
+                                   mean.device_data<T>(), rstd.device_data<T>(),
+                                   device_data_or_null<T>(w), training,
+                                   r.gx.mutable_device_data<T>(), r.gw.mutable_device_data<T>(),
+                                   r.gb.mutable_device_data<T>());
+    });
+    return r;
+  }
+#endif
+  const bool reference = reference_kernels();  // see group_norm
+  LDAE_DISPATCH(x.dtype(), T, {
+    auto kernel = reference ? cpu::batch_norm_reference_backward<T> : cpu::batch_norm_backward<T>;
+    kernel(g, gy.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(), data_or_null<T>(w),
+           training, r.gx.mutable_data<T>(), r.gw.mutable_data<T>(), r.gb.mutable_data<T>());
   });
   return r;
 }

@@ -137,6 +137,19 @@ NormResult layer_norm(const Tensor& x, const Shape& normalized_shape, const Tens
 NormGrads layer_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean,
                               const Tensor& rstd, const Shape& normalized_shape,
                               const Tensor& weight);
+// Batch norm, PyTorch's F.batch_norm: x (N, C, ...); running_mean, running_var, weight,
+// bias (C) or undefined. training: normalise with the batch mean and biased variance over
+// (N, spatial) (needs more than one value per channel); running statistics, when given,
+// are updated in place: r = (1 - momentum) r + momentum s, with the unbiased variance
+// for running_var. eval: normalise with the running statistics (both required).
+// mean and rstd of the result are (C): what normalised x (copies in eval).
+NormResult batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                      const Tensor& weight, const Tensor& bias, bool training,
+                      double momentum = 0.1, double eps = 1e-5);
+// training: the gradient through the batch statistics; eval: the per-channel affine map
+// gx = gy rstd w. gw, gb always computed (as for group_norm).
+NormGrads batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean,
+                              const Tensor& rstd, const Tensor& weight, bool training);
 
 // ---- Joining (tensor/join.cpp) -------------------------------------------------------------------
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);

@@ -1,4 +1,4 @@
-// CPU kernels of group norm and layer norm (contracts in tensor/cpu/norm.h).
+// CPU kernels of group norm, layer norm and batch norm (contracts in tensor/cpu/norm.h).
 //
 // Backward formulas, for one normalised set of L values with xhat = (x - mean) rstd and
 // upstream gradient gy (w = the weight of each value's channel or position):
@@ -249,6 +249,131 @@ void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T*
   }
 }
 
+// ---- Batch norm -------------------------------------------------------------------------
+// One set per channel: the N * S values of channel c in all samples. The formulas are
+// those of group norm above with L = N * S (training); in eval the statistics are
+// constants and the backward is the per-channel affine map gx = rstd w gy.
+
+template <typename T>
+void batch_norm_forward(const BatchNormGeometry& g, const T* x, const T* w, const T* b,
+                        T* running_mean, T* running_var, bool training, double momentum,
+                        double eps, T* y, T* mean, T* rstd) {
+  const int64_t C = g.C, S = g.S, NC = g.N * C, L = g.N * S;
+  const bool parallel = NC * S > kParallelGrain;
+  std::vector<double> mean_d(C), rstd_d(C);
+  if (training) {
+    // Pass 1: per (n, c), the shifted sums of its S values; the shift is the channel's
+    // first value x[0, c, 0], so that the sums of one channel add up over n.
+    std::vector<double> sum(NC), sumsq(NC);
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t nc = 0; nc < NC; ++nc) {
+      const auto s = shifted_sums(x + nc * S, S, static_cast<double>(x[nc % C * S]));
+      sum[nc] = s.first;
+      sumsq[nc] = s.second;
+    }
+    // Per channel: add the sample sums in n order (C * N numbers: cheap, serial).
+    for (int64_t c = 0; c < C; ++c) {
+      double s = 0, q = 0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        s += sum[n * C + c];
+        q += sumsq[n * C + c];
+      }
+      const double k = static_cast<double>(x[c * S]);
+      const double m = s / static_cast<double>(L);  // mean of d = x - k
+      const double var = std::max(q / static_cast<double>(L) - m * m, 0.0);
+      mean_d[c] = k + m;
+      rstd_d[c] = 1.0 / std::sqrt(var + eps);
+      if (running_mean) {
+        running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) +
+                                         momentum * mean_d[c]);
+      }
+      if (running_var) {
+        const double unbiased = var * static_cast<double>(L) / static_cast<double>(L - 1);
+        running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) +
+                                        momentum * unbiased);
+      }
+    }
+  } else {
+    for (int64_t c = 0; c < C; ++c) {
+      mean_d[c] = static_cast<double>(running_mean[c]);
+      rstd_d[c] = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+    }
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = static_cast<T>(mean_d[c]);
+    rstd[c] = static_cast<T>(rstd_d[c]);
+  }
+
+  // Pass 2: y = x * scale + shift, with scale = rstd w and shift = b - mean scale per c.
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t nc = 0; nc < NC; ++nc) {
+    const int64_t c = nc % C;
+    const double scale = rstd_d[c] * (w ? static_cast<double>(w[c]) : 1.0);
+    const double shift = (b ? static_cast<double>(b[c]) : 0.0) - mean_d[c] * scale;
+    const T sc = static_cast<T>(scale), sh = static_cast<T>(shift);
+    const T* xc = x + nc * S;
+    T* yc = y + nc * S;
+    for (int64_t i = 0; i < S; ++i) yc[i] = xc[i] * sc + sh;
+  }
+}
+
+template <typename T>
+void batch_norm_backward(const BatchNormGeometry& g, const T* gy, const T* x, const T* mean,
+                         const T* rstd, const T* w, bool training, T* gx, T* gw, T* gb) {
+  const int64_t C = g.C, S = g.S, NC = g.N * C, L = g.N * S;
+  const bool parallel = NC * S > kParallelGrain;
+
+  // Pass 1: per (n, c), sum(gy) and sum(gy (x - mean)).
+  std::vector<double> sum_g(NC), sum_gd(NC);
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t nc = 0; nc < NC; ++nc) {
+    const auto s = grad_sums<T>(gy + nc * S, x + nc * S, nullptr, S,
+                                static_cast<double>(mean[nc % C]));
+    sum_g[nc] = s.first;
+    sum_gd[nc] = s.second;
+  }
+
+  // Per channel, sums over n in order: gb, gw and the coefficients of
+  // gx = alpha gy + beta x + gamma (beta = gamma = 0 in eval).
+  std::vector<double> alpha(C), beta(C), gamma(C);
+  for (int64_t c = 0; c < C; ++c) {
+    double sg = 0, sgd = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      sg += sum_g[n * C + c];
+      sgd += sum_gd[n * C + c];
+    }
+    const double m = static_cast<double>(mean[c]), r = static_cast<double>(rstd[c]);
+    const double wc = w ? static_cast<double>(w[c]) : 1.0;
+    gb[c] = static_cast<T>(sg);
+    gw[c] = static_cast<T>(sgd * r);
+    alpha[c] = r * wc;
+    if (training) {
+      const double A = wc * sg, B = wc * sgd * r;  // sum(w gy), sum(w gy xhat)
+      beta[c] = -r * r * B / static_cast<double>(L);
+      gamma[c] = -m * beta[c] - r * A / static_cast<double>(L);
+    } else {
+      beta[c] = 0.0;
+      gamma[c] = 0.0;
+    }
+  }
+
+  // Pass 2: gx.
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t nc = 0; nc < NC; ++nc) {
+    const int64_t c = nc % C;
+    const T al = static_cast<T>(alpha[c]), be = static_cast<T>(beta[c]),
+            ga = static_cast<T>(gamma[c]);
+    const T* gc = gy + nc * S;
+    const T* xc = x + nc * S;
+    T* out = gx + nc * S;
+    if (training) {
+      for (int64_t i = 0; i < S; ++i) out[i] = gc[i] * al + xc[i] * be + ga;
+    } else {
+      for (int64_t i = 0; i < S; ++i) out[i] = gc[i] * al;
+    }
+  }
+}
+
 // The two dtypes the library supports.
 #define LDAE_NORM_INSTANTIATE(T)                                                                  \
   template void group_norm_forward<T>(const GroupNormGeometry&, const T*, const T*, const T*,     \
@@ -258,7 +383,11 @@ void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T*
   template void layer_norm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*, \
                                       T*, T*);                                                    \
   template void layer_norm_backward<T>(int64_t, int64_t, const T*, const T*, const T*, const T*,  \
-                                       const T*, T*, T*, T*);
+                                       const T*, T*, T*, T*);                                     \
+  template void batch_norm_forward<T>(const BatchNormGeometry&, const T*, const T*, const T*,     \
+                                      T*, T*, bool, double, double, T*, T*, T*);                 \
+  template void batch_norm_backward<T>(const BatchNormGeometry&, const T*, const T*, const T*,    \
+                                       const T*, const T*, bool, T*, T*, T*);
 LDAE_NORM_INSTANTIATE(float)
 LDAE_NORM_INSTANTIATE(double)
 #undef LDAE_NORM_INSTANTIATE

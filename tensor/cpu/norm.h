@@ -1,4 +1,4 @@
-// CPU kernels of group norm and layer norm, on raw contiguous arrays. The checks, the
+// CPU kernels of group norm, layer norm and batch norm, on raw contiguous arrays. The checks, the
 // shapes and the dtype dispatch are in tensor/norm.cpp; these functions trust them.
 //
 // Both norms compute, for each normalised set of L values,
@@ -45,5 +45,29 @@ void layer_norm_forward(int64_t M, int64_t L, const T* x, const T* w, const T* b
 template <typename T>
 void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T* mean,
                          const T* rstd, const T* w, T* gx, T* gw, T* gb);
+
+// Batch norm: x seen as (N, C, S); one set per channel c: the N * S values x[n, c, :].
+struct BatchNormGeometry {
+  int64_t N = 0, C = 0, S = 1;
+};
+
+// x: (N, C, S), w, b: (C) or null -> y: (N, C, S), mean, rstd: (C) (what normalised x).
+// training: batch statistics (biased variance); when running_mean / running_var are not
+//   null they are updated in place, r = (1 - momentum) r + momentum s, with the unbiased
+//   variance (N S / (N S - 1)) for running_var (needs N S > 1, checked by the caller).
+// eval: mean = running_mean, rstd = 1 / sqrt(running_var + eps) (both required).
+// Training takes two passes over memory: per-(n, c) shifted sums (parallel over (n, c),
+// shift k = x[0, c, 0]) added per channel in n order, then y = x scale + shift.
+template <typename T>
+void batch_norm_forward(const BatchNormGeometry& g, const T* x, const T* w, const T* b,
+                        T* running_mean, T* running_var, bool training, double momentum,
+                        double eps, T* y, T* mean, T* rstd);
+
+// gy, x: (N, C, S); mean, rstd: (C) from the forward; w: (C) or null -> gx: (N, C, S),
+// gw, gb: (C). training: the gradient through the batch statistics; eval: the statistics
+// are constants, gx = gy rstd w.
+template <typename T>
+void batch_norm_backward(const BatchNormGeometry& g, const T* gy, const T* x, const T* mean,
+                         const T* rstd, const T* w, bool training, T* gx, T* gw, T* gb);
 
 }  // namespace ldae::cpu

@@ -1,4 +1,4 @@
-// Reference group norm and layer norm as plain loops (contracts in norm_reference.h).
+// Reference group norm, layer norm and batch norm as plain loops (contracts in norm_reference.h).
 //
 // Group norm splits the C channels of each sample into `groups` groups of Cg = C / groups
 // channels; one "set" is the Cg * S values of one group of one sample (contiguous in memory).
@@ -123,6 +123,80 @@ void layer_norm_reference_backward(int64_t M, int64_t L, const T* gy, const T* x
   group_norm_reference_backward(g, gy, x, mean, rstd, w, gx, gw, gb);
 }
 
+// Batch norm: one set per channel c, the N * S values x[n, c, s] (strided in memory).
+// Training: mean, biased var over the set (two passes), the running statistics updated with
+// the unbiased var * L / (L - 1); backward as group norm's above with L = N * S.
+// Eval: mean, var = the running statistics; gx = gy * rstd * w (the statistics are constants).
+template <typename T>
+void batch_norm_reference_forward(const BatchNormGeometry& g, const T* x, const T* w, const T* b,
+                                  T* running_mean, T* running_var, bool training, double momentum,
+                                  double eps, T* y, T* mean, T* rstd) {
+  const int64_t C = g.C, S = g.S, L = g.N * S;
+  auto at = [&](int64_t n, int64_t c, int64_t s) { return (n * C + c) * S + s; };
+  // One channel per iteration: it writes that channel's y, mean, rstd and running entries.
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < C; ++c) {
+    double m, var;
+    if (training) {
+      double sum = 0;
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t s = 0; s < S; ++s) sum += x[at(n, c, s)];
+      m = sum / static_cast<double>(L);
+      double sq = 0;
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t s = 0; s < S; ++s) sq += (x[at(n, c, s)] - m) * (x[at(n, c, s)] - m);
+      var = sq / static_cast<double>(L);
+      if (running_mean)
+        running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * m);
+      if (running_var) {
+        const double unbiased = sq / static_cast<double>(L - 1);
+        running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
+      }
+    } else {
+      m = running_mean[c];
+      var = running_var[c];
+    }
+    const double r = 1.0 / std::sqrt(var + eps);
+    const double wc = w ? w[c] : 1.0, bc = b ? b[c] : 0.0;
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t s = 0; s < S; ++s)
+        y[at(n, c, s)] = static_cast<T>((x[at(n, c, s)] - m) * r * wc + bc);
+    mean[c] = static_cast<T>(m);
+    rstd[c] = static_cast<T>(r);
+  }
+}
+
+template <typename T>
+void batch_norm_reference_backward(const BatchNormGeometry& g, const T* gy, const T* x,
+                                   const T* mean, const T* rstd, const T* w, bool training, T* gx,
+                                   T* gw, T* gb) {
+  const int64_t C = g.C, S = g.S, L = g.N * S;
+  auto at = [&](int64_t n, int64_t c, int64_t s) { return (n * C + c) * S + s; };
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < C; ++c) {
+    const double m = mean[c], r = rstd[c], wc = w ? w[c] : 1.0;
+    auto xhat = [&](int64_t i) { return (static_cast<double>(x[i]) - m) * r; };
+    double sum_gy = 0, sum_gy_xhat = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t s = 0; s < S; ++s) {
+        sum_gy += gy[at(n, c, s)];
+        sum_gy_xhat += gy[at(n, c, s)] * xhat(at(n, c, s));
+      }
+    }
+    gb[c] = static_cast<T>(sum_gy);
+    gw[c] = static_cast<T>(sum_gy_xhat);
+    // dxhat = gy * w; its means over the set (training only).
+    const double mean_d = training ? wc * sum_gy / static_cast<double>(L) : 0.0;
+    const double mean_d_xhat = training ? wc * sum_gy_xhat / static_cast<double>(L) : 0.0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t i = at(n, c, s);
+        gx[i] = static_cast<T>(r * (gy[i] * wc - mean_d - xhat(i) * mean_d_xhat));
+      }
+    }
+  }
+}
+
 #define LDAE_INSTANTIATE(T)                                                                      \
   template void group_norm_reference_forward<T>(const GroupNormGeometry&, const T*, const T*,    \
                                                 const T*, double, T*, T*, T*);                   \
@@ -131,7 +205,12 @@ void layer_norm_reference_backward(int64_t M, int64_t L, const T* gy, const T* x
   template void layer_norm_reference_forward<T>(int64_t, int64_t, const T*, const T*, const T*,  \
                                                 double, T*, T*, T*);                             \
   template void layer_norm_reference_backward<T>(int64_t, int64_t, const T*, const T*, const T*, \
-                                                 const T*, const T*, T*, T*, T*);
+                                                 const T*, const T*, T*, T*, T*);                \
+  template void batch_norm_reference_forward<T>(const BatchNormGeometry&, const T*, const T*,    \
+                                                const T*, T*, T*, bool, double, double, T*, T*,  \
+                                                T*);                                             \
+  template void batch_norm_reference_backward<T>(const BatchNormGeometry&, const T*, const T*,   \
+                                                 const T*, const T*, const T*, bool, T*, T*, T*);
 LDAE_INSTANTIATE(float)
 LDAE_INSTANTIATE(double)
 #undef LDAE_INSTANTIATE

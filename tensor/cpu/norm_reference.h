@@ -1,4 +1,4 @@
-// Reference CPU group norm and layer norm: the definitions written as plain loops.
+// Reference CPU group norm, layer norm and batch norm: the definitions written as plain loops.
 //
 // Same contracts and layouts as the fast kernels of tensor/cpu/norm.h (read that header first):
 // the same outputs up to rounding. Short enough to check by eye; the public norm ops run these on
@@ -32,5 +32,17 @@ void layer_norm_reference_forward(int64_t M, int64_t L, const T* x, const T* w, 
 template <typename T>
 void layer_norm_reference_backward(int64_t M, int64_t L, const T* gy, const T* x, const T* mean,
                                    const T* rstd, const T* w, T* gx, T* gw, T* gb);
+
+// Batch norm of x (N, C, S), one set per channel; the contract of cpu::batch_norm_forward.
+template <typename T>
+void batch_norm_reference_forward(const BatchNormGeometry& g, const T* x, const T* w, const T* b,
+                                  T* running_mean, T* running_var, bool training, double momentum,
+                                  double eps, T* y, T* mean, T* rstd);
+
+// The contract of cpu::batch_norm_backward.
+template <typename T>
+void batch_norm_reference_backward(const BatchNormGeometry& g, const T* gy, const T* x,
+                                   const T* mean, const T* rstd, const T* w, bool training, T* gx,
+                                   T* gw, T* gb);
 
 }  // namespace ldae::cpu

@@ -1,4 +1,4 @@
-// Group norm and layer norm kernels (contracts in tensor/cuda/norm.h; the formulas are
+// Group norm, layer norm and batch norm kernels (contracts in tensor/cuda/norm.h; the formulas are
 // explained in tensor/cpu/norm.cpp, which these kernels follow step by step).
 #include <cmath>
 
@@ -203,6 +203,99 @@ __global__ void layer_norm_affine_grad_kernel(int64_t M, int64_t L, const T* gy,
   }
 }
 
+// ---- Batch norm ----
+
+// Block c handles channel c: the N * S values x[n, c, s] (S contiguous values per sample).
+template <typename T>
+__global__ void batch_norm_forward_kernel(cpu::BatchNormGeometry g, const T* x, const T* w,
+                                          const T* b, T* running_mean, T* running_var,
+                                          bool training, double momentum, double eps, T* y,
+                                          T* mean, T* rstd) {
+  __shared__ double shared[32];
+  const int64_t L = g.N * g.S;
+  for (int64_t c = blockIdx.x; c < g.C; c += gridDim.x) {
+    double m, r;
+    if (training) {
+      const double k = static_cast<double>(x[c * g.S]);
+      double s = 0, q = 0;
+      for (int64_t i = threadIdx.x; i < L; i += blockDim.x) {
+        const double d = static_cast<double>(x[(i / g.S * g.C + c) * g.S + i % g.S]) - k;
+        s += d;
+        q += d * d;
+      }
+      s = block_sum(s, shared);
+      q = block_sum(q, shared);
+      const double md = s / static_cast<double>(L);
+      double var = q / static_cast<double>(L) - md * md;
+      var = var > 0.0 ? var : 0.0;
+      m = k + md;
+      r = 1.0 / sqrt(var + eps);
+      if (threadIdx.x == 0) {
+        if (running_mean)
+          running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) +
+                                           momentum * m);
+        if (running_var) {
+          const double unbiased = var * static_cast<double>(L) / static_cast<double>(L - 1);
+          running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) +
+                                          momentum * unbiased);
+        }
+      }
+    } else {
+      m = static_cast<double>(running_mean[c]);
+      r = 1.0 / sqrt(static_cast<double>(running_var[c]) + eps);
+    }
+    if (threadIdx.x == 0) {
+      mean[c] = static_cast<T>(m);
+      rstd[c] = static_cast<T>(r);
+    }
+    const double scale = r * (w ? static_cast<double>(w[c]) : 1.0);
+    const double shift = (b ? static_cast<double>(b[c]) : 0.0) - m * scale;
+    const T sc = static_cast<T>(scale), sh = static_cast<T>(shift);
+    for (int64_t i = threadIdx.x; i < L; i += blockDim.x) {
+      const int64_t at = (i / g.S * g.C + c) * g.S + i % g.S;
+      y[at] = x[at] * sc + sh;
+    }
+  }
+}
+
+// Block c: sum(gy) and sum(gy (x - mean)) over channel c, then gw[c], gb[c] and gx of the
+// channel as alpha gy + beta x + gamma (beta = gamma = 0 in eval).
+template <typename T>
+__global__ void batch_norm_backward_kernel(cpu::BatchNormGeometry g, const T* gy, const T* x,
+                                           const T* mean, const T* rstd, const T* w,
+                                           bool training, T* gx, T* gw, T* gb) {
+  __shared__ double shared[32];
+  const int64_t L = g.N * g.S;
+  for (int64_t c = blockIdx.x; c < g.C; c += gridDim.x) {
+    const double m = static_cast<double>(mean[c]), r = static_cast<double>(rstd[c]);
+    const double wc = w ? static_cast<double>(w[c]) : 1.0;
+    double sg = 0, sgd = 0;
+    for (int64_t i = threadIdx.x; i < L; i += blockDim.x) {
+      const int64_t at = (i / g.S * g.C + c) * g.S + i % g.S;
+      const double gv = static_cast<double>(gy[at]);
+      sg += gv;
+      sgd += gv * (static_cast<double>(x[at]) - m);
+    }
+    sg = block_sum(sg, shared);
+    sgd = block_sum(sgd, shared);
+    if (threadIdx.x == 0) {
+      gb[c] = static_cast<T>(sg);
+      gw[c] = static_cast<T>(sgd * r);
+    }
+    double beta = 0.0, gamma = 0.0;
+    if (training) {
+      const double A = wc * sg, B = wc * sgd * r;
+      beta = -r * r * B / static_cast<double>(L);
+      gamma = -m * beta - r * A / static_cast<double>(L);
+    }
+    const T al = static_cast<T>(r * wc), be = static_cast<T>(beta), ga = static_cast<T>(gamma);
+    for (int64_t i = threadIdx.x; i < L; i += blockDim.x) {
+      const int64_t at = (i / g.S * g.C + c) * g.S + i % g.S;
+      gx[at] = training ? gy[at] * al + x[at] * be + ga : gy[at] * al;
+    }
+  }
+}
+
 unsigned row_blocks(int64_t rows) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(rows, 65536)));
 }
@@ -253,6 +346,23 @@ void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T*
   LDAE_CUDA_CHECK_LAUNCH();
 }
 
+template <typename T>
+void batch_norm_forward(const cpu::BatchNormGeometry& g, const T* x, const T* w, const T* b,
+                        T* running_mean, T* running_var, bool training, double momentum,
+                        double eps, T* y, T* mean, T* rstd) {
+  batch_norm_forward_kernel<T><<<row_blocks(g.C), kNormThreads>>>(
+      g, x, w, b, running_mean, running_var, training, momentum, eps, y, mean, rstd);
+  LDAE_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void batch_norm_backward(const cpu::BatchNormGeometry& g, const T* gy, const T* x, const T* mean,
+                         const T* rstd, const T* w, bool training, T* gx, T* gw, T* gb) {
+  batch_norm_backward_kernel<T>
+      <<<row_blocks(g.C), kNormThreads>>>(g, gy, x, mean, rstd, w, training, gx, gw, gb);
+  LDAE_CUDA_CHECK_LAUNCH();
+}
+
 #define LDAE_NORM_INSTANTIATE(T)                                                                   \
   template void group_norm_forward<T>(const cpu::GroupNormGeometry&, const T*, const T*, const T*, \
                                       double, T*, T*, T*);                                         \
@@ -261,7 +371,11 @@ void layer_norm_backward(int64_t M, int64_t L, const T* gy, const T* x, const T*
   template void layer_norm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*,  \
                                       T*, T*);                                                     \
   template void layer_norm_backward<T>(int64_t, int64_t, const T*, const T*, const T*, const T*,   \
-                                       const T*, T*, T*, T*);
+                                       const T*, T*, T*, T*);                                      \
+  template void batch_norm_forward<T>(const cpu::BatchNormGeometry&, const T*, const T*,           \
+                                      const T*, T*, T*, bool, double, double, T*, T*, T*);         \
+  template void batch_norm_backward<T>(const cpu::BatchNormGeometry&, const T*, const T*,          \
+                                       const T*, const T*, const T*, bool, T*, T*, T*);
 LDAE_NORM_INSTANTIATE(float)
 LDAE_NORM_INSTANTIATE(double)
 #undef LDAE_NORM_INSTANTIATE

@@ -11,7 +11,7 @@ trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$0")/expect.sh"
 
 # Every network the published listings cover and the zoo builds: byte-for-byte equal.
-for net in autoencoder_kl unet shift_unet convnext attention_semantic_encoder; do
+for net in autoencoder_kl patch_discriminator unet shift_unet convnext attention_semantic_encoder; do
   if "$LDAE" model "$net" --preset paper --state-dict > "$WORK/$net.txt" 2> "$WORK/err.txt" &&
      cmp -s "$WORK/$net.txt" "$REF/$net.txt"; then
     echo "ok:   ldae model $net --preset paper --state-dict equals $net.txt"
@@ -34,6 +34,9 @@ expect 0 'latent: +1x3x16x20x16' model autoencoder_kl --preset course
 expect 0 'total_parameters [0-9]+' model autoencoder_kl --preset tiny --state-dict
 expect 0 'state-dict' model --help
 expect 0 'total parameters: 486,927,363' model unet --preset paper --no-cost
+expect 0 'total parameters: 11,048,769' model patch_discriminator --preset paper
+expect 0 'logits: +1x1x14x18x14' model patch_discriminator --preset paper
+expect 0 'logits: +1x1x2x3x2' model patch_discriminator --preset tiny
 expect 0 'total parameters: [0-9,]+' model shift_unet --preset tiny
 expect 0 'total parameters: 49,451,616' model convnext --preset paper --no-cost
 expect 0 'slice: +128x160 -> final map 4x5' model convnext --preset paper --no-cost

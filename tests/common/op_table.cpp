@@ -434,6 +434,46 @@ void normalisation(Builder& b) {
   b.add("layer_norm_plain", {{{6, 700}}},
         [](const V& v) { return ag::layer_norm(v[0], {700}, Tensor(), Tensor(), 1e-5); });
   b.last().det_inputs = {{{100, 700}}};
+
+  // Batch norm (PyTorch's F.batch_norm). Inputs: x, weight, bias (where affine), then the
+  // running mean and variance (no gradient). Training cases update copies of the running
+  // statistics (so that repeated calls see the same inputs); the output is y, except in
+  // batch_norm_train_running, which appends the updated statistics to check the update too.
+  const Input rmean = nograd({3}, -0.5, 0.5), rvar = nograd({3}, 0.5, 1.5);
+  b.add("batch_norm_train_3d", {{{2, 3, 2, 3, 2}, 1, 3}, {{3}, 0.5, 1.5}, {{3}}, rmean, rvar},
+        [](const V& v) {
+          return ag::batch_norm(v[0], v[3].clone(), v[4].clone(), v[1], v[2], true, 0.1, 1e-5);
+        });
+  b.last().det_inputs = {{{2, 3, 16, 16, 16}, 1, 3}, {{3}, 0.5, 1.5}, {{3}}, rmean, rvar};
+  b.add("batch_norm_train_2d", {{{4, 3, 3, 2}, -1, 2}, {{3}, 0.5, 1.5}, {{3}}},
+        [](const V& v) { return ag::batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); });
+  b.last().det_inputs = {{{16, 3, 40, 40}, -1, 2}, {{3}, 0.5, 1.5}, {{3}}};
+  b.add("batch_norm_train_plain_3d", {{{3, 3, 2, 2, 2}}, rmean, rvar}, [](const V& v) {
+    return ag::batch_norm(v[0], v[1].clone(), v[2].clone(), Tensor(), Tensor(), true, 0.1, 1e-3);
+  });
+  b.add("batch_norm_train_nc", {{{5, 3}}, {{3}}, {{3}}},  // no spatial axes: sets of N values
+        [](const V& v) { return ag::batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); });
+  b.add("batch_norm_train_running", {{{3, 3, 2, 2}, 1, 3}, {{3}}, {{3}}, rmean, rvar},
+        [](const V& v) {
+          const Tensor rm = v[3].clone(), rv = v[4].clone();
+          const Tensor y = ag::batch_norm(v[0], rm, rv, v[1], v[2], true, 0.3, 1e-5);
+          return ag::cat({ag::reshape(y, {-1}), rm, rv}, 0);
+        });
+  // The appended statistics depend on x but carry no gradient (as in PyTorch): finite
+  // differences would see them, so this case is for parity and determinism only.
+  b.last().gradcheck = false;
+  b.add("batch_norm_eval_3d", {{{2, 3, 2, 3, 2}}, {{3}, 0.5, 1.5}, {{3}}, rmean, rvar},
+        [](const V& v) { return ag::batch_norm(v[0], v[3], v[4], v[1], v[2], false); });
+  b.last().det_inputs = {{{2, 3, 16, 16, 16}}, {{3}, 0.5, 1.5}, {{3}}, rmean, rvar};
+  b.add("batch_norm_eval_2d", {{{2, 3, 4, 3}}, {{3}, 0.5, 1.5}, {{3}}, rmean, rvar},
+        [](const V& v) { return ag::batch_norm(v[0], v[3], v[4], v[1], v[2], false, 0.1, 1e-3); });
+  b.add("batch_norm_eval_plain_2d", {{{2, 3, 4, 3}}, rmean, rvar},
+        [](const V& v) { return ag::batch_norm(v[0], v[1], v[2], Tensor(), Tensor(), false); });
+  // x read through a transpose (2, 4, 3, 2) -> (2, 3, 4, 2).
+  b.add("batch_norm_train_noncontig", {{{2, 4, 3, 2}}, {{3}}, {{3}}},
+        [](const V& v) {
+          return ag::batch_norm(ag::transpose(v[0], 1, 2), Tensor(), Tensor(), v[1], v[2], true);
+        });
 }
 
 // Runs f with the attention budget set to `bytes`, then restores it.

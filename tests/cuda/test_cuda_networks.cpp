@@ -13,6 +13,7 @@
 #include "autograd/no_grad.h"
 #include "cuda/cuda_test_helpers.h"
 #include "ldae/autoencoder_kl.h"
+#include "ldae/patch_discriminator.h"
 #include "ldae/presets.h"
 #include "ldae/shift_unet.h"
 #include "ldae/unet.h"
@@ -33,6 +34,16 @@ void randomise(nn::Module& m, Generator& gen) {
   for (auto& [name, p] : m.named_parameters()) {
     Tensor r = randn(p.shape(), gen, DType::F64, 0.0, 0.1);
     p.copy_(r);
+  }
+}
+
+// Compares the buffers of `gpu` (batch norm running statistics and counters) with `cpu`'s.
+void expect_same_buffers(const nn::Module& cpu, const nn::Module& gpu, const std::string& what) {
+  const nn::NamedTensors a = cpu.named_buffers(), b = gpu.named_buffers();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].first, b[i].first);
+    ldae::testing::expect_parity(a[i].second, b[i].second, {kRtol}, what + " buffer " + a[i].first);
   }
 }
 
@@ -128,4 +139,30 @@ TEST(CudaNetworks, ShiftUNetMatchesTheCpu) {
   ag::backward(weighted_sum(shift_cpu, w));
   ag::backward(weighted_sum(shift_gpu, w.to(cuda_device())));
   expect_same_grads(cpu, gpu, "ShiftUNet");
+}
+
+// Train mode: batch norm on batch statistics, running statistics updated on both devices.
+TEST(CudaNetworks, PatchDiscriminatorMatchesTheCpu) {
+  LDAE_REQUIRE_CUDA();
+  const PatchDiscriminatorOptions o = patch_discriminator_preset("tiny");
+  Generator gen(4);
+  PatchDiscriminator cpu(o, gen), gpu(o, gen);
+  cpu.to(DType::F64);
+  gpu.to(DType::F64);
+  randomise(cpu, gen);
+  gpu.load_state_dict(cpu.state_dict());
+  gpu.to(cuda_device());
+  cpu.train();
+  gpu.train();
+
+  const Tensor x = randn({2, 1, 16, 20, 16}, gen, DType::F64);  // x: (N, 1, D, H, W)
+  const std::vector<Tensor> all_cpu = cpu.forward_all(x), all_gpu = gpu.forward_all(x.to(cuda_device()));
+  ASSERT_EQ(all_cpu.size(), all_gpu.size());
+  for (size_t i = 0; i < all_cpu.size(); ++i)
+    ldae::testing::expect_parity(all_cpu[i], all_gpu[i], {kRtol}, "layer " + std::to_string(i));
+  expect_same_buffers(cpu, gpu, "PatchDiscriminator");
+  const Tensor w = randn(all_cpu.back().shape(), gen, DType::F64);
+  ag::backward(weighted_sum(all_cpu.back(), w));
+  ag::backward(weighted_sum(all_gpu.back(), w.to(cuda_device())));
+  expect_same_grads(cpu, gpu, "PatchDiscriminator");
 }

@@ -95,6 +95,21 @@ TEST(NnGrad, GroupNormAndLayerNorm) {
   EXPECT_GRADCHECK_QUICK(fl, (std::vector<Tensor>{y, ln.weight, ln.bias}));
 }
 
+// Train mode through the batch statistics (the running statistics move on every call, which
+// does not change the output), eval mode through the running statistics.
+TEST(NnGrad, BatchNormTrainAndEval) {
+  Generator gen(4);
+  nn::BatchNorm bn(3);
+  randomise(bn, gen);
+  Tensor x = leaf({2, 3, 2, 3, 2}, gen);
+  auto f = [&](const std::vector<Tensor>& in) { return bn.forward(in[0]); };
+  bn.train();
+  EXPECT_GRADCHECK_QUICK(f, (std::vector<Tensor>{x, bn.weight, bn.bias}));
+  EXPECT_GT(bn.num_batches_tracked.item(), 0.0);
+  bn.eval();
+  EXPECT_GRADCHECK_QUICK(f, (std::vector<Tensor>{x, bn.weight, bn.bias}));
+}
+
 TEST(NnGrad, MultiheadSelfAndCrossAttention) {
   Generator gen(4);
   nn::MultiheadAttention mha(4, 2, gen);

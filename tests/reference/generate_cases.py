@@ -286,6 +286,28 @@ case("layer_norm", "last45_eps1e-6", one(ln),
      {"normalized_shape": [4, 5], "eps": 1e-6})
 
 
+def bn(x, rm, rv, w=None, b=None, **kw):
+    # F.batch_norm updates rm, rv in place in training: copies, so that in1, in2 keep the values
+    # the case was called with (the running-stat update is checked by tests/unit/test_batch_norm.cpp).
+    return F.batch_norm(x, rm.detach().clone(), rv.detach().clone(), weight=w, bias=b, **kw)
+
+
+def running(c):
+    return [N(c, scale=0.3), U(0.5, 1.5, c)]
+
+
+case("batch_norm", "train_3d", one(bn), lambda: [N(2, 3, 3, 4, 3, scale=2.0) + 0.5, *running(3), *affine(3)],
+     {"training": True, "momentum": 0.1, "eps": 1e-5}, diff=[0, 3, 4])
+case("batch_norm", "train_2d_eps1e-3", one(bn), lambda: [N(4, 3, 5, 4) - 0.3, *running(3), *affine(3)],
+     {"training": True, "momentum": 0.3, "eps": 1e-3}, diff=[0, 3, 4])
+case("batch_norm", "train_nc_plain", one(bn), lambda: [N(6, 4), *running(4)],
+     {"training": True, "momentum": 0.1, "eps": 1e-5}, diff=[0])
+case("batch_norm", "eval_3d", one(bn), lambda: [N(2, 3, 3, 4, 3), *running(3), *affine(3)],
+     {"training": False, "momentum": 0.1, "eps": 1e-5}, diff=[0, 3, 4])
+case("batch_norm", "eval_2d_plain", one(bn), lambda: [N(2, 4, 3, 5), *running(4)],
+     {"training": False, "momentum": 0.1, "eps": 1e-5}, diff=[0])
+
+
 # --- shape
 def cat(*xs, **kw):
     return torch.cat(list(xs), **kw)

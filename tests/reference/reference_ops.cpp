@@ -149,6 +149,15 @@ const std::map<std::string, OpEntry>& op_table() {
                                                   optional_input(in, 1), optional_input(in, 2),
                                                   kw.get_double("eps", 1e-5))};
                       }}},
+      // batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+      //            momentum=0.1, eps=1e-5); the running statistics are updated in place.
+      {"batch_norm", {1, 5, [](const In& in, const Kwargs& kw) {
+                        return Out{ag::batch_norm(
+                            in[0], optional_input(in, 1), optional_input(in, 2),
+                            optional_input(in, 3), optional_input(in, 4),
+                            kw.get_bool("training", false), kw.get_double("momentum", 0.1),
+                            kw.get_double("eps", 1e-5))};
+                      }}},
 
       // ---- Shape ----
       {"cat", {1, -1, [](const In& in, const Kwargs& kw) {

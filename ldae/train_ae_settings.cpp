@@ -3,43 +3,43 @@
 namespace ldae::stages {
 
 const run::SettingsTable& train_ae_settings() {
-  using run::SettingType;
-  static const run::SettingsTable table = {
-      {"seed", SettingType::Int, 42, 42, 42,
-       "initialisation, sampling noise and data order (the reference: seed_everything(42))", 0, 4294967295.0},
-      {"split_seed", SettingType::Int, 42, 42, 42,
-       "the subject-level split (keep it equal across the three stages)", 0, 4294967295.0},
-      {"val_fraction", SettingType::Float, 0.1, 0.1, 0.05, "fraction of subjects for validation (of those left after test)",
-       0.0, 0.9},
-      {"test_fraction", SettingType::Float, 0.1, 0.1, 0.1, "fraction of subjects held out for testing (never trained on)",
-       0.0, 0.9},
-      {"epochs", SettingType::Int, 3, 20, 100, "passes over the training split", 1, 1e6},
-      {"batch_size", SettingType::Int, 1, 1, 1, "volumes per micro-batch", 1, 1024},
-      {"accumulate", SettingType::Int, 2, 2, 4,
-       "micro-batches per optimizer step (each loss divided by it; an epoch's last, shorter window steps too)", 1,
-       1024},
-      {"lr_g", SettingType::Float, 1e-3, 3e-4, 5e-5, "Adam learning rate of the autoencoder", 0.0, 1e300},
-      {"lr_d", SettingType::Float, 5e-4, 2e-4, 1e-4, "Adam learning rate of the discriminator", 0.0, 1e300},
-      {"kl_weight", SettingType::Float, 1e-7, 1e-7, 1e-7, "weight of the KL term", 0.0, 1e300},
-      {"perceptual_weight", SettingType::Float, 1e-3, 1e-3, 1e-3,
-       "weight of the 2.5D LPIPS term (used only with an LPIPS network; see --lpips)", 0.0, 1e300},
-      {"fake_3d_ratio", SettingType::Float, 0.5, 0.5, 0.5, "fraction of slices per axis the 2.5D LPIPS scores", 0.0,
-       1.0},
-      {"adv_weight", SettingType::Float, 0.025, 0.025, 0.025,
-       "weight of the least-squares GAN terms (generator and discriminator)", 0.0, 1e300},
-      {"adv_warmup_steps", SettingType::Int, 0, 0, 0,
-       "optimizer steps before the adversarial terms start (generator term and discriminator updates; 0 = "
-       "published)",
-       0, 1e12},
-      {"faithful_disc_grad_leak", SettingType::Bool, false, false, false,
-       "true: reproduce the published bug where the generator's adversarial backward also reaches the "
-       "discriminator's gradients (ldae-reference 10.1 item 1)"},
-      {"clip_grad_norm", SettingType::Float, 1.0, 1.0, 1.0, "gradient-norm clipping of each network", 1e-12, 1e300},
-      {"checkpoint_every", SettingType::Int, 1, 20, 500,
-       "optimizer steps between checkpoints (also at the end of every epoch)", 1, 1e12},
-      {"log_every", SettingType::Int, 1, 1, 10, "optimizer steps between rows of log.csv", 1, 1e12},
-      {"debug_nan_at_step", SettingType::Int, -1, -1, -1,
-       "testing: make the generator loss NaN at this optimizer step (-1: never)", -1, 1e12},
+  using namespace run;
+  constexpr double kMaxSeed = 4294967295.0, kHuge = 1e300, kMaxSteps = 1e12;
+  static const SettingsTable table = {
+      int_setting("seed", 42, 42, 42, 0, kMaxSeed,
+                  "initialisation, sampling noise and data order (the reference: seed_everything(42))"),
+      int_setting("split_seed", 42, 42, 42, 0, kMaxSeed,
+                  "the subject-level split (keep it equal across the three stages)"),
+      float_setting("val_fraction", 0.1, 0.1, 0.05, 0.0, 0.9,
+                    "fraction of subjects for validation (of those left after test)"),
+      float_setting("test_fraction", 0.1, 0.1, 0.1, 0.0, 0.9,
+                    "fraction of subjects held out for testing (never trained on)"),
+      int_setting("epochs", 3, 20, 100, 1, 1e6, "passes over the training split"),
+      int_setting("batch_size", 1, 1, 1, 1, 1024, "volumes per micro-batch"),
+      int_setting("accumulate", 2, 2, 4, 1, 1024,
+                  "micro-batches per optimizer step (each loss divided by it; an epoch's last, shorter window "
+                  "steps too)"),
+      float_setting("lr_g", 1e-3, 3e-4, 5e-5, 0.0, kHuge, "Adam learning rate of the autoencoder"),
+      float_setting("lr_d", 5e-4, 2e-4, 1e-4, 0.0, kHuge, "Adam learning rate of the discriminator"),
+      float_setting("kl_weight", 1e-7, 1e-7, 1e-7, 0.0, kHuge, "weight of the KL term"),
+      float_setting("perceptual_weight", 1e-3, 1e-3, 1e-3, 0.0, kHuge,
+                    "weight of the 2.5D LPIPS term (used only with an LPIPS network; see --lpips)"),
+      float_setting("fake_3d_ratio", 0.5, 0.5, 0.5, 0.0, 1.0, "fraction of slices per axis the 2.5D LPIPS scores"),
+      float_setting("adv_weight", 0.025, 0.025, 0.025, 0.0, kHuge,
+                    "weight of the least-squares GAN terms (generator and discriminator)"),
+      int_setting("adv_warmup_steps", 0, 0, 0, 0, kMaxSteps,
+                  "optimizer steps before the adversarial terms start (the generator's term and the "
+                  "discriminator's updates; 0 = published)"),
+      bool_setting("faithful_disc_grad_leak", false, false, false,
+                   "true: reproduce the published bug where the generator's adversarial backward also reaches "
+                   "the discriminator's gradients (ldae-reference 10.1 item 1)"),
+      float_setting("clip_grad_norm", 1.0, 1.0, 1.0, 1e-12, kHuge, "gradient-norm clipping of each network"),
+      int_setting("checkpoint_every", 1, 20, 500, 1, kMaxSteps,
+                  "optimizer steps between checkpoints (also at the end of every epoch)"),
+      int_setting("log_every", 1, 1, 10, 1, kMaxSteps,
+                  "optimizer steps between rows of log.csv (an epoch's last step is always logged)"),
+      int_setting("debug_nan_at_step", -1, -1, -1, -1, kMaxSteps,
+                  "testing: make the generator loss NaN at this optimizer step (-1: never)"),
   };
   return table;
 }

@@ -160,7 +160,8 @@ void write_done(const RunPaths& paths, const std::string& stage, const nlohmann:
   write_json_atomic(paths.done, doc);
 }
 
-json require_finished_stage(const std::string& root, const std::string& stage) {
+json require_finished_stage(const std::string& root, const std::string& stage,
+                            const std::map<std::string, json>& must_match) {
   const RunPaths p = run_paths(root);
   const std::string op = "run folder " + root;
   std::error_code ec;
@@ -180,6 +181,27 @@ json require_finished_stage(const std::string& root, const std::string& stage) {
       const std::string file = (fs::path(root) / rel.get<std::string>()).string();
       if (!fs::exists(file, ec)) fail(op, "is missing its " + name + " checkpoint " + file);
     }
+  std::vector<std::string> problems;
+  for (const auto& [path, want] : must_match) {
+    const json* v = &config;
+    size_t start = 0;
+    while (v && start <= path.size()) {
+      const size_t dot = path.find('.', start);
+      const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      v = v->is_object() && v->contains(key) ? &v->at(key) : nullptr;
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    const bool same = v && (*v == want || (v->is_number() && want.is_number() && v->get<double>() == want.get<double>()));
+    if (!same)
+      problems.push_back(path + ": the folder's " + (v ? v->dump() : std::string("(absent)")) + ", this run's " +
+                         want.dump());
+  }
+  if (!problems.empty()) {
+    std::string msg = "does not match this run:";
+    for (const auto& p : problems) msg += "\n  " + p;
+    fail(op, msg);
+  }
   return config;
 }
 

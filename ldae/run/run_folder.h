@@ -13,6 +13,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -56,11 +57,14 @@ nlohmann::json read_json(const std::string& path);
 void write_done(const RunPaths& paths, const std::string& stage, const nlohmann::ordered_json& summary);
 
 // For a later stage: checks that `root` holds a finished run of `stage` (config.json and
-// done.json present, done.json naming that stage, the checkpoints it lists present) and
-// returns its config.json. Throws ldae::Error saying what is missing or different, e.g.
-// "RUN was not finished (no done.json): run the same 'ldae train-ae' command again to
-// complete it".
-nlohmann::json require_finished_stage(const std::string& root, const std::string& stage);
+// done.json present, done.json naming that stage, the checkpoints it lists present), and
+// that its config.json has the values of `must_match` (key paths such as "preset" or
+// "settings.split_seed" -> value), and returns its config.json. Throws ldae::Error saying
+// what is missing or different, e.g. "RUN was not finished (no done.json): run the same
+// 'ldae train-ae' command again to complete it", or "preset: the folder's "tiny", this
+// run's "course"".
+nlohmann::json require_finished_stage(const std::string& root, const std::string& stage,
+                                      const std::map<std::string, nlohmann::json>& must_match = {});
 
 // "ldae <git describe at configure time>" (or "ldae (unknown version)").
 std::string program_version();

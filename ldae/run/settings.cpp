@@ -124,6 +124,23 @@ const char* setting_type_name(SettingType t) {
   return "?";
 }
 
+SettingSpec int_setting(std::string key, int64_t tiny, int64_t course, int64_t paper, double min, double max,
+                        std::string help) {
+  return SettingSpec{std::move(key), SettingType::Int, tiny, course, paper, std::move(help), min, max, {}};
+}
+SettingSpec float_setting(std::string key, double tiny, double course, double paper, double min, double max,
+                          std::string help) {
+  return SettingSpec{std::move(key), SettingType::Float, tiny, course, paper, std::move(help), min, max, {}};
+}
+SettingSpec bool_setting(std::string key, bool tiny, bool course, bool paper, std::string help) {
+  return SettingSpec{std::move(key), SettingType::Bool, tiny, course, paper, std::move(help), -1e300, 1e300, {}};
+}
+SettingSpec string_setting(std::string key, std::string tiny, std::string course, std::string paper,
+                           std::vector<std::string> choices, std::string help) {
+  return SettingSpec{std::move(key), SettingType::String, tiny, course, paper, std::move(help), -1e300, 1e300,
+                     std::move(choices)};
+}
+
 int64_t Settings::get_int(const std::string& key) const {
   check(table_ && find_spec(*table_, key) && find_spec(*table_, key)->type == SettingType::Int, "Settings",
         "no int setting '" + key + "'");

@@ -42,6 +42,15 @@ struct SettingSpec {
   std::vector<std::string> choices;  // String: the allowed values (empty: any)
 };
 
+// Table entries (every field given, in the order a reader wants them).
+SettingSpec int_setting(std::string key, int64_t tiny, int64_t course, int64_t paper, double min, double max,
+                        std::string help);
+SettingSpec float_setting(std::string key, double tiny, double course, double paper, double min, double max,
+                          std::string help);
+SettingSpec bool_setting(std::string key, bool tiny, bool course, bool paper, std::string help);
+SettingSpec string_setting(std::string key, std::string tiny, std::string course, std::string paper,
+                           std::vector<std::string> choices, std::string help);
+
 // A stage's table; keys unique.
 using SettingsTable = std::vector<SettingSpec>;
 

@@ -59,6 +59,11 @@ TEST_F(RunFolder, FreshThenResumeThenFinished) {
   EXPECT_EQ(open_run(p, config(0.1)), RunStart::Finished);
   const nlohmann::json c = require_finished_stage(p.root, "train-x");
   EXPECT_EQ(c["preset"], "tiny");
+  // A later stage names what must agree with it.
+  EXPECT_NO_THROW(require_finished_stage(p.root, "train-x", {{"preset", "tiny"}, {"settings.epochs", 3.0}}));
+  expect_error([&] { require_finished_stage(p.root, "train-x", {{"preset", "course"}, {"settings.seed", 1}}); },
+               {"does not match this run", "preset: the folder's \"tiny\", this run's \"course\"",
+                "settings.seed: the folder's (absent), this run's 1"});
 }
 
 TEST_F(RunFolder, MismatchedConfigurationIsRefusedWithEveryKey) {

@@ -19,10 +19,10 @@ namespace {
 
 const SettingsTable& table() {
   static const SettingsTable t = {
-      {"epochs", SettingType::Int, 2, 20, 100, "passes", 1, 1000},
-      {"lr", SettingType::Float, 1e-3, 3e-4, 5e-5, "learning rate", 0.0, 1.0},
-      {"leak", SettingType::Bool, false, false, true, "a switch"},
-      {"mode", SettingType::String, "a", "a", "b", "a choice", -1e300, 1e300, {"a", "b"}},
+      int_setting("epochs", 2, 20, 100, 1, 1000, "passes"),
+      float_setting("lr", 1e-3, 3e-4, 5e-5, 0.0, 1.0, "learning rate"),
+      bool_setting("leak", false, false, true, "a switch"),
+      string_setting("mode", "a", "a", "b", {"a", "b"}, "a choice"),
   };
   return t;
 }

@@ -178,6 +178,17 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
                        ") do not fit the autoencoder of preset " + r.preset + ": each axis must be a multiple of " +
                        std::to_string(factor) + " so that the reconstruction has the input's size (the preset's "
                        "image is " + shape_str(Shape(preset_image.begin() + 2, preset_image.end())) + ")");
+    // Every scan the run reads must have that size (headers only; a mismatch would
+    // otherwise stop the run in the middle of an epoch).
+    for (const auto* part : {&split.train, &split.val})
+      for (size_t row : *part) {
+        const data::Volume h = data::read_nifti_header(m.rows[row].full_path);
+        const Shape hs = {h.meta.dim[1], h.meta.dim[2], h.meta.dim[3]};
+        if (h.meta.dim[0] != 3 || hs != vol)
+          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + m.rows[row].full_path +
+                           " has shape " + shape_str(hs) + " but " + m.rows[split.train[0]].full_path + " has " +
+                           shape_str(vol) + "; every scan must have the same size (ldae preprocess --shape)");
+      }
     for (const auto& sz : nets::patch_discriminator_sizes(d_options, {vol[0], vol[1], vol[2]}))
       for (int64_t n : sz)
         if (n < 1)

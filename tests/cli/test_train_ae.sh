@@ -97,6 +97,21 @@ expect 0 'step 3' ckpt info "$WORK/nan/checkpoints/last.safetensors"
 [ ! -f "$WORK/nan/done.json" ] && ok "no done.json after the NaN stop" || fail "done.json after a NaN stop"
 expect 1 'loss is (nan|inf)|gradient norm is (nan|inf)' "${TRAIN[@]}" --out "$WORK/huge" --set lr_g=1e30 --set lr_d=1e30
 
+# ---- The published discriminator-gradient leak and the adversarial warm-up ----
+expect 0 'steps' "${TRAIN[@]}" --out "$WORK/leak" --set faithful_disc_grad_leak=true --set epochs=1
+# The first step is the same (the leak reaches D's gradients in that step's D update, not
+# the generator's loss); the D losses differ from the second step on.
+row() { sed -n "$2p" "$1/log.csv"; }
+[ "$(row "$A" 2 | cut -d, -f1-7)" = "$(row "$WORK/leak" 2 | cut -d, -f1-7)" ] && ok "leak: step 1's generator losses equal" \
+  || fail "leak: step 1's generator losses differ"
+[ "$(row "$A" 3 | cut -d, -f9)" != "$(row "$WORK/leak" 3 | cut -d, -f9)" ] && ok "leak: the discriminator's losses differ from step 2" \
+  || fail "leak: faithful_disc_grad_leak=true changed nothing"
+expect 0 'steps' "${TRAIN[@]}" --out "$WORK/warm" --set adv_warmup_steps=3 --set epochs=1
+# Steps 1-3 without adversarial terms (g_adv, loss_d empty), step 4 with them.
+awk -F, 'NR >= 2 && NR <= 4 && ($7 != "" || $8 != "") { bad = 1 } NR == 5 && ($7 == "" || $8 == "") { bad = 1 }
+         END { exit bad }' "$WORK/warm/log.csv" && ok "warm-up: no adversarial terms in steps 1-3, then on" \
+  || fail "warm-up: $(sed -n 2,5p "$WORK/warm/log.csv" | tr '\n' ' ')"
+
 # ---- Refused before any work (no run folder is created) ----
 expect 2 "unknown setting 'epoch'.*known: seed" "${TRAIN[@]}" --out "$WORK/bad1" --set epoch=2
 expect 2 "'epochs' \(int\) must be an integer" "${TRAIN[@]}" --out "$WORK/bad1" --set epochs=1.5
@@ -113,6 +128,14 @@ expect 1 'batch_size 64 is larger than the training split' "${TRAIN[@]}" --out "
 expect 1 'do not fit the autoencoder of preset tiny: each axis must be a multiple of 2' \
   train-ae --data "$WORK/odd/manifest.csv" --preset tiny --quiet --out "$WORK/bad2" --set val_fraction=0.3
 [ ! -e "$WORK/bad2" ] && ok "nothing written for a size that does not fit" || fail "bad2 was created"
+# A cohort with scans of two sizes (the 4 odd subjects cannot all be in the test split).
+{
+  head -1 "$M"
+  awk -F, -v OFS=, -v d="$WORK/cohort/" 'NR > 1 { $2 = d $2; print }' "$M"
+  awk -F, -v OFS=, -v d="$WORK/odd/" 'NR > 1 { sub(/^sub/, "odd", $1); $2 = d $2; print }' "$WORK/odd/manifest.csv"
+} > "$WORK/mixed.csv"
+expect 1 'has shape \(15, 20, 16\) but .* has \(16, 20, 16\); every scan must have the same size' \
+  train-ae --data "$WORK/mixed.csv" --preset tiny --quiet --out "$WORK/bad3"
 expect 1 'holds a run with a different configuration, so it cannot be resumed' "${TRAIN[@]}" --out "$A" --set lr_g=0.002
 expect 1 'settings.lr_g: in the folder 0.001, now 0.002' \
   "${TRAIN[@]}" --out "$A" --set lr_g=0.002

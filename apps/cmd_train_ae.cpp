@@ -52,8 +52,8 @@ void add_train_ae_command(CLI::App& app) {
       "least-squares GAN, two Adam optimizers, gradient accumulation and clipping. Writes the run folder OUT "
       "(config.json, log.csv, checkpoints/last|best.safetensors, figures/, done.json); the same command again "
       "resumes an interrupted run bit for bit");
-  sub->add_option("--data", a->data, "The cohort's manifest.csv (e.g. from 'ldae synth')");
-  sub->add_option("--out", a->out, "The run folder (created; an existing one is resumed if its config matches)");
+  sub->add_option("--data", a->data, "The cohort's manifest.csv (e.g. from 'ldae synth'); required");
+  sub->add_option("--out", a->out, "The run folder (created; an existing one is resumed if its config matches); required");
   sub->add_option("--lpips", a->lpips,
                   "LPIPS weights for the perceptual term (not supported by this build yet: without it the "
                   "perceptual term is off, and config.json says so)");

@@ -138,6 +138,10 @@ const std::vector<std::string>& train_ae_log_columns() {
 
 TrainAeResult train_ae(const TrainAeRequest& r) {
   const run::Settings& s = r.settings;
+  // The perceptual term: ldae/lpips.* (another branch) will provide the 2.5D LPIPS network;
+  // wiring it means loading --lpips here, setting AeGanLossOptions::perceptual (its slice
+  // sampling drawn from a generator saved in the checkpoint, like "noise"), and logging the
+  // "perceptual" column. Until then the term is off and config.json says so.
   if (!r.lpips.empty())
     fail(kStage, "LPIPS weights are not supported by this build yet (--lpips " + r.lpips +
                      "); without --lpips the perceptual term is off, and the run's config.json says so");
@@ -189,6 +193,10 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
                            " has shape " + shape_str(hs) + " but " + m.rows[split.train[0]].full_path + " has " +
                            shape_str(vol) + "; every scan must have the same size (ldae preprocess --shape)");
       }
+    if (Shape(preset_image.begin() + 2, preset_image.end()) != vol)
+      std::cerr << "train-ae: warning: the volumes are " << shape_str(vol) << ", the " << r.preset
+                << " preset's image is " << shape_str(Shape(preset_image.begin() + 2, preset_image.end()))
+                << "; the later stages' networks are sized for the preset's latent\n";
     for (const auto& sz : nets::patch_discriminator_sizes(d_options, {vol[0], vol[1], vol[2]}))
       for (int64_t n : sz)
         if (n < 1)

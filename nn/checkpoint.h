@@ -4,6 +4,8 @@
 //   tensors   "model.<dotted name>"        parameters and buffers of the model
 //             "optim.<param name>.<slot>"  optimizer state (nn/optimizer.h), e.g.
 //                                          optim.fc1.weight.exp_avg, optim.fc1.weight.step
+//                                          (several optimizers: "optim.<name>.<param>.<slot>",
+//                                          see NamedOptimizers below)
 //             "ema.<dotted name>"          the EMA shadow (nn/ema.h)
 //   metadata  "ldae.format"                "ldae-checkpoint-1"
 //             "ldae.step"                  training steps done

@@ -299,7 +299,8 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     nn::save_checkpoint(path, nets, nn::NamedOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr, st);
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
-    fail(kStage, what + " is " + std::to_string(value) + " at step " + std::to_string(step + 1) + " (epoch " +
+    const std::string v = std::isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
+    fail(kStage, what + " is " + v + " at step " + std::to_string(step + 1) + " (epoch " +
                      std::to_string(ep + 1) + ", micro-batch " + std::to_string(b + 1) + " of " +
                      std::to_string(batches) + "); stopped without saving this step: " +
                      stage_error_where(paths, checkpoint_step, have_checkpoint));

@@ -129,6 +129,20 @@ std::string stage_error_where(const run::RunPaths& paths, int64_t checkpoint_ste
 
 }  // namespace
 
+std::shared_ptr<nets::AutoencoderKL> load_trained_autoencoder(const std::string& run, const std::string& preset,
+                                                              const std::string& which) {
+  check(which == "best" || which == "last", "load_trained_autoencoder",
+        "which must be \"best\" or \"last\", not \"" + which + "\"");
+  nets::check_preset(preset);
+  run::require_finished_stage(run, kStage, {{"preset", preset}});
+  Generator init(0);
+  auto ae = std::make_shared<nets::AutoencoderKL>(nets::autoencoder_kl_preset(preset), init);
+  const run::RunPaths paths = run::run_paths(run);
+  nn::load_weights(which == "best" ? paths.best : paths.last, *ae, "model.autoencoder");
+  ae->eval();
+  return ae;
+}
+
 const std::vector<std::string>& train_ae_log_columns() {
   static const std::vector<std::string> c = {"epoch",       "loss_g",      "l1",     "kl",       "perceptual",
                                              "g_adv",       "loss_d",      "d_fake", "d_real",   "grad_norm_g",

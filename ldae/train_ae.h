@@ -19,8 +19,11 @@
 // uninterrupted run.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "ldae/autoencoder_kl.h"
 #include "ldae/run/run_folder.h"
 #include "ldae/run/settings.h"
 
@@ -50,6 +53,13 @@ struct TrainAeResult {
 // for those, for a non-finite loss (naming the step; the last checkpoint is kept) and
 // for I/O failures.
 TrainAeResult train_ae(const TrainAeRequest& request);
+
+// For the later stages: the autoencoder of a finished train-ae run folder, built at
+// `preset` and loaded from its "best" or "last" checkpoint (the tensors under
+// "model.autoencoder."). Throws ldae::Error when the folder is missing, not a finished
+// train-ae run, trained at another preset, or its checkpoint does not fit.
+std::shared_ptr<nets::AutoencoderKL> load_trained_autoencoder(const std::string& run, const std::string& preset,
+                                                              const std::string& which = "best");
 
 // The log.csv columns after "step".
 const std::vector<std::string>& train_ae_log_columns();

@@ -38,7 +38,9 @@ void BatchLoader::stop_worker() {
   worker_done_ = false;
 }
 
-void BatchLoader::start_epoch(uint64_t epoch) {
+void BatchLoader::start_epoch(uint64_t epoch, int64_t first_batch) {
+  check(first_batch >= 0 && first_batch <= batches_per_epoch(), "BatchLoader::start_epoch",
+        "first_batch " + std::to_string(first_batch) + " is not in [0, " + std::to_string(batches_per_epoch()) + "]");
   stop_worker();
   order_ = rows_;
   if (options_.shuffle) {
@@ -50,11 +52,11 @@ void BatchLoader::start_epoch(uint64_t epoch) {
       std::swap(order_[i], order_[j]);
     }
   }
-  next_batch_ = 0;
+  next_batch_ = first_batch;
   if (options_.prefetch == 0) return;
-  worker_ = std::thread([this] {
+  worker_ = std::thread([this, first_batch] {
     const int64_t n = batches_per_epoch();
-    for (int64_t b = 0; b < n; ++b) {
+    for (int64_t b = first_batch; b < n; ++b) {
       Batch batch;
       try {
         batch = load_batch(b);

@@ -52,8 +52,9 @@ class BatchLoader {
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  // Starts (or restarts) an epoch: fixes its order and begins prefetching.
-  void start_epoch(uint64_t epoch);
+  // Starts (or restarts) an epoch: fixes its order and begins prefetching. first_batch > 0
+  // skips the epoch's first batches without reading them (a run resumed mid-epoch).
+  void start_epoch(uint64_t epoch, int64_t first_batch = 0);
   // The next batch of the epoch; false when the epoch is over.
   bool next(Batch* batch);
   int64_t batches_per_epoch() const;

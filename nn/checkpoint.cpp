@@ -1,5 +1,6 @@
 #include "nn/checkpoint.h"
 
+#include <cctype>
 #include <filesystem>
 #include <limits>
 #include <vector>
@@ -57,10 +58,17 @@ std::vector<std::string> compare_with_module(const Module& model, const std::map
   return problems;
 }
 
-}  // namespace
+// A valid optimizer name of the multi-optimizer format.
+bool valid_optimizer_name(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
 
-void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
-                     const Ema* ema, const TrainingState& state) {
+// The shared writer: `single` (the "optim." format) or `named` (the "optim.<name>." format).
+void save_impl(const std::string& path, const Module& model, const Optimizer* optimizer,
+               const NamedOptimizers* named, const Ema* ema, const TrainingState& state) {
   check(state.step >= 0, "save_checkpoint", "negative step " + std::to_string(state.step));
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> meta;
@@ -83,6 +91,16 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
     for (const auto& [k, v] : optimizer->hyperparameters()) meta["ldae.optim." + k] = v;
     for (const auto& [name, t] : optimizer->state_dict()) tensors["optim." + name] = t;
   }
+  if (named) {
+    for (const auto& [oname, opt] : *named) {
+      check(valid_optimizer_name(oname), "save_checkpoint",
+            "invalid optimizer name \"" + oname + "\" (letters, digits and '_' only)");
+      check(opt != nullptr, "save_checkpoint", "optimizer \"" + oname + "\" is null");
+      meta["ldae.optimizer." + oname] = opt->name();
+      for (const auto& [k, v] : opt->hyperparameters()) meta["ldae.optim." + oname + "." + k] = v;
+      for (const auto& [name, t] : opt->state_dict()) tensors["optim." + oname + "." + name] = t;
+    }
+  }
   if (ema) {
     meta["ldae.ema.updates"] = std::to_string(ema->num_updates());
     meta["ldae.ema.decay"] = format_number(ema->options().decay);
@@ -93,7 +111,8 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
   write_safetensors(path, tensors, meta);
 }
 
-TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer, Ema* ema) {
+TrainingState load_impl(const std::string& path, Module& model, Optimizer* optimizer,
+                        const NamedMutableOptimizers* named, Ema* ema) {
   const std::string op = "load_checkpoint: " + path;
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
@@ -156,6 +175,33 @@ TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer*
     else
       for (const auto& p : optimizer->check_state_dict(optim_part)) problems.push_back("optim: " + p);
   }
+  std::map<std::string, std::map<std::string, Tensor>> named_parts;
+  if (named) {
+    for (const auto& [key, value] : meta)
+      if (starts_with(key, "ldae.optimizer.") && !named->count(key.substr(15)))
+        problems.push_back("optimizer: the checkpoint holds state of an optimizer \"" + key.substr(15) +
+                           "\" that this run does not have");
+    for (const auto& [oname, opt] : *named) {
+      auto it = meta.find("ldae.optimizer." + oname);
+      if (it == meta.end()) {
+        problems.push_back("optimizer " + oname + ": the checkpoint holds no state for it");
+        continue;
+      }
+      if (it->second != opt->name()) {
+        problems.push_back("optimizer " + oname + ": the checkpoint holds " + it->second + " state, not " +
+                           opt->name());
+        continue;
+      }
+      named_parts[oname] = section_of(optim_part, oname);
+      for (const auto& p : opt->check_state_dict(named_parts[oname]))
+        problems.push_back("optim." + oname + ": " + p);
+    }
+    for (const auto& [key, _] : optim_part) {
+      const size_t dot = key.find('.');
+      if (dot == std::string::npos || !named->count(key.substr(0, dot)))
+        problems.push_back("unexpected key: optim." + key + " (no optimizer of this run owns it)");
+    }
+  }
   uint64_t ema_updates = 0;
   if (ema) {
     auto it = meta.find("ldae.ema.updates");
@@ -175,8 +221,31 @@ TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer*
   // ---- Load ----
   model.load_state_dict(model_part, /*strict=*/true);
   if (optimizer) optimizer->load_state_dict(optim_part);
+  if (named)
+    for (const auto& [oname, opt] : *named) opt->load_state_dict(named_parts.at(oname));
   if (ema) ema->load_state_dict(ema_part, static_cast<int64_t>(ema_updates));
   return state;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
+                     const Ema* ema, const TrainingState& state) {
+  save_impl(path, model, optimizer, nullptr, ema, state);
+}
+
+void save_checkpoint(const std::string& path, const Module& model, const NamedOptimizers& optimizers,
+                     const Ema* ema, const TrainingState& state) {
+  save_impl(path, model, nullptr, &optimizers, ema, state);
+}
+
+TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer, Ema* ema) {
+  return load_impl(path, model, optimizer, nullptr, ema);
+}
+
+TrainingState load_checkpoint(const std::string& path, Module& model, const NamedMutableOptimizers& optimizers,
+                              Ema* ema) {
+  return load_impl(path, model, nullptr, &optimizers, ema);
 }
 
 LoadReport load_weights(const std::string& path, Module& model, const std::string& section, bool strict) {

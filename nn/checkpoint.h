@@ -4,6 +4,8 @@
 //   tensors   "model.<dotted name>"        parameters and buffers of the model
 //             "optim.<param name>.<slot>"  optimizer state (nn/optimizer.h), e.g.
 //                                          optim.fc1.weight.exp_avg, optim.fc1.weight.step
+//                                          (several optimizers: "optim.<name>.<param>.<slot>",
+//                                          see NamedOptimizers below)
 //             "ema.<dotted name>"          the EMA shadow (nn/ema.h)
 //   metadata  "ldae.format"                "ldae-checkpoint-1"
 //             "ldae.step"                  training steps done
@@ -52,6 +54,19 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
 // unexpected or mis-shaped (all listed, with both shapes), or the optimizer type or
 // EMA differs.
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer, Ema* ema);
+
+// Several optimizers in one checkpoint (e.g. the generator's and the discriminator's of a
+// GAN), each under its own name (letters, digits, '_'; no '.'):
+//   tensors   "optim.<name>.<param name>.<slot>"
+//   metadata  "ldae.optimizer.<name>" (the type), "ldae.optim.<name>.<hyperparameter>"
+// Otherwise as the single-optimizer functions (the map may be empty). Loading requires
+// exactly the same names, each with its saved type and a matching state.
+using NamedOptimizers = std::map<std::string, const Optimizer*>;
+using NamedMutableOptimizers = std::map<std::string, Optimizer*>;
+void save_checkpoint(const std::string& path, const Module& model, const NamedOptimizers& optimizers,
+                     const Ema* ema, const TrainingState& state);
+TrainingState load_checkpoint(const std::string& path, Module& model, const NamedMutableOptimizers& optimizers,
+                              Ema* ema);
 
 // Loads only weights into `model`: the tensors under "<section>." (e.g. "model" or
 // "ema" of a checkpoint), or every tensor of the file when section is "" (a plain

@@ -225,3 +225,57 @@ TEST_F(Checkpoint, LoadWeightsFromASection) {
                {"load_weights", "shape mismatch: fc1.weight: module (16, 3) vs file (8, 3)"});
   expect_error([&] { load_weights(path("c.safetensors"), wide, "decoder"); }, {"no tensors under \"decoder.\""});
 }
+
+// Two optimizers over disjoint parameters (a GAN's generator and discriminator): each is
+// saved under its name and restored exactly; a missing, extra or retyped one is refused.
+TEST_F(Checkpoint, NamedOptimizersRoundTrip) {
+  Generator init(1), data(2);
+  TinyNet net(init, std::make_shared<Generator>(3));
+  NamedTensors first, second;  // fc1.* for "g", the rest for "d"
+  for (const auto& [name, t] : net.named_parameters()) (name.rfind("fc1.", 0) == 0 ? first : second).push_back({name, t});
+  ASSERT_FALSE(first.empty());
+  ASSERT_FALSE(second.empty());
+  Adam g(first, AdamOptions{1e-2});
+  Adam d(second, AdamOptions{5e-3});
+  for (int i = 0; i < 2; ++i) {
+    g.zero_grad();
+    d.zero_grad();
+    ag::backward(ag::mean(ag::pow(net.forward(randn({4, 3}, data)), 2.0)));
+    g.step();
+    d.step();
+  }
+  TrainingState state;
+  state.step = 2;
+  save_checkpoint(path("gan.safetensors"), net, NamedOptimizers{{"g", &g}, {"d", &d}}, nullptr, state);
+  const SafetensorsFile f = read_safetensors(path("gan.safetensors"));
+  EXPECT_TRUE(f.tensors.count("optim.g.fc1.weight.exp_avg"));
+  EXPECT_TRUE(f.tensors.count("optim.d.fc2.weight.exp_avg_sq"));
+  EXPECT_EQ(f.metadata.at("ldae.optimizer.g"), "Adam");
+  EXPECT_EQ(f.metadata.at("ldae.optim.d.lr"), "0.005");
+
+  Generator init2(7);
+  TinyNet net2(init2, std::make_shared<Generator>(0));
+  NamedTensors first2, second2;
+  for (const auto& [name, t] : net2.named_parameters())
+    (name.rfind("fc1.", 0) == 0 ? first2 : second2).push_back({name, t});
+  Adam g2(first2, AdamOptions{1e-2});
+  Adam d2(second2, AdamOptions{5e-3});
+  const TrainingState loaded =
+      load_checkpoint(path("gan.safetensors"), net2, NamedMutableOptimizers{{"g", &g2}, {"d", &d2}}, nullptr);
+  EXPECT_EQ(loaded.step, 2);
+  EXPECT_EQ(values(net2.state_dict()), values(net.state_dict()));
+  EXPECT_EQ(values(g2.state_dict()), values(g.state_dict()));
+  EXPECT_EQ(values(d2.state_dict()), values(d.state_dict()));
+
+  // Only one of the two optimizers: refused, naming the other one.
+  expect_error([&] { load_checkpoint(path("gan.safetensors"), net2, NamedMutableOptimizers{{"g", &g2}}, nullptr); },
+               {"does not match", "optimizer \"d\""});
+  // The single-optimizer reader does not take a two-optimizer file.
+  Adam all(net2.named_parameters(), AdamOptions{1e-2});
+  expect_error([&] { load_checkpoint(path("gan.safetensors"), net2, &all, nullptr); }, {"holds no optimizer state"});
+  // A retyped optimizer.
+  SGD sgd(second2, SgdOptions{});
+  expect_error([&] {
+    load_checkpoint(path("gan.safetensors"), net2, NamedMutableOptimizers{{"g", &g2}, {"d", &sgd}}, nullptr);
+  }, {"optimizer d: the checkpoint holds Adam state, not SGD"});
+}

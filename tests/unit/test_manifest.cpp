@@ -288,6 +288,31 @@ TEST_F(ManifestFiles, LoaderMakesSeededShuffledBatches) {
   EXPECT_EQ(n, 2);
 }
 
+// A run resumed mid-epoch starts the epoch at a later batch: the same batches as the
+// uninterrupted epoch from there on (with and without prefetching), none before.
+TEST_F(ManifestFiles, LoaderStartsAnEpochAtALaterBatch) {
+  const Manifest m = read_manifest(make_cohort(7));
+  for (int64_t prefetch : {0, 2}) {
+    LoaderOptions o;
+    o.batch_size = 2;
+    o.seed = 9;
+    o.prefetch = prefetch;
+    BatchLoader loader(m, {0, 1, 2, 3, 4, 5, 6}, o);
+    loader.start_epoch(3);
+    std::vector<std::vector<size_t>> full;
+    Batch b;
+    while (loader.next(&b)) full.push_back(b.rows);
+    ASSERT_EQ(full.size(), 4u);
+    loader.start_epoch(3, 2);
+    std::vector<std::vector<size_t>> rest;
+    while (loader.next(&b)) rest.push_back(b.rows);
+    EXPECT_EQ(rest, std::vector<std::vector<size_t>>(full.begin() + 2, full.end())) << "prefetch " << prefetch;
+    loader.start_epoch(3, 4);  // at the end: nothing left
+    EXPECT_FALSE(loader.next(&b));
+    EXPECT_THROW(loader.start_epoch(3, 5), Error);
+  }
+}
+
 TEST_F(ManifestFiles, LoaderReportsBadFilesAndShapes) {
   const Manifest m = read_manifest(make_cohort(3, {2, 3, 5}));
   LoaderOptions o;

@@ -1,0 +1,32 @@
+#include "apps/stage_args.h"
+
+#include <cstdio>
+
+namespace ldae::app {
+
+void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable& table) {
+  sub->add_option("--preset", args.preset, "Network sizes and default settings: tiny, course or paper")
+      ->check(CLI::IsMember({"tiny", "course", "paper"}))
+      ->capture_default_str();
+  sub->add_option("--config", args.config,
+                  "JSON file of settings (an object {\"key\": value, ...}, or a run's config.json); "
+                  "applied after the preset's defaults");
+  sub->add_option("--set", args.sets, "Override one setting, key=value (repeatable; applied last)")
+      ->take_all()
+      ->allow_extra_args(false);
+  sub->add_flag("--list-settings", args.list_settings,
+                "Print the resolved settings as JSON and exit (nothing is read or written)");
+  sub->footer("Settings (key (type)  defaults at tiny, course, paper; range):\n" + run::settings_help(table));
+}
+
+run::Settings resolve_stage_settings(const StageArgs& args, const run::SettingsTable& table) {
+  try {
+    return run::resolve_settings(table, args.preset, args.config, args.sets);
+  } catch (const run::SettingsError& e) {
+    throw CLI::ValidationError(e.what());
+  }
+}
+
+void print_settings(const run::Settings& settings) { std::printf("%s\n", settings.json().dump(2).c_str()); }
+
+}  // namespace ldae::app

@@ -1,0 +1,442 @@
+#include "ldae/train_ae.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <memory>
+
+#include "autograd/no_grad.h"
+#include "data/figures.h"
+#include "data/loader.h"
+#include "data/manifest.h"
+#include "data/nifti.h"
+#include "data/preprocess.h"
+#include "ldae/ae_gan_step.h"
+#include "ldae/autoencoder_kl.h"
+#include "ldae/metrics.h"
+#include "ldae/patch_discriminator.h"
+#include "ldae/presets.h"
+#include "ldae/train_ae_settings.h"
+#include "nn/adam.h"
+#include "nn/checkpoint.h"
+#include "nn/clip_grad.h"
+#include "nn/csv_log.h"
+#include "nn/progress.h"
+#include "tensor/ops.h"
+
+namespace ldae::stages {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+const char* kStage = "train-ae";
+
+// Both networks under one module, so that one checkpoint holds them:
+// "model.autoencoder.*" and "model.discriminator.*".
+class AeGanPair : public nn::Module {
+ public:
+  AeGanPair(const nets::AutoencoderKLOptions& ae_options, const nets::PatchDiscriminatorOptions& d_options,
+            Generator& init) {
+    ae = register_module("autoencoder", std::make_shared<nets::AutoencoderKL>(ae_options, init));
+    disc = register_module("discriminator", std::make_shared<nets::PatchDiscriminator>(d_options, init));
+  }
+  std::shared_ptr<nets::AutoencoderKL> ae;
+  std::shared_ptr<nets::PatchDiscriminator> disc;
+};
+
+// FNV-1a 64 of a file's bytes, as 16 hex digits (identifies the manifest in config.json).
+std::string file_fingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check(static_cast<bool>(in), kStage, "cannot read " + path);
+  uint64_t h = 1469598103934665603ull;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h ^= static_cast<unsigned char>(buf[i]);
+      h *= 1099511628211ull;
+    }
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+// Doubles in checkpoint metadata: hexadecimal, so that they read back exactly.
+std::string exact(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%a", v);
+  return b;
+}
+double parse_exact(const std::map<std::string, std::string>& meta, const std::string& key) {
+  auto it = meta.find(key);
+  check(it != meta.end(), kStage, "the checkpoint lacks metadata \"" + key + "\"");
+  return std::strtod(it->second.c_str(), nullptr);
+}
+int64_t parse_count(const std::map<std::string, std::string>& meta, const std::string& key) {
+  auto it = meta.find(key);
+  check(it != meta.end(), kStage, "the checkpoint lacks metadata \"" + key + "\"");
+  return std::stoll(it->second);
+}
+
+// The volume as the networks see it: min-max scaled to [0, 1] (ldae-reference 1.4 step 5).
+data::Volume to_unit_range(const data::Volume& v) { return data::normalize_intensity(v); }
+
+struct Validation {
+  double l1 = 0, psnr = 0, ssim = 0;
+};
+
+// L1, PSNR and 3D SSIM (data range 1, decodings not clipped, as the reference's metrics;
+// SSIM with ldae/metrics.h's default window, size 3 and sigma 1.5, ldae-reference 7.6) of
+// decode(mu) over the validation rows; the first row's figure goes to `figure`.
+Validation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, const std::vector<size_t>& rows,
+                    const std::string& figure) {
+  NoGrad no_grad;
+  Validation v;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    data::ReadOptions quiet;
+    quiet.quiet = true;
+    const data::Volume vol = to_unit_range(data::read_nifti(m.rows[rows[i]].full_path, quiet));
+    const Shape s = vol.voxels.shape();                                 // (X, Y, Z)
+    const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]});      // (1, 1, X, Y, Z)
+    const Tensor x_hat = ae.reconstruct(x);
+    const Tensor d = sub(x_hat, x);
+    const double l1 = mean(abs(d)).item();
+    const double mse = mean(mul(d, d)).item();
+    v.l1 += l1;
+    v.psnr += mse > 0 ? 10.0 * std::log10(1.0 / mse) : 100.0;
+    v.ssim += metrics::ssim3d(x_hat, x).mean;
+    if (i == 0) {
+      data::Volume rec = vol;
+      rec.voxels = x_hat.reshape({s[0], s[1], s[2]}).contiguous();
+      data::write_png(figure, data::comparison_figure(vol, rec, "input", "reconstruction"));
+    }
+  }
+  v.l1 /= static_cast<double>(rows.size());
+  v.psnr /= static_cast<double>(rows.size());
+  v.ssim /= static_cast<double>(rows.size());
+  return v;
+}
+
+std::string stage_error_where(const run::RunPaths& paths, int64_t checkpoint_step, bool have_checkpoint) {
+  if (!have_checkpoint) return "no checkpoint had been written yet";
+  return "the last good checkpoint, " + paths.last + " (step " + std::to_string(checkpoint_step) + "), is kept";
+}
+
+}  // namespace
+
+std::shared_ptr<nets::AutoencoderKL> load_trained_autoencoder(const std::string& run, const std::string& preset,
+                                                              const std::string& which) {
+  check(which == "best" || which == "last", "load_trained_autoencoder",
+        "which must be \"best\" or \"last\", not \"" + which + "\"");
+  nets::check_preset(preset);
+  run::require_finished_stage(run, kStage, {{"preset", preset}});
+  Generator init(0);
+  auto ae = std::make_shared<nets::AutoencoderKL>(nets::autoencoder_kl_preset(preset), init);
+  const run::RunPaths paths = run::run_paths(run);
+  nn::load_weights(which == "best" ? paths.best : paths.last, *ae, "model.autoencoder");
+  ae->eval();
+  return ae;
+}
+
+const std::vector<std::string>& train_ae_log_columns() {
+  static const std::vector<std::string> c = {"epoch",       "loss_g",      "l1",     "kl",       "perceptual",
+                                             "g_adv",       "loss_d",      "d_fake", "d_real",   "grad_norm_g",
+                                             "grad_norm_d", "val_l1",      "val_psnr", "val_ssim"};
+  return c;
+}
+
+TrainAeResult train_ae(const TrainAeRequest& r) {
+  const run::Settings& s = r.settings;
+  // The perceptual term: ldae/lpips.* (another branch) will provide the 2.5D LPIPS network;
+  // wiring it means loading --lpips here, setting AeGanLossOptions::perceptual (its slice
+  // sampling drawn from a generator saved in the checkpoint, like "noise"), and logging the
+  // "perceptual" column. Until then the term is off and config.json says so.
+  if (!r.lpips.empty())
+    fail(kStage, "LPIPS weights are not supported by this build yet (--lpips " + r.lpips +
+                     "); without --lpips the perceptual term is off, and the run's config.json says so");
+  nets::check_preset(r.preset);
+  const int64_t batch_size = s.get_int("batch_size"), accumulate = s.get_int("accumulate");
+  const int64_t epochs = s.get_int("epochs");
+  const uint64_t seed = static_cast<uint64_t>(s.get_int("seed"));
+
+  // ---- Data and split ----
+  const data::Manifest m = data::read_manifest(r.manifest);
+  const data::Split split =
+      data::split_by_subject(m, s.get_float("val_fraction"), s.get_float("test_fraction"),
+                             static_cast<uint64_t>(s.get_int("split_seed")));
+  if (split.val.empty())
+    fail(kStage, "the validation split is empty (" + r.manifest + ", val_fraction " +
+                     nn::format_number(s.get_float("val_fraction")) + "): raise val_fraction or add subjects");
+  if (static_cast<int64_t>(split.train.size()) < batch_size)
+    fail(kStage, "batch_size " + std::to_string(batch_size) + " is larger than the training split (" +
+                     std::to_string(split.train.size()) + " scans)");
+
+  // ---- Sizes against the networks ----
+  const nets::AutoencoderKLOptions ae_options = nets::autoencoder_kl_preset(r.preset);
+  const nets::PatchDiscriminatorOptions d_options = nets::patch_discriminator_preset(r.preset);
+  const data::Volume header = data::read_nifti_header(m.rows[split.train[0]].full_path);
+  const Shape vol = {header.meta.dim[1], header.meta.dim[2], header.meta.dim[3]};  // (X, Y, Z)
+  if (header.meta.dim[0] != 3)
+    fail(kStage, m.rows[split.train[0]].full_path + " is not a 3D volume (" + std::to_string(header.meta.dim[0]) +
+                     " dimensions)");
+  {
+    const Shape preset_image = nets::preset_image_shape(r.preset);
+    const Shape image = {1, 1, vol[0], vol[1], vol[2]};
+    const Shape latent = nets::autoencoder_kl_latent_shape(ae_options, image);
+    const int64_t factor = int64_t{1} << (ae_options.num_channels.size() - 1);
+    bool fits = true;
+    for (int a = 0; a < 3; ++a) fits = fits && latent[2 + a] >= 1 && latent[2 + a] * factor == vol[a];
+    if (!fits)
+      fail(kStage, "the volumes (" + shape_str(vol) + ", " + m.rows[split.train[0]].full_path +
+                       ") do not fit the autoencoder of preset " + r.preset + ": each axis must be a multiple of " +
+                       std::to_string(factor) + " so that the reconstruction has the input's size (the preset's "
+                       "image is " + shape_str(Shape(preset_image.begin() + 2, preset_image.end())) + ")");
+    // Every scan the run reads must have that size (headers only; a mismatch would
+    // otherwise stop the run in the middle of an epoch).
+    for (const auto* part : {&split.train, &split.val})
+      for (size_t row : *part) {
+        const data::Volume h = data::read_nifti_header(m.rows[row].full_path);
+        const Shape hs = {h.meta.dim[1], h.meta.dim[2], h.meta.dim[3]};
+        if (h.meta.dim[0] != 3 || hs != vol)
+          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + m.rows[row].full_path +
+                           " has shape " + shape_str(hs) + " but " + m.rows[split.train[0]].full_path + " has " +
+                           shape_str(vol) + "; every scan must have the same size (ldae preprocess --shape)");
+      }
+    if (Shape(preset_image.begin() + 2, preset_image.end()) != vol)
+      std::cerr << "train-ae: warning: the volumes are " << shape_str(vol) << ", the " << r.preset
+                << " preset's image is " << shape_str(Shape(preset_image.begin() + 2, preset_image.end()))
+                << "; the later stages' networks are sized for the preset's latent\n";
+    for (const auto& sz : nets::patch_discriminator_sizes(d_options, {vol[0], vol[1], vol[2]}))
+      for (int64_t n : sz)
+        if (n < 1)
+          fail(kStage, "the volumes (" + shape_str(vol) + ") are too small for the discriminator of preset " +
+                           r.preset + " (a layer's output would be empty)");
+  }
+
+  // ---- The run folder and its configuration ----
+  const run::RunPaths paths = run::run_paths(r.out);
+  run::prepare_run_folder(paths);
+  const std::string perceptual = r.lpips.empty() ? "off (no --lpips file)" : "lpips " + r.lpips;
+  ordered_json config;
+  config["stage"] = kStage;
+  config["preset"] = r.preset;
+  config["settings"] = s.json();
+  config["perceptual"] = perceptual;
+  config["data"] = {{"manifest", fs::absolute(r.manifest).lexically_normal().string()},
+                    {"manifest_fnv1a64", file_fingerprint(r.manifest)},
+                    {"image_shape", vol},
+                    {"transform", "per-volume min-max to [0, 1]"},
+                    {"split", {{"train", split.train.size()}, {"val", split.val.size()}, {"test", split.test.size()}}}};
+  config["networks"] = {{"autoencoder", "AutoencoderKL, preset " + r.preset},
+                        {"discriminator", "PatchDiscriminator, preset " + r.preset}};
+  config["environment"] = {{"version", run::program_version()}, {"threads", run::thread_count_hint()}};
+  TrainAeResult result;
+  result.start = run::open_run(paths, config);
+  if (result.start == run::RunStart::Finished) {
+    const nlohmann::json done = run::read_json(paths.done);
+    result.steps = done.value("steps", int64_t{0});
+    result.best_val_l1 = done.value("best_val_l1", 0.0);
+    result.best_step = done.value("best_step", int64_t{0});
+    result.last_val_l1 = done.value("val_l1", 0.0);
+    result.last_val_psnr = done.value("val_psnr", 0.0);
+    result.last_val_ssim = done.value("val_ssim", 0.0);
+    std::cerr << "train-ae: " << r.out << " is already complete (done.json); nothing to do\n";
+    return result;
+  }
+
+  // ---- Networks, optimizers, generators ----
+  Generator init(seed, 0);
+  Generator noise(seed, uint64_t{1} << 60);  // the posterior samples z = mu + sigma eps
+  AeGanPair nets(ae_options, d_options, init);
+  nn::Adam opt_g(nets.ae->named_parameters(), nn::AdamOptions{s.get_float("lr_g")});
+  nn::Adam opt_d(nets.disc->named_parameters(), nn::AdamOptions{s.get_float("lr_d")});
+  nets.train();
+
+  data::LoaderOptions lo;
+  lo.batch_size = batch_size;
+  lo.shuffle = true;
+  lo.seed = seed;
+  lo.prefetch = 2;
+  lo.transform = to_unit_range;
+  data::BatchLoader loader(m, split.train, lo);
+  const int64_t batches = loader.batches_per_epoch();
+  const int64_t steps_per_epoch = (batches + accumulate - 1) / accumulate;
+  const int64_t total_steps = epochs * steps_per_epoch;
+
+  int64_t step = 0, epoch = 0, first_batch = 0, best_step = 0;
+  double best = std::numeric_limits<double>::infinity();
+  Validation last_val;
+  bool have_checkpoint = false;
+  int64_t checkpoint_step = 0;
+  if (result.start == run::RunStart::Resume) {
+    const nn::TrainingState st =
+        nn::load_checkpoint(paths.last, nets, nn::NamedMutableOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr);
+    check(st.metadata.count("stage") && st.metadata.at("stage") == kStage, kStage,
+          paths.last + " is not a train-ae checkpoint");
+    check(st.generators.count("noise") == 1, kStage, paths.last + " lacks the noise generator");
+    step = st.step;
+    noise = st.generators.at("noise");
+    epoch = parse_count(st.metadata, "epoch");
+    first_batch = parse_count(st.metadata, "batch");
+    best = parse_exact(st.metadata, "best_val_l1");
+    best_step = parse_count(st.metadata, "best_step");
+    last_val.l1 = parse_exact(st.metadata, "val_l1");
+    last_val.psnr = parse_exact(st.metadata, "val_psnr");
+    last_val.ssim = parse_exact(st.metadata, "val_ssim");
+    check(first_batch <= batches && epoch <= epochs, kStage, paths.last + " holds a position outside this run");
+    have_checkpoint = true;
+    checkpoint_step = step;
+    std::cerr << "train-ae: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
+              << first_batch << ")\n";
+  } else {
+    std::cerr << "train-ae: new run in " << r.out << ": " << split.train.size() << " training / " << split.val.size()
+              << " validation scans of " << shape_str(vol) << ", " << total_steps << " optimizer steps\n";
+  }
+  std::cerr << "train-ae: perceptual term " << perceptual << "\n";
+  nn::CsvLog log(paths.log, train_ae_log_columns(), result.start == run::RunStart::Resume ? step : -1);
+
+  auto save = [&](const std::string& path, int64_t next_epoch, int64_t next_batch) {
+    nn::TrainingState st;
+    st.step = step;
+    st.generators = {{"noise", noise}};
+    st.metadata = {{"stage", kStage},
+                   {"preset", r.preset},
+                   {"epoch", std::to_string(next_epoch)},
+                   {"batch", std::to_string(next_batch)},
+                   {"best_val_l1", exact(best)},
+                   {"best_step", std::to_string(best_step)},
+                   {"val_l1", exact(last_val.l1)},
+                   {"val_psnr", exact(last_val.psnr)},
+                   {"val_ssim", exact(last_val.ssim)}};
+    nn::save_checkpoint(path, nets, nn::NamedOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr, st);
+  };
+  auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
+    const std::string v = std::isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
+    fail(kStage, what + " is " + v + " at step " + std::to_string(step + 1) + " (epoch " +
+                     std::to_string(ep + 1) + ", micro-batch " + std::to_string(b + 1) + " of " +
+                     std::to_string(batches) + "); stopped without saving this step: " +
+                     stage_error_where(paths, checkpoint_step, have_checkpoint));
+  };
+
+  nets::AeGanLossOptions lopt;
+  lopt.kl_weight = s.get_float("kl_weight");
+  lopt.adv_weight = s.get_float("adv_weight");
+  lopt.perceptual_weight = s.get_float("perceptual_weight");
+  lopt.faithful_disc_grad_leak = s.get_bool("faithful_disc_grad_leak");
+  const double clip = s.get_float("clip_grad_norm");
+  const int64_t warmup = s.get_int("adv_warmup_steps"), nan_at = s.get_int("debug_nan_at_step");
+  const int64_t checkpoint_every = s.get_int("checkpoint_every"), log_every = s.get_int("log_every");
+  const double scale = 1.0 / static_cast<double>(accumulate);
+
+  nn::ProgressOptions po;
+  std::ostringstream sink;
+  if (!r.progress) po.out = &sink;
+  nn::Progress progress("train-ae", total_steps, step, po);
+  const int64_t start_step = step;
+
+  for (; epoch < epochs; ++epoch, first_batch = 0) {
+    loader.start_epoch(static_cast<uint64_t>(epoch), first_batch);
+    data::Batch batch;
+    int64_t b = first_batch;
+    std::map<std::string, double> sums;
+    int64_t in_window = 0;
+    while (loader.next(&batch)) {
+      const bool adv_on = step >= warmup;
+      const nets::GeneratorPass g = nets::generator_backward(*nets.ae, *nets.disc, batch.images, noise, lopt, adv_on,
+                                                             scale, step + 1 == nan_at && in_window == 0);
+      if (!std::isfinite(g.loss)) stop_on("the generator loss", g.loss, epoch, b);
+      sums["loss_g"] += g.loss;
+      sums["l1"] += g.l1;
+      sums["kl"] += g.kl;
+      if (lopt.perceptual) sums["perceptual"] += g.perceptual;
+      if (adv_on) {
+        sums["g_adv"] += g.adversarial;
+        const nets::DiscriminatorPass d =
+            nets::discriminator_backward(*nets.disc, batch.images, g.reconstruction, lopt, scale);
+        if (!std::isfinite(d.loss)) stop_on("the discriminator loss", d.loss, epoch, b);
+        sums["loss_d"] += d.loss;
+        sums["d_fake"] += d.fake;
+        sums["d_real"] += d.real;
+      }
+      ++in_window;
+      ++b;
+      if (b % accumulate != 0 && b != batches) continue;
+
+      // ---- One optimizer step ----
+      std::map<std::string, double> row;
+      for (const auto& [k, v] : sums) row[k] = v / static_cast<double>(in_window);
+      const double gn_g = nn::clip_grad_norm(nets.ae->parameters(), clip);
+      if (!std::isfinite(gn_g)) stop_on("the autoencoder's gradient norm", gn_g, epoch, b - 1);
+      row["grad_norm_g"] = gn_g;
+      if (adv_on) {
+        const double gn_d = nn::clip_grad_norm(nets.disc->parameters(), clip);
+        if (!std::isfinite(gn_d)) stop_on("the discriminator's gradient norm", gn_d, epoch, b - 1);
+        row["grad_norm_d"] = gn_d;
+      }
+      opt_g.step();
+      if (adv_on) opt_d.step();
+      nets.ae->zero_grad();
+      nets.disc->zero_grad();
+      ++step;
+      sums.clear();
+      in_window = 0;
+      row["epoch"] = static_cast<double>(epoch + 1);
+      if (step % log_every == 0 || b == batches) log.log(step, row);
+      progress.update(step, {{"loss_g", row["loss_g"]}, {"l1", row["l1"]}});
+
+      if (b == batches) {
+        // ---- End of the epoch: validation, figure, best, last ----
+        char name[64];
+        std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
+        last_val = validate(*nets.ae, m, split.val, (fs::path(paths.figures) / name).string());
+        log.log(step, {{"epoch", static_cast<double>(epoch + 1)},
+                       {"val_l1", last_val.l1},
+                       {"val_psnr", last_val.psnr},
+                       {"val_ssim", last_val.ssim}});
+        if (last_val.l1 < best) {
+          best = last_val.l1;
+          best_step = step;
+          save(paths.best, epoch + 1, 0);
+        }
+        save(paths.last, epoch + 1, 0);
+        have_checkpoint = true;
+        checkpoint_step = step;
+      } else if (step % checkpoint_every == 0) {
+        save(paths.last, epoch, b);
+        have_checkpoint = true;
+        checkpoint_step = step;
+      }
+    }
+  }
+  progress.finish();
+
+  ordered_json summary;
+  summary["steps"] = step;
+  summary["epochs"] = epochs;
+  summary["best_val_l1"] = best;
+  summary["best_step"] = best_step;
+  summary["val_l1"] = last_val.l1;
+  summary["val_psnr"] = last_val.psnr;
+  summary["val_ssim"] = last_val.ssim;
+  summary["perceptual"] = perceptual;
+  summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
+  run::write_done(paths, kStage, summary);
+
+  result.steps = step;
+  result.steps_run = step - start_step;
+  result.best_val_l1 = best;
+  result.best_step = best_step;
+  result.last_val_l1 = last_val.l1;
+  result.last_val_psnr = last_val.psnr;
+  result.last_val_ssim = last_val.ssim;
+  return result;
+}
+
+}  // namespace ldae::stages

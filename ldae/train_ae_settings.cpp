@@ -1,0 +1,47 @@
+#include "ldae/train_ae_settings.h"
+
+namespace ldae::stages {
+
+const run::SettingsTable& train_ae_settings() {
+  using namespace run;
+  constexpr double kMaxSeed = 4294967295.0, kHuge = 1e300, kMaxSteps = 1e12;
+  static const SettingsTable table = {
+      int_setting("seed", 42, 42, 42, 0, kMaxSeed,
+                  "initialisation, sampling noise and data order (the reference: seed_everything(42))"),
+      int_setting("split_seed", 42, 42, 42, 0, kMaxSeed,
+                  "the subject-level split (keep it equal across the three stages)"),
+      float_setting("val_fraction", 0.1, 0.1, 0.05, 0.0, 0.9,
+                    "fraction of subjects for validation (of those left after test)"),
+      float_setting("test_fraction", 0.1, 0.1, 0.1, 0.0, 0.9,
+                    "fraction of subjects held out for testing (never trained on)"),
+      int_setting("epochs", 3, 3, 100, 1, 1e6, "passes over the training split (course: a few, as one 64x80x64 micro-batch takes seconds on a CPU)"),
+      int_setting("batch_size", 1, 1, 1, 1, 1024, "volumes per micro-batch"),
+      int_setting("accumulate", 2, 2, 4, 1, 1024,
+                  "micro-batches per optimizer step (each loss divided by it; an epoch's last, shorter window "
+                  "steps too)"),
+      float_setting("lr_g", 1e-3, 3e-4, 5e-5, 0.0, kHuge, "Adam learning rate of the autoencoder"),
+      float_setting("lr_d", 5e-4, 2e-4, 1e-4, 0.0, kHuge, "Adam learning rate of the discriminator"),
+      float_setting("kl_weight", 1e-7, 1e-7, 1e-7, 0.0, kHuge, "weight of the KL term"),
+      float_setting("perceptual_weight", 1e-3, 1e-3, 1e-3, 0.0, kHuge,
+                    "weight of the 2.5D LPIPS term (used only with an LPIPS network; see --lpips)"),
+      float_setting("fake_3d_ratio", 0.5, 0.5, 0.5, 0.0, 1.0, "fraction of slices per axis the 2.5D LPIPS scores"),
+      float_setting("adv_weight", 0.025, 0.025, 0.025, 0.0, kHuge,
+                    "weight of the least-squares GAN terms (generator and discriminator)"),
+      int_setting("adv_warmup_steps", 0, 0, 0, 0, kMaxSteps,
+                  "optimizer steps before the adversarial terms start (the generator's term and the "
+                  "discriminator's updates; 0 = published)"),
+      bool_setting("faithful_disc_grad_leak", false, false, false,
+                   "true: reproduce the published bug where the generator's adversarial backward also reaches "
+                   "the discriminator's gradients (ldae-reference 10.1 item 1)"),
+      float_setting("clip_grad_norm", 1.0, 1.0, 1.0, 1e-12, kHuge, "gradient-norm clipping of each network"),
+      int_setting("checkpoint_every", 1, 20, 500, 1, kMaxSteps,
+                  "optimizer steps between checkpoints (also at the end of every epoch)"),
+      int_setting("log_every", 1, 1, 10, 1, kMaxSteps,
+                  "optimizer steps between rows of log.csv (an epoch's last step is always logged)"),
+      int_setting("debug_nan_at_step", -1, -1, -1, -1, kMaxSteps,
+                  "testing: make the generator loss NaN at this optimizer step (-1: never)"),
+  };
+  return table;
+}
+
+}  // namespace ldae::stages

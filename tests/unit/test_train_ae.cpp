@@ -1,0 +1,71 @@
+// Stage 1 in process (ldae/train_ae.h) on a tiny phantom cohort: one epoch runs, the run
+// folder is complete, the same request again finds it finished, and a later stage loads
+// the trained autoencoder from it (refusing another preset or an unfinished folder). The
+// kill -9 resume, the NaN stop and the refusals are in tests/cli/test_train_ae.sh.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "autograd/no_grad.h"
+#include "common/test_helpers.h"
+#include "data/manifest.h"
+#include "data/nifti.h"
+#include "data/preprocess.h"
+#include "data/synth.h"
+#include "ldae/train_ae.h"
+#include "ldae/train_ae_settings.h"
+#include "tensor/ops.h"
+
+using namespace ldae;
+using ldae::testing::expect_error;
+namespace fs = std::filesystem;
+
+TEST(TrainAe, OneEpochThenALaterStageLoadsTheAutoencoder) {
+  const fs::path dir = fs::temp_directory_path() / ("ldae_train_ae_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  data::SynthOptions so;
+  so.out_dir = (dir / "cohort").string();
+  so.subjects = 6;
+  so.shape = {16, 20, 16};
+  so.visits = {0};
+  so.overview = false;
+  data::generate_cohort(so);
+
+  stages::TrainAeRequest req;
+  req.manifest = (dir / "cohort" / "manifest.csv").string();
+  req.out = (dir / "run").string();
+  req.preset = "tiny";
+  req.settings = run::resolve_settings(stages::train_ae_settings(), "tiny", "", {"epochs=1", "val_fraction=0.2"});
+  req.progress = false;
+  const stages::TrainAeResult r = stages::train_ae(req);
+  EXPECT_EQ(r.start, run::RunStart::Fresh);
+  EXPECT_EQ(r.steps, 2);  // 6 subjects: 1 test, 1 validation, 4 training scans; accumulate 2
+  EXPECT_EQ(r.steps_run, 2);
+  EXPECT_EQ(r.best_step, 2);
+  EXPECT_GT(r.last_val_l1, 0);
+  for (const char* f : {"config.json", "log.csv", "done.json", "checkpoints/last.safetensors",
+                        "checkpoints/best.safetensors", "figures/epoch_001.png"})
+    EXPECT_TRUE(fs::exists(dir / "run" / f)) << f;
+
+  const stages::TrainAeResult again = stages::train_ae(req);
+  EXPECT_EQ(again.start, run::RunStart::Finished);
+  EXPECT_EQ(again.steps, 2);
+  EXPECT_EQ(again.last_val_l1, r.last_val_l1);
+
+  // The loaded autoencoder reproduces the run's validation L1 exactly.
+  const auto ae = stages::load_trained_autoencoder(req.out, "tiny");
+  const data::Manifest m = data::read_manifest(req.manifest);
+  const data::Split split = data::split_by_subject(m, 0.2, 0.1, 42);
+  ASSERT_EQ(split.val.size(), 1u);
+  const data::Volume v = data::normalize_intensity(data::read_nifti(m.rows[split.val[0]].full_path));
+  NoGrad no_grad;
+  const Tensor x = v.voxels.reshape({1, 1, 16, 20, 16});
+  EXPECT_EQ(mean(abs(sub(ae->reconstruct(x), x))).item(), r.last_val_l1);
+
+  expect_error([&] { stages::load_trained_autoencoder(req.out, "course"); },
+               {"does not match this run", "preset: the folder's \"tiny\", this run's \"course\""});
+  fs::remove(dir / "run" / "done.json");
+  expect_error([&] { stages::load_trained_autoencoder(req.out, "tiny"); }, {"was not finished (no done.json)"});
+  fs::remove_all(dir);
+}

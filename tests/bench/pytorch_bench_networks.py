@@ -26,13 +26,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import ldae_torch_nets as nets  # noqa: E402  (the twins)
+from pytorch_bench import median_seconds  # noqa: E402  (the op benchmarks' timing loop, same folder)
 
 NETWORKS = ["autoencoder_kl", "patch_discriminator", "unet", "shift_unet", "convnext", "attention_semantic_encoder"]
 
@@ -81,17 +81,6 @@ def step_function(net, model, inputs, gen):
         out.backward(torch.ones_like(out))
 
     return step
-
-
-def median_seconds(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def our_results(path, preset):

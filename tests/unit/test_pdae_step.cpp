@@ -71,8 +71,11 @@ TEST(PdaeStep, GradientsReachOnlyTheTrainableParts) {
   TinyStage3 s;
   Generator noise(6);
   pdae_backward(s.encoder, s.net, s.schedule, s.slices, s.z0, noise, {}, 1.0);
-  for (const auto& [name, p] : s.net.named_parameters())
-    if (ShiftUNet::is_frozen_key(name)) EXPECT_FALSE(p.grad().defined()) << name;
+  for (const auto& [name, p] : s.net.named_parameters()) {
+    if (ShiftUNet::is_frozen_key(name)) {
+      EXPECT_FALSE(p.grad().defined()) << name;
+    }
+  }
   // The zero-initialised head gets a gradient at once ...
   EXPECT_GT(max_abs(s.net.state_dict().at("shift_out.2.weight").grad()), 0.0);
   // ... and after a few Adam steps the gradient reaches the encoder through the shift.

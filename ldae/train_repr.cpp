@@ -20,6 +20,7 @@
 #include "ldae/pdae_step.h"
 #include "ldae/presets.h"
 #include "ldae/train_ae.h"
+#include "ldae/train_ldm.h"
 #include "ldae/train_repr_settings.h"
 #include "nn/adam.h"
 #include "nn/checkpoint.h"
@@ -90,18 +91,6 @@ const std::string& meta(const std::map<std::string, std::string>& m, const std::
 
 data::Volume to_unit_range(const data::Volume& v) { return data::normalize_intensity(v); }
 
-// The schedule RUN2 was trained with (its config.json's settings; the reference's linear
-// 1000-step schedule when they do not say).
-diffusion::Schedule ldm_schedule_of(const nlohmann::json& ldm_config) {
-  const nlohmann::json s = ldm_config.value("settings", nlohmann::json::object());
-  const std::string name = s.contains("schedule") && s["schedule"].is_string() ? s["schedule"].get<std::string>()
-                                                                               : std::string("linear");
-  int64_t T = 1000;
-  for (const char* key : {"timesteps", "T", "num_timesteps"})
-    if (s.contains(key) && s[key].is_number_integer()) T = s[key].get<int64_t>();
-  return diffusion::Schedule::named(name, T);
-}
-
 // Everything train_repr and load_trained_ldae read from RUN2, LAT and RUN1.
 struct Upstream {
   std::string ldm_run, latents, autoencoder_run, autoencoder_checkpoint;
@@ -124,7 +113,7 @@ Upstream open_upstream(const std::string& run2, const std::string& preset) {
                      preset + "\"");
   u.autoencoder_run = fs::absolute(u.cache.autoencoder_run).lexically_normal().string();
   u.autoencoder_checkpoint = u.cache.info.value("autoencoder_checkpoint", std::string("best"));
-  u.ldm_checkpoint = run::run_paths(run2).last;
+  u.ldm_checkpoint = trained_unet_path(run2, "last");
   return u;
 }
 
@@ -216,7 +205,7 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
                                   " has changed since this run was trained (fingerprint " + fp + ", recorded " +
                                   d.value("ldm_checkpoint_fnv1a64", std::string("(none)")) + ")");
   out.autoencoder = load_trained_autoencoder(u.autoencoder_run, out.preset, u.autoencoder_checkpoint);
-  out.schedule = ldm_schedule_of(u.ldm_config);
+  out.schedule = trained_ldm_schedule(u.ldm_run);
   out.scale_factor = u.cache.scale_factor;
   Generator init(0);
   out.encoder = std::make_shared<nets::AttentionSemanticEncoder>(nets::attention_semantic_encoder_preset(out.preset),
@@ -306,7 +295,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   auto net = std::make_shared<nets::ShiftUNet>(net_options, init, shift_drop);
   nets::load_frozen_unet(*net, u.ldm_checkpoint, "ema.");
   const auto ae = load_trained_autoencoder(u.autoencoder_run, r.preset, u.autoencoder_checkpoint);
-  const diffusion::Schedule schedule = ldm_schedule_of(u.ldm_config);
+  const diffusion::Schedule schedule = trained_ldm_schedule(u.ldm_run);
   const auto trainable = trainable_view(encoder, net);
 
   // ---- The run folder and its configuration ----
@@ -327,7 +316,9 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
                     {"latent_shape", ls},
                     {"encoder_input", "per-volume min-max to [0, 1], axial slices (B, 1, Z, X, Y)"},
                     {"split", {{"train", train_rows.size()}, {"val", val_rows.size()}}}};
-  config["schedule"] = {{"T", schedule.T()}, {"from", "the train-ldm run's settings"}};
+  config["schedule"] = {{"from", "the train-ldm run's settings"},
+                        {"schedule", u.ldm_config.value("settings", nlohmann::json::object()).value("schedule", "")},
+                        {"T", schedule.T()}};
   config["networks"] = {{"encoder", "AttentionSemanticEncoder, preset " + r.preset + " (randomly initialised)"},
                         {"shift_unet", "ShiftUNet, preset " + r.preset + ", latent_dim " +
                                            std::to_string(net_options.latent_dim)}};

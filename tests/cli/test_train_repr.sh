@@ -120,7 +120,7 @@ expect 1 "is a run of 'train-ae', not of 'train-ldm'" train-repr --ldm "$WORK/ru
 expect 1 'preset: the folder.s "tiny", this run.s "course"' train-repr --ldm "$R2" --preset course --quiet --out "$WORK/bad"
 # A RUN2 whose checkpoint is not a UNet (stage 1's, in its place).
 cp -r "$R2" "$WORK/wrong" && cp "$WORK/run1/checkpoints/last.safetensors" "$WORK/wrong/checkpoints/last.safetensors"
-expect 1 'load_frozen_unet: .*the frozen UNet does not match the file .*missing key ema.time_embed' \
+expect 1 "load_frozen_unet: .*wrong/checkpoints/last.safetensors: the frozen UNet does not match the file \\(prefix 'ema.'\\)" \
   train-repr --ldm "$WORK/wrong" --preset tiny --quiet --out "$WORK/bad"
 expect 2 "unknown setting 'epoch'.*known: seed" "${TRAIN[@]}" --out "$WORK/bad" --set epoch=2
 expect 2 "'val_x0_clamp' \(string\) must be one of" "${TRAIN[@]}" --out "$WORK/bad" --set val_x0_clamp=always

@@ -62,6 +62,12 @@ AttentionSemanticEncoderOptions attention_semantic_encoder_preset(const std::str
   return o;
 }
 
+ShiftUNetOptions shift_unet_preset(const std::string& preset) {
+  ShiftUNetOptions o = shift_unet_options(preset);  // checks the name
+  o.latent_dim = attention_semantic_encoder_preset(preset).emb_chans;
+  return o;
+}
+
 PatchDiscriminatorOptions patch_discriminator_preset(const std::string& preset) {
   check_preset(preset);
   PatchDiscriminatorOptions o = paper_patch_discriminator_options();  // ldae-reference 2.2

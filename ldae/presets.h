@@ -10,6 +10,7 @@
 #include "ldae/autoencoder_kl.h"
 #include "ldae/convnext.h"
 #include "ldae/patch_discriminator.h"
+#include "ldae/shift_unet.h"
 #include "tensor/tensor.h"
 
 namespace ldae::nets {
@@ -34,6 +35,11 @@ AttentionSemanticEncoderOptions attention_semantic_encoder_preset(const std::str
 // The encoder's backbone alone (1-channel stem, no final Linear) at this preset; paper is
 // the published ConvNeXt-Small of tests/reference/state_dicts/convnext.txt.
 ConvNeXtOptions convnext_preset(const std::string& preset);
+// The stage-3 ShiftUNet as `ldae train-repr` builds it: shift_unet_options(preset) with
+// latent_dim = the semantic encoder's emb_chans (tiny 32, course 256, paper 768), so that
+// the encoder's y_sem is what label_emb reads.
+ShiftUNetOptions shift_unet_preset(const std::string& preset);
+
 // The stage-1 discriminator's options at this preset (each gives at least one logit per
 // axis on the preset's image).
 PatchDiscriminatorOptions patch_discriminator_preset(const std::string& preset);

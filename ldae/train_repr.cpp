@@ -1,0 +1,533 @@
+#include "ldae/train_repr.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "autograd/no_grad.h"
+#include "data/figures.h"
+#include "data/loader.h"
+#include "data/nifti.h"
+#include "data/preprocess.h"
+#include "diffusion/ddim.h"
+#include "ldae/latent_cache.h"
+#include "ldae/metrics.h"
+#include "ldae/pdae_step.h"
+#include "ldae/presets.h"
+#include "ldae/train_ae.h"
+#include "ldae/train_ldm.h"
+#include "ldae/train_repr_settings.h"
+#include "nn/adam.h"
+#include "nn/checkpoint.h"
+#include "nn/clip_grad.h"
+#include "nn/csv_log.h"
+#include "nn/progress.h"
+#include "tensor/ops.h"
+
+namespace ldae::stages {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+const char* kStage = "train-repr";
+const char* kLdmStage = "train-ldm";
+
+// Existing modules under new names, sharing their tensors: one checkpoint, optimizer and
+// EMA over the encoder and the shift branch together.
+class ModuleView : public nn::Module {
+ public:
+  explicit ModuleView(const std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>>& children) {
+    for (const auto& [name, child] : children) register_module(name, child);
+  }
+};
+
+// The trainable parts: "encoder.*" and "shift_unet.<label_emb|shift_*>.*" (the ShiftUNet's
+// own key names below "shift_unet.").
+std::shared_ptr<ModuleView> trainable_view(const std::shared_ptr<nets::AttentionSemanticEncoder>& encoder,
+                                           const std::shared_ptr<nets::ShiftUNet>& net) {
+  std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>> shift;
+  for (const auto& [name, child] : net->named_children())
+    if (!nets::ShiftUNet::is_frozen_key(name + ".")) shift.push_back({name, child});
+  auto shift_view = std::make_shared<ModuleView>(shift);
+  return std::make_shared<ModuleView>(std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>>{
+      {"encoder", encoder}, {"shift_unet", shift_view}});
+}
+
+// FNV-1a 64 of a file's bytes, as 16 hex digits (identifies RUN2's checkpoint in config.json).
+std::string file_fingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check(static_cast<bool>(in), kStage, "cannot read " + path);
+  uint64_t h = 1469598103934665603ull;
+  std::vector<char> buf(1 << 20);
+  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h ^= static_cast<unsigned char>(buf[static_cast<size_t>(i)]);
+      h *= 1099511628211ull;
+    }
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+// Doubles in checkpoint metadata: hexadecimal, so that they read back exactly.
+std::string exact(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%a", v);
+  return b;
+}
+const std::string& meta(const std::map<std::string, std::string>& m, const std::string& key, const std::string& path) {
+  auto it = m.find(key);
+  check(it != m.end(), kStage, path + " lacks metadata \"" + key + "\"");
+  return it->second;
+}
+
+data::Volume to_unit_range(const data::Volume& v) { return data::normalize_intensity(v); }
+
+// Everything train_repr and load_trained_ldae read from RUN2, LAT and RUN1.
+struct Upstream {
+  std::string ldm_run, latents, autoencoder_run, autoencoder_checkpoint;
+  std::string ldm_checkpoint;  // RUN2's last.safetensors
+  nlohmann::json ldm_config;
+  LatentCache cache;
+};
+
+Upstream open_upstream(const std::string& run2, const std::string& preset) {
+  Upstream u;
+  u.ldm_run = fs::absolute(run2).lexically_normal().string();
+  u.ldm_config = run::require_finished_stage(run2, kLdmStage, {{"preset", preset}});
+  const nlohmann::json d = u.ldm_config.value("data", nlohmann::json::object());
+  check(d.contains("latents") && d["latents"].is_string(), kStage,
+        "run folder " + run2 + ": its config.json does not name the latent cache (data.latents)");
+  u.latents = d["latents"].get<std::string>();
+  u.cache = open_latent_cache(u.latents);
+  if (u.cache.preset != preset)
+    fail(kStage, "the latent cache " + u.latents + " was made at preset \"" + u.cache.preset + "\", this run is \"" +
+                     preset + "\"");
+  u.autoencoder_run = fs::absolute(u.cache.autoencoder_run).lexically_normal().string();
+  u.autoencoder_checkpoint = u.cache.info.value("autoencoder_checkpoint", std::string("best"));
+  u.ldm_checkpoint = trained_unet_path(run2, "last");
+  return u;
+}
+
+struct Validation {
+  double ssim = 0, mse = 0;
+};
+
+// The y_sem-only reconstruction of each validation scan (ldae-reference 5.5): y_sem from
+// the encoder, a shifted DDIM sample from x_T ~ N(0, I) drawn from `gen`, decoded; scored
+// by SSIM (ldae/metrics.h defaults) and MSE against the autoencoder's decoding of the true
+// latent. The networks are used as they are (the caller puts the EMA weights in and sets
+// eval mode). The first scan's figure goes to `figure`.
+Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::ShiftUNet& net,
+                    const nets::AutoencoderKL& ae, const LatentCache& cache, const std::vector<size_t>& rows,
+                    const diffusion::Schedule& schedule, const diffusion::DdimOptions& ddim, Generator gen,
+                    const std::string& figure) {
+  NoGrad no_grad;
+  Validation v;
+  const Shape& ls = cache.latent_shape;  // (C, D, H, W)
+  for (size_t i = 0; i < rows.size(); ++i) {
+    data::ReadOptions quiet;
+    quiet.quiet = true;
+    const data::Volume vol = to_unit_range(data::read_nifti(cache.manifest.rows[rows[i]].full_path, quiet));
+    const Shape s = vol.voxels.shape();                                       // (X, Y, Z)
+    const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]});            // (1, 1, X, Y, Z)
+    const Tensor y = encoder.forward(nets::axial_slices(x));                  // (1, E)
+    const Tensor z0 = read_scaled_latent(cache, rows[i]).reshape({1, ls[0], ls[1], ls[2], ls[3]});
+    const Tensor x_T = randn(z0.shape(), gen);
+    auto fn = [&](const Tensor& x_t, int64_t t) {
+      const auto [eps, shift] = net.forward(x_t, Tensor::full({x_t.size(0)}, static_cast<double>(t)), y);
+      return diffusion::EpsAndShift{eps, shift};
+    };
+    const Tensor z_hat = diffusion::ddim_sample_shifted(schedule, x_T, fn, ddim);
+    const Tensor generated = ae.decode(mul_scalar(z_hat, 1.0 / cache.scale_factor));  // (1, 1, X, Y, Z)
+    const Tensor reference = ae.decode(mul_scalar(z0, 1.0 / cache.scale_factor));
+    v.ssim += metrics::ssim3d(generated, reference).mean;
+    v.mse += metrics::mse(generated, reference).mean;
+    if (i == 0) {
+      data::Volume a = vol, b = vol;
+      a.voxels = reference.reshape({s[0], s[1], s[2]}).contiguous();
+      b.voxels = generated.reshape({s[0], s[1], s[2]}).contiguous();
+      data::write_png(figure, data::comparison_figure(a, b, "autoencoder", "y_sem only"));
+    }
+  }
+  v.ssim /= static_cast<double>(rows.size());
+  v.mse /= static_cast<double>(rows.size());
+  return v;
+}
+
+diffusion::DdimOptions validation_ddim(const run::Settings& s) {
+  diffusion::DdimOptions o;
+  o.steps = s.get_int("val_ddim_steps");
+  o.shift_coefficient = s.get_string("val_shift_coefficient") == "reference"
+                            ? diffusion::ShiftCoefficient::Reference
+                            : diffusion::ShiftCoefficient::Training;
+  const std::string clamp = s.get_string("val_x0_clamp");
+  o.clamp = clamp == "reference" ? diffusion::X0Clamp::at(1.0)
+            : clamp == "dynamic" ? diffusion::X0Clamp::dynamic(0.995)
+                                 : diffusion::X0Clamp::off();
+  return o;
+}
+
+std::string stage_error_where(const run::RunPaths& paths, int64_t checkpoint_step, bool have_checkpoint) {
+  if (!have_checkpoint) return "no checkpoint had been written yet";
+  return "the last good checkpoint, " + paths.last + " (step " + std::to_string(checkpoint_step) + "), is kept";
+}
+
+}  // namespace
+
+const std::vector<std::string>& train_repr_log_columns() {
+  static const std::vector<std::string> c = {"epoch",     "loss",      "loss_frozen", "shift_rms",
+                                             "y_sem_std", "grad_norm", "val_ssim",    "val_mse"};
+  return c;
+}
+
+TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which, bool ema) {
+  check(which == "best" || which == "last", "load_trained_ldae",
+        "which must be \"best\" or \"last\", not \"" + which + "\"");
+  const nlohmann::json config = run::require_finished_stage(run3, kStage);
+  TrainedLdae out;
+  out.preset = config.value("preset", std::string());
+  nets::check_preset(out.preset);
+  const nlohmann::json d = config.value("data", nlohmann::json::object());
+  const std::string run2 = d.value("ldm_run", std::string());
+  const Upstream u = open_upstream(run2, out.preset);
+  const std::string fp = file_fingerprint(u.ldm_checkpoint);
+  if (fp != d.value("ldm_checkpoint_fnv1a64", std::string()))
+    fail("load_trained_ldae", "run folder " + run3 + ": the stage-2 checkpoint " + u.ldm_checkpoint +
+                                  " has changed since this run was trained (fingerprint " + fp + ", recorded " +
+                                  d.value("ldm_checkpoint_fnv1a64", std::string("(none)")) + ")");
+  out.autoencoder = load_trained_autoencoder(u.autoencoder_run, out.preset, u.autoencoder_checkpoint);
+  out.schedule = trained_ldm_schedule(u.ldm_run);
+  out.scale_factor = u.cache.scale_factor;
+  Generator init(0);
+  out.encoder = std::make_shared<nets::AttentionSemanticEncoder>(nets::attention_semantic_encoder_preset(out.preset),
+                                                                 init);
+  out.shift_unet = std::make_shared<nets::ShiftUNet>(nets::shift_unet_preset(out.preset), init);
+  nets::load_frozen_unet(*out.shift_unet, u.ldm_checkpoint, "ema.");
+  const auto view = trainable_view(out.encoder, out.shift_unet);
+  const run::RunPaths paths = run::run_paths(run3);
+  nn::load_weights(which == "best" ? paths.best : paths.last, *view, ema ? "ema" : "model");
+  out.encoder->eval();
+  out.shift_unet->train_shift(false);
+  out.autoencoder->eval();
+  return out;
+}
+
+TrainReprResult train_repr(const TrainReprRequest& r) {
+  const run::Settings& s = r.settings;
+  nets::check_preset(r.preset);
+  const int64_t batch_size = s.get_int("batch_size"), accumulate = s.get_int("accumulate");
+  const int64_t epochs = s.get_int("epochs");
+  const uint64_t seed = static_cast<uint64_t>(s.get_int("seed"));
+
+  // ---- RUN2, LAT, RUN1 ----
+  const Upstream u = open_upstream(r.ldm_run, r.preset);
+  const LatentCache& cache = u.cache;
+  const std::vector<size_t> train_rows = rows_of_split(cache, "train");
+  std::vector<size_t> val_rows = rows_of_split(cache, "val");
+  if (val_rows.empty())
+    fail(kStage, "the latent cache " + u.latents + " has no validation scans (the split of " + u.autoencoder_run +
+                     "): validation needs at least one");
+  if (static_cast<int64_t>(train_rows.size()) < batch_size)
+    fail(kStage, "batch_size " + std::to_string(batch_size) + " is larger than the training split (" +
+                     std::to_string(train_rows.size()) + " scans)");
+  const int64_t val_scans = s.get_int("val_scans");
+  if (val_scans > 0 && static_cast<int64_t>(val_rows.size()) > val_scans) val_rows.resize(static_cast<size_t>(val_scans));
+
+  // ---- Sizes against the networks ----
+  const nets::AttentionSemanticEncoderOptions enc_options = nets::attention_semantic_encoder_preset(r.preset);
+  const nets::ShiftUNetOptions net_options = nets::shift_unet_preset(r.preset);
+  const nets::AutoencoderKLOptions ae_options = nets::autoencoder_kl_preset(r.preset);
+  const data::Manifest& m = cache.manifest;
+  const data::Volume header = data::read_nifti_header(m.rows[train_rows[0]].full_path);
+  const Shape vol = {header.meta.dim[1], header.meta.dim[2], header.meta.dim[3]};  // (X, Y, Z)
+  const Shape& ls = cache.latent_shape;                                            // (C, D, H, W)
+  {
+    for (const std::vector<size_t>* part : std::vector<const std::vector<size_t>*>{&train_rows, &val_rows})
+      for (size_t row : *part) {
+        const data::Volume h = data::read_nifti_header(m.rows[row].full_path);
+        const Shape hs = {h.meta.dim[1], h.meta.dim[2], h.meta.dim[3]};
+        if (h.meta.dim[0] != 3 || hs != vol)
+          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + m.rows[row].full_path +
+                           " has shape " + shape_str(hs) + " but " + m.rows[train_rows[0]].full_path + " has " +
+                           shape_str(vol) + "; every scan must have the same size");
+      }
+    if (vol[2] > enc_options.seq_len)
+      fail(kStage, "the volumes (" + shape_str(vol) + ") have " + std::to_string(vol[2]) +
+                       " axial slices, more than the semantic encoder of preset " + r.preset + " takes (" +
+                       std::to_string(enc_options.seq_len) + ")");
+    try {
+      nets::convnext_feature_size(nets::backbone_options(enc_options), vol[0], vol[1]);
+    } catch (const Error& e) {
+      fail(kStage, "the axial slices (" + std::to_string(vol[0]) + "x" + std::to_string(vol[1]) +
+                       ") are too small for the semantic encoder of preset " + r.preset + ": " + e.what());
+    }
+    const Shape want = nets::autoencoder_kl_latent_shape(ae_options, {1, 1, vol[0], vol[1], vol[2]});
+    if (ls.size() != 4 || Shape{1, ls[0], ls[1], ls[2], ls[3]} != want)
+      fail(kStage, "the latent cache's latents are " + shape_str(ls) + " but the autoencoder of preset " + r.preset +
+                       " gives " + shape_str(Shape(want.begin() + 1, want.end())) + " for the " + shape_str(vol) +
+                       " volumes");
+    const nets::UNetOptions& uo = net_options.unet;
+    const int64_t factor = int64_t{1} << (uo.channel_multiplier.size() - 1);
+    bool fits = ls[0] == uo.input_channel;
+    for (int a = uo.isotropic_resampling ? 1 : 2; a < 4; ++a) fits = fits && ls[a] % factor == 0;
+    if (!fits)
+      fail(kStage, "the latents " + shape_str(ls) + " do not fit the UNet of preset " + r.preset + " (" +
+                       std::to_string(uo.input_channel) + " channels, resampled axes divisible by " +
+                       std::to_string(factor) + ")");
+  }
+
+  // ---- Networks (the frozen UNet and the autoencoder are loaded, and checked, before the run folder) ----
+  Generator init(seed, 0);
+  Generator noise(seed, uint64_t{1} << 60);  // timesteps and eps
+  auto encoder_drop = std::make_shared<Generator>(seed, uint64_t{2} << 60);
+  auto shift_drop = std::make_shared<Generator>(seed, uint64_t{3} << 60);
+  const Generator val_noise(seed, uint64_t{4} << 60);  // x_T of validation: the same every epoch
+  auto encoder = std::make_shared<nets::AttentionSemanticEncoder>(enc_options, init, encoder_drop);
+  auto net = std::make_shared<nets::ShiftUNet>(net_options, init, shift_drop);
+  nets::load_frozen_unet(*net, u.ldm_checkpoint, "ema.");
+  const auto ae = load_trained_autoencoder(u.autoencoder_run, r.preset, u.autoencoder_checkpoint);
+  const diffusion::Schedule schedule = trained_ldm_schedule(u.ldm_run);
+  const auto trainable = trainable_view(encoder, net);
+
+  // ---- The run folder and its configuration ----
+  const run::RunPaths paths = run::run_paths(r.out);
+  run::prepare_run_folder(paths);
+  ordered_json config;
+  config["stage"] = kStage;
+  config["preset"] = r.preset;
+  config["settings"] = s.json();
+  config["data"] = {{"ldm_run", u.ldm_run},
+                    {"ldm_checkpoint", "checkpoints/last.safetensors, EMA weights (the frozen UNet)"},
+                    {"ldm_checkpoint_fnv1a64", file_fingerprint(u.ldm_checkpoint)},
+                    {"latents", fs::absolute(u.latents).lexically_normal().string()},
+                    {"autoencoder_run", u.autoencoder_run},
+                    {"autoencoder_checkpoint", u.autoencoder_checkpoint},
+                    {"scale_factor", cache.scale_factor},
+                    {"image_shape", vol},
+                    {"latent_shape", ls},
+                    {"encoder_input", "per-volume min-max to [0, 1], axial slices (B, 1, Z, X, Y)"},
+                    {"split", {{"train", train_rows.size()}, {"val", val_rows.size()}}}};
+  config["schedule"] = {{"from", "the train-ldm run's settings"},
+                        {"schedule", u.ldm_config.value("settings", nlohmann::json::object()).value("schedule", "")},
+                        {"T", schedule.T()}};
+  config["networks"] = {{"encoder", "AttentionSemanticEncoder, preset " + r.preset + " (randomly initialised)"},
+                        {"shift_unet", "ShiftUNet, preset " + r.preset + ", latent_dim " +
+                                           std::to_string(net_options.latent_dim)}};
+  config["environment"] = {{"version", run::program_version()}, {"threads", run::thread_count_hint()}};
+  TrainReprResult result;
+  result.start = run::open_run(paths, config);
+  if (result.start == run::RunStart::Finished) {
+    const nlohmann::json done = run::read_json(paths.done);
+    result.steps = done.value("steps", int64_t{0});
+    result.best_val_ssim = done.value("best_val_ssim", 0.0);
+    result.best_step = done.value("best_step", int64_t{0});
+    result.last_val_ssim = done.value("val_ssim", 0.0);
+    result.last_val_mse = done.value("val_mse", 0.0);
+    std::cerr << "train-repr: " << r.out << " is already complete (done.json); nothing to do\n";
+    return result;
+  }
+
+  // ---- Optimizer, EMA ----
+  nn::Adam opt(trainable->named_parameters(), nn::AdamOptions{s.get_float("lr")});
+  nn::EmaOptions eo;
+  eo.decay = s.get_float("ema_decay");
+  nn::Ema ema(*trainable, eo);
+  encoder->train();
+  net->train_shift(true);
+
+  data::LoaderOptions lo;
+  lo.batch_size = batch_size;
+  lo.shuffle = true;
+  lo.seed = seed;
+  lo.prefetch = 2;
+  lo.transform = to_unit_range;
+  data::BatchLoader loader(m, train_rows, lo);
+  const int64_t batches = loader.batches_per_epoch();
+  const int64_t steps_per_epoch = (batches + accumulate - 1) / accumulate;
+  const int64_t total_steps = epochs * steps_per_epoch;
+
+  int64_t step = 0, epoch = 0, first_batch = 0, best_step = 0;
+  double best = -std::numeric_limits<double>::infinity();
+  Validation last_val;
+  bool have_checkpoint = false;
+  int64_t checkpoint_step = 0;
+  if (result.start == run::RunStart::Resume) {
+    const nn::TrainingState st = nn::load_checkpoint(paths.last, *trainable, &opt, &ema);
+    check(meta(st.metadata, "stage", paths.last) == kStage, kStage, paths.last + " is not a train-repr checkpoint");
+    for (const char* g : {"noise", "encoder_dropout", "shift_dropout"})
+      check(st.generators.count(g) == 1, kStage, paths.last + " lacks the " + std::string(g) + " generator");
+    step = st.step;
+    noise = st.generators.at("noise");
+    *encoder_drop = st.generators.at("encoder_dropout");
+    *shift_drop = st.generators.at("shift_dropout");
+    epoch = std::stoll(meta(st.metadata, "epoch", paths.last));
+    first_batch = std::stoll(meta(st.metadata, "batch", paths.last));
+    best = std::strtod(meta(st.metadata, "best_val_ssim", paths.last).c_str(), nullptr);
+    best_step = std::stoll(meta(st.metadata, "best_step", paths.last));
+    last_val.ssim = std::strtod(meta(st.metadata, "val_ssim", paths.last).c_str(), nullptr);
+    last_val.mse = std::strtod(meta(st.metadata, "val_mse", paths.last).c_str(), nullptr);
+    check(first_batch <= batches && epoch <= epochs, kStage, paths.last + " holds a position outside this run");
+    have_checkpoint = true;
+    checkpoint_step = step;
+    std::cerr << "train-repr: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
+              << first_batch << ")\n";
+  } else {
+    std::cerr << "train-repr: new run in " << r.out << ": " << train_rows.size() << " training / " << val_rows.size()
+              << " validation scans of " << shape_str(vol) << " (latents " << shape_str(ls) << ", scale factor "
+              << nn::format_number(cache.scale_factor) << "), " << total_steps << " optimizer steps\n";
+  }
+  nn::CsvLog log(paths.log, train_repr_log_columns(), result.start == run::RunStart::Resume ? step : -1);
+
+  auto save = [&](const std::string& path, int64_t next_epoch, int64_t next_batch) {
+    nn::TrainingState st;
+    st.step = step;
+    st.generators = {{"noise", noise}, {"encoder_dropout", *encoder_drop}, {"shift_dropout", *shift_drop}};
+    st.metadata = {{"stage", kStage},
+                   {"preset", r.preset},
+                   {"epoch", std::to_string(next_epoch)},
+                   {"batch", std::to_string(next_batch)},
+                   {"best_val_ssim", exact(best)},
+                   {"best_step", std::to_string(best_step)},
+                   {"val_ssim", exact(last_val.ssim)},
+                   {"val_mse", exact(last_val.mse)}};
+    nn::save_checkpoint(path, *trainable, &opt, &ema, st);
+  };
+  auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
+    const std::string v = std::isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
+    fail(kStage, what + " is " + v + " at step " + std::to_string(step + 1) + " (epoch " + std::to_string(ep + 1) +
+                     ", micro-batch " + std::to_string(b + 1) + " of " + std::to_string(batches) +
+                     "); stopped without saving this step: " + stage_error_where(paths, checkpoint_step, have_checkpoint));
+  };
+  // Validation with the EMA weights, then the training weights and modes back, bit for bit.
+  auto validate_ema = [&](const std::string& figure) {
+    std::map<std::string, Tensor> saved;
+    {
+      NoGrad no_grad;
+      for (const auto& [k, v] : trainable->state_dict()) saved[k] = v.detach().clone();
+      ema.copy_to(*trainable);
+    }
+    encoder->eval();
+    net->train_shift(false);
+    const Validation v = validate(*encoder, *net, *ae, cache, val_rows, schedule, validation_ddim(s), val_noise, figure);
+    {
+      NoGrad no_grad;
+      trainable->load_state_dict(saved);
+    }
+    encoder->train();
+    net->train_shift(true);
+    return v;
+  };
+
+  nets::PdaeLossOptions lopt;
+  lopt.gamma = s.get_float("loss_gamma");
+  lopt.weighted = s.get_bool("loss_weighted");
+  const bool ema_per_batch = s.get_bool("faithful_ema_per_batch");
+  const double clip = s.get_float("clip_grad_norm");
+  const int64_t nan_at = s.get_int("debug_nan_at_step");
+  const int64_t checkpoint_every = s.get_int("checkpoint_every"), log_every = s.get_int("log_every");
+  const double scale = 1.0 / static_cast<double>(accumulate);
+  const std::vector<Tensor> params = trainable->parameters();
+
+  nn::ProgressOptions po;
+  std::ostringstream sink;
+  if (!r.progress) po.out = &sink;
+  nn::Progress progress("train-repr", total_steps, step, po);
+  const int64_t start_step = step;
+
+  for (; epoch < epochs; ++epoch, first_batch = 0) {
+    loader.start_epoch(static_cast<uint64_t>(epoch), first_batch);
+    data::Batch batch;
+    int64_t b = first_batch;
+    std::map<std::string, double> sums;
+    int64_t in_window = 0;
+    while (loader.next(&batch)) {
+      std::vector<Tensor> latents;
+      for (size_t row : batch.rows) {
+        const Tensor z = read_scaled_latent(cache, row);  // (C, D, H, W)
+        latents.push_back(z.reshape({1, ls[0], ls[1], ls[2], ls[3]}));
+      }
+      const Tensor z0 = latents.size() == 1 ? latents[0] : cat(latents, 0);  // (N, C, D, H, W)
+      const nets::PdaePass p =
+          nets::pdae_backward(*encoder, *net, schedule, nets::axial_slices(batch.images), z0, noise, lopt, scale,
+                              step + 1 == nan_at && in_window == 0);
+      if (!std::isfinite(p.loss)) stop_on("the loss", p.loss, epoch, b);
+      sums["loss"] += p.loss;
+      sums["loss_frozen"] += p.loss_frozen;
+      sums["shift_rms"] += p.shift_rms;
+      sums["y_sem_std"] += p.y_sem_std;
+      ++in_window;
+      ++b;
+      const bool window_done = b % accumulate == 0 || b == batches;
+      if (!window_done) {
+        if (ema_per_batch && step > 0) ema.update(*trainable);  // the published per-batch EMA
+        continue;
+      }
+
+      // ---- One optimizer step ----
+      std::map<std::string, double> row;
+      for (const auto& [k, v] : sums) row[k] = v / static_cast<double>(in_window);
+      const double gn = nn::clip_grad_norm(params, clip);
+      if (!std::isfinite(gn)) stop_on("the gradient norm", gn, epoch, b - 1);
+      row["grad_norm"] = gn;
+      opt.step();
+      ema.update(*trainable);
+      trainable->zero_grad();
+      ++step;
+      sums.clear();
+      in_window = 0;
+      row["epoch"] = static_cast<double>(epoch + 1);
+      if (step % log_every == 0 || b == batches) log.log(step, row);
+      progress.update(step, {{"loss", row["loss"]}, {"loss_frozen", row["loss_frozen"]}});
+
+      if (b == batches) {
+        // ---- End of the epoch: validation (EMA), figure, best, last ----
+        char name[64];
+        std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
+        last_val = validate_ema((fs::path(paths.figures) / name).string());
+        log.log(step, {{"epoch", static_cast<double>(epoch + 1)}, {"val_ssim", last_val.ssim}, {"val_mse", last_val.mse}});
+        if (last_val.ssim > best) {
+          best = last_val.ssim;
+          best_step = step;
+          save(paths.best, epoch + 1, 0);
+        }
+        save(paths.last, epoch + 1, 0);
+        have_checkpoint = true;
+        checkpoint_step = step;
+      } else if (step % checkpoint_every == 0) {
+        save(paths.last, epoch, b);
+        have_checkpoint = true;
+        checkpoint_step = step;
+      }
+    }
+  }
+  progress.finish();
+
+  ordered_json summary;
+  summary["steps"] = step;
+  summary["epochs"] = epochs;
+  summary["best_val_ssim"] = best;
+  summary["best_step"] = best_step;
+  summary["val_ssim"] = last_val.ssim;
+  summary["val_mse"] = last_val.mse;
+  summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
+  run::write_done(paths, kStage, summary);
+
+  result.steps = step;
+  result.steps_run = step - start_step;
+  result.best_val_ssim = best;
+  result.best_step = best_step;
+  result.last_val_ssim = last_val.ssim;
+  result.last_val_mse = last_val.mse;
+  return result;
+}
+
+}  // namespace ldae::stages

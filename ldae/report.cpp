@@ -9,7 +9,7 @@
 
 namespace ldae::report {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keeps the keys in the order results.json has them
 
 const json& paper_numbers() {
   // ldae-reference 7.7 (the README of the published code, 128x160x128 ADNI scans).

@@ -23,13 +23,13 @@
 namespace ldae::report {
 
 // The report as a document (see report_document.h), from `results`.
-Document build_report(const nlohmann::json& results);
+Document build_report(const nlohmann::ordered_json& results);
 
 // Writes DIR/report.md and DIR/report.html (atomically) from `results`; figures are read
 // from DIR. Throws ldae::Error when DIR cannot be written.
-void write_report(const std::string& dir, const nlohmann::json& results);
+void write_report(const std::string& dir, const nlohmann::ordered_json& results);
 
 // The paper's numbers used in the tables (ldae-reference 7.7), as JSON in the layout above.
-const nlohmann::json& paper_numbers();
+const nlohmann::ordered_json& paper_numbers();
 
 }  // namespace ldae::report

@@ -170,7 +170,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   const data::Manifest m = data::read_manifest(r.manifest);
   const data::Split split =
       data::split_by_subject(m, s.get_float("val_fraction"), s.get_float("test_fraction"),
-                             static_cast<uint64_t>(s.get_int("split_seed")));
+                             static_cast<uint64_t>(s.get_int("split_seed")), s.get_bool("split_stratify"));
   if (split.val.empty())
     fail(kStage, "the validation split is empty (" + r.manifest + ", val_fraction " +
                      nn::format_number(s.get_float("val_fraction")) + "): raise val_fraction or add subjects");

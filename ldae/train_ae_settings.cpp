@@ -10,6 +10,9 @@ const run::SettingsTable& train_ae_settings() {
                   "initialisation, sampling noise and data order (the reference: seed_everything(42))"),
       int_setting("split_seed", 42, 42, 42, 0, kMaxSeed,
                   "the subject-level split (keep it equal across the three stages)"),
+      bool_setting("split_stratify", false, false, false,
+                   "split each diagnosis's subjects separately (every diagnosis in every part; the reference "
+                   "does not stratify)"),
       float_setting("val_fraction", 0.1, 0.1, 0.05, 0.0, 0.9,
                     "fraction of subjects for validation (of those left after test)"),
       float_setting("test_fraction", 0.1, 0.1, 0.1, 0.0, 0.9,

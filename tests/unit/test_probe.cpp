@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "common/test_helpers.h"
+#include "tensor/ops.h"
+#include "tensor/random.h"
 #include "data/manifest.h"
 #include "ldae/feature_table.h"
 #include "ldae/pca.h"
@@ -296,6 +298,30 @@ TEST(Pca, KnownTwoDimensionalExample) {
   EXPECT_NEAR(y.at({1, 0}), 0.0, 1e-12);
   expect_error([&] { fit_pca(x, 3); }, {"fit_pca", "k must be in [1, 2]"});
   expect_error([&] { fit_pca(Tensor::from_vector({1, 2}, {1, 2}, DType::F64), 1); }, {"at least 2 training rows"});
+}
+
+TEST(Pca, GramSolverMatchesCovarianceOnWideData) {
+  // 6 rows of 9 features (fewer rows than features: Auto picks the Gram matrix). Both
+  // solvers must give the same variances, components and projections.
+  Generator gen(7);
+  const Tensor x = randn({6, 9}, gen, DType::F64);
+  const Pca cov = fit_pca(x, 4, PcaSolver::Covariance);
+  const Pca gram = fit_pca(x, 4, PcaSolver::Gram);
+  const Pca autom = fit_pca(x, 4);
+  for (int64_t i = 0; i < 4; ++i) {
+    EXPECT_NEAR(gram.explained_variance[i], cov.explained_variance[i], 1e-10);
+    EXPECT_NEAR(gram.explained_variance_ratio[i], cov.explained_variance_ratio[i], 1e-10);
+    for (int64_t j = 0; j < 9; ++j) {
+      EXPECT_NEAR(gram.components.at({i, j}), cov.components.at({i, j}), 1e-9) << i << "," << j;
+      EXPECT_EQ(autom.components.at({i, j}), gram.components.at({i, j}));
+    }
+  }
+  // Rows of the component matrix are orthonormal.
+  const Tensor g = matmul(gram.components, gram.components.transpose(0, 1));
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < 4; ++j) EXPECT_NEAR(g.at({i, j}), i == j ? 1.0 : 0.0, 1e-12);
+  // Only M - 1 = 5 components have a variance.
+  expect_error([&] { fit_pca(x, 6, PcaSolver::Gram); }, {"fit_pca", "at most 5"});
 }
 
 TEST(Pca, WithPcaFitsOnTrainRowsOnly) {

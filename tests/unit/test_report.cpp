@@ -13,7 +13,7 @@
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 using namespace ldae::report;
 
 TEST(ReportDocument, Base64MatchesRfc4648Vectors) {

@@ -18,6 +18,9 @@ const run::SettingsTable& train_ldm_settings() {
                   "micro-batches per optimizer step (each loss divided by it; an epoch's last, shorter window "
                   "steps too)"),
       float_setting("lr", 1e-3, 5e-4, 2.5e-5, 0.0, kHuge, "Adam learning rate (no schedule, as published)"),
+      float_setting("dropout", 0.1, 0.1, 0.1, 0.0, 0.99,
+                    "dropout in the UNet's ResBlocks during training (the reference: 0.1; does not change the "
+                    "weights' layout)"),
       float_setting("clip_grad_norm", 1.0, 1.0, 1.0, 1e-12, kHuge, "gradient-norm clipping"),
       float_setting("ema_decay", 0.9, 0.99, 0.999, 0.0, 1.0, "decay of the EMA of the UNet's weights"),
       bool_setting("ema_warmup", false, false, false,

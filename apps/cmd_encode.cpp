@@ -44,7 +44,8 @@ void add_encode_command(CLI::App& app) {
       "scan as OUT/codes/<name>.safetensors; with --data also OUT/features.csv "
       "(subject,session,diagnosis,age,split,y0,...; split from the manifest's split column when present)");
   sub->add_option("--image", a->image, "One scan (.nii/.nii.gz)");
-  sub->add_option("--data", a->data, "A manifest.csv (e.g. a latent cache's, which has the split column)");
+  sub->add_option("--data", a->data, "A manifest.csv; the latent cache's LAT/manifest.csv has the split column that features.csv and "
+                  "'ldae probe' need (another manifest gives an empty split)");
   sub->add_option("--out", a->out, "Output folder (created); required");
   sub->add_flag("--no-xT", a->no_xT, "Only y_sem (no DDIM inversion: much faster)");
   ldae::app::add_inference_options(sub, a->common);

@@ -4,16 +4,8 @@
 #include <filesystem>
 
 #include "ldae/presets.h"
-#include "tensor/error.h"
-
-// load_trained_ldae comes with stage 3 (ldae/train_repr.h, the stage contract). Until that
-// header is in the tree the commands build but refuse to load a run.
-#if __has_include("ldae/train_repr.h")
 #include "ldae/train_repr.h"
-#define LDAE_HAVE_TRAIN_REPR 1
-#else
-#define LDAE_HAVE_TRAIN_REPR 0
-#endif
+#include "tensor/error.h"
 
 namespace ldae::app {
 
@@ -34,7 +26,8 @@ void add_inference_options(CLI::App* sub, InferenceArgs& a) {
                 "The published sampler: predicted x0 clamped to [-1, 1] and the shift scaled by "
                 "-sqrt(1 - alpha_bar_t) (ldae-reference 6.2, 10.1). Default: the shift scaled by the "
                 "coefficient it was trained with (k_t) and no clamp");
-  sub->add_option("--clamp", a.clamp, "Clamp of the predicted x0: off or a positive value (overrides the sampler's)");
+  sub->add_option("--clamp", a.clamp, "Clamp of the predicted x0: off, a positive value v ([-v, v]) or dynamic (per sample the 99.5th "
+                  "percentile of |x0|, at least 1); overrides the sampler's");
   sub->add_option("--shift-coefficient", a.shift_coefficient,
                   "training (k_t) or reference (-sqrt(1 - alpha_bar_t)) (overrides the sampler's)")
       ->check(CLI::IsMember({"training", "reference"}));
@@ -49,6 +42,8 @@ infer::AutoencodingOptions sampler_of(const InferenceArgs& a) {
   if (!a.clamp.empty()) {
     if (a.clamp == "off") {
       o.clamp = diffusion::X0Clamp::off();
+    } else if (a.clamp == "dynamic") {
+      o.clamp = diffusion::X0Clamp::dynamic(0.995);  // per sample 99.5th percentile of |x0|, at least 1
     } else {
       double v = 0;
       try {
@@ -58,7 +53,7 @@ infer::AutoencodingOptions sampler_of(const InferenceArgs& a) {
       } catch (const std::exception&) {
         v = 0;
       }
-      if (!(v > 0) || !std::isfinite(v)) throw CLI::ValidationError("--clamp", "give off or a positive number, not '" + a.clamp + "'");
+      if (!(v > 0) || !std::isfinite(v)) throw CLI::ValidationError("--clamp", "give off, dynamic or a positive number, not '" + a.clamp + "'");
       o.clamp = diffusion::X0Clamp::at(v);
     }
   }
@@ -73,7 +68,6 @@ void require_file(const std::string& option, const std::string& path) {
 
 infer::LdaeModel load_model(const InferenceArgs& a, nlohmann::ordered_json* provenance) {
   if (a.run.empty()) throw CLI::RequiredError("--run");
-#if LDAE_HAVE_TRAIN_REPR
   stages::TrainedLdae t = stages::load_trained_ldae(a.run, a.which, !a.no_ema);
   infer::LdaeModel m;
   m.autoencoder = t.autoencoder;
@@ -91,10 +85,6 @@ infer::LdaeModel load_model(const InferenceArgs& a, nlohmann::ordered_json* prov
     (*provenance)["scale_factor"] = t.scale_factor;
   }
   return m;
-#else
-  (void)provenance;
-  fail("load_model", "this build has no stage 3 (ldae/train_repr.h, load_trained_ldae): cannot load " + a.run);
-#endif
 }
 
 }  // namespace ldae::app

@@ -20,7 +20,7 @@ struct InferenceArgs {
   int64_t steps = 100;         // DDIM steps of both passes unless given separately
   int64_t encode_steps = 0, decode_steps = 0;  // 0: `steps`
   bool faithful = false;       // the published sampler (x0 clamp [-1, 1], reference coefficient)
-  std::string clamp;           // "off" or a value; empty: as the sampler says
+  std::string clamp;           // "off", "dynamic" or a value; empty: as the sampler says
   std::string shift_coefficient;  // "training" or "reference"; empty: as the sampler says
   bool quiet = false;
 };
@@ -39,7 +39,7 @@ void require_file(const std::string& option, const std::string& path);
 
 // Loads RUN3 with stages::load_trained_ldae(run, which, !no_ema) as an LdaeModel (image_shape
 // from the run's preset) and fills `provenance` (run, checkpoint, ema, preset, scale_factor).
-// Throws ldae::Error when the run cannot be loaded (or this build has no stage 3).
+// Throws ldae::Error when the run cannot be loaded.
 infer::LdaeModel load_model(const InferenceArgs& args, nlohmann::ordered_json* provenance);
 
 }  // namespace ldae::app

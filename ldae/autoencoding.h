@@ -40,7 +40,7 @@
 namespace ldae::infer {
 
 // The three trained networks of an LDAE and what ties them together (the in-memory twin of
-// stages::TrainedLdae; see from_trained in the commands).
+// stages::TrainedLdae of ldae/train_repr.h; apps/inference_args.cpp load_model fills it).
 struct LdaeModel {
   std::shared_ptr<nets::AutoencoderKL> autoencoder;
   std::shared_ptr<nets::ShiftUNet> shift_unet;       // frozen UNet + shift branch

@@ -231,6 +231,11 @@ EncodeResult encode_scans(infer::LdaeModel& model, const EncodeRequest& r) {
     manifest = data::read_manifest(r.manifest);
     check(!manifest.rows.empty(), op, r.manifest + ": the manifest has no rows");
     have_split = manifest.column_index("split") >= 0;
+    if (!have_split && r.progress)
+      std::fprintf(stderr,
+                   "encode: %s has no split column, so features.csv gets an empty split (ldae probe needs one: "
+                   "encode the latent cache's manifest.csv instead)\n",
+                   r.manifest.c_str());
     std::set<std::string> seen;
     for (size_t i = 0; i < manifest.rows.size(); ++i) {
       const data::ManifestRow& row = manifest.rows[i];

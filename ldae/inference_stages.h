@@ -81,7 +81,8 @@ struct EncodeResult {
 // .nii/.nii.gz for --image, <subject>_ses-M<MM> for a manifest row. For a manifest also
 // OUT/features.csv: subject,session,diagnosis,age,split,y0,...,y{E-1}, one row per scan in
 // manifest order (session in months; age empty when unknown; split from the manifest's
-// `split` column when it has one, else empty). OUT/encode.json summarises the run.
+// `split` column when it has one, else empty, with a note on stderr: ldae probe needs the
+// split, so encode a latent cache's manifest.csv for it). OUT/encode.json summarises the run.
 // Every scan is checked (readable header, shape) before the first network call.
 EncodeResult encode_scans(infer::LdaeModel& model, const EncodeRequest& request);
 

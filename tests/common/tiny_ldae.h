@@ -1,6 +1,6 @@
 // A tiny LDAE with random weights for the inference tests: the tiny preset's autoencoder
 // (16x20x16 image -> 3x8x10x8 latent), semantic encoder (16 axial slices, y_sem width 32)
-// and ShiftUNet (latent_dim = the encoder's width), whose shift branch gets non-zero weights
+// and ShiftUNet (shift_unet_preset: latent_dim = the encoder's width), whose shift branch gets non-zero weights
 // (freshly built it is exactly 0, which would hide y_sem from the decoder).
 #pragma once
 #include <memory>
@@ -18,9 +18,7 @@ inline infer::LdaeModel tiny_ldae(uint64_t seed = 1) {
   m.autoencoder = std::make_shared<nets::AutoencoderKL>(nets::autoencoder_kl_preset("tiny"), gen);
   const nets::AttentionSemanticEncoderOptions eo = nets::attention_semantic_encoder_preset("tiny");
   m.encoder = std::make_shared<nets::AttentionSemanticEncoder>(eo, gen);
-  nets::ShiftUNetOptions so = nets::shift_unet_options("tiny");
-  so.latent_dim = eo.emb_chans;
-  m.shift_unet = std::make_shared<nets::ShiftUNet>(so, gen);
+  m.shift_unet = std::make_shared<nets::ShiftUNet>(nets::shift_unet_preset("tiny"), gen);  // latent_dim 32
   {
     NoGrad no_grad;
     Generator fill(seed + 100);

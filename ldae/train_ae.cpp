@@ -252,7 +252,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
       // scan at a time; a training batch holds at least one).
       const int64_t smallest = std::min({vol[0], vol[1], vol[2]});
       if (smallest < 17)
-        fail(kStage, "the volumes (" + shape_str(vol) + ") are too small for the LPIPS perceptual term (--lpips): "
+        fail(kStage, "the volumes " + shape_str(vol) + " are too small for the LPIPS perceptual term (--lpips): "
                      "its SqueezeNet needs slices of at least 17 x 17, so every axis must be at least 17 voxels");
       const double ratio = s.get_float("fake_3d_ratio");
       if (std::floor(static_cast<double>(smallest) * ratio) < 1)

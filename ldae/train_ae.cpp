@@ -180,7 +180,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   std::string lpips_path, lpips_fingerprint;
   if (use_lpips) {
     lpips_path = fs::absolute(r.lpips).lexically_normal().string();
-    Generator unused(0);
+    Generator unused(0);  // the constructor's random weights are all replaced by the file's
     lpips = std::make_unique<nets::Lpips>(unused);
     try {
       load_lpips_weights(*lpips, r.lpips);  // names the file and every bad key

@@ -27,7 +27,7 @@ const run::SettingsTable& train_ae_settings() {
       float_setting("kl_weight", 1e-7, 1e-7, 1e-7, 0.0, kHuge, "weight of the KL term"),
       float_setting("perceptual_weight", 1e-3, 1e-3, 1e-3, 0.0, kHuge,
                     "weight of the 2.5D LPIPS term (used only with an LPIPS network; see --lpips)"),
-      float_setting("fake_3d_ratio", 0.5, 0.5, 0.5, 0.0, 1.0, "fraction of slices per axis the 2.5D LPIPS scores"),
+      float_setting("fake_3d_ratio", 0.5, 0.5, 0.5, 0.0, 1.0, "fraction of slices per axis the 2.5D LPIPS scores (with --lpips; in training and validation)"),
       float_setting("adv_weight", 0.025, 0.025, 0.025, 0.0, kHuge,
                     "weight of the least-squares GAN terms (generator and discriminator)"),
       int_setting("adv_warmup_steps", 0, 0, 0, 0, kMaxSteps,

@@ -246,6 +246,35 @@ std::vector<std::string> manifest_splits(const data::Manifest& manifest, double 
   return splits;
 }
 
+FeatureTable features_from_manifest(const data::Manifest& manifest, const std::vector<std::string>& splits,
+                                    const Tensor& x, std::vector<std::string> feature_names) {
+  const std::string op = "features_from_manifest";
+  const int64_t n = static_cast<int64_t>(manifest.rows.size());
+  check(splits.size() == manifest.rows.size(), op,
+        "needs one split per manifest row (" + std::to_string(n) + "), got " + std::to_string(splits.size()));
+  check(x.defined() && x.dim() == 2 && x.size(0) == n, op,
+        "needs features (" + std::to_string(n) + ", d), one row per manifest row, got " +
+            (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
+  if (feature_names.empty())
+    for (int64_t j = 0; j < x.size(1); ++j) feature_names.push_back("y" + std::to_string(j));
+  check(static_cast<int64_t>(feature_names.size()) == x.size(1), op, "needs one name per feature column");
+  FeatureTable t;
+  t.source = manifest.source;
+  t.feature_names = std::move(feature_names);
+  for (size_t r = 0; r < manifest.rows.size(); ++r) {
+    const data::ManifestRow& row = manifest.rows[r];
+    t.subject.push_back(row.subject);
+    t.session.push_back(std::to_string(row.session));
+    t.diagnosis.push_back(row.diagnosis);
+    t.age.push_back(row.age);
+    t.split.push_back(splits[r]);
+    t.line.push_back(row.line);
+  }
+  t.x = x.detach().to(cpu_device()).to(DType::F64).contiguous();
+  validate_features(t, op);
+  return t;
+}
+
 FeatureTable oracle_features(const data::Manifest& manifest, const std::string& column,
                              const std::vector<std::string>& splits) {
   const std::string op = "oracle_features";
@@ -255,26 +284,18 @@ FeatureTable oracle_features(const data::Manifest& manifest, const std::string& 
     fail(op, manifest.source + ": no column \"" + column + "\" (columns: " + cols + ")");
   }
   check(splits.size() == manifest.rows.size(), op, "needs one split per manifest row");
-  FeatureTable t;
-  t.source = manifest.source + " column " + column;
-  t.feature_names = {column};
   std::vector<double> values;
   for (size_t r = 0; r < manifest.rows.size(); ++r) {
-    const data::ManifestRow& row = manifest.rows[r];
     const std::string& text = manifest.field(r, column);
     double v = 0;
     check(parse_number(text, &v) && std::isfinite(v), op,
-          manifest.source + ":" + std::to_string(row.line) + ": " + column + " is \"" + text + "\", not a finite number");
+          manifest.source + ":" + std::to_string(manifest.rows[r].line) + ": " + column + " is \"" + text +
+              "\", not a finite number");
     values.push_back(v);
-    t.subject.push_back(row.subject);
-    t.session.push_back(std::to_string(row.session));
-    t.diagnosis.push_back(row.diagnosis);
-    t.age.push_back(row.age);
-    t.split.push_back(splits[r]);
-    t.line.push_back(row.line);
   }
-  t.x = Tensor::from_vector(values, {t.rows(), 1}, DType::F64);
-  validate_features(t, op);
+  FeatureTable t = features_from_manifest(
+      manifest, splits, Tensor::from_vector(values, {static_cast<int64_t>(values.size()), 1}, DType::F64), {column});
+  t.source = manifest.source + " column " + column;
   return t;
 }
 

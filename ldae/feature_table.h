@@ -59,6 +59,14 @@ void validate_features(const FeatureTable& table, const std::string& op);
 std::vector<std::string> manifest_splits(const data::Manifest& manifest, double val_fraction, double test_fraction,
                                          uint64_t seed);
 
+// A table of any per-scan features of a manifest's rows: labels (subject, session in
+// months, diagnosis, age) from the manifest, `splits` one per row (e.g. manifest_splits),
+// x (rows, d) (converted to float64; e.g. flattened autoencoder latents, then with_pca).
+// Names default to y0..y{d-1}. Throws ldae::Error "features_from_manifest: ..." on
+// mismatched sizes or a non-finite feature.
+FeatureTable features_from_manifest(const data::Manifest& manifest, const std::vector<std::string>& splits,
+                                    const Tensor& x, std::vector<std::string> feature_names = {});
+
 // The oracle baseline's table: one feature, the manifest's numeric `column` (e.g.
 // hippocampus_ml), labels from the manifest, `splits` one per row. Throws ldae::Error
 // "oracle_features: ..." for a missing column (the columns listed) or a value that is not

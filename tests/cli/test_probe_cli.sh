@@ -38,6 +38,10 @@ for f in probe.json predictions.csv roc.png probes.safetensors; do
     failures=$((failures + 1))
   fi
 done
+if [ "$(head -c 4 "$WORK/p1/roc.png" | tail -c 3)" != "PNG" ]; then
+  echo "FAIL: roc.png is not a PNG file"
+  failures=$((failures + 1))
+fi
 # One prediction per test scan (36) plus the header; AD is the positive class.
 if [ "$(wc -l < "$WORK/p1/predictions.csv")" -ne 37 ] || ! grep -q '"positive_class": "AD"' "$WORK/p1/probe.json"; then
   echo "FAIL: predictions.csv should have 37 lines and probe.json name AD positive"

@@ -369,6 +369,15 @@ TEST(Oracle, OneManifestColumnAsTheFeature) {
   EXPECT_GT(r.report["classification"]["test"]["auc"].get<double>(), 0.99);  // smaller hippocampi = AD
   expect_error([&] { oracle_features(m, "ventricle_ml", splits); },
                {"oracle_features: manifest.csv: no column \"ventricle_ml\"", "hippocampus_ml"});
+  // Any features of the manifest's rows (e.g. flattened latents): labels from the manifest.
+  const Tensor x = Tensor::from_vector(std::vector<double>(80 * 3, 0.5), {80, 3}, DType::F32);
+  const FeatureTable f = features_from_manifest(m, splits, x);
+  EXPECT_EQ(f.feature_names, (std::vector<std::string>{"y0", "y1", "y2"}));
+  EXPECT_EQ(f.x.dtype(), DType::F64);
+  EXPECT_EQ(f.diagnosis, t.diagnosis);
+  EXPECT_EQ(f.session[1], "12");
+  expect_error([&] { features_from_manifest(m, splits, Tensor::zeros({79, 3}, DType::F64)); },
+               {"features_from_manifest", "one row per manifest row"});
   // The split of a manifest with a split column is that column.
   data::Manifest m2 = m;
   std::vector<std::string> given(m.rows.size(), "train");

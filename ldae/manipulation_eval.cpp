@@ -188,15 +188,23 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
         return {{"skipped", "the scans are not on the synthetic generator's grid (another preprocessing?)"}};
   }
 
+  // ---- The manipulated subjects: AD and CN alternated, in id order ----
+  std::vector<std::string> ad, cn, chosen;
+  for (const auto& [s, rows] : visits) (cache.manifest.rows[rows.front()].diagnosis == "AD" ? ad : cn).push_back(s);
+  for (size_t i = 0; static_cast<int64_t>(chosen.size()) < r.subjects && (i < ad.size() || i < cn.size()); ++i) {
+    if (i < ad.size()) chosen.push_back(ad[i]);
+    if (i < cn.size() && static_cast<int64_t>(chosen.size()) < r.subjects) chosen.push_back(cn[i]);
+  }
+
   // ---- Calibration on the real test scans: baseline regions of each subject ----
-  std::map<std::string, RegionMaps> regions;  // baseline regions per subject
+  std::map<std::string, RegionMaps> regions;  // baseline regions of the chosen subjects
   std::map<std::string, Measure> baseline;
   std::vector<double> ad_v, ad_h, cn_v, cn_h;
   std::map<std::string, std::vector<double>> change_v, change_h;  // by diagnosis
   for (const auto& [s, rows] : visits) {
     const data::ManifestRow& b = cache.manifest.rows[rows.front()];
     const RegionMaps m = subject_regions(anatomy, cohort, s, b.session);
-    regions[s] = m;
+    if (std::find(chosen.begin(), chosen.end(), s) != chosen.end()) regions[s] = m;
     const Measure m0 = measure(read_scan(kOp, model, b.full_path).tensor, m);
     baseline[s] = m0;
     (b.diagnosis == "AD" ? ad_v : cn_v).push_back(m0.ventricle);
@@ -219,14 +227,6 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
     calibration[std::string("change_to_last_visit_") + dx] = {{"ventricle", mean_of(change_v[dx])},
                                                              {"hippocampus", mean_of(change_h[dx])},
                                                              {"subjects", change_v[dx].size()}};
-
-  // ---- The manipulated subjects: AD and CN alternated, in id order ----
-  std::vector<std::string> ad, cn, chosen;
-  for (const auto& [s, rows] : visits) (cache.manifest.rows[rows.front()].diagnosis == "AD" ? ad : cn).push_back(s);
-  for (size_t i = 0; static_cast<int64_t>(chosen.size()) < r.subjects && (i < ad.size() || i < cn.size()); ++i) {
-    if (i < ad.size()) chosen.push_back(ad[i]);
-    if (i < cn.size() && static_cast<int64_t>(chosen.size()) < r.subjects) chosen.push_back(cn[i]);
-  }
 
   const nets::LinearProbe& clf = *probe->classifier;
   const Tensor w = probe_weight(clf);
@@ -360,7 +360,8 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
   auto says = [&](const std::string& region, bool dir, bool mono, double at2) {
     return region + ": " + (dir ? "moves in the disease direction (darker towards AD)" : at2 == 0 ? "does not move"
                                                                                         : "does NOT move in the disease direction") +
-           ", " + (mono ? "its size grows with |alpha| (monotone in alpha)" : "not monotone in alpha") + " (alpha +2 vs 0: " + fmt(at2, 4);
+           ", " + (mono ? "its size grows with |alpha|, monotone in alpha" : "not monotone in alpha") + " (alpha +2 vs 0: " +
+           fmt(at2, 4);
   };
   const std::string summary =
       "Manipulation along the AD-vs-CN probe's direction (" + std::to_string(chosen.size()) +

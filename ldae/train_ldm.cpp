@@ -158,7 +158,8 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   if (cache.preset != r.preset)
     fail(kStage, "the latents of " + r.latents + " were made by an autoencoder of preset \"" + cache.preset +
                      "\", this run's preset is \"" + r.preset + "\" (use --preset " + cache.preset + ")");
-  const nets::UNetOptions unet_options = nets::unet_options(r.preset);
+  nets::UNetOptions unet_options = nets::unet_options(r.preset);
+  unet_options.dropout = s.get_float("dropout");
   const Shape& ls = cache.latent_shape;  // (C, D, H, W)
   if (ls[0] != unet_options.input_channel)
     fail(kStage, "the latents have " + std::to_string(ls[0]) + " channels, the UNet of preset " + r.preset +

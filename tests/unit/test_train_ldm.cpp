@@ -1,0 +1,144 @@
+// Stage 2 in process on a tiny phantom cohort: train-ae (1 epoch) -> cache_latents ->
+// train_ldm (1 epoch). The cache holds the posterior means the autoencoder computes, the
+// stage-1 split and the scale factor 1/std of the training latents; train_ldm writes a
+// finished run whose UNet load_trained_unet gives back (EMA or raw weights). The kill -9
+// resume, the NaN stop and the command-line refusals are in tests/cli/test_train_ldm.sh.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "autograd/no_grad.h"
+#include "common/test_helpers.h"
+#include "data/manifest.h"
+#include "data/nifti.h"
+#include "data/preprocess.h"
+#include "data/synth.h"
+#include "ldae/latent_cache.h"
+#include "ldae/train_ae.h"
+#include "ldae/train_ae_settings.h"
+#include "ldae/train_ldm.h"
+#include "ldae/train_ldm_settings.h"
+#include "tensor/ops.h"
+#include "tensor/safetensors.h"
+
+using namespace ldae;
+using ldae::testing::expect_error;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool same_values(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.to_vector() == b.to_vector();
+}
+
+}  // namespace
+
+TEST(TrainLdm, CacheLatentsThenTrainThenLoadTheUnet) {
+  const fs::path dir = fs::temp_directory_path() / ("ldae_train_ldm_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  data::SynthOptions so;
+  so.out_dir = (dir / "cohort").string();
+  so.subjects = 6;
+  so.shape = {16, 20, 16};
+  so.visits = {0, 12};
+  so.overview = false;
+  data::generate_cohort(so);
+
+  stages::TrainAeRequest ae_req;
+  ae_req.manifest = (dir / "cohort" / "manifest.csv").string();
+  ae_req.out = (dir / "run1").string();
+  ae_req.preset = "tiny";
+  ae_req.settings = run::resolve_settings(stages::train_ae_settings(), "tiny", "", {"epochs=1", "val_fraction=0.2"});
+  ae_req.progress = false;
+  stages::train_ae(ae_req);
+
+  // ---- The cache ----
+  stages::CacheLatentsRequest cr;
+  cr.ae_run = ae_req.out;
+  cr.out = (dir / "lat").string();
+  cr.progress = false;
+  const stages::CacheLatentsResult c = stages::cache_latents(cr);
+  EXPECT_FALSE(c.already_complete);
+  EXPECT_EQ(c.count, 12);
+  EXPECT_EQ(c.latent_shape, (Shape{3, 8, 10, 8}));
+  EXPECT_TRUE(stages::cache_latents(cr).already_complete);
+
+  const stages::LatentCache cache = stages::open_latent_cache(cr.out);
+  EXPECT_EQ(cache.preset, "tiny");
+  EXPECT_EQ(cache.scale_factor, c.scale_factor);
+  const data::Manifest m = data::read_manifest(ae_req.manifest);
+  const data::Split split = data::split_by_subject(m, 0.2, 0.1, 42);  // stage 1's split
+  EXPECT_EQ(stages::rows_of_split(cache, "train"), split.train);
+  EXPECT_EQ(stages::rows_of_split(cache, "val"), split.val);
+  EXPECT_EQ(stages::rows_of_split(cache, "test"), split.test);
+  expect_error([&] { stages::rows_of_split(cache, "validation"); }, {"split must be train, val or test"});
+
+  // Each latent is the autoencoder's posterior mean of its (min-max scaled) scan.
+  const auto ae = stages::load_trained_autoencoder(ae_req.out, "tiny", "best");
+  {
+    NoGrad no_grad;
+    for (size_t row : {split.train[0], split.test[0]}) {
+      const data::Volume v = data::normalize_intensity(data::read_nifti(m.rows[row].full_path));
+      const auto [mu, sigma] = ae->encode(v.voxels.reshape({1, 1, 16, 20, 16}));
+      EXPECT_TRUE(same_values(stages::read_latent(cache, row), mu.reshape({3, 8, 10, 8}))) << row;
+    }
+  }
+  // The scale factor is 1 / the standard deviation of every training latent element.
+  double n = 0, sum = 0, ss = 0;
+  for (size_t row : split.train)
+    for (double v : stages::read_latent(cache, row).to_vector()) {
+      sum += v;
+      n += 1;
+    }
+  for (size_t row : split.train)
+    for (double v : stages::read_latent(cache, row).to_vector()) ss += (v - sum / n) * (v - sum / n);
+  EXPECT_NEAR(c.scale_factor, 1.0 / std::sqrt(ss / (n - 1)), 1e-12 * c.scale_factor);
+  const Tensor raw = stages::read_latent(cache, split.val[0]);
+  EXPECT_TRUE(same_values(stages::read_scaled_latent(cache, split.val[0]), mul_scalar(raw, c.scale_factor)));
+
+  expect_error([&] { stages::open_latent_cache((dir / "nowhere").string()); }, {"does not exist"});
+
+  // ---- Stage 2 ----
+  stages::TrainLdmRequest req;
+  req.latents = cr.out;
+  req.out = (dir / "run2").string();
+  req.preset = "tiny";
+  req.settings = run::resolve_settings(stages::train_ldm_settings(), "tiny", "", {"epochs=1", "batch_size=3"});
+  req.progress = false;
+  const stages::TrainLdmResult r = stages::train_ldm(req);
+  EXPECT_EQ(r.start, run::RunStart::Fresh);
+  EXPECT_EQ(r.steps, static_cast<int64_t>((split.train.size() + 2) / 3));
+  EXPECT_EQ(r.best_step, r.steps);
+  EXPECT_GT(r.last_val_mse, 0);
+  EXPECT_TRUE(fs::exists(dir / "run2" / "figures" / "epoch_001.png"));
+  EXPECT_EQ(stages::train_ldm(req).start, run::RunStart::Finished);
+
+  // The loaded UNet holds the checkpoint's EMA (default) or raw weights.
+  const SafetensorsFile ck = read_safetensors(stages::trained_unet_path(req.out, "last"));
+  const auto ema_net = stages::load_trained_unet(req.out, "tiny");
+  const auto raw_net = stages::load_trained_unet(req.out, "tiny", "last", false);
+  EXPECT_FALSE(ema_net->is_training());
+  int differing = 0;
+  for (const auto& [key, value] : ema_net->state_dict()) {
+    EXPECT_TRUE(same_values(value, ck.tensors.at("ema." + key))) << key;
+    EXPECT_TRUE(same_values(raw_net->state_dict().at(key), ck.tensors.at("model." + key))) << key;
+    differing += same_values(value, raw_net->state_dict().at(key)) ? 0 : 1;
+  }
+  EXPECT_GT(differing, 0);  // decay 0.9: the EMA lags the raw weights
+  EXPECT_EQ(stages::trained_ldm_schedule(req.out).T(), 1000);
+  expect_error([&] { stages::load_trained_unet(req.out, "course"); },
+               {"does not match this run", "preset: the folder's \"tiny\", this run's \"course\""});
+
+  // A preset other than the cache's, and an unfinished cache, are refused.
+  stages::TrainLdmRequest other = req;
+  other.out = (dir / "run2_course").string();
+  other.preset = "course";
+  other.settings = run::resolve_settings(stages::train_ldm_settings(), "course", "", {});
+  expect_error([&] { stages::train_ldm(other); }, {"made by an autoencoder of preset \"tiny\""});
+  EXPECT_FALSE(fs::exists(other.out));
+  fs::remove(dir / "lat" / "latents.json");
+  expect_error([&] { stages::open_latent_cache(cr.out); }, {"is not complete (no latents.json)"});
+  fs::remove_all(dir);
+}

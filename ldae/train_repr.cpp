@@ -117,6 +117,15 @@ Upstream open_upstream(const std::string& run2, const std::string& preset) {
   return u;
 }
 
+// The ShiftUNet of `preset` with RUN2's UNet arguments where its settings change them (the
+// dropout, which the shift branch uses too: the published ShiftUNet takes the UNet's args).
+nets::ShiftUNetOptions shift_unet_options_for(const std::string& preset, const nlohmann::json& ldm_config) {
+  nets::ShiftUNetOptions o = nets::shift_unet_preset(preset);
+  const nlohmann::json st = ldm_config.value("settings", nlohmann::json::object());
+  if (st.contains("dropout") && st["dropout"].is_number()) o.unet.dropout = st["dropout"].get<double>();
+  return o;
+}
+
 struct Validation {
   double ssim = 0, mse = 0;
 };
@@ -210,7 +219,7 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
   Generator init(0);
   out.encoder = std::make_shared<nets::AttentionSemanticEncoder>(nets::attention_semantic_encoder_preset(out.preset),
                                                                  init);
-  out.shift_unet = std::make_shared<nets::ShiftUNet>(nets::shift_unet_preset(out.preset), init);
+  out.shift_unet = std::make_shared<nets::ShiftUNet>(shift_unet_options_for(out.preset, u.ldm_config), init);
   nets::load_frozen_unet(*out.shift_unet, u.ldm_checkpoint, "ema.");
   const auto view = trainable_view(out.encoder, out.shift_unet);
   const run::RunPaths paths = run::run_paths(run3);
@@ -244,7 +253,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
 
   // ---- Sizes against the networks ----
   const nets::AttentionSemanticEncoderOptions enc_options = nets::attention_semantic_encoder_preset(r.preset);
-  const nets::ShiftUNetOptions net_options = nets::shift_unet_preset(r.preset);
+  const nets::ShiftUNetOptions net_options = shift_unet_options_for(r.preset, u.ldm_config);
   const nets::AutoencoderKLOptions ae_options = nets::autoencoder_kl_preset(r.preset);
   const data::Manifest& m = cache.manifest;
   const data::Volume header = data::read_nifti_header(m.rows[train_rows[0]].full_path);
@@ -321,7 +330,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
                         {"T", schedule.T()}};
   config["networks"] = {{"encoder", "AttentionSemanticEncoder, preset " + r.preset + " (randomly initialised)"},
                         {"shift_unet", "ShiftUNet, preset " + r.preset + ", latent_dim " +
-                                           std::to_string(net_options.latent_dim)}};
+                                           std::to_string(net_options.latent_dim) + ", dropout " +
+                                           nn::format_number(net_options.unet.dropout) + " (RUN2's)"}};
   config["environment"] = {{"version", run::program_version()}, {"threads", run::thread_count_hint()}};
   TrainReprResult result;
   result.start = run::open_run(paths, config);
@@ -430,7 +440,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   nets::PdaeLossOptions lopt;
   lopt.gamma = s.get_float("loss_gamma");
   lopt.weighted = s.get_bool("loss_weighted");
-  const bool ema_per_batch = s.get_bool("faithful_ema_per_batch");
+  const bool ema_per_batch = s.get_bool("ema_per_batch");
   const double clip = s.get_float("clip_grad_norm");
   const int64_t nan_at = s.get_int("debug_nan_at_step");
   const int64_t checkpoint_every = s.get_int("checkpoint_every"), log_every = s.get_int("log_every");

@@ -13,7 +13,7 @@
 //   pdae_backward(Enc, G, image slices, scale_factor * latent) -> backward(loss / accumulate)
 //   every `accumulate` micro-batches (and at an epoch's end): clip the gradients of Enc and
 //   G together, Adam step, EMA update (or after every micro-batch with
-//   faithful_ema_per_batch), zero the gradients: one optimizer step.
+//   ema_per_batch), zero the gradients: one optimizer step.
 // After every optimizer step a row of log.csv; every checkpoint_every steps
 // RUN3/checkpoints/last.safetensors. At each epoch's end, validation with the EMA networks:
 // for each validation scan y_sem = Enc(x), a shifted DDIM sample from fixed-seed noise x_T

@@ -30,7 +30,8 @@ using ldae::testing::expect_error;
 namespace fs = std::filesystem;
 
 TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
-  const fs::path dir = fs::temp_directory_path() / ("ldae_train_repr_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("ldae_train_repr_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   data::SynthOptions so;
   so.out_dir = (dir / "cohort").string();
@@ -44,7 +45,8 @@ TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
   ae.manifest = (dir / "cohort" / "manifest.csv").string();
   ae.out = (dir / "run1").string();
   ae.preset = "tiny";
-  ae.settings = run::resolve_settings(stages::train_ae_settings(), "tiny", "", {"epochs=1", "val_fraction=0.2"});
+  ae.settings = run::resolve_settings(stages::train_ae_settings(), "tiny", "",
+                                      {"epochs=1", "val_fraction=0.2"});
   ae.progress = false;
   stages::train_ae(ae);
   stages::CacheLatentsRequest cl;
@@ -84,11 +86,13 @@ TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
   const std::vector<size_t> val = stages::rows_of_split(cache, "val");
   ASSERT_EQ(val.size(), 1u);
   NoGrad no_grad;
-  const data::Volume v = data::normalize_intensity(data::read_nifti(cache.manifest.rows[val[0]].full_path));
+  const data::Volume v =
+      data::normalize_intensity(data::read_nifti(cache.manifest.rows[val[0]].full_path));
   const Tensor x = v.voxels.reshape({1, 1, 16, 20, 16});
   const Tensor y = t.encoder->forward(nets::axial_slices(x));
   const Shape& ls = cache.latent_shape;
-  const Tensor z0 = stages::read_scaled_latent(cache, val[0]).reshape({1, ls[0], ls[1], ls[2], ls[3]});
+  const Tensor z0 =
+      stages::read_scaled_latent(cache, val[0]).reshape({1, ls[0], ls[1], ls[2], ls[3]});
   Generator val_noise(42, uint64_t{4} << 60);
   const Tensor x_T = randn(z0.shape(), val_noise);
   diffusion::DdimOptions o;
@@ -107,17 +111,22 @@ TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
   // encoder's first gradient comes at step 3, once the zero-initialised layers have left 0.)
   const stages::TrainedLdae raw = stages::load_trained_ldae(req.out, "last", false);
   const Tensor t9 = Tensor::full({1}, 9.0);
-  const Tensor g_ema = t.shift_unet->forward(z0, t9, y).second, g_raw = raw.shift_unet->forward(z0, t9, y).second;
+  const Tensor g_ema = t.shift_unet->forward(z0, t9, y).second,
+               g_raw = raw.shift_unet->forward(z0, t9, y).second;
   EXPECT_GT(amax(abs(sub(g_raw, g_ema))).item(), 0.0);
-  EXPECT_EQ(amax(abs(sub(t.shift_unet->forward(z0, t9, y).first, raw.shift_unet->forward(z0, t9, y).first))).item(),
+  EXPECT_EQ(amax(abs(sub(t.shift_unet->forward(z0, t9, y).first,
+                         raw.shift_unet->forward(z0, t9, y).first)))
+                .item(),
             0.0);  // the same frozen UNet
 
-  expect_error([&] { stages::load_trained_ldae(req.out, "first"); }, {"which must be \"best\" or \"last\""});
+  expect_error([&] { stages::load_trained_ldae(req.out, "first"); },
+               {"which must be \"best\" or \"last\""});
   {  // RUN2's checkpoint changed after stage 3 was trained.
     std::ofstream f(stages::trained_unet_path(ldm.out, "last"), std::ios::app | std::ios::binary);
     f << ' ';
   }
-  expect_error([&] { stages::load_trained_ldae(req.out); }, {"has changed since this run was trained"});
+  expect_error([&] { stages::load_trained_ldae(req.out); },
+               {"has changed since this run was trained"});
   fs::remove(dir / "run3" / "done.json");
   expect_error([&] { stages::load_trained_ldae(req.out); }, {"was not finished (no done.json)"});
   fs::remove_all(dir);

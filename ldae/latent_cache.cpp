@@ -189,6 +189,11 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
         z = ae->sample(mu, sigma, g);
       }
       const Tensor latent = z.reshape(latent_shape).contiguous();
+      for (double v : latent.to_vector())
+        if (!std::isfinite(v))
+          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": the latent of " + m.rows[row].full_path +
+                           " is not finite (the autoencoder of " + r.ae_run + " gives NaN or infinity); the cache "
+                           "is left incomplete");
       if (part[row] == 0) train_latents.push_back(latent);
       const std::string file = (fs::path(r.out) / names[row]).string();
       write_safetensors(file, {{"latent", latent}},

@@ -100,6 +100,26 @@ TEST(TrainLdm, CacheLatentsThenTrainThenLoadTheUnet) {
 
   expect_error([&] { stages::open_latent_cache((dir / "nowhere").string()); }, {"does not exist"});
 
+  // An autoencoder whose latents are not finite is refused, and that cache stays incomplete.
+  {
+    const std::string best = (dir / "run1" / "checkpoints" / "best.safetensors").string();
+    fs::copy_file(best, best + ".good");
+    SafetensorsFile f = read_safetensors(best);
+    int poisoned = 0;
+    for (auto& [key, t] : f.tensors)
+      if (key.rfind("model.autoencoder.quant_conv_mu", 0) == 0) {
+        t.fill_(std::nan(""));
+        ++poisoned;
+      }
+    ASSERT_GT(poisoned, 0);
+    write_safetensors(best, f.tensors, f.metadata);
+    stages::CacheLatentsRequest bad = cr;
+    bad.out = (dir / "lat_nan").string();
+    expect_error([&] { stages::cache_latents(bad); }, {"is not finite", "the cache is left incomplete"});
+    EXPECT_FALSE(fs::exists(dir / "lat_nan" / "latents.json"));
+    fs::rename(best + ".good", best);
+  }
+
   // ---- Stage 2 ----
   stages::TrainLdmRequest req;
   req.latents = cr.out;

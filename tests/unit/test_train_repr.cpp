@@ -119,6 +119,10 @@ TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
                 .item(),
             0.0);  // the same frozen UNet
 
+  // The frozen part is RUN2's EMA UNet: the same eps, bit for bit.
+  const auto unet = stages::load_trained_unet(ldm.out, "tiny", "last", true);
+  EXPECT_EQ(amax(abs(sub(unet->forward(z0, t9), t.shift_unet->forward(z0, t9, y).first))).item(), 0.0);
+
   expect_error([&] { stages::load_trained_ldae(req.out, "first"); },
                {"which must be \"best\" or \"last\""});
   {  // RUN2's checkpoint changed after stage 3 was trained.

@@ -1,5 +1,5 @@
 // ldae train-ae --data MANIFEST.csv --out RUN [--preset tiny|course|paper] [--config FILE]
-// [--set key=value ...]: stage 1 of LDAE, the autoencoder and its discriminator
+// [--set key=value ...] [--lpips WEIGHTS.safetensors]: stage 1 of LDAE, the autoencoder and its discriminator
 // (ldae/train_ae.h), in the run folder RUN. The same command again resumes an interrupted
 // run exactly, or says that the run is complete.
 #include <cstdio>
@@ -38,10 +38,13 @@ void run_train_ae(const TrainAeArgs& a) {
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation L1 %.6g at step %lld\n", a.out.c_str(),
                 static_cast<long long>(r.steps), r.best_val_l1, static_cast<long long>(r.best_step));
-  else
-    std::printf("%s: %lld steps (%lld in this run); validation L1 %.6g, PSNR %.2f dB; best L1 %.6g at step %lld\n",
+  else {
+    char lpips[64] = "";
+    if (!a.lpips.empty()) std::snprintf(lpips, sizeof lpips, ", 2.5D LPIPS %.6g", r.last_val_lpips);
+    std::printf("%s: %lld steps (%lld in this run); validation L1 %.6g, PSNR %.2f dB%s; best L1 %.6g at step %lld\n",
                 a.out.c_str(), static_cast<long long>(r.steps), static_cast<long long>(r.steps_run), r.last_val_l1,
-                r.last_val_psnr, r.best_val_l1, static_cast<long long>(r.best_step));
+                r.last_val_psnr, lpips, r.best_val_l1, static_cast<long long>(r.best_step));
+  }
 }
 
 void add_train_ae_command(CLI::App& app) {
@@ -55,8 +58,11 @@ void add_train_ae_command(CLI::App& app) {
   sub->add_option("--data", a->data, "The cohort's manifest.csv (e.g. from 'ldae synth'); required");
   sub->add_option("--out", a->out, "The run folder (created; an existing one is resumed if its config matches); required");
   sub->add_option("--lpips", a->lpips,
-                  "LPIPS weights for the perceptual term (not supported by this build yet: without it the "
-                  "perceptual term is off, and config.json says so)");
+                  "LPIPS SqueezeNet weights (a safetensors file from tools/convert_lpips.py) for the 2.5D "
+                  "perceptual term: perceptual_weight x LPIPS of fake_3d_ratio of the slices along each axis "
+                  "(every axis of the volumes at least 17 voxels); the validation rows then also hold val_lpips. "
+                  "Loaded strictly before any training; config.json records its path and fingerprint. "
+                  "Without it the perceptual term is off, and config.json says so");
   sub->add_flag("--quiet", a->quiet, "No progress line on stderr");
   ldae::app::add_stage_options(sub, a->stage, ldae::stages::train_ae_settings());
   sub->callback([a] { run_train_ae(*a); });

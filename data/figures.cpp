@@ -31,13 +31,6 @@ void interpolate_colors(const uint8_t (*stops)[3], int n, double t, uint8_t out[
   for (int c = 0; c < 3; ++c) out[c] = static_cast<uint8_t>(std::lround(stops[i][c] * (1 - f) + stops[i + 1][c] * f));
 }
 
-// Text width in pixels at a given scale (stb_easy_font units are pixels at scale 1).
-int64_t text_width(const std::string& s, int scale) {
-  std::vector<char> buf(s.begin(), s.end());
-  buf.push_back('\0');
-  return static_cast<int64_t>(stb_easy_font_width(buf.data())) * scale;
-}
-
 std::string format_value(double v) {
   char buf[32];
   if (v != 0 && (std::abs(v) < 0.01 || std::abs(v) >= 10000))
@@ -84,6 +77,13 @@ void Image::text(int64_t x0, int64_t y0, const std::string& s, const uint8_t col
     const int64_t yb = y0 + static_cast<int64_t>(std::lround(v2[1] * scale));
     fill_rect(std::min(xa, xb), std::min(ya, yb), std::abs(xb - xa), std::abs(yb - ya), color);
   }
+}
+
+int64_t text_width(const std::string& s, int scale) {
+  // stb_easy_font units are pixels at scale 1.
+  std::vector<char> buf(s.begin(), s.end());
+  buf.push_back('\0');
+  return static_cast<int64_t>(stb_easy_font_width(buf.data())) * scale;
 }
 
 void write_png(const std::string& path, const Image& image) {

@@ -29,6 +29,9 @@ struct Image {
   void fill_rect(int64_t x, int64_t y, int64_t w, int64_t h, const uint8_t color[3]);
 };
 
+// The width in pixels of `text` drawn by Image::text at `scale`.
+int64_t text_width(const std::string& text, int scale = 2);
+
 // Writes a PNG; throws Error if the file cannot be written.
 void write_png(const std::string& path, const Image& image);
 

@@ -311,28 +311,53 @@ void write_manifest(const std::string& path, const Manifest& m) {
   if (!f) fail("write_manifest", path + ": write failed");
 }
 
-Split split_by_subject(const Manifest& m, double val_fraction, double test_fraction, uint64_t seed) {
-  const std::string op = "split_by_subject";
-  check(val_fraction >= 0 && val_fraction < 1 && test_fraction >= 0 && test_fraction < 1, op,
-        "fractions must be in [0, 1)");
-  std::vector<std::string> subjects;
-  for (const auto& row : m.rows) subjects.push_back(row.subject);
-  std::sort(subjects.begin(), subjects.end());
-  subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
-  // Fisher-Yates with Philox draws: element i swaps with a uniform j in [0, i].
+namespace {
+
+// Fisher-Yates with Philox draws from stream `stream`: element i swaps with a uniform j in [0, i].
+void shuffle_subjects(std::vector<std::string>& subjects, uint64_t seed, uint64_t stream) {
   for (size_t i = subjects.size(); i-- > 1;) {
-    const double u = philox::uniform(seed, 0, i, true);  // (0, 1]
+    const double u = philox::uniform(seed, stream, i, true);  // (0, 1]
     const size_t j = std::min(i, static_cast<size_t>(std::ceil(u * static_cast<double>(i + 1))) - 1);
     std::swap(subjects[i], subjects[j]);
   }
-  const size_t n = subjects.size();
-  const size_t n_test = static_cast<size_t>(std::ceil(test_fraction * static_cast<double>(n) - 1e-9));
-  const size_t n_val = static_cast<size_t>(std::ceil(val_fraction * static_cast<double>(n - n_test) - 1e-9));
-  check(n_test + n_val < n, op,
-        "no training subject left (" + std::to_string(n) + " subjects, " + std::to_string(n_test) + " test, " +
-            std::to_string(n_val) + " validation)");
+}
+
+}  // namespace
+
+Split split_by_subject(const Manifest& m, double val_fraction, double test_fraction, uint64_t seed, bool stratify) {
+  const std::string op = "split_by_subject";
+  check(val_fraction >= 0 && val_fraction < 1 && test_fraction >= 0 && test_fraction < 1, op,
+        "fractions must be in [0, 1)");
+  // The subjects of each group (one group of all subjects, or one per diagnosis), sorted.
+  std::map<std::string, std::vector<std::string>> groups;
+  std::map<std::string, bool> seen;
+  for (const auto& row : m.rows) {
+    if (seen[row.subject]) continue;
+    seen[row.subject] = true;
+    groups[stratify ? row.diagnosis : std::string()].push_back(row.subject);
+  }
   std::map<std::string, int> part;  // 0 train, 1 val, 2 test
-  for (size_t i = 0; i < n; ++i) part[subjects[i]] = i < n_test ? 2 : (i < n_test + n_val ? 1 : 0);
+  size_t n_train = 0, n_all = 0, n_test_all = 0, n_val_all = 0;
+  uint64_t stream = 0;  // stream 0 without stratification: the unstratified split is unchanged
+  for (auto& [diagnosis, subjects] : groups) {
+    std::sort(subjects.begin(), subjects.end());
+    shuffle_subjects(subjects, seed, stream++);
+    const size_t n = subjects.size();
+    size_t n_test = static_cast<size_t>(std::ceil(test_fraction * static_cast<double>(n) - 1e-9));
+    size_t n_val = static_cast<size_t>(std::ceil(val_fraction * static_cast<double>(n - n_test) - 1e-9));
+    if (stratify) {  // keep one training subject per diagnosis
+      n_test = std::min(n_test, n - 1);
+      n_val = std::min(n_val, n - 1 - n_test);
+    }
+    for (size_t i = 0; i < n; ++i) part[subjects[i]] = i < n_test ? 2 : (i < n_test + n_val ? 1 : 0);
+    n_all += n;
+    n_test_all += n_test;
+    n_val_all += n_val;
+    n_train += n - std::min(n, n_test + n_val);
+  }
+  check(n_train > 0 && n_test_all + n_val_all < n_all, op,
+        "no training subject left (" + std::to_string(n_all) + " subjects, " + std::to_string(n_test_all) +
+            " test, " + std::to_string(n_val_all) + " validation)");
   Split s;
   for (size_t r = 0; r < m.rows.size(); ++r) {
     const int p = part[m.rows[r].subject];

@@ -92,6 +92,13 @@ struct Split {
 // validation (the reference's two GroupShuffleSplit calls); the rest train. Rows keep
 // their manifest order inside each part. Requires fractions in [0, 1) and at least one
 // training subject.
-Split split_by_subject(const Manifest& manifest, double val_fraction, double test_fraction, uint64_t seed);
+//
+// stratify = true (not in the reference): the same rule applied to the subjects of each
+// diagnosis (a subject's diagnosis: that of its first row) separately, with one Philox
+// stream per diagnosis, and the test and validation counts capped so that every diagnosis
+// keeps at least one training subject. Small cohorts then still have every diagnosis in
+// the test split, which the AD-vs-CN probe needs.
+Split split_by_subject(const Manifest& manifest, double val_fraction, double test_fraction, uint64_t seed,
+                       bool stratify = false);
 
 }  // namespace ldae::data

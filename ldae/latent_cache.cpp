@@ -102,7 +102,9 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   const double val_fraction = ae_settings.at("val_fraction").get<double>();
   const double test_fraction = ae_settings.at("test_fraction").get<double>();
   const uint64_t split_seed = ae_settings.at("split_seed").get<uint64_t>();
-  const data::Split split = data::split_by_subject(m, val_fraction, test_fraction, split_seed);
+  // Runs written before the setting existed did not stratify.
+  const bool split_stratify = ae_settings.value("split_stratify", false);
+  const data::Split split = data::split_by_subject(m, val_fraction, test_fraction, split_seed, split_stratify);
   if (split.train.empty()) fail(kStage, "the training split of " + manifest_path + " is empty");
   for (size_t row = 0; row < m.rows.size(); ++row) {
     const std::string& file = m.rows[row].full_path;
@@ -242,7 +244,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   info["image_shape"] = image_shape;
   info["count"] = m.rows.size();
   info["split"] = {{"train", split.train.size()}, {"val", split.val.size()}, {"test", split.test.size()}};
-  info["split_settings"] = {{"val_fraction", val_fraction}, {"test_fraction", test_fraction}, {"split_seed", split_seed}};
+  info["split_settings"] = {{"val_fraction", val_fraction}, {"test_fraction", test_fraction}, {"split_seed", split_seed}, {"split_stratify", split_stratify}};
   info["transform"] = "per-volume min-max to [0, 1]";
   info["request"] = request;
   info["version"] = run::program_version();

@@ -1,6 +1,8 @@
 // The linear probe of ldae-reference 7.2: per-feature z-scoring with statistics of the
 // probe-train features, then one Linear(F, 1). Its output is a logit (AD vs CN, trained with
-// BCE-with-logits; positive class CN = 1) or a normalised age (trained with MSE).
+// BCE-with-logits) or a normalised age (trained with MSE). Which class is positive is the
+// trainer's choice: the published disease_classifier.ckpt has CN = 1 (its weight points
+// towards CN); `ldae probe` (ldae/probe.h) trains with AD = 1.
 //
 // State: buffers "mean" (F) and "std" (F) (the published semantic_mean.pt / semantic_std.pt),
 // and "linear" (weight (1, F), bias (1)) as the published disease_classifier.ckpt.

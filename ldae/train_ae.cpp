@@ -1,5 +1,6 @@
 #include "ldae/train_ae.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "data/preprocess.h"
 #include "ldae/ae_gan_step.h"
 #include "ldae/autoencoder_kl.h"
+#include "ldae/lpips.h"
 #include "ldae/metrics.h"
 #include "ldae/patch_discriminator.h"
 #include "ldae/presets.h"
@@ -90,15 +92,29 @@ data::Volume to_unit_range(const data::Volume& v) { return data::normalize_inten
 
 struct Validation {
   double l1 = 0, psnr = 0, ssim = 0;
+  double lpips = 0;  // 0 without an LPIPS network
 };
+
+// The 2.5D LPIPS of the validation (lpips null: none). Its slice choice comes from a fresh
+// Generator(seed, kValLpipsOffset) at every validation, so each epoch scores the same
+// slices of the same scans: deterministic, comparable across epochs, nothing to checkpoint.
+struct ValidationLpips {
+  const nets::Lpips* lpips = nullptr;
+  double ratio = 0.5;
+  uint64_t seed = 0;
+};
+constexpr uint64_t kValLpipsOffset = uint64_t{3} << 60;
 
 // L1, PSNR and 3D SSIM (data range 1, decodings not clipped, as the reference's metrics;
 // SSIM with ldae/metrics.h's default window, size 3 and sigma 1.5, ldae-reference 7.6) of
-// decode(mu) over the validation rows; the first row's figure goes to `figure`.
+// decode(mu) over the validation rows, and with an LPIPS network the 2.5D LPIPS at the
+// training's fake_3d_ratio (ldae-reference 7.6, but with the fixed slice choice above); the
+// first row's figure goes to `figure`.
 Validation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, const std::vector<size_t>& rows,
-                    const std::string& figure) {
+                    const std::string& figure, const ValidationLpips& vl) {
   NoGrad no_grad;
   Validation v;
+  Generator lpips_gen(vl.seed, kValLpipsOffset);
   for (size_t i = 0; i < rows.size(); ++i) {
     data::ReadOptions quiet;
     quiet.quiet = true;
@@ -112,6 +128,7 @@ Validation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, cons
     v.l1 += l1;
     v.psnr += mse > 0 ? 10.0 * std::log10(1.0 / mse) : 100.0;
     v.ssim += metrics::ssim3d(x_hat, x).mean;
+    if (vl.lpips) v.lpips += nets::perceptual_loss_25d(x_hat, x, *vl.lpips, vl.ratio, lpips_gen).item();
     if (i == 0) {
       data::Volume rec = vol;
       rec.voxels = x_hat.reshape({s[0], s[1], s[2]}).contiguous();
@@ -121,6 +138,7 @@ Validation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, cons
   v.l1 /= static_cast<double>(rows.size());
   v.psnr /= static_cast<double>(rows.size());
   v.ssim /= static_cast<double>(rows.size());
+  v.lpips /= static_cast<double>(rows.size());
   return v;
 }
 
@@ -148,20 +166,30 @@ std::shared_ptr<nets::AutoencoderKL> load_trained_autoencoder(const std::string&
 const std::vector<std::string>& train_ae_log_columns() {
   static const std::vector<std::string> c = {"epoch",       "loss_g",      "l1",     "kl",       "perceptual",
                                              "g_adv",       "loss_d",      "d_fake", "d_real",   "grad_norm_g",
-                                             "grad_norm_d", "val_l1",      "val_psnr", "val_ssim"};
+                                             "grad_norm_d", "val_l1",      "val_psnr", "val_ssim", "val_lpips"};
   return c;
 }
 
 TrainAeResult train_ae(const TrainAeRequest& r) {
   const run::Settings& s = r.settings;
-  // The perceptual term: ldae/lpips.* (another branch) will provide the 2.5D LPIPS network;
-  // wiring it means loading --lpips here, setting AeGanLossOptions::perceptual (its slice
-  // sampling drawn from a generator saved in the checkpoint, like "noise"), and logging the
-  // "perceptual" column. Until then the term is off and config.json says so.
-  if (!r.lpips.empty())
-    fail(kStage, "LPIPS weights are not supported by this build yet (--lpips " + r.lpips +
-                     "); without --lpips the perceptual term is off, and the run's config.json says so");
   nets::check_preset(r.preset);
+  // ---- The perceptual term: the LPIPS network of --lpips, loaded strictly ----
+  // (ldae/lpips.h; tools/convert_lpips.py writes the file from the published weights).
+  const bool use_lpips = !r.lpips.empty();
+  std::unique_ptr<nets::Lpips> lpips;
+  std::string lpips_path, lpips_fingerprint;
+  if (use_lpips) {
+    lpips_path = fs::absolute(r.lpips).lexically_normal().string();
+    Generator unused(0);  // the constructor's random weights are all replaced by the file's
+    lpips = std::make_unique<nets::Lpips>(unused);
+    try {
+      load_lpips_weights(*lpips, r.lpips);  // names the file and every bad key
+    } catch (const Error& e) {
+      fail(kStage, std::string("cannot use the --lpips file (LPIPS SqueezeNet weights, as tools/convert_lpips.py "
+                               "writes them): ") + e.what());
+    }
+    lpips_fingerprint = file_fingerprint(r.lpips);
+  }
   const int64_t batch_size = s.get_int("batch_size"), accumulate = s.get_int("accumulate");
   const int64_t epochs = s.get_int("epochs");
   const uint64_t seed = static_cast<uint64_t>(s.get_int("seed"));
@@ -170,7 +198,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   const data::Manifest m = data::read_manifest(r.manifest);
   const data::Split split =
       data::split_by_subject(m, s.get_float("val_fraction"), s.get_float("test_fraction"),
-                             static_cast<uint64_t>(s.get_int("split_seed")));
+                             static_cast<uint64_t>(s.get_int("split_seed")), s.get_bool("split_stratify"));
   if (split.val.empty())
     fail(kStage, "the validation split is empty (" + r.manifest + ", val_fraction " +
                      nn::format_number(s.get_float("val_fraction")) + "): raise val_fraction or add subjects");
@@ -218,17 +246,32 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
         if (n < 1)
           fail(kStage, "the volumes (" + shape_str(vol) + ") are too small for the discriminator of preset " +
                            r.preset + " (a layer's output would be empty)");
+    if (use_lpips) {
+      // The 2.5D LPIPS scores 2D slices along every axis: each is at least 17 x 17, and
+      // fake_3d_ratio picks at least one slice per axis of one scan (validation scores one
+      // scan at a time; a training batch holds at least one).
+      const int64_t smallest = std::min({vol[0], vol[1], vol[2]});
+      if (smallest < 17)
+        fail(kStage, "the volumes " + shape_str(vol) + " are too small for the LPIPS perceptual term (--lpips): "
+                     "its SqueezeNet needs slices of at least 17 x 17, so every axis must be at least 17 voxels");
+      const double ratio = s.get_float("fake_3d_ratio");
+      if (std::floor(static_cast<double>(smallest) * ratio) < 1)
+        fail(kStage, "fake_3d_ratio " + nn::format_number(ratio) + " selects no slice of the " +
+                         std::to_string(smallest) + " along the shortest axis of " + shape_str(vol) +
+                         "; with --lpips it must be at least 1/" + std::to_string(smallest));
+    }
   }
 
   // ---- The run folder and its configuration ----
   const run::RunPaths paths = run::run_paths(r.out);
   run::prepare_run_folder(paths);
-  const std::string perceptual = r.lpips.empty() ? "off (no --lpips file)" : "lpips " + r.lpips;
+  const std::string perceptual = use_lpips ? "lpips " + lpips_path : "off (no --lpips file)";
   ordered_json config;
   config["stage"] = kStage;
   config["preset"] = r.preset;
   config["settings"] = s.json();
   config["perceptual"] = perceptual;
+  if (use_lpips) config["perceptual_fnv1a64"] = lpips_fingerprint;  // another file there: refused on resume
   config["data"] = {{"manifest", fs::absolute(r.manifest).lexically_normal().string()},
                     {"manifest_fnv1a64", file_fingerprint(r.manifest)},
                     {"image_shape", vol},
@@ -247,6 +290,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     result.last_val_l1 = done.value("val_l1", 0.0);
     result.last_val_psnr = done.value("val_psnr", 0.0);
     result.last_val_ssim = done.value("val_ssim", 0.0);
+    result.last_val_lpips = done.value("val_lpips", 0.0);
     std::cerr << "train-ae: " << r.out << " is already complete (done.json); nothing to do\n";
     return result;
   }
@@ -254,6 +298,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   // ---- Networks, optimizers, generators ----
   Generator init(seed, 0);
   Generator noise(seed, uint64_t{1} << 60);  // the posterior samples z = mu + sigma eps
+  Generator slices(seed, uint64_t{2} << 60);  // the 2.5D LPIPS's slice choice (with --lpips)
   AeGanPair nets(ae_options, d_options, init);
   nn::Adam opt_g(nets.ae->named_parameters(), nn::AdamOptions{s.get_float("lr_g")});
   nn::Adam opt_d(nets.disc->named_parameters(), nn::AdamOptions{s.get_float("lr_d")});
@@ -283,6 +328,10 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     check(st.generators.count("noise") == 1, kStage, paths.last + " lacks the noise generator");
     step = st.step;
     noise = st.generators.at("noise");
+    if (use_lpips) {
+      check(st.generators.count("perceptual") == 1, kStage, paths.last + " lacks the perceptual slice generator");
+      slices = st.generators.at("perceptual");
+    }
     epoch = parse_count(st.metadata, "epoch");
     first_batch = parse_count(st.metadata, "batch");
     best = parse_exact(st.metadata, "best_val_l1");
@@ -290,6 +339,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     last_val.l1 = parse_exact(st.metadata, "val_l1");
     last_val.psnr = parse_exact(st.metadata, "val_psnr");
     last_val.ssim = parse_exact(st.metadata, "val_ssim");
+    if (use_lpips) last_val.lpips = parse_exact(st.metadata, "val_lpips");
     check(first_batch <= batches && epoch <= epochs, kStage, paths.last + " holds a position outside this run");
     have_checkpoint = true;
     checkpoint_step = step;
@@ -306,6 +356,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     nn::TrainingState st;
     st.step = step;
     st.generators = {{"noise", noise}};
+    if (use_lpips) st.generators["perceptual"] = slices;
     st.metadata = {{"stage", kStage},
                    {"preset", r.preset},
                    {"epoch", std::to_string(next_epoch)},
@@ -315,6 +366,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
                    {"val_l1", exact(last_val.l1)},
                    {"val_psnr", exact(last_val.psnr)},
                    {"val_ssim", exact(last_val.ssim)}};
+    if (use_lpips) st.metadata["val_lpips"] = exact(last_val.lpips);
     nn::save_checkpoint(path, nets, nn::NamedOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr, st);
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
@@ -330,6 +382,12 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   lopt.adv_weight = s.get_float("adv_weight");
   lopt.perceptual_weight = s.get_float("perceptual_weight");
   lopt.faithful_disc_grad_leak = s.get_bool("faithful_disc_grad_leak");
+  const double fake_3d_ratio = s.get_float("fake_3d_ratio");
+  if (use_lpips)
+    lopt.perceptual = [&](const Tensor& x_hat, const Tensor& x) {
+      return nets::perceptual_loss_25d(x_hat, x, *lpips, fake_3d_ratio, slices);
+    };
+  const ValidationLpips val_lpips{lpips.get(), fake_3d_ratio, seed};
   const double clip = s.get_float("clip_grad_norm");
   const int64_t warmup = s.get_int("adv_warmup_steps"), nan_at = s.get_int("debug_nan_at_step");
   const int64_t checkpoint_every = s.get_int("checkpoint_every"), log_every = s.get_int("log_every");
@@ -395,11 +453,13 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
         // ---- End of the epoch: validation, figure, best, last ----
         char name[64];
         std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
-        last_val = validate(*nets.ae, m, split.val, (fs::path(paths.figures) / name).string());
-        log.log(step, {{"epoch", static_cast<double>(epoch + 1)},
-                       {"val_l1", last_val.l1},
-                       {"val_psnr", last_val.psnr},
-                       {"val_ssim", last_val.ssim}});
+        last_val = validate(*nets.ae, m, split.val, (fs::path(paths.figures) / name).string(), val_lpips);
+        std::map<std::string, double> val_row = {{"epoch", static_cast<double>(epoch + 1)},
+                                                 {"val_l1", last_val.l1},
+                                                 {"val_psnr", last_val.psnr},
+                                                 {"val_ssim", last_val.ssim}};
+        if (use_lpips) val_row["val_lpips"] = last_val.lpips;
+        log.log(step, val_row);
         if (last_val.l1 < best) {
           best = last_val.l1;
           best_step = step;
@@ -425,6 +485,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   summary["val_l1"] = last_val.l1;
   summary["val_psnr"] = last_val.psnr;
   summary["val_ssim"] = last_val.ssim;
+  if (use_lpips) summary["val_lpips"] = last_val.lpips;
   summary["perceptual"] = perceptual;
   summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
   run::write_done(paths, kStage, summary);
@@ -436,6 +497,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   result.last_val_l1 = last_val.l1;
   result.last_val_psnr = last_val.psnr;
   result.last_val_ssim = last_val.ssim;
+  result.last_val_lpips = last_val.lpips;
   return result;
 }
 

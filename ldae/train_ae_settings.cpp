@@ -10,6 +10,9 @@ const run::SettingsTable& train_ae_settings() {
                   "initialisation, sampling noise and data order (the reference: seed_everything(42))"),
       int_setting("split_seed", 42, 42, 42, 0, kMaxSeed,
                   "the subject-level split (keep it equal across the three stages)"),
+      bool_setting("split_stratify", false, false, false,
+                   "split each diagnosis's subjects separately (every diagnosis in every part; the reference "
+                   "does not stratify)"),
       float_setting("val_fraction", 0.1, 0.1, 0.05, 0.0, 0.9,
                     "fraction of subjects for validation (of those left after test)"),
       float_setting("test_fraction", 0.1, 0.1, 0.1, 0.0, 0.9,
@@ -24,7 +27,7 @@ const run::SettingsTable& train_ae_settings() {
       float_setting("kl_weight", 1e-7, 1e-7, 1e-7, 0.0, kHuge, "weight of the KL term"),
       float_setting("perceptual_weight", 1e-3, 1e-3, 1e-3, 0.0, kHuge,
                     "weight of the 2.5D LPIPS term (used only with an LPIPS network; see --lpips)"),
-      float_setting("fake_3d_ratio", 0.5, 0.5, 0.5, 0.0, 1.0, "fraction of slices per axis the 2.5D LPIPS scores"),
+      float_setting("fake_3d_ratio", 0.5, 0.5, 0.5, 0.0, 1.0, "fraction of slices per axis the 2.5D LPIPS scores (with --lpips; in training and validation)"),
       float_setting("adv_weight", 0.025, 0.025, 0.025, 0.0, kHuge,
                     "weight of the least-squares GAN terms (generator and discriminator)"),
       int_setting("adv_warmup_steps", 0, 0, 0, 0, kMaxSteps,

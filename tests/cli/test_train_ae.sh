@@ -7,8 +7,8 @@
 #     are byte-identical to the uninterrupted run's;
 #   - a NaN loss stops the run naming the step and keeps the last good checkpoint;
 #   - bad settings (unknown key, wrong type, out of range), a volume size the networks do
-#     not take, an unwritable folder, a different configuration in the folder and --lpips
-#     are refused before any training.
+#     not take, an unwritable folder, a different configuration in the folder and a bad
+#     --lpips file are refused before any training.
 # Usage: test_train_ae.sh /path/to/ldae
 set -u
 LDAE=${1:?usage: test_train_ae.sh /path/to/ldae}
@@ -121,7 +121,11 @@ expect 2 "'faithful_disc_grad_leak' \(bool\) must be true or false" "${TRAIN[@]}
 echo '{"epochs": "3"}' > "$WORK/bad.json"
 expect 2 "--config .*bad.json: setting 'epochs' \(int\) must be an integer" "${TRAIN[@]}" --out "$WORK/bad1" \
   --config "$WORK/bad.json"
-expect 1 'LPIPS weights are not supported by this build yet' "${TRAIN[@]}" --out "$WORK/bad1" --lpips "$M"
+# --lpips: a missing file and a file that is not LPIPS weights (a valid one, the perceptual
+# term, its resume and the size refusal: tests/unit/test_train_ae_lpips.cpp).
+expect 1 'cannot use the --lpips file .*nothing.safetensors: no such file' "${TRAIN[@]}" --out "$WORK/bad1" \
+  --lpips "$WORK/nothing.safetensors"
+expect 1 'cannot use the --lpips file .*manifest.csv' "${TRAIN[@]}" --out "$WORK/bad1" --lpips "$M"
 expect 1 'batch_size 64 is larger than the training split' "${TRAIN[@]}" --out "$WORK/bad1" --set batch_size=64
 [ ! -e "$WORK/bad1" ] && ok "nothing written for refused settings" || fail "a refused run created its folder"
 "$LDAE" synth --out "$WORK/odd" --subjects 4 --shape 15,20,16 --visits 0 --phantom --no-overview > /dev/null 2>&1
@@ -151,6 +155,7 @@ else
   echo "skip: unwritable folder (running as root)"
 fi
 expect 0 'faithful_disc_grad_leak' train-ae --help
+expect 0 'tools/convert_lpips.py' train-ae --help
 expect 0 '"adv_warmup_steps": 5' train-ae --list-settings --preset paper --set adv_warmup_steps=5
 
 echo "$failures failure(s)"

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 
@@ -201,6 +202,40 @@ TEST_F(ManifestFiles, PreprocessOutputNamesNeverOverwriteInputs) {
     EXPECT_NE(std::string(e.what()).find("is the input of line 3"), std::string::npos) << e.what();
   }
   EXPECT_NO_THROW(preprocess_output_names(m2, (dir_ / "out").string()));
+}
+
+TEST(Manifest, StratifiedSplitPutsEveryDiagnosisInEveryPart) {
+  // 9 CN, 3 AD and 4 MCI subjects, two scans each. Without stratification a 10 % test
+  // split of 16 subjects is 2 subjects; stratified it takes ceil(0.1 n) of each diagnosis.
+  std::string text = kHeader;
+  const std::pair<const char*, int> groups[] = {{"CN", 9}, {"AD", 3}, {"MCI", 4}};
+  for (const auto& [dx, count] : groups)
+    for (int s = 0; s < count; ++s)
+      for (int v = 0; v < 2; ++v)
+        text += std::string(dx) + std::to_string(s) + ",x.nii," + dx + "," + std::to_string(12 * v) + ",70\n";
+  const Manifest m = parse_manifest(text, "m.csv", "", no_files());
+  const Split a = split_by_subject(m, 0.1, 0.1, 3, /*stratify=*/true);
+  EXPECT_EQ(a.train.size() + a.val.size() + a.test.size(), m.rows.size());
+  for (const auto* part : {&a.train, &a.val, &a.test}) {
+    std::map<std::string, std::set<std::string>> subjects;  // diagnosis -> subjects
+    for (size_t r : *part) subjects[m.rows[r].diagnosis].insert(m.rows[r].subject);
+    for (const auto& [dx, count] : groups) EXPECT_GE(subjects[dx].size(), 1u) << dx;
+    if (part == &a.test) {
+      EXPECT_EQ(subjects["CN"].size(), 1u);  // ceil(0.9)
+      EXPECT_EQ(subjects["AD"].size(), 1u);  // ceil(0.3)
+    }
+  }
+  std::set<std::string> train_subjects;
+  for (size_t r : a.train) train_subjects.insert(m.rows[r].subject);
+  for (size_t r : a.test) EXPECT_FALSE(train_subjects.count(m.rows[r].subject));
+  // Deterministic, and the unstratified split is another one.
+  EXPECT_EQ(split_by_subject(m, 0.1, 0.1, 3, true).test, a.test);
+  // A diagnosis with a single subject keeps it for training.
+  const Manifest one = parse_manifest(std::string(kHeader) + "A,x.nii,AD,0,70\nB,x.nii,CN,0,70\nC,x.nii,CN,0,70\n",
+                                      "m.csv", "", no_files());
+  const Split b = split_by_subject(one, 0.5, 0.5, 1, true);
+  ASSERT_EQ(b.train.size(), 2u);  // A and one CN subject
+  EXPECT_EQ(one.rows[b.train[0]].subject, "A");
 }
 
 TEST(Manifest, SplitsBySubjectWithoutOverlap) {

@@ -1,0 +1,211 @@
+#include "ldae/demo.h"
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <vector>
+
+#include "ldae/evaluate.h"
+#include "ldae/latent_cache.h"
+#include "ldae/run/run_folder.h"
+#include "ldae/run/settings.h"
+#include "ldae/train_ae.h"
+#include "ldae/train_ae_settings.h"
+#include "ldae/train_ldm.h"
+#include "ldae/train_ldm_settings.h"
+#include "ldae/train_repr.h"
+#include "ldae/train_repr_settings.h"
+#include "nn/progress.h"
+#include "tensor/error.h"
+
+namespace ldae::stages {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+data::SynthOptions demo_cohort_options(const std::string& preset, uint64_t seed, const std::string& out_dir) {
+  data::SynthOptions o;
+  o.out_dir = out_dir;
+  o.seed = seed;
+  o.visits = {0, 6, 12, 24};  // four visits: interpolation needs three or more
+  o.overview = true;
+  if (preset == "tiny") {
+    o.subjects = 16;
+    o.shape = {16, 20, 16};  // the tiny preset's image (12 mm voxels: a thumbnail of a brain)
+  } else if (preset == "course") {
+    o.subjects = 24;
+    o.shape = {64, 80, 64};  // 3 mm voxels
+  } else if (preset == "paper") {
+    o.subjects = 100;
+    o.shape = {128, 160, 128};  // the published 1.5 mm grid
+  } else {
+    fail("demo", "unknown preset '" + preset + "' (valid: tiny, course, paper)");
+  }
+  return o;
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The cohort step is complete when OUT/cohort/cohort.json exists and names the same
+// options; another cohort in the folder is refused (the stages after it would mix data).
+bool cohort_done(const data::SynthOptions& o, const std::string& marker, const ordered_json& want) {
+  if (!fs::exists(marker)) return false;
+  const json have = run::read_json(marker);
+  if (have != json(want))
+    fail("demo", o.out_dir + " holds another cohort (" + have.dump() + ", this run wants " + json(want).dump() +
+                     "): use another --out or remove the folder");
+  return true;
+}
+
+// One step of the demo: its name (for the progress lines and timing.json) and work, which
+// returns true when it did work and false when it found the step already complete.
+struct Step {
+  std::string name, what;
+  std::function<bool()> work;
+};
+
+// The preset's settings with the demo's seed, plus `extra` key=value assignments.
+run::Settings stage_settings(const run::SettingsTable& table, const std::string& preset, uint64_t seed,
+                             std::vector<std::string> extra = {}) {
+  extra.insert(extra.begin(), "seed=" + std::to_string(seed));
+  return run::resolve_settings(table, preset, "", extra);
+}
+
+// The demo's split (stage 1 fixes it for every later stage): stratified by diagnosis, so
+// that even the small demo cohorts have AD and CN subjects in the test split, which the
+// probes need; 20 % of each diagnosis's subjects for testing.
+const std::vector<std::string> kDemoSplit = {"split_stratify=true", "test_fraction=0.2", "val_fraction=0.15"};
+
+}  // namespace
+
+DemoResult run_demo(const DemoRequest& r) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const fs::path out = r.out;
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) fail("demo", "cannot create " + r.out + ": " + ec.message());
+
+  const data::SynthOptions cohort = demo_cohort_options(r.preset, r.seed, (out / "cohort").string());
+  const std::string manifest = (out / "cohort" / "manifest.csv").string();
+  const std::string run1 = (out / "runs" / "1-autoencoder").string(), latents = (out / "latents").string(),
+                    run2 = (out / "runs" / "2-ldm").string(), run3 = (out / "runs" / "3-repr").string();
+  const std::string seed = std::to_string(r.seed);
+
+  // The commands that reproduce each step one by one (printed in the report).
+  const std::vector<std::string> commands = {
+      "ldae demo --preset " + r.preset + " --seed " + seed + " --out " + r.out + "   # all of the below",
+      "ldae synth --out " + cohort.out_dir + " --subjects " + std::to_string(cohort.subjects) + " --seed " + seed +
+          " --shape " + std::to_string(cohort.shape[0]) + "," + std::to_string(cohort.shape[1]) + "," +
+          std::to_string(cohort.shape[2]) + " --visits 0,6,12,24",
+      "ldae train-ae --data " + manifest + " --out " + run1 + " --preset " + r.preset + " --set seed=" + seed +
+          " --set split_stratify=true --set test_fraction=0.2 --set val_fraction=0.15",
+      "ldae cache-latents --ae " + run1 + " --out " + latents,
+      "ldae train-ldm --latents " + latents + " --out " + run2 + " --preset " + r.preset + " --set seed=" + seed,
+      "ldae train-repr --ldm " + run2 + " --out " + run3 + " --preset " + r.preset + " --set seed=" + seed,
+      "ldae evaluate --repr " + run3 + " --out " + r.out + " --seed " + seed,
+  };
+
+  const std::string timing_path = (out / "timing.json").string();
+  json timing = fs::exists(timing_path) ? run::read_json(timing_path) : json::object();
+
+  std::vector<Step> steps;
+  steps.push_back({"synth", "the synthetic cohort", [&] {
+                     const ordered_json want = {{"preset", r.preset}, {"seed", r.seed}, {"subjects", cohort.subjects},
+                                                {"shape", cohort.shape}, {"visits", cohort.visits}};
+                     const std::string marker = (out / "cohort" / "cohort.json").string();
+                     if (cohort_done(cohort, marker, want)) return false;
+                     data::SynthOptions o = cohort;
+                     o.t1.clear();
+                     const data::TemplateFiles t = data::shipped_template();
+                     o.t1 = t.t1, o.gm = t.gm, o.wm = t.wm;
+                     o.progress = r.progress;
+                     data::generate_cohort(o);
+                     run::write_json_atomic(marker, want);
+                     return true;
+                   }});
+  steps.push_back({"train_ae", "stage 1, the autoencoder", [&] {
+                     TrainAeRequest q;
+                     q.manifest = manifest;
+                     q.out = run1;
+                     q.preset = r.preset;
+                     q.settings = stage_settings(train_ae_settings(), r.preset, r.seed, kDemoSplit);
+                     q.progress = r.progress;
+                     return train_ae(q).start != run::RunStart::Finished;
+                   }});
+  steps.push_back({"cache_latents", "the latent cache", [&] {
+                     CacheLatentsRequest q;
+                     q.ae_run = run1;
+                     q.out = latents;
+                     q.progress = r.progress;
+                     return !cache_latents(q).already_complete;
+                   }});
+  steps.push_back({"train_ldm", "stage 2, the latent diffusion model", [&] {
+                     TrainLdmRequest q;
+                     q.latents = latents;
+                     q.out = run2;
+                     q.preset = r.preset;
+                     q.settings = stage_settings(train_ldm_settings(), r.preset, r.seed);
+                     q.progress = r.progress;
+                     return train_ldm(q).start != run::RunStart::Finished;
+                   }});
+  steps.push_back({"train_repr", "stage 3, the semantic encoder and gradient estimator", [&] {
+                     TrainReprRequest q;
+                     q.ldm_run = run2;
+                     q.out = run3;
+                     q.preset = r.preset;
+                     q.settings = stage_settings(train_repr_settings(), r.preset, r.seed);
+                     q.progress = r.progress;
+                     return train_repr(q).start != run::RunStart::Finished;
+                   }});
+  steps.push_back({"evaluate", "evaluation and report", [&] {
+                     EvaluateRequest q;
+                     q.repr_run = run3;
+                     q.out = r.out;
+                     q.seed = r.seed;
+                     q.preset = r.preset;
+                     q.commands = commands;
+                     q.timing = timing;  // the stages' times so far; evaluate adds its own
+                     q.progress = r.progress;
+                     evaluate(q);
+                     return true;  // always re-evaluated: cheap next to training, and the report shows the timings
+                   }});
+
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& s = steps[i];
+    const std::string tag = "demo [" + std::to_string(i + 1) + "/" + std::to_string(steps.size()) + "] ";
+    if (r.progress) std::cerr << tag << s.name << ": " << s.what << "\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    bool worked = false;
+    try {
+      worked = s.work();
+    } catch (const std::exception& e) {
+      fail("demo", "step " + s.name + " failed: " + e.what() + " (what was done is kept in " + r.out +
+                       "; run the same command again to continue)");
+    }
+    const double dt = seconds_since(t0);
+    if (worked && s.name != "evaluate") {
+      timing[s.name + "_s"] = dt;
+      run::write_json_atomic(timing_path, ordered_json(timing));
+    }
+    if (r.progress)
+      std::cerr << tag << s.name << ": " << (worked ? "done in " + nn::Progress::format_duration(dt)
+                                                    : std::string("already complete"))
+                << " (demo so far " << nn::Progress::format_duration(seconds_since(t_start)) << ")\n";
+  }
+
+  DemoResult result;
+  result.report_md = (out / "report.md").string();
+  result.report_html = (out / "report.html").string();
+  result.results_json = (out / "results.json").string();
+  result.features_csv = (out / "features.csv").string();
+  result.seconds = seconds_since(t_start);
+  return result;
+}
+
+}  // namespace ldae::stages

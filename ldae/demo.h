@@ -1,0 +1,44 @@
+// `ldae demo`: the whole LDAE pipeline on the built-in synthetic cohort, in one folder:
+//
+//   OUT/cohort/            ldae synth (NIfTI scans, manifest.csv with the ground truth)
+//   OUT/runs/1-autoencoder ldae train-ae       (stage 1)
+//   OUT/latents/           ldae cache-latents
+//   OUT/runs/2-ldm         ldae train-ldm      (stage 2)
+//   OUT/runs/3-repr        ldae train-repr     (stage 3)
+//   OUT/evaluation/        ldae evaluate: reconstructions, probes, baselines, figures
+//   OUT/report.md, OUT/report.html, OUT/results.json, OUT/features.csv
+//   OUT/timing.json        the wall time of each step (kept across resumed runs)
+//
+// Each step is the library function of its command, called in-process with the preset's
+// settings (the demo's seed replaces every stage's `seed`). Every step resumes: a finished
+// step is skipped, an interrupted stage continues from its last checkpoint, so running the
+// demo again after a crash finishes the same results. The same preset, seed and thread
+// count give the same results.json, timings aside.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "data/synth.h"
+
+namespace ldae::stages {
+
+struct DemoRequest {
+  std::string preset = "course";  // tiny (CI: a couple of minutes), course (the README's demo), paper
+  uint64_t seed = 0;              // the cohort's seed and every stage's seed
+  std::string out = "out/demo";
+  bool progress = true;           // per-step lines and the stages' progress lines on stderr
+};
+
+struct DemoResult {
+  std::string report_md, report_html, results_json, features_csv;
+  double seconds = 0;  // wall time of this call
+};
+
+// The synthetic cohort the demo trains on at `preset` (its size and visits).
+data::SynthOptions demo_cohort_options(const std::string& preset, uint64_t seed, const std::string& out_dir);
+
+// Runs (or resumes) every step above. Throws ldae::Error from the step that failed,
+// prefixed with the step's name; what was done before stays in OUT for the next run.
+DemoResult run_demo(const DemoRequest& request);
+
+}  // namespace ldae::stages

@@ -1,0 +1,357 @@
+#include "ldae/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "data/figures.h"
+#include "data/manifest.h"
+#include "ldae/autoencoding.h"
+#include "ldae/feature_table.h"
+#include "ldae/inference_stages.h"
+#include "ldae/latent_cache.h"
+#include "ldae/metrics.h"
+#include "ldae/presets.h"
+#include "ldae/probe.h"
+#include "ldae/report.h"
+#include "ldae/run/run_folder.h"
+#include "ldae/train_repr.h"
+#include "nn/progress.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace ldae::stages {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+constexpr const char* kOp = "evaluate";
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The first "model name" of /proc/cpuinfo (Linux), else "unknown CPU".
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown CPU";
+}
+
+// The preset's evaluation budget: DDIM step counts and how many test scans are
+// reconstructed (every step count, three modes), and the steps of the interpolation.
+struct Budget {
+  std::vector<int64_t> steps;
+  int64_t reconstructions;
+  int64_t interpolation_steps;
+};
+
+Budget preset_budget(const std::string& preset) {
+  if (preset == "tiny") return {{10, 20, 50, 100}, 2, 20};
+  if (preset == "course") return {{10, 20, 50, 100}, 4, 20};
+  return {{10, 20, 50, 100}, 50, 100};
+}
+
+// Mean SSIM and MSE over scans.
+struct Scores {
+  double ssim = 0, mse = 0;
+  int64_t n = 0;
+  void add(const Tensor& image, const Tensor& reference) {
+    ssim += metrics::ssim3d(image, reference).mean;
+    mse += metrics::mse(image, reference).mean;
+    ++n;
+  }
+  ordered_json json_value() const {
+    return {{"ssim", n ? ssim / n : NAN}, {"mse", n ? mse / n : NAN}, {"scans", n}};
+  }
+};
+
+// A volume with the voxels of `t` (1, 1, X, Y, Z) and the affine of `like`.
+data::Volume as_volume(const Tensor& t, const data::Volume& like) {
+  data::Volume v = like;
+  const Shape s = like.voxels.shape();
+  v.voxels = t.reshape(s).contiguous();
+  return v;
+}
+
+// The unconditional latent DDIM: the ShiftUNet's noise prediction without its shift (the
+// stage-2 model alone; y_sem is passed only because the network's signature wants it).
+infer::ConditionalDenoiser unconditional(const nets::ShiftUNet& net) {
+  infer::ConditionalDenoiser full = infer::shift_denoiser(net);
+  return [full](const Tensor& x_t, int64_t t, const Tensor& y_sem) {
+    diffusion::EpsAndShift r = full(x_t, t, y_sem);
+    r.shift = Tensor();
+    return r;
+  };
+}
+
+// ---- Reconstruction ----------------------------------------------------------------------
+
+ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache& cache, const Budget& budget,
+                                     uint64_t seed, const std::string& figure_path, bool progress) {
+  std::vector<size_t> rows = rows_of_split(cache, "test");
+  if (rows.empty()) return {{"skipped", "the test split is empty"}};
+  if (static_cast<int64_t>(rows.size()) > budget.reconstructions) rows.resize(static_cast<size_t>(budget.reconstructions));
+  Scores vae;
+  std::map<int64_t, Scores> encoded, semantic, uncond;
+  const infer::ConditionalDenoiser plain = unconditional(*model.shift_unet);
+  int64_t calls_total = 0;
+  for (int64_t s : budget.steps) calls_total += 4 * s;  // encode + decode, semantic, unconditional
+  calls_total *= static_cast<int64_t>(rows.size());
+  nn::Progress bar("evaluate: reconstructions", calls_total);
+  int64_t calls = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Scan scan = read_scan(kOp, model, cache.manifest.rows[rows[i]].full_path);
+    const Tensor& x = scan.tensor;  // (1, 1, X, Y, Z)
+    std::vector<data::Volume> fig;
+    std::vector<data::Display> disp;
+    for (int64_t steps : budget.steps) {
+      infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(steps);
+      o.on_step = [&](const std::string&, int64_t, int64_t) {
+        if (progress) bar.update(++calls);
+      };
+      const infer::Reconstruction enc = infer::reconstruct(model, x, infer::Mode::Encoded, o);
+      if (steps == budget.steps.front()) vae.add(enc.autoencoder_image, x);
+      encoded[steps].add(enc.image, x);
+      // y_sem only and unconditional from the same x_T draw (one stream per scan).
+      Generator gen(seed, (uint64_t{1} << 40) * (i + 1));
+      const infer::Reconstruction sem = infer::reconstruct(model, x, infer::Mode::Semantic, o, &gen);
+      semantic[steps].add(sem.image, x);
+      const Tensor unc_latent =
+          infer::decode_latent(plain, model.schedule, sem.x_T, sem.y_sem, o.ddim("decode"));
+      const Tensor unc = infer::to_image(*model.autoencoder, unc_latent, model.scale_factor);
+      uncond[steps].add(unc, x);
+      if (i == 0 && steps == budget.steps.back()) {
+        const std::string s = std::to_string(steps);
+        fig = {scan.volume,
+               as_volume(enc.autoencoder_image, scan.volume),
+               as_volume(enc.image, scan.volume),
+               as_volume(sem.image, scan.volume),
+               as_volume(unc, scan.volume),
+               data::difference(scan.volume, as_volume(enc.image, scan.volume))};
+        const char* titles[] = {"input", "autoencoder", "LDAE encoded", "LDAE y_sem only", "unconditional",
+                                "encoded - input"};
+        for (int k = 0; k < 6; ++k) {
+          data::Display d;
+          d.title = titles[k] + std::string(k >= 2 && k <= 4 ? " (" + s + " steps)" : "");
+          if (k < 5) d.vmin = 0, d.vmax = 1;
+          else d.map = data::ColorMap::Diverging;
+          disp.push_back(d);
+        }
+      }
+    }
+    if (!fig.empty()) data::write_png(figure_path, data::figure_grid(fig, disp));
+  }
+  if (progress) bar.finish();
+  ordered_json out;
+  out["vae"] = vae.json_value();
+  ordered_json ldae;
+  for (auto* part : {&encoded, &semantic, &uncond}) {
+    ordered_json p;
+    for (const auto& [steps, sc] : *part) p[std::to_string(steps)] = sc.json_value();
+    ldae[part == &encoded ? "encoded" : part == &semantic ? "semantic_only" : "unconditional"] = p;
+  }
+  out["ldae"] = ldae;
+  return out;
+}
+
+// The trained runs as the inference library's model, at the preset's image size.
+infer::LdaeModel model_of(const TrainedLdae& t) {
+  infer::LdaeModel m;
+  m.autoencoder = t.autoencoder;
+  m.shift_unet = t.shift_unet;
+  m.encoder = t.encoder;
+  m.schedule = t.schedule;
+  m.scale_factor = t.scale_factor;
+  const Shape img = nets::preset_image_shape(t.preset);  // (1, 1, X, Y, Z)
+  m.image_shape = {img[2], img[3], img[4]};
+  return m;
+}
+
+// The test metrics of a probe.json (ldae/probe.h) in results.json's layout:
+//   ad_vs_cn {auc, acc, precision, recall, specificity, f1, mcc, <name>_ci [low, high]},
+//   age {mae, rmse, <name>_ci}, plus the test counts.
+ordered_json probe_summary(const ordered_json& report) {
+  ordered_json out;
+  const ordered_json& ct = report.at("classification").at("test");
+  const ordered_json* ci = report["classification"].contains("intervals") ? &report["classification"]["intervals"]
+                                                                           : nullptr;
+  ordered_json c;
+  const std::pair<const char*, const char*> names[] = {{"auc", "auc"},         {"acc", "accuracy"},
+                                                       {"precision", "precision"}, {"recall", "recall"},
+                                                       {"specificity", "specificity"}, {"f1", "f1"},
+                                                       {"mcc", "mcc"}};
+  for (const auto& [ours, theirs] : names) {
+    c[ours] = ct.at(theirs);
+    if (ci && ci->contains(theirs))
+      c[std::string(ours) + "_ci"] = {(*ci)[theirs].at("low"), (*ci)[theirs].at("high")};
+  }
+  c["test_scans"] = ct.at("scans");
+  c["test_subjects"] = ct.at("subjects");
+  c["selected_epoch"] = report["classification"].at("selected_epoch");
+  out["ad_vs_cn"] = c;
+  const ordered_json& at = report.at("age").at("test");
+  ordered_json a;
+  for (const char* k : {"mae", "rmse"}) {
+    a[k] = at.at(k);
+    if (report["age"].contains("intervals"))
+      a[std::string(k) + "_ci"] = {report["age"]["intervals"][k].at("low"), report["age"]["intervals"][k].at("high")};
+  }
+  a["test_scans"] = at.at("scans");
+  out["age"] = a;
+  return out;
+}
+
+}  // namespace
+
+EvaluateResult evaluate(const EvaluateRequest& r) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const fs::path out = r.out, eval_dir = fs::path(r.out) / "evaluation";
+  std::error_code ec;
+  fs::create_directories(eval_dir, ec);
+  if (ec) fail(kOp, "cannot create " + eval_dir.string() + ": " + ec.message());
+
+  // ---- The trained model and its data ----
+  const json config3 = run::require_finished_stage(r.repr_run, "train-repr");
+  const std::string preset = r.preset.empty() ? config3.value("preset", std::string("tiny")) : r.preset;
+  TrainedLdae trained = load_trained_ldae(r.repr_run, "last", /*ema=*/true);
+  infer::LdaeModel model = model_of(trained);
+  const LatentCache cache = open_latent_cache(config3.at("data").at("latents").get<std::string>());
+  Budget budget = preset_budget(preset);
+  if (!r.steps.empty()) budget.steps = r.steps;
+  if (r.max_reconstructions >= 0) budget.reconstructions = r.max_reconstructions;
+
+  ordered_json results;
+  results["preset"] = preset;
+  results["seed"] = r.seed;
+  results["threads"] = run::thread_count_hint();
+  results["machine"] = {{"cpu", cpu_name()}, {"cores", std::thread::hardware_concurrency()}};
+  results["program"] = run::program_version();
+  results["metrics"] = {{"ssim_kernel", metrics::SsimOptions{}.kernel_size},
+                        {"sampler", infer::AutoencodingOptions::fixed(10).name()}};
+  {
+    std::map<std::string, int64_t> split_counts;
+    std::map<std::string, bool> subjects;
+    for (size_t i = 0; i < cache.manifest.rows.size(); ++i) {
+      ++split_counts[cache.manifest.field(i, "split")];
+      subjects[cache.manifest.rows[i].subject] = true;
+    }
+    results["cohort"] = {{"subjects", subjects.size()},
+                         {"scans", cache.manifest.rows.size()},
+                         {"split", {{"train", split_counts["train"]}, {"val", split_counts["val"]},
+                                    {"test", split_counts["test"]}}}};
+  }
+
+  // ---- y_sem of every scan -> features.csv ----
+  auto t0 = std::chrono::steady_clock::now();
+  EncodeRequest enc;
+  enc.manifest = (fs::path(cache.folder) / "manifest.csv").string();
+  enc.out = (eval_dir / "codes").string();
+  enc.with_xT = false;
+  enc.progress = r.progress;
+  const EncodeResult codes = encode_scans(model, enc);
+  fs::copy_file(codes.features, out / "features.csv", fs::copy_options::overwrite_existing, ec);
+  if (ec) fail(kOp, "cannot write " + (out / "features.csv").string() + ": " + ec.message());
+  double t_features = seconds_since(t0);
+
+  // ---- Reconstructions ----
+  t0 = std::chrono::steady_clock::now();
+  const ordered_json rec = evaluate_reconstruction(model, cache, budget, r.seed,
+                                                   (eval_dir / "reconstructions.png").string(), r.progress);
+  const double t_rec = seconds_since(t0);
+  if (rec.contains("skipped")) {
+    results["vae"] = rec;
+    results["ldae"] = rec;
+  } else {
+    results["vae"] = rec["vae"];
+    results["ldae"] = rec["ldae"];
+  }
+
+  // ---- Linear probes on y_sem and the baselines ----
+  t0 = std::chrono::steady_clock::now();
+  probe::ProbeOptions po;
+  po.seed = r.seed;
+  if (r.probe_epochs > 0) po.epochs = r.probe_epochs;
+  po.progress = r.progress;
+  const probe::FeatureTable features = probe::read_features((out / "features.csv").string());
+  auto run_probe = [&](const probe::FeatureTable& table, const std::string& name) -> ordered_json {
+    try {
+      const probe::ProbeOutcome o = probe::run_probes(table, po);
+      probe::write_probe_outputs((eval_dir / ("probe_" + name)).string(), table, o);
+      return probe_summary(o.report);
+    } catch (const Error& e) {
+      return {{"skipped", std::string(e.what())}};
+    }
+  };
+  results["probe"] = run_probe(features, "ldae");
+  ordered_json baselines;
+  {
+    // PCA of the autoencoder latents (the unscaled posterior means of the cache), as many
+    // components as y_sem has dimensions (at most the training scans - 1).
+    probe::FeatureTable latents = features;
+    std::vector<Tensor> rows;
+    for (size_t i = 0; i < cache.manifest.rows.size(); ++i)
+      rows.push_back(read_scaled_latent(cache, i).reshape({1, -1}).to(DType::F64));
+    latents.x = cat(rows, 0);
+    latents.feature_names.clear();
+    for (int64_t j = 0; j < latents.x.shape()[1]; ++j) latents.feature_names.push_back("z" + std::to_string(j));
+    latents.source = "autoencoder latents";
+    const int64_t n_train = static_cast<int64_t>(latents.rows_of_split("train").size());
+    const int64_t k = std::max<int64_t>(1, std::min<int64_t>(features.dim(), n_train - 1));
+    ordered_json b = run_probe(probe::with_pca(latents, k), "pca_latents");
+    b["description"] = "PCA (" + std::to_string(k) + " components) of the autoencoder latents";
+    baselines["pca_latents"] = b;
+  }
+  {
+    std::vector<std::string> splits;
+    for (size_t i = 0; i < cache.manifest.rows.size(); ++i) splits.push_back(cache.manifest.field(i, "split"));
+    ordered_json b = run_probe(probe::oracle_features(cache.manifest, "hippocampus_ml", splits), "oracle");
+    b["description"] = "oracle: the true hippocampal volume";
+    baselines["oracle_hippocampus"] = b;
+  }
+  baselines["supervised"] = {{"skipped", "the supervised 2.5D encoder baseline is not implemented yet"}};
+  baselines["image_dae"] = {{"skipped", "the image-space diffusion autoencoder baseline is not implemented yet"}};
+  results["baselines"] = baselines;
+  const double t_probe = seconds_since(t0);
+
+  results["manipulation"] = {{"skipped", "not implemented in ldae evaluate yet"}};
+  results["interpolation"] = {{"skipped", "not implemented in ldae evaluate yet"}};
+  results["speed"] = {{"skipped", "needs the image-space diffusion autoencoder baseline"}};
+
+  ordered_json timing = r.timing.is_object() ? ordered_json(r.timing) : ordered_json::object();
+  timing["evaluate_features_s"] = t_features;
+  timing["evaluate_reconstruction_s"] = t_rec;
+  timing["evaluate_probes_s"] = t_probe;
+  timing["evaluate_s"] = seconds_since(t_start);
+  results["timing"] = timing;
+  results["commands"] = r.commands.empty()
+                            ? ordered_json::array({"ldae evaluate --repr " + r.repr_run + " --out " + r.out +
+                                                   " --seed " + std::to_string(r.seed)})
+                            : ordered_json(r.commands);
+  results["figures"] = ordered_json::array(
+      {{{"path", "evaluation/reconstructions.png"},
+        {"caption", "A test scan: the input, the autoencoder, LDAE with encoded x_T, with y_sem only, the "
+                    "unconditional model from the same noise, and the encoded reconstruction's error"}},
+       {{"path", "evaluation/probe_ldae/roc.png"}, {"caption", "ROC of the AD-vs-CN probe on y_sem (test)"}}});
+
+  run::write_json_atomic((out / "results.json").string(), results);
+  report::write_report(r.out, results);
+  EvaluateResult result;
+  result.results = results;
+  return result;
+}
+
+}  // namespace ldae::stages

@@ -1,0 +1,49 @@
+// `ldae evaluate`: scores a trained LDAE (the stage-3 run folder and, through it, stages
+// 1 and 2 and the latent cache) on the synthetic cohort and writes the report:
+//
+//   OUT/features.csv         y_sem of every scan (EMA encoder): subject, session, diagnosis,
+//                            age, split, y0..y{E-1}
+//   OUT/results.json         every number (layout: ldae/report.h)
+//   OUT/report.md, .html     the tables beside the paper's numbers, figures, commands
+//   OUT/evaluation/          figures, the probes' outputs (probe.json, predictions, ROC)
+//
+// What it measures (ldae-reference 7):
+//   reconstruction, test split: the autoencoder (decode of the posterior mean), LDAE with
+//     encoded x_T and with y_sem only at each DDIM step count, and the unconditional
+//     latent DDIM from the same x_T draws (what y_sem-only must beat); SSIM (ldae/metrics.h
+//     default window) and MSE against the input scan;
+//   linear probes on y_sem (ldae/probe.h), and the baselines that exist: PCA of the
+//     autoencoder latents + the same probe, and the oracle (the true hippocampal volume);
+//     the ones not built yet are listed as skipped with the reason.
+// Deterministic for a given seed and thread count (timings aside).
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ldae::stages {
+
+struct EvaluateRequest {
+  std::string repr_run;              // RUN3, a finished `ldae train-repr` run
+  std::string out;                   // the output folder
+  std::string preset;                // empty: RUN3's preset
+  uint64_t seed = 0;                 // x_T draws, probes, bootstrap
+  std::vector<int64_t> steps;        // DDIM step counts; empty: the preset's default
+  int64_t max_reconstructions = -1;  // test scans reconstructed; -1: the preset's default
+  int64_t probe_epochs = -1;         // -1: the published 200
+  std::vector<std::string> commands; // shown in the report
+  nlohmann::json timing;             // {"<stage>_s": seconds} to include
+  bool progress = true;
+};
+
+struct EvaluateResult {
+  nlohmann::ordered_json results;  // what results.json holds
+};
+
+// Runs the evaluation and writes the files above. Throws ldae::Error when RUN3 (or the
+// runs it names) is missing or unfinished, or OUT cannot be written.
+EvaluateResult evaluate(const EvaluateRequest& request);
+
+}  // namespace ldae::stages

@@ -1,0 +1,246 @@
+#include "ldae/report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "tensor/error.h"
+
+namespace ldae::report {
+
+using json = nlohmann::ordered_json;  // keeps the keys in the order results.json has them
+
+const json& paper_numbers() {
+  // ldae-reference 7.7 (the README of the published code, 128x160x128 ADNI scans).
+  // Probe precision/recall/F1 there take CN as the positive class (ldae-reference 7.2).
+  static const json paper = {
+      {"vae", {{"ssim", 0.962}, {"mse", 0.001}}},
+      {"ldae",
+       {{"encoded", {{"10", {{"ssim", 0.953}}}, {"20", {{"ssim", 0.960}}}, {"50", {{"ssim", 0.962}}},
+                     {"100", {{"ssim", 0.962}, {"mse", 0.001}}}}},
+        {"semantic_only", {{"10", {{"ssim", 0.872}}}, {"20", {{"ssim", 0.871}}}, {"50", {{"ssim", 0.870}}},
+                           {"100", {{"ssim", 0.869}, {"mse", 0.005}}}}}}},
+      {"probe",
+       {{"ad_vs_cn", {{"acc", 0.8365}, {"precision", 0.8469}, {"recall", 0.9102}, {"f1", 0.8774}, {"auc", 0.8948}}},
+        {"age", {{"mae", 4.16}, {"rmse", 5.23}}}}},
+      {"baselines",
+       {{"image_dae",
+         {{"ad_vs_cn", {{"acc", 0.7468}, {"precision", 0.7768}, {"recall", 0.8504}, {"f1", 0.8119}, {"auc", 0.7800}}},
+          {"age", {{"mae", 4.93}, {"rmse", 6.11}}}}},
+        {"supervised",
+         {{"ad_vs_cn", {{"acc", 0.8464}, {"precision", 0.8690}, {"recall", 0.8743}, {"f1", 0.8716}, {"auc", 0.9067}}},
+          {"age", {{"mae", 4.34}, {"rmse", 4.63}}}}}}},
+      {"interpolation", {{"6_months", {{"ssim", 0.969}, {"mse", 0.0019}}}}},
+      {"speed", {{"ratio", 20.0}}},
+  };
+  return paper;
+}
+
+namespace {
+
+// The value at a dotted path ("probe.ad_vs_cn.auc"), or nullptr.
+const json* at_path(const json& root, const std::string& path) {
+  const json* node = &root;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object() || !node->contains(key)) return nullptr;
+    node = &(*node)[key];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return node;
+}
+
+// A number with `digits` decimals, "–" when absent or not a number.
+std::string number(const json& root, const std::string& path, int digits = 3) {
+  const json* v = at_path(root, path);
+  if (!v || !v->is_number()) return "–";
+  const double x = v->get<double>();
+  if (!std::isfinite(x)) return "nan";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
+  return buf;
+}
+
+// "0.912 [0.850, 0.960]" when an interval `<path>_ci` exists.
+std::string with_interval(const json& root, const std::string& path, int digits = 3) {
+  std::string s = number(root, path, digits);
+  const json* ci = at_path(root, path + "_ci");
+  if (s != "–" && ci && ci->is_array() && ci->size() == 2 && (*ci)[0].is_number() && (*ci)[1].is_number()) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " [%.*f, %.*f]", digits, (*ci)[0].get<double>(), digits, (*ci)[1].get<double>());
+    s += buf;
+  }
+  return s;
+}
+
+// A part that was not measured: {"skipped": "why"}. Returns the reason or "".
+std::string skipped(const json& root, const std::string& part) {
+  const json* p = at_path(root, part);
+  if (!p) return "not measured in this run";
+  if (p->is_object() && p->contains("skipped") && (*p)["skipped"].is_string()) return (*p)["skipped"];
+  return "";
+}
+
+std::string text_or(const json& root, const std::string& path, const std::string& fallback) {
+  const json* v = at_path(root, path);
+  if (v && v->is_string()) return v->get<std::string>();
+  if (v && v->is_number_integer()) return std::to_string(v->get<long long>());
+  if (v && v->is_number()) return number(root, path, 3);
+  return fallback;
+}
+
+void reconstruction_section(Document& doc, const json& r, const json& paper) {
+  doc.heading("Reconstruction (test split)");
+  if (const std::string why = skipped(r, "vae"); !why.empty()) {
+    doc.paragraph("Not available: " + why + ".");
+    return;
+  }
+  doc.paragraph(
+      "SSIM: 3D, Gaussian window " + text_or(r, "metrics.ssim_kernel", "?") + ", sigma 1.5, data range 1 (" +
+      "ldae-reference 7.6); MSE on [0, 1] intensities; every number is the mean over the test scans. "
+      "`encoded`: x_T from shifted DDIM inversion of the scan's latent with its own y_sem, then DDIM sampling "
+      "with y_sem. `y_sem only`: x_T drawn from N(0, I), sampled with the scan's y_sem. `unconditional`: the "
+      "stage-2 model alone from the same x_T draws (no semantic code), the floor that y_sem-only must beat.");
+  std::vector<std::vector<std::string>> rows = {{"model", "steps", "SSIM (ours)", "MSE (ours)", "SSIM (paper)"}};
+  rows.push_back({"autoencoder (decode of the posterior mean)", "–", number(r, "vae.ssim"), number(r, "vae.mse", 5),
+                  number(paper, "vae.ssim")});
+  for (const char* mode : {"encoded", "semantic_only", "unconditional"}) {
+    const json* m = at_path(r, std::string("ldae.") + mode);
+    if (!m || !m->is_object()) continue;
+    const std::string label = std::string(mode) == "encoded"         ? "LDAE, encoded x_T"
+                              : std::string(mode) == "semantic_only" ? "LDAE, y_sem only"
+                                                                     : "latent DDIM, unconditional";
+    for (const auto& [steps, _] : m->items()) {
+      const std::string p = std::string("ldae.") + mode + "." + steps;
+      rows.push_back({label, steps, number(r, p + ".ssim"), number(r, p + ".mse", 5), number(paper, p + ".ssim")});
+    }
+  }
+  doc.table(rows);
+}
+
+void probe_section(Document& doc, const json& r, const json& paper) {
+  doc.heading("Linear probes (test subjects)");
+  if (const std::string why = skipped(r, "probe"); !why.empty()) {
+    doc.paragraph("Not available: " + why + ".");
+    return;
+  }
+  doc.paragraph(
+      "AD vs CN with **AD as the positive class** (precision, recall and F1 of AD; the published numbers take CN "
+      "as positive, ldae-reference 7.2, so their precision/recall/F1 are not directly comparable). Brackets: "
+      "bootstrap 95% intervals over test subjects. Age: all diagnoses, in years.");
+  std::vector<std::vector<std::string>> rows = {
+      {"features", "AUC", "accuracy", "precision", "recall", "F1", "MCC", "age MAE", "age RMSE"}};
+  auto add = [&](const std::string& label, const json& root, const std::string& base) {
+    const std::string c = base + "ad_vs_cn.", a = base + "age.";
+    rows.push_back({label, with_interval(root, c + "auc"), with_interval(root, c + "acc"),
+                    with_interval(root, c + "precision"), with_interval(root, c + "recall"),
+                    with_interval(root, c + "f1"), with_interval(root, c + "mcc"), with_interval(root, a + "mae", 2),
+                    with_interval(root, a + "rmse", 2)});
+  };
+  add("LDAE y_sem (ours)", r, "probe.");
+  if (const json* b = at_path(r, "baselines"); b && b->is_object())
+    for (const auto& [name, value] : b->items()) {
+      if (value.is_object() && value.contains("skipped")) {
+        rows.push_back({name + " (ours): " + value["skipped"].get<std::string>(), "–", "–", "–", "–", "–", "–", "–",
+                        "–"});
+        continue;
+      }
+      add(text_or(value, "description", name) + " (ours)", r, "baselines." + name + ".");
+    }
+  add("LDAE (paper, CN positive)", paper, "probe.");
+  add("image-space DAE (paper)", paper, "baselines.image_dae.");
+  add("supervised encoder (paper)", paper, "baselines.supervised.");
+  doc.table(rows);
+}
+
+void generic_section(Document& doc, const json& r, const std::string& part, const std::string& title) {
+  doc.heading(title);
+  if (const std::string why = skipped(r, part); !why.empty()) {
+    doc.paragraph("Not available: " + why + ".");
+    return;
+  }
+  const json* p = at_path(r, part);
+  if (p->contains("summary") && (*p)["summary"].is_string()) doc.paragraph((*p)["summary"]);
+  if (p->contains("table") && (*p)["table"].is_array()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& row : (*p)["table"]) {
+      std::vector<std::string> cells;
+      for (const auto& cell : row) cells.push_back(cell.is_string() ? cell.get<std::string>() : cell.dump());
+      rows.push_back(cells);
+    }
+    doc.table(rows);
+  }
+}
+
+}  // namespace
+
+Document build_report(const json& r) {
+  const json& paper = paper_numbers();
+  Document doc;
+  doc.heading("LDAE on the synthetic cohort: evaluation report", 1);
+  doc.paragraph("Preset `" + text_or(r, "preset", "?") + "`, seed " + text_or(r, "seed", "?") + ", " +
+                text_or(r, "threads", "?") + " threads, " + text_or(r, "machine.cpu", "unknown CPU") + "; program " +
+                text_or(r, "program", "?") + ". Cohort: " + text_or(r, "cohort.subjects", "?") + " subjects, " +
+                text_or(r, "cohort.scans", "?") + " scans (split by subject: " + text_or(r, "cohort.split.train", "?") +
+                " train / " + text_or(r, "cohort.split.val", "?") + " val / " + text_or(r, "cohort.split.test", "?") +
+                " test scans). Every number below is read from `results.json`, written by the program in this run.");
+  if (const json* figs = at_path(r, "figures"); figs && figs->is_array() && !figs->empty()) {
+    const json& first = (*figs)[0];
+    doc.figure(first.value("path", ""), first.value("caption", ""));
+  }
+  reconstruction_section(doc, r, paper);
+  probe_section(doc, r, paper);
+  generic_section(doc, r, "manipulation", "Manipulation along the AD direction");
+  generic_section(doc, r, "interpolation", "Interpolation of missing visits");
+  generic_section(doc, r, "speed", "Inference speed");
+
+  doc.heading("Wall time per stage");
+  if (const json* t = at_path(r, "timing"); t && t->is_object() && !t->empty()) {
+    std::vector<std::vector<std::string>> rows = {{"stage", "seconds"}};
+    for (const auto& [k, v] : t->items()) rows.push_back({k, number(r, "timing." + k, 1)});
+    doc.table(rows);
+  } else {
+    doc.paragraph("Not recorded.");
+  }
+  if (const json* figs = at_path(r, "figures"); figs && figs->is_array() && figs->size() > 1) {
+    doc.heading("Figures");
+    for (size_t i = 1; i < figs->size(); ++i) doc.figure((*figs)[i].value("path", ""), (*figs)[i].value("caption", ""));
+  }
+  doc.heading("How to reproduce");
+  if (const json* c = at_path(r, "commands"); c && c->is_array()) {
+    std::string text;
+    for (const auto& line : *c)
+      if (line.is_string()) text += line.get<std::string>() + "\n";
+    doc.code(text);
+  }
+  return doc;
+}
+
+namespace {
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) fail("report", "cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) fail("report", "cannot rename " + tmp + " to " + path + ": " + ec.message());
+}
+
+}  // namespace
+
+void write_report(const std::string& dir, const json& results) {
+  const Document doc = build_report(results);
+  write_text_atomic(dir + "/report.md", doc.markdown());
+  write_text_atomic(dir + "/report.html", doc.html("LDAE evaluation report", dir));
+}
+
+}  // namespace ldae::report

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `ldae demo --preset tiny`, the whole pipeline end to end (the README's main job at CI size):
+#   - it writes report.md, report.html, results.json, features.csv and timing.json, and
+#     results.json holds the keys the report promises;
+#   - running it again finds every stage complete and writes the same results.json
+#     (timings aside);
+#   - a second demo with the same seed in another folder gives the same results.json
+#     (timings aside): same seed, same thread count, same numbers;
+#   - --help works and a bad preset is a usage error.
+# Usage: test_demo.sh /path/to/ldae
+set -u
+LDAE=${1:?usage: test_demo.sh /path/to/ldae}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/expect.sh"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+ok() { echo "ok:   $*"; }
+now() { date +%s.%N; }
+
+# results.json without its "timing" object (wall times differ from run to run; the file is
+# indented, one key per line, and "timing" holds only numbers, so it ends at the first '}').
+without_timing() { sed '/"timing": {/,/}/d' "$1"; }
+
+expect 0 'whole LDAE pipeline' demo --help
+expect 2 'preset' demo --preset huge --out "$WORK/x"
+
+t0=$(now)
+expect 0 'demo finished' demo --preset tiny --seed 5 --out "$WORK/a" --quiet
+t1=$(now)
+echo "time: tiny demo $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+A="$WORK/a"
+for f in report.md report.html results.json features.csv timing.json evaluation/reconstructions.png \
+         runs/1-autoencoder/done.json latents/latents.json runs/2-ldm/done.json runs/3-repr/done.json; do
+  [ -s "$A/$f" ] && ok "demo wrote $f" || fail "demo did not write $f"
+done
+for key in '"vae"' '"ssim"' '"encoded"' '"semantic_only"' '"unconditional"' '"probe"' '"ad_vs_cn"' '"auc"' \
+           '"mcc"' '"age"' '"mae"' '"rmse"' '"baselines"' '"pca_latents"' '"oracle_hippocampus"' '"timing"' \
+           '"train_ae_s"' '"train_ldm_s"' '"train_repr_s"'; do
+  grep -q "$key" "$A/results.json" && ok "results.json has $key" || fail "results.json lacks $key"
+done
+head -1 "$A/features.csv" | grep -q '^subject,session,diagnosis,age,split,y0,y1' && ok "features.csv header" \
+  || fail "features.csv header: $(head -1 "$A/features.csv")"
+scans=$(($(wc -l < "$A/features.csv") - 1))
+[ "$scans" -eq 64 ] && ok "features.csv has one row per scan (16 subjects x 4 visits)" || fail "features.csv has $scans rows"
+grep -q 'LDAE, encoded x_T' "$A/report.md" && ok "report.md has the reconstruction table" || fail "report.md lacks it"
+grep -q 'data:image/png;base64,' "$A/report.html" && ok "report.html embeds the figures" || fail "report.html has no figure"
+
+without_timing "$A/results.json" > "$WORK/a1.json"
+expect 0 'demo finished' demo --preset tiny --seed 5 --out "$A" --quiet
+grep -q '"train_ae_s"' "$A/results.json" && ok "the rerun keeps the stage timings" || fail "the rerun lost the timings"
+without_timing "$A/results.json" > "$WORK/a2.json"
+cmp -s "$WORK/a1.json" "$WORK/a2.json" && ok "rerun: same results.json (timings aside)" \
+  || { fail "rerun changed results.json"; diff "$WORK/a1.json" "$WORK/a2.json" | head -20; }
+
+expect 0 'demo finished' demo --preset tiny --seed 5 --out "$WORK/b" --quiet
+without_timing "$WORK/b/results.json" > "$WORK/b.json"
+cmp -s "$WORK/a1.json" "$WORK/b.json" && ok "same seed in another folder: same results.json (timings aside)" \
+  || { fail "same seed gave another results.json"; diff "$WORK/a1.json" "$WORK/b.json" | head -20; }
+
+if [ "${failures:-0}" -ne 0 ]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "all demo checks passed"

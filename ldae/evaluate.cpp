@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -56,13 +57,14 @@ std::string cpu_name() {
 struct Budget {
   std::vector<int64_t> steps;
   int64_t reconstructions;
-  int64_t interpolation_steps;
+  int64_t interpolation_steps;     // DDIM steps of the interpolation's encodings and decodings
+  int64_t interpolation_subjects;  // test subjects with three or more visits used
 };
 
 Budget preset_budget(const std::string& preset) {
-  if (preset == "tiny") return {{10, 20, 50, 100}, 2, 20};
-  if (preset == "course") return {{10, 20, 50, 100}, 4, 20};
-  return {{10, 20, 50, 100}, 50, 100};
+  if (preset == "tiny") return {{10, 20, 50, 100}, 2, 20, 4};
+  if (preset == "course") return {{10, 20, 50, 100}, 4, 20, 2};
+  return {{10, 20, 50, 100}, 50, 100, 50};
 }
 
 // Mean SSIM and MSE over scans.
@@ -165,6 +167,102 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
     ldae[part == &encoded ? "encoded" : part == &semantic ? "semantic_only" : "unconditional"] = p;
   }
   out["ldae"] = ldae;
+  return out;
+}
+
+// ---- Interpolation of missing visits ------------------------------------------------------
+
+// For every test subject with three or more visits (at most budget.interpolation_subjects)
+// and every pair of visits (i, j) with at least one visit k between them (ldae-reference
+// 7.4): y_sem LERP and x_T SLERP at alpha = (t_k - t_i) / (t_j - t_i), decoded, scored
+// against the real visit k (and against the autoencoder's reconstruction of it, the
+// published target), next to two baselines that need no model: the nearer of the two
+// visits, and the linear blend (1 - alpha) x_i + alpha x_j of the two scans.
+ordered_json evaluate_interpolation(infer::LdaeModel& model, const LatentCache& cache, const Budget& budget,
+                                    bool progress) {
+  std::map<std::string, std::vector<size_t>> visits;  // subject -> test rows by session
+  for (size_t r : rows_of_split(cache, "test")) visits[cache.manifest.rows[r].subject].push_back(r);
+  std::vector<std::vector<size_t>> subjects;
+  for (auto& [subject, rows] : visits) {
+    if (rows.size() < 3) continue;
+    std::sort(rows.begin(), rows.end(), [&](size_t a, size_t b) {
+      return cache.manifest.rows[a].session < cache.manifest.rows[b].session;
+    });
+    if (static_cast<int64_t>(subjects.size()) < budget.interpolation_subjects) subjects.push_back(rows);
+  }
+  if (subjects.empty()) return {{"skipped", "no test subject has three or more visits"}};
+  const infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(budget.interpolation_steps);
+  struct Gap {
+    Scores ldae, ldae_vs_ae, nearest, blend;
+  };
+  std::map<int64_t, Gap> by_gap;  // months between the two known visits
+  nn::Progress bar("evaluate: interpolation", static_cast<int64_t>(subjects.size()));
+  for (size_t s = 0; s < subjects.size(); ++s) {
+    const std::vector<size_t>& rows = subjects[s];
+    // Each visit once: the scan, y_sem, x_T and the autoencoder's reconstruction.
+    std::vector<Tensor> x, y, xT, ae;
+    for (size_t r : rows) {
+      const Scan scan = read_scan(kOp, model, cache.manifest.rows[r].full_path);
+      x.push_back(scan.tensor);
+      y.push_back(infer::semantic_code(*model.encoder, scan.tensor));
+      const Tensor z0 = infer::scaled_latent(*model.autoencoder, scan.tensor, model.scale_factor);
+      xT.push_back(infer::encode_xT(*model.shift_unet, model.schedule, z0, y.back(), o.ddim("encode")));
+      ae.push_back(infer::to_image(*model.autoencoder, z0, model.scale_factor));
+    }
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (size_t j = i + 2; j < rows.size(); ++j) {
+        const int64_t ti = cache.manifest.rows[rows[i]].session, tj = cache.manifest.rows[rows[j]].session;
+        for (size_t k = i + 1; k < j; ++k) {
+          const double alpha = static_cast<double>(cache.manifest.rows[rows[k]].session - ti) /
+                               static_cast<double>(tj - ti);
+          const Tensor lat =
+              infer::interpolate(*model.shift_unet, model.schedule, y[i], y[j], xT[i], xT[j], {alpha},
+                                 o.ddim("decode"))[0];
+          const Tensor img = infer::to_image(*model.autoencoder, lat, model.scale_factor);
+          Gap& g = by_gap[tj - ti];
+          g.ldae.add(img, x[k]);
+          g.ldae_vs_ae.add(img, ae[k]);
+          g.nearest.add(alpha <= 0.5 ? x[i] : x[j], x[k]);
+          g.blend.add(add(mul_scalar(x[i], 1.0 - alpha), mul_scalar(x[j], alpha)), x[k]);
+        }
+      }
+    if (progress) bar.update(static_cast<int64_t>(s + 1));
+  }
+  if (progress) bar.finish();
+  auto f3 = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f", v);
+    return std::string(b);
+  };
+  auto f5 = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.5f", v);
+    return std::string(b);
+  };
+  ordered_json out, gaps = ordered_json::object();
+  ordered_json table = ordered_json::array({{"gap (months)", "predictions", "SSIM LDAE", "SSIM nearest visit",
+                                             "SSIM linear blend", "MSE LDAE", "MSE nearest visit",
+                                             "MSE linear blend", "SSIM LDAE vs AE recon."}});
+  for (const auto& [gap, g] : by_gap) {
+    gaps[std::to_string(gap)] = {{"ldae", g.ldae.json_value()},
+                                 {"ldae_vs_autoencoder", g.ldae_vs_ae.json_value()},
+                                 {"nearest_visit", g.nearest.json_value()},
+                                 {"linear_blend", g.blend.json_value()}};
+    table.push_back({std::to_string(gap), std::to_string(g.ldae.n), f3(g.ldae.ssim / g.ldae.n),
+                     f3(g.nearest.ssim / g.nearest.n), f3(g.blend.ssim / g.blend.n), f5(g.ldae.mse / g.ldae.n),
+                     f5(g.nearest.mse / g.nearest.n), f5(g.blend.mse / g.blend.n),
+                     f3(g.ldae_vs_ae.ssim / g.ldae_vs_ae.n)});
+  }
+  out["subjects"] = subjects.size();
+  out["steps"] = budget.interpolation_steps;
+  out["by_gap"] = gaps;
+  out["summary"] =
+      "Test subjects with three or more visits (" + std::to_string(subjects.size()) + "), every pair of visits "
+      "with visits between them: LERP of y_sem and SLERP of x_T (" + std::to_string(budget.interpolation_steps) +
+      " DDIM steps) at the true time fraction, scored against the real intermediate scan; the nearest known "
+      "visit and the linear blend of the two scans are the baselines. The paper scores against the autoencoder's "
+      "reconstruction of the intermediate scan (last column): SSIM 0.969 at 6 months, above 0.93 at 24.";
+  out["table"] = table;
   return out;
 }
 
@@ -328,13 +426,16 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   const double t_probe = seconds_since(t0);
 
   results["manipulation"] = {{"skipped", "not implemented in ldae evaluate yet"}};
-  results["interpolation"] = {{"skipped", "not implemented in ldae evaluate yet"}};
+  t0 = std::chrono::steady_clock::now();
+  results["interpolation"] = evaluate_interpolation(model, cache, budget, r.progress);
+  const double t_interp = seconds_since(t0);
   results["speed"] = {{"skipped", "needs the image-space diffusion autoencoder baseline"}};
 
   ordered_json timing = r.timing.is_object() ? ordered_json(r.timing) : ordered_json::object();
   timing["evaluate_features_s"] = t_features;
   timing["evaluate_reconstruction_s"] = t_rec;
   timing["evaluate_probes_s"] = t_probe;
+  timing["evaluate_interpolation_s"] = t_interp;
   timing["evaluate_s"] = seconds_since(t_start);
   results["timing"] = timing;
   results["commands"] = r.commands.empty()

@@ -35,27 +35,37 @@ void run_train_repr(const TrainReprArgs& a) {
   req.progress = !a.quiet;
   const ldae::stages::TrainReprResult r = ldae::stages::train_repr(req);
   if (r.start == ldae::run::RunStart::Finished)
-    std::printf("%s: already complete, %lld steps; best validation SSIM %.6g at step %lld\n", a.out.c_str(),
-                static_cast<long long>(r.steps), r.best_val_ssim, static_cast<long long>(r.best_step));
+    std::printf("%s: already complete, %lld steps; best validation SSIM %.6g at step %lld\n",
+                a.out.c_str(), static_cast<long long>(r.steps), r.best_val_ssim,
+                static_cast<long long>(r.best_step));
   else
-    std::printf("%s: %lld steps (%lld in this run); validation SSIM %.6g, MSE %.6g; best SSIM %.6g at step %lld\n",
-                a.out.c_str(), static_cast<long long>(r.steps), static_cast<long long>(r.steps_run), r.last_val_ssim,
-                r.last_val_mse, r.best_val_ssim, static_cast<long long>(r.best_step));
+    std::printf(
+        "%s: %lld steps (%lld in this run); validation SSIM %.6g, MSE %.6g; best SSIM %.6g at step "
+        "%lld\n",
+        a.out.c_str(), static_cast<long long>(r.steps), static_cast<long long>(r.steps_run),
+        r.last_val_ssim, r.last_val_mse, r.best_val_ssim, static_cast<long long>(r.best_step));
 }
 
 void add_train_repr_command(CLI::App& app) {
   auto a = std::make_shared<TrainReprArgs>();
-  CLI::App* sub = app.add_subcommand(
-      "train-repr",
-      "Stage 3: train the semantic encoder (AttentionSemanticEncoder on the axial slices) and the ShiftUNet's "
-      "shift branch with the PDAE loss, on top of the frozen stage-2 UNet (EMA weights of RUN2's last "
-      "checkpoint). Validation: SSIM of the y_sem-only reconstruction against the autoencoder's. Writes the run "
-      "folder OUT (config.json, log.csv, checkpoints/last|best.safetensors, figures/, done.json); the same "
-      "command again resumes an interrupted run bit for bit");
-  sub->add_option("--ldm", a->ldm,
-                  "A finished 'ldae train-ldm' run folder (its latent cache and autoencoder run come with it); "
-                  "required");
-  sub->add_option("--out", a->out, "The run folder (created; an existing one is resumed if its config matches); required");
+  CLI::App* sub =
+      app.add_subcommand("train-repr",
+                         "Stage 3: train the semantic encoder (AttentionSemanticEncoder on the "
+                         "axial slices) and the ShiftUNet's "
+                         "shift branch with the PDAE loss, on top of the frozen stage-2 UNet (EMA "
+                         "weights of RUN2's last "
+                         "checkpoint). Validation: SSIM of the y_sem-only reconstruction against "
+                         "the autoencoder's. Writes the run "
+                         "folder OUT (config.json, log.csv, checkpoints/last|best.safetensors, "
+                         "figures/, done.json); the same "
+                         "command again resumes an interrupted run bit for bit");
+  sub->add_option(
+      "--ldm", a->ldm,
+      "A finished 'ldae train-ldm' run folder (its latent cache and autoencoder run come with it); "
+      "required");
+  sub->add_option(
+      "--out", a->out,
+      "The run folder (created; an existing one is resumed if its config matches); required");
   sub->add_flag("--quiet", a->quiet, "No progress line on stderr");
   ldae::app::add_stage_options(sub, a->stage, ldae::stages::train_repr_settings());
   sub->callback([a] { run_train_repr(*a); });

@@ -12,15 +12,15 @@
 
 namespace ldae::nets {
 
-PdaePass pdae_backward(const AttentionSemanticEncoder& encoder, const ShiftUNet& net, const diffusion::Schedule& s,
-                       const Tensor& slices, const Tensor& z0, Generator& noise, const PdaeLossOptions& o,
-                       double scale, bool inject_nan) {
+PdaePass pdae_backward(const AttentionSemanticEncoder& encoder, const ShiftUNet& net,
+                       const diffusion::Schedule& s, const Tensor& slices, const Tensor& z0,
+                       Generator& noise, const PdaeLossOptions& o, double scale, bool inject_nan) {
   const std::string op = "train-repr";
   check(slices.dim() == 5 && slices.size(1) == 1, op,
         "expected the images' axial slices (N, 1, S, H, W), got " + shape_str(slices.shape()));
   check(z0.dim() == 5 && z0.size(0) == slices.size(0), op,
-        "expected latents (N, C, D, H, W) for the " + std::to_string(slices.size(0)) + " images, got " +
-            shape_str(z0.shape()));
+        "expected latents (N, C, D, H, W) for the " + std::to_string(slices.size(0)) +
+            " images, got " + shape_str(z0.shape()));
   const int64_t n = z0.size(0);
   PdaePass out;
   const Tensor y_sem = encoder.forward(slices);  // (N, E)

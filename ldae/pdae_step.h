@@ -18,8 +18,8 @@
 namespace ldae::nets {
 
 struct PdaeLossOptions {
-  double gamma = 0.1;     // lambda_t = SNR^gamma / (1 + SNR)
-  bool weighted = true;   // false: lambda_t = 1 (an unweighted ablation)
+  double gamma = 0.1;    // lambda_t = SNR^gamma / (1 + SNR)
+  bool weighted = true;  // false: lambda_t = 1 (an unweighted ablation)
 };
 
 struct PdaePass {
@@ -33,8 +33,9 @@ struct PdaePass {
 // z0: (N, C, D, H, W) scaled latents of the same scans. Runs backward(loss * scale).
 // inject_nan adds NaN to the loss (a test hook for the NaN stop). The caller checks that
 // the returned loss is finite.
-PdaePass pdae_backward(const AttentionSemanticEncoder& encoder, const ShiftUNet& net, const diffusion::Schedule& s,
-                       const Tensor& slices, const Tensor& z0, Generator& noise, const PdaeLossOptions& o,
-                       double scale, bool inject_nan = false);
+PdaePass pdae_backward(const AttentionSemanticEncoder& encoder, const ShiftUNet& net,
+                       const diffusion::Schedule& s, const Tensor& slices, const Tensor& z0,
+                       Generator& noise, const PdaeLossOptions& o, double scale,
+                       bool inject_nan = false);
 
 }  // namespace ldae::nets

@@ -43,21 +43,24 @@ const char* kLdmStage = "train-ldm";
 // EMA over the encoder and the shift branch together.
 class ModuleView : public nn::Module {
  public:
-  explicit ModuleView(const std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>>& children) {
+  explicit ModuleView(
+      const std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>>& children) {
     for (const auto& [name, child] : children) register_module(name, child);
   }
 };
 
 // The trainable parts: "encoder.*" and "shift_unet.<label_emb|shift_*>.*" (the ShiftUNet's
 // own key names below "shift_unet.").
-std::shared_ptr<ModuleView> trainable_view(const std::shared_ptr<nets::AttentionSemanticEncoder>& encoder,
-                                           const std::shared_ptr<nets::ShiftUNet>& net) {
+std::shared_ptr<ModuleView> trainable_view(
+    const std::shared_ptr<nets::AttentionSemanticEncoder>& encoder,
+    const std::shared_ptr<nets::ShiftUNet>& net) {
   std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>> shift;
   for (const auto& [name, child] : net->named_children())
     if (!nets::ShiftUNet::is_frozen_key(name + ".")) shift.push_back({name, child});
   auto shift_view = std::make_shared<ModuleView>(shift);
-  return std::make_shared<ModuleView>(std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>>{
-      {"encoder", encoder}, {"shift_unet", shift_view}});
+  return std::make_shared<ModuleView>(
+      std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>>{{"encoder", encoder},
+                                                                       {"shift_unet", shift_view}});
 }
 
 // FNV-1a 64 of a file's bytes, as 16 hex digits (identifies RUN2's checkpoint in config.json).
@@ -83,13 +86,16 @@ std::string exact(double v) {
   std::snprintf(b, sizeof b, "%a", v);
   return b;
 }
-const std::string& meta(const std::map<std::string, std::string>& m, const std::string& key, const std::string& path) {
+const std::string& meta(const std::map<std::string, std::string>& m, const std::string& key,
+                        const std::string& path) {
   auto it = m.find(key);
   check(it != m.end(), kStage, path + " lacks metadata \"" + key + "\"");
   return it->second;
 }
 
-data::Volume to_unit_range(const data::Volume& v) { return data::normalize_intensity(v); }
+data::Volume to_unit_range(const data::Volume& v) {
+  return data::normalize_intensity(v);
+}
 
 // Everything train_repr and load_trained_ldae read from RUN2, LAT and RUN1.
 struct Upstream {
@@ -109,12 +115,23 @@ Upstream open_upstream(const std::string& run2, const std::string& preset) {
   u.latents = d["latents"].get<std::string>();
   u.cache = open_latent_cache(u.latents);
   if (u.cache.preset != preset)
-    fail(kStage, "the latent cache " + u.latents + " was made at preset \"" + u.cache.preset + "\", this run is \"" +
-                     preset + "\"");
+    fail(kStage, "the latent cache " + u.latents + " was made at preset \"" + u.cache.preset +
+                     "\", this run is \"" + preset + "\"");
   u.autoencoder_run = fs::absolute(u.cache.autoencoder_run).lexically_normal().string();
   u.autoencoder_checkpoint = u.cache.info.value("autoencoder_checkpoint", std::string("best"));
   u.ldm_checkpoint = trained_unet_path(run2, "last");
   return u;
+}
+
+// The ShiftUNet of `preset` with RUN2's UNet arguments where its settings change them (the
+// dropout, which the shift branch uses too: the published ShiftUNet takes the UNet's args).
+nets::ShiftUNetOptions shift_unet_options_for(const std::string& preset,
+                                              const nlohmann::json& ldm_config) {
+  nets::ShiftUNetOptions o = nets::shift_unet_preset(preset);
+  const nlohmann::json st = ldm_config.value("settings", nlohmann::json::object());
+  if (st.contains("dropout") && st["dropout"].is_number())
+    o.unet.dropout = st["dropout"].get<double>();
+  return o;
 }
 
 struct Validation {
@@ -127,27 +144,30 @@ struct Validation {
 // latent. The networks are used as they are (the caller puts the EMA weights in and sets
 // eval mode). The first scan's figure goes to `figure`.
 Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::ShiftUNet& net,
-                    const nets::AutoencoderKL& ae, const LatentCache& cache, const std::vector<size_t>& rows,
-                    const diffusion::Schedule& schedule, const diffusion::DdimOptions& ddim, Generator gen,
-                    const std::string& figure) {
+                    const nets::AutoencoderKL& ae, const LatentCache& cache,
+                    const std::vector<size_t>& rows, const diffusion::Schedule& schedule,
+                    const diffusion::DdimOptions& ddim, Generator gen, const std::string& figure) {
   NoGrad no_grad;
   Validation v;
   const Shape& ls = cache.latent_shape;  // (C, D, H, W)
   for (size_t i = 0; i < rows.size(); ++i) {
     data::ReadOptions quiet;
     quiet.quiet = true;
-    const data::Volume vol = to_unit_range(data::read_nifti(cache.manifest.rows[rows[i]].full_path, quiet));
-    const Shape s = vol.voxels.shape();                                       // (X, Y, Z)
-    const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]});            // (1, 1, X, Y, Z)
-    const Tensor y = encoder.forward(nets::axial_slices(x));                  // (1, E)
+    const data::Volume vol =
+        to_unit_range(data::read_nifti(cache.manifest.rows[rows[i]].full_path, quiet));
+    const Shape s = vol.voxels.shape();                             // (X, Y, Z)
+    const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]});  // (1, 1, X, Y, Z)
+    const Tensor y = encoder.forward(nets::axial_slices(x));        // (1, E)
     const Tensor z0 = read_scaled_latent(cache, rows[i]).reshape({1, ls[0], ls[1], ls[2], ls[3]});
     const Tensor x_T = randn(z0.shape(), gen);
     auto fn = [&](const Tensor& x_t, int64_t t) {
-      const auto [eps, shift] = net.forward(x_t, Tensor::full({x_t.size(0)}, static_cast<double>(t)), y);
+      const auto [eps, shift] =
+          net.forward(x_t, Tensor::full({x_t.size(0)}, static_cast<double>(t)), y);
       return diffusion::EpsAndShift{eps, shift};
     };
     const Tensor z_hat = diffusion::ddim_sample_shifted(schedule, x_T, fn, ddim);
-    const Tensor generated = ae.decode(mul_scalar(z_hat, 1.0 / cache.scale_factor));  // (1, 1, X, Y, Z)
+    const Tensor generated =
+        ae.decode(mul_scalar(z_hat, 1.0 / cache.scale_factor));  // (1, 1, X, Y, Z)
     const Tensor reference = ae.decode(mul_scalar(z0, 1.0 / cache.scale_factor));
     v.ssim += metrics::ssim3d(generated, reference).mean;
     v.mse += metrics::mse(generated, reference).mean;
@@ -176,9 +196,11 @@ diffusion::DdimOptions validation_ddim(const run::Settings& s) {
   return o;
 }
 
-std::string stage_error_where(const run::RunPaths& paths, int64_t checkpoint_step, bool have_checkpoint) {
+std::string stage_error_where(const run::RunPaths& paths, int64_t checkpoint_step,
+                              bool have_checkpoint) {
   if (!have_checkpoint) return "no checkpoint had been written yet";
-  return "the last good checkpoint, " + paths.last + " (step " + std::to_string(checkpoint_step) + "), is kept";
+  return "the last good checkpoint, " + paths.last + " (step " + std::to_string(checkpoint_step) +
+         "), is kept";
 }
 
 }  // namespace
@@ -201,16 +223,19 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
   const Upstream u = open_upstream(run2, out.preset);
   const std::string fp = file_fingerprint(u.ldm_checkpoint);
   if (fp != d.value("ldm_checkpoint_fnv1a64", std::string()))
-    fail("load_trained_ldae", "run folder " + run3 + ": the stage-2 checkpoint " + u.ldm_checkpoint +
-                                  " has changed since this run was trained (fingerprint " + fp + ", recorded " +
-                                  d.value("ldm_checkpoint_fnv1a64", std::string("(none)")) + ")");
-  out.autoencoder = load_trained_autoencoder(u.autoencoder_run, out.preset, u.autoencoder_checkpoint);
+    fail("load_trained_ldae",
+         "run folder " + run3 + ": the stage-2 checkpoint " + u.ldm_checkpoint +
+             " has changed since this run was trained (fingerprint " + fp + ", recorded " +
+             d.value("ldm_checkpoint_fnv1a64", std::string("(none)")) + ")");
+  out.autoencoder =
+      load_trained_autoencoder(u.autoencoder_run, out.preset, u.autoencoder_checkpoint);
   out.schedule = trained_ldm_schedule(u.ldm_run);
   out.scale_factor = u.cache.scale_factor;
   Generator init(0);
-  out.encoder = std::make_shared<nets::AttentionSemanticEncoder>(nets::attention_semantic_encoder_preset(out.preset),
-                                                                 init);
-  out.shift_unet = std::make_shared<nets::ShiftUNet>(nets::shift_unet_preset(out.preset), init);
+  out.encoder = std::make_shared<nets::AttentionSemanticEncoder>(
+      nets::attention_semantic_encoder_preset(out.preset), init);
+  out.shift_unet =
+      std::make_shared<nets::ShiftUNet>(shift_unet_options_for(out.preset, u.ldm_config), init);
   nets::load_frozen_unet(*out.shift_unet, u.ldm_checkpoint, "ema.");
   const auto view = trainable_view(out.encoder, out.shift_unet);
   const run::RunPaths paths = run::run_paths(run3);
@@ -234,58 +259,67 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   const std::vector<size_t> train_rows = rows_of_split(cache, "train");
   std::vector<size_t> val_rows = rows_of_split(cache, "val");
   if (val_rows.empty())
-    fail(kStage, "the latent cache " + u.latents + " has no validation scans (the split of " + u.autoencoder_run +
-                     "): validation needs at least one");
+    fail(kStage, "the latent cache " + u.latents + " has no validation scans (the split of " +
+                     u.autoencoder_run + "): validation needs at least one");
   if (static_cast<int64_t>(train_rows.size()) < batch_size)
-    fail(kStage, "batch_size " + std::to_string(batch_size) + " is larger than the training split (" +
-                     std::to_string(train_rows.size()) + " scans)");
+    fail(kStage, "batch_size " + std::to_string(batch_size) +
+                     " is larger than the training split (" + std::to_string(train_rows.size()) +
+                     " scans)");
   const int64_t val_scans = s.get_int("val_scans");
-  if (val_scans > 0 && static_cast<int64_t>(val_rows.size()) > val_scans) val_rows.resize(static_cast<size_t>(val_scans));
+  if (val_scans > 0 && static_cast<int64_t>(val_rows.size()) > val_scans)
+    val_rows.resize(static_cast<size_t>(val_scans));
 
   // ---- Sizes against the networks ----
-  const nets::AttentionSemanticEncoderOptions enc_options = nets::attention_semantic_encoder_preset(r.preset);
-  const nets::ShiftUNetOptions net_options = nets::shift_unet_preset(r.preset);
+  const nets::AttentionSemanticEncoderOptions enc_options =
+      nets::attention_semantic_encoder_preset(r.preset);
+  const nets::ShiftUNetOptions net_options = shift_unet_options_for(r.preset, u.ldm_config);
   const nets::AutoencoderKLOptions ae_options = nets::autoencoder_kl_preset(r.preset);
   const data::Manifest& m = cache.manifest;
   const data::Volume header = data::read_nifti_header(m.rows[train_rows[0]].full_path);
   const Shape vol = {header.meta.dim[1], header.meta.dim[2], header.meta.dim[3]};  // (X, Y, Z)
   const Shape& ls = cache.latent_shape;                                            // (C, D, H, W)
   {
-    for (const std::vector<size_t>* part : std::vector<const std::vector<size_t>*>{&train_rows, &val_rows})
+    for (const std::vector<size_t>* part :
+         std::vector<const std::vector<size_t>*>{&train_rows, &val_rows})
       for (size_t row : *part) {
         const data::Volume h = data::read_nifti_header(m.rows[row].full_path);
         const Shape hs = {h.meta.dim[1], h.meta.dim[2], h.meta.dim[3]};
         if (h.meta.dim[0] != 3 || hs != vol)
-          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + m.rows[row].full_path +
-                           " has shape " + shape_str(hs) + " but " + m.rows[train_rows[0]].full_path + " has " +
-                           shape_str(vol) + "; every scan must have the same size");
+          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " +
+                           m.rows[row].full_path + " has shape " + shape_str(hs) + " but " +
+                           m.rows[train_rows[0]].full_path + " has " + shape_str(vol) +
+                           "; every scan must have the same size");
       }
     if (vol[2] > enc_options.seq_len)
       fail(kStage, "the volumes (" + shape_str(vol) + ") have " + std::to_string(vol[2]) +
-                       " axial slices, more than the semantic encoder of preset " + r.preset + " takes (" +
-                       std::to_string(enc_options.seq_len) + ")");
+                       " axial slices, more than the semantic encoder of preset " + r.preset +
+                       " takes (" + std::to_string(enc_options.seq_len) + ")");
     try {
       nets::convnext_feature_size(nets::backbone_options(enc_options), vol[0], vol[1]);
     } catch (const Error& e) {
       fail(kStage, "the axial slices (" + std::to_string(vol[0]) + "x" + std::to_string(vol[1]) +
-                       ") are too small for the semantic encoder of preset " + r.preset + ": " + e.what());
+                       ") are too small for the semantic encoder of preset " + r.preset + ": " +
+                       e.what());
     }
-    const Shape want = nets::autoencoder_kl_latent_shape(ae_options, {1, 1, vol[0], vol[1], vol[2]});
+    const Shape want =
+        nets::autoencoder_kl_latent_shape(ae_options, {1, 1, vol[0], vol[1], vol[2]});
     if (ls.size() != 4 || Shape{1, ls[0], ls[1], ls[2], ls[3]} != want)
-      fail(kStage, "the latent cache's latents are " + shape_str(ls) + " but the autoencoder of preset " + r.preset +
-                       " gives " + shape_str(Shape(want.begin() + 1, want.end())) + " for the " + shape_str(vol) +
-                       " volumes");
+      fail(kStage, "the latent cache's latents are " + shape_str(ls) +
+                       " but the autoencoder of preset " + r.preset + " gives " +
+                       shape_str(Shape(want.begin() + 1, want.end())) + " for the " +
+                       shape_str(vol) + " volumes");
     const nets::UNetOptions& uo = net_options.unet;
     const int64_t factor = int64_t{1} << (uo.channel_multiplier.size() - 1);
     bool fits = ls[0] == uo.input_channel;
     for (int a = uo.isotropic_resampling ? 1 : 2; a < 4; ++a) fits = fits && ls[a] % factor == 0;
     if (!fits)
-      fail(kStage, "the latents " + shape_str(ls) + " do not fit the UNet of preset " + r.preset + " (" +
-                       std::to_string(uo.input_channel) + " channels, resampled axes divisible by " +
-                       std::to_string(factor) + ")");
+      fail(kStage, "the latents " + shape_str(ls) + " do not fit the UNet of preset " + r.preset +
+                       " (" + std::to_string(uo.input_channel) +
+                       " channels, resampled axes divisible by " + std::to_string(factor) + ")");
   }
 
-  // ---- Networks (the frozen UNet and the autoencoder are loaded, and checked, before the run folder) ----
+  // ---- Networks (the frozen UNet and the autoencoder are loaded, and checked, before the run
+  // folder) ----
   Generator init(seed, 0);
   Generator noise(seed, uint64_t{1} << 60);  // timesteps and eps
   auto encoder_drop = std::make_shared<Generator>(seed, uint64_t{2} << 60);
@@ -305,24 +339,29 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   config["stage"] = kStage;
   config["preset"] = r.preset;
   config["settings"] = s.json();
-  config["data"] = {{"ldm_run", u.ldm_run},
-                    {"ldm_checkpoint", "checkpoints/last.safetensors, EMA weights (the frozen UNet)"},
-                    {"ldm_checkpoint_fnv1a64", file_fingerprint(u.ldm_checkpoint)},
-                    {"latents", fs::absolute(u.latents).lexically_normal().string()},
-                    {"autoencoder_run", u.autoencoder_run},
-                    {"autoencoder_checkpoint", u.autoencoder_checkpoint},
-                    {"scale_factor", cache.scale_factor},
-                    {"image_shape", vol},
-                    {"latent_shape", ls},
-                    {"encoder_input", "per-volume min-max to [0, 1], axial slices (B, 1, Z, X, Y)"},
-                    {"split", {{"train", train_rows.size()}, {"val", val_rows.size()}}}};
-  config["schedule"] = {{"from", "the train-ldm run's settings"},
-                        {"schedule", u.ldm_config.value("settings", nlohmann::json::object()).value("schedule", "")},
-                        {"T", schedule.T()}};
-  config["networks"] = {{"encoder", "AttentionSemanticEncoder, preset " + r.preset + " (randomly initialised)"},
-                        {"shift_unet", "ShiftUNet, preset " + r.preset + ", latent_dim " +
-                                           std::to_string(net_options.latent_dim)}};
-  config["environment"] = {{"version", run::program_version()}, {"threads", run::thread_count_hint()}};
+  config["data"] = {
+      {"ldm_run", u.ldm_run},
+      {"ldm_checkpoint", "checkpoints/last.safetensors, EMA weights (the frozen UNet)"},
+      {"ldm_checkpoint_fnv1a64", file_fingerprint(u.ldm_checkpoint)},
+      {"latents", fs::absolute(u.latents).lexically_normal().string()},
+      {"autoencoder_run", u.autoencoder_run},
+      {"autoencoder_checkpoint", u.autoencoder_checkpoint},
+      {"scale_factor", cache.scale_factor},
+      {"image_shape", vol},
+      {"latent_shape", ls},
+      {"encoder_input", "per-volume min-max to [0, 1], axial slices (B, 1, Z, X, Y)"},
+      {"split", {{"train", train_rows.size()}, {"val", val_rows.size()}}}};
+  config["schedule"] = {
+      {"from", "the train-ldm run's settings"},
+      {"schedule", u.ldm_config.value("settings", nlohmann::json::object()).value("schedule", "")},
+      {"T", schedule.T()}};
+  config["networks"] = {
+      {"encoder", "AttentionSemanticEncoder, preset " + r.preset + " (randomly initialised)"},
+      {"shift_unet", "ShiftUNet, preset " + r.preset + ", latent_dim " +
+                         std::to_string(net_options.latent_dim) + ", dropout " +
+                         nn::format_number(net_options.unet.dropout) + " (RUN2's)"}};
+  config["environment"] = {{"version", run::program_version()},
+                           {"threads", run::thread_count_hint()}};
   TrainReprResult result;
   result.start = run::open_run(paths, config);
   if (result.start == run::RunStart::Finished) {
@@ -362,9 +401,11 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   int64_t checkpoint_step = 0;
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st = nn::load_checkpoint(paths.last, *trainable, &opt, &ema);
-    check(meta(st.metadata, "stage", paths.last) == kStage, kStage, paths.last + " is not a train-repr checkpoint");
+    check(meta(st.metadata, "stage", paths.last) == kStage, kStage,
+          paths.last + " is not a train-repr checkpoint");
     for (const char* g : {"noise", "encoder_dropout", "shift_dropout"})
-      check(st.generators.count(g) == 1, kStage, paths.last + " lacks the " + std::string(g) + " generator");
+      check(st.generators.count(g) == 1, kStage,
+            paths.last + " lacks the " + std::string(g) + " generator");
     step = st.step;
     noise = st.generators.at("noise");
     *encoder_drop = st.generators.at("encoder_dropout");
@@ -375,22 +416,26 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     best_step = std::stoll(meta(st.metadata, "best_step", paths.last));
     last_val.ssim = std::strtod(meta(st.metadata, "val_ssim", paths.last).c_str(), nullptr);
     last_val.mse = std::strtod(meta(st.metadata, "val_mse", paths.last).c_str(), nullptr);
-    check(first_batch <= batches && epoch <= epochs, kStage, paths.last + " holds a position outside this run");
+    check(first_batch <= batches && epoch <= epochs, kStage,
+          paths.last + " holds a position outside this run");
     have_checkpoint = true;
     checkpoint_step = step;
-    std::cerr << "train-repr: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
-              << first_batch << ")\n";
+    std::cerr << "train-repr: resuming " << r.out << " from step " << step << " (epoch "
+              << epoch + 1 << ", batch " << first_batch << ")\n";
   } else {
-    std::cerr << "train-repr: new run in " << r.out << ": " << train_rows.size() << " training / " << val_rows.size()
-              << " validation scans of " << shape_str(vol) << " (latents " << shape_str(ls) << ", scale factor "
-              << nn::format_number(cache.scale_factor) << "), " << total_steps << " optimizer steps\n";
+    std::cerr << "train-repr: new run in " << r.out << ": " << train_rows.size() << " training / "
+              << val_rows.size() << " validation scans of " << shape_str(vol) << " (latents "
+              << shape_str(ls) << ", scale factor " << nn::format_number(cache.scale_factor)
+              << "), " << total_steps << " optimizer steps\n";
   }
-  nn::CsvLog log(paths.log, train_repr_log_columns(), result.start == run::RunStart::Resume ? step : -1);
+  nn::CsvLog log(paths.log, train_repr_log_columns(),
+                 result.start == run::RunStart::Resume ? step : -1);
 
   auto save = [&](const std::string& path, int64_t next_epoch, int64_t next_batch) {
     nn::TrainingState st;
     st.step = step;
-    st.generators = {{"noise", noise}, {"encoder_dropout", *encoder_drop}, {"shift_dropout", *shift_drop}};
+    st.generators = {
+        {"noise", noise}, {"encoder_dropout", *encoder_drop}, {"shift_dropout", *shift_drop}};
     st.metadata = {{"stage", kStage},
                    {"preset", r.preset},
                    {"epoch", std::to_string(next_epoch)},
@@ -403,9 +448,10 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
     const std::string v = std::isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
-    fail(kStage, what + " is " + v + " at step " + std::to_string(step + 1) + " (epoch " + std::to_string(ep + 1) +
-                     ", micro-batch " + std::to_string(b + 1) + " of " + std::to_string(batches) +
-                     "); stopped without saving this step: " + stage_error_where(paths, checkpoint_step, have_checkpoint));
+    fail(kStage, what + " is " + v + " at step " + std::to_string(step + 1) + " (epoch " +
+                     std::to_string(ep + 1) + ", micro-batch " + std::to_string(b + 1) + " of " +
+                     std::to_string(batches) + "); stopped without saving this step: " +
+                     stage_error_where(paths, checkpoint_step, have_checkpoint));
   };
   // Validation with the EMA weights, then the training weights and modes back, bit for bit.
   auto validate_ema = [&](const std::string& figure) {
@@ -417,7 +463,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     }
     encoder->eval();
     net->train_shift(false);
-    const Validation v = validate(*encoder, *net, *ae, cache, val_rows, schedule, validation_ddim(s), val_noise, figure);
+    const Validation v = validate(*encoder, *net, *ae, cache, val_rows, schedule,
+                                  validation_ddim(s), val_noise, figure);
     {
       NoGrad no_grad;
       trainable->load_state_dict(saved);
@@ -430,10 +477,11 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   nets::PdaeLossOptions lopt;
   lopt.gamma = s.get_float("loss_gamma");
   lopt.weighted = s.get_bool("loss_weighted");
-  const bool ema_per_batch = s.get_bool("faithful_ema_per_batch");
+  const bool ema_per_batch = s.get_bool("ema_per_batch");
   const double clip = s.get_float("clip_grad_norm");
   const int64_t nan_at = s.get_int("debug_nan_at_step");
-  const int64_t checkpoint_every = s.get_int("checkpoint_every"), log_every = s.get_int("log_every");
+  const int64_t checkpoint_every = s.get_int("checkpoint_every"),
+                log_every = s.get_int("log_every");
   const double scale = 1.0 / static_cast<double>(accumulate);
   const std::vector<Tensor> params = trainable->parameters();
 
@@ -457,8 +505,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
       }
       const Tensor z0 = latents.size() == 1 ? latents[0] : cat(latents, 0);  // (N, C, D, H, W)
       const nets::PdaePass p =
-          nets::pdae_backward(*encoder, *net, schedule, nets::axial_slices(batch.images), z0, noise, lopt, scale,
-                              step + 1 == nan_at && in_window == 0);
+          nets::pdae_backward(*encoder, *net, schedule, nets::axial_slices(batch.images), z0, noise,
+                              lopt, scale, step + 1 == nan_at && in_window == 0);
       if (!std::isfinite(p.loss)) stop_on("the loss", p.loss, epoch, b);
       sums["loss"] += p.loss;
       sums["loss_frozen"] += p.loss_frozen;
@@ -493,7 +541,9 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
         char name[64];
         std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
         last_val = validate_ema((fs::path(paths.figures) / name).string());
-        log.log(step, {{"epoch", static_cast<double>(epoch + 1)}, {"val_ssim", last_val.ssim}, {"val_mse", last_val.mse}});
+        log.log(step, {{"epoch", static_cast<double>(epoch + 1)},
+                       {"val_ssim", last_val.ssim},
+                       {"val_mse", last_val.mse}});
         if (last_val.ssim > best) {
           best = last_val.ssim;
           best_step = step;
@@ -518,7 +568,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   summary["best_step"] = best_step;
   summary["val_ssim"] = last_val.ssim;
   summary["val_mse"] = last_val.mse;
-  summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
+  summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"},
+                            {"best", "checkpoints/best.safetensors"}};
   run::write_done(paths, kStage, summary);
 
   result.steps = step;

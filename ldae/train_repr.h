@@ -13,7 +13,7 @@
 //   pdae_backward(Enc, G, image slices, scale_factor * latent) -> backward(loss / accumulate)
 //   every `accumulate` micro-batches (and at an epoch's end): clip the gradients of Enc and
 //   G together, Adam step, EMA update (or after every micro-batch with
-//   faithful_ema_per_batch), zero the gradients: one optimizer step.
+//   ema_per_batch), zero the gradients: one optimizer step.
 // After every optimizer step a row of log.csv; every checkpoint_every steps
 // RUN3/checkpoints/last.safetensors. At each epoch's end, validation with the EMA networks:
 // for each validation scan y_sem = Enc(x), a shifted DDIM sample from fixed-seed noise x_T
@@ -53,9 +53,9 @@ struct TrainReprRequest {
 
 struct TrainReprResult {
   run::RunStart start = run::RunStart::Fresh;
-  int64_t steps = 0;        // optimizer steps done (in total)
-  int64_t steps_run = 0;    // by this call
-  double best_val_ssim = 0; // at best_step
+  int64_t steps = 0;         // optimizer steps done (in total)
+  int64_t steps_run = 0;     // by this call
+  double best_val_ssim = 0;  // at best_step
   int64_t best_step = 0;
   double last_val_ssim = 0, last_val_mse = 0;
 };
@@ -69,11 +69,12 @@ TrainReprResult train_repr(const TrainReprRequest& request);
 
 // Everything inference needs, from a finished train-repr run: the networks in eval mode.
 struct TrainedLdae {
-  std::shared_ptr<nets::AutoencoderKL> autoencoder;            // RUN1's, the checkpoint LAT was made with
-  std::shared_ptr<nets::ShiftUNet> shift_unet;                 // frozen UNet (RUN2, EMA) + shift branch
-  std::shared_ptr<nets::AttentionSemanticEncoder> encoder;     // reads axial_slices of (N, 1, X, Y, Z) in [0, 1]
+  std::shared_ptr<nets::AutoencoderKL> autoencoder;  // RUN1's, the checkpoint LAT was made with
+  std::shared_ptr<nets::ShiftUNet> shift_unet;       // frozen UNet (RUN2, EMA) + shift branch
+  // The semantic encoder: reads axial_slices of (N, 1, X, Y, Z) volumes in [0, 1].
+  std::shared_ptr<nets::AttentionSemanticEncoder> encoder;
   diffusion::Schedule schedule = diffusion::Schedule::linear();  // RUN2's
-  double scale_factor = 1.0;                                   // z0 = scale_factor * latent
+  double scale_factor = 1.0;                                     // z0 = scale_factor * latent
   std::string preset;
 };
 
@@ -82,7 +83,8 @@ struct TrainedLdae {
 // recorded in RUN3/config.json). Throws ldae::Error when RUN3 is not a finished train-repr
 // run, when RUN2, LAT or RUN1 are gone or changed (RUN2's checkpoint fingerprint), or when
 // a checkpoint does not fit.
-TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which = "last", bool ema = true);
+TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which = "last",
+                              bool ema = true);
 
 // The log.csv columns after "step".
 const std::vector<std::string>& train_repr_log_columns();

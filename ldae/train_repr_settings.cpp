@@ -7,40 +7,54 @@ const run::SettingsTable& train_repr_settings() {
   constexpr double kMaxSeed = 4294967295.0, kHuge = 1e300, kMaxSteps = 1e12;
   static const SettingsTable table = {
       int_setting("seed", 42, 42, 42, 0, kMaxSeed,
-                  "initialisation, timesteps, noise, dropout and data order (the reference: seed_everything(42)); "
+                  "initialisation, timesteps, noise, dropout and data order (the reference: "
+                  "seed_everything(42)); "
                   "the split is the latent cache's (stage 1's)"),
-      int_setting("epochs", 2, 2, 400, 1, 1e6, "passes over the training split"),
+      int_setting("epochs", 2, 1, 400, 1, 1e6,
+                  "passes over the training split (course: one, as a 64x80x64 step takes seconds "
+                  "on a CPU)"),
       int_setting("batch_size", 1, 1, 8, 1, 1024,
                   "scans per micro-batch (the reference: 4 per GPU on 2 GPUs)"),
       int_setting("accumulate", 2, 1, 4, 1, 1024,
-                  "micro-batches per optimizer step (each loss divided by it; an epoch's last, shorter window "
+                  "micro-batches per optimizer step (each loss divided by it; an epoch's last, "
+                  "shorter window "
                   "steps too)"),
-      float_setting("lr", 1e-3, 2e-4, 2.5e-5, 0.0, kHuge,
-                    "Adam learning rate of the encoder and the shift branch (no weight decay, no schedule)"),
-      float_setting("loss_gamma", 0.1, 0.1, 0.1, 0.0, kHuge, "gamma of the loss weight lambda_t = SNR^gamma / (1 + SNR)"),
+      float_setting(
+          "lr", 1e-3, 5e-4, 2.5e-5, 0.0, kHuge,
+          "Adam learning rate of the encoder and the shift branch (no weight decay, no schedule)"),
+      float_setting("loss_gamma", 0.1, 0.1, 0.1, 0.0, kHuge,
+                    "gamma of the loss weight lambda_t = SNR^gamma / (1 + SNR)"),
       bool_setting("loss_weighted", true, true, true,
                    "weight the PDAE loss by lambda_t (false: unweighted, an ablation)"),
       float_setting("clip_grad_norm", 1.0, 1.0, 1.0, 1e-12, kHuge,
                     "gradient-norm clipping over the encoder and the shift branch together"),
       float_setting("ema_decay", 0.9, 0.99, 0.999, 0.0, 1.0,
-                    "EMA decay of the encoder and the shift branch (validation and load_trained_ldae use the EMA)"),
-      bool_setting("faithful_ema_per_batch", false, false, false,
-                   "true: update the EMA after every micro-batch as published (4 updates per optimizer step "
-                   "with accumulate 4, ldae-reference 10.1 item 6); false: once per optimizer step"),
-      int_setting("val_ddim_steps", 5, 20, 100, 1, 999,
+                    "EMA decay of the encoder and the shift branch (validation and "
+                    "load_trained_ldae use the EMA)"),
+      bool_setting(
+          "ema_per_batch", false, false, false,
+          "true: update the EMA after every micro-batch as published (4 updates per optimizer step "
+          "with accumulate 4, ldae-reference 10.1 item 6); false: once per optimizer step (as "
+          "train-ldm's "
+          "setting of the same name)"),
+      int_setting("val_ddim_steps", 5, 10, 100, 1, 999,
                   "DDIM steps of the validation's y_sem-only reconstruction (the reference: 100)"),
-      string_setting("val_shift_coefficient", "training", "training", "reference", {"training", "reference"},
-                     "coefficient of the shift in validation sampling: training (k_t, as trained) or reference "
+      string_setting("val_shift_coefficient", "training", "training", "reference",
+                     {"training", "reference"},
+                     "coefficient of the shift in validation sampling: training (k_t, as trained) "
+                     "or reference "
                      "(-sqrt(1 - abar_t), the published sampler; ldae-reference 10.1 item 3)"),
       string_setting("val_x0_clamp", "off", "off", "reference", {"off", "reference", "dynamic"},
-                     "clamp of the predicted x0 in validation sampling: off, reference ([-1, 1] on scaled latents, "
+                     "clamp of the predicted x0 in validation sampling: off, reference ([-1, 1] on "
+                     "scaled latents, "
                      "published) or dynamic (per sample 99.5th percentile of |x0|, at least 1)"),
-      int_setting("val_scans", 0, 0, 0, 0, 1e9,
+      int_setting("val_scans", 0, 2, 0, 0, 1e9,
                   "validation scans per epoch, the first of the validation split (0: all of it)"),
       int_setting("checkpoint_every", 1, 20, 500, 1, kMaxSteps,
                   "optimizer steps between checkpoints (also at the end of every epoch)"),
-      int_setting("log_every", 1, 1, 10, 1, kMaxSteps,
-                  "optimizer steps between rows of log.csv (an epoch's last step is always logged)"),
+      int_setting(
+          "log_every", 1, 1, 10, 1, kMaxSteps,
+          "optimizer steps between rows of log.csv (an epoch's last step is always logged)"),
       int_setting("debug_nan_at_step", -1, -1, -1, -1, kMaxSteps,
                   "testing: make the loss NaN at this optimizer step (-1: never)"),
   };

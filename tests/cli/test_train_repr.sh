@@ -54,7 +54,7 @@ for f in config.json log.csv done.json checkpoints/last.safetensors checkpoints/
 done
 for key in '"stage": "train-repr"' "\"ldm_run\": \"$R2\"" "\"latents\": \"$WORK/lat\"" \
            "\"autoencoder_run\": \"$WORK/run1\"" '"ldm_checkpoint_fnv1a64": "[0-9a-f]{16}"' \
-           '"faithful_ema_per_batch": false'; do
+           '"ema_per_batch": false'; do
   grep -Eq "$key" "$A/config.json" && ok "config.json has $key" || fail "config.json lacks $key"
 done
 head -1 "$A/log.csv" | grep -q '^step,epoch,loss,loss_frozen,shift_rms,y_sem_std,grad_norm,val_ssim,val_mse$' \
@@ -78,6 +78,12 @@ for k in 'model.encoder.backbone' 'model.shift_unet.label_emb.weight' 'ema.shift
 done
 echo "$info" | grep -Eq 'model\.shift_unet\.(input_blocks|middle_block|out\.)' && fail "the checkpoint holds the frozen UNet" \
   || ok "the checkpoint does not hold the frozen UNet"
+
+# The EMA: once per optimizer step by default (12), after every micro-batch but the first
+# with ema_per_batch, as published (one epoch: 12 micro-batches, 6 steps -> 11 updates).
+expect 0 'ldae.ema.updates = 12' ckpt info "$A/checkpoints/last.safetensors"
+expect 0 '6 steps' "${TRAIN[@]}" --out "$WORK/perbatch" --set ema_per_batch=true --set epochs=1
+expect 0 'ldae.ema.updates = 11' ckpt info "$WORK/perbatch/checkpoints/last.safetensors"
 
 # ---- kill -9 at a random step, then the same command ----
 B="$WORK/b"
@@ -128,7 +134,7 @@ expect 2 "'lr' \(float\) must be" "${TRAIN[@]}" --out "$WORK/bad" --set lr=-1
 expect 1 'batch_size 64 is larger than the training split' "${TRAIN[@]}" --out "$WORK/bad" --set batch_size=64
 [ ! -e "$WORK/bad" ] && ok "nothing written for refused runs" || fail "a refused run created its folder"
 expect 1 'settings.lr: in the folder 0.001, now 0.002' "${TRAIN[@]}" --out "$A" --set lr=0.002
-expect 0 'faithful_ema_per_batch' train-repr --help
+expect 0 'ema_per_batch' train-repr --help
 expect 0 '"val_ddim_steps": 100' train-repr --list-settings --preset paper
 
 t_end=$(now)

@@ -16,14 +16,17 @@
 namespace ldae::nets {
 namespace {
 
-double max_abs(const Tensor& t) { return amax(abs(t.detach())).item(); }
+double max_abs(const Tensor& t) {
+  return amax(abs(t.detach())).item();
+}
 
 struct TinyStage3 {
   Generator gen{21};
   AttentionSemanticEncoder encoder{attention_semantic_encoder_preset("tiny"), gen};
   ShiftUNet net{shift_unet_preset("tiny"), gen};
   diffusion::Schedule schedule = diffusion::Schedule::linear();
-  Tensor slices, z0;  // two scans: (2, 1, 16, 16, 20) slices of (2, 1, 16, 20, 16) volumes; (2, 3, 8, 10, 8)
+  Tensor slices,
+      z0;  // two scans: (2, 1, 16, 16, 20) slices of (2, 1, 16, 20, 16) volumes; (2, 3, 8, 10, 8)
   TinyStage3() {
     Generator data(22);
     slices = axial_slices(rand({2, 1, 16, 20, 16}, data));
@@ -53,8 +56,10 @@ TEST(PdaeStep, LossByHandAtInitialisation) {
   const Tensor eps = randn(s.z0.shape(), replay);
   NoGrad no_grad;
   const Tensor z_t = diffusion::q_sample(s.schedule, s.z0, t, eps);
-  const Tensor eps_theta =
-      s.net.forward(z_t, Tensor::from_vector({double(t[0]), double(t[1])}, {2}), Tensor::zeros({2, 32})).first;
+  const Tensor eps_theta = s.net
+                               .forward(z_t, Tensor::from_vector({double(t[0]), double(t[1])}, {2}),
+                                        Tensor::zeros({2, 32}))
+                               .first;
   const Tensor e = eps.contiguous(), et = eps_theta.contiguous();
   const int64_t per = e.numel() / 2;
   double sum = 0;
@@ -135,11 +140,13 @@ TEST(PdaeStep, TrainingTheShiftLowersTheLossOnAFixedBatch) {
 TEST(PdaeStep, InjectedNanAndBadShapes) {
   TinyStage3 s;
   Generator noise(9);
-  const PdaePass p = pdae_backward(s.encoder, s.net, s.schedule, s.slices, s.z0, noise, {}, 1.0, true);
+  const PdaePass p =
+      pdae_backward(s.encoder, s.net, s.schedule, s.slices, s.z0, noise, {}, 1.0, true);
   EXPECT_TRUE(std::isnan(p.loss));
   for (const auto& [n, q] : s.net.named_parameters()) EXPECT_FALSE(q.grad().defined()) << n;
   EXPECT_THROW(pdae_backward(s.encoder, s.net, s.schedule, s.z0, s.z0, noise, {}, 1.0), Error);
-  EXPECT_THROW(pdae_backward(s.encoder, s.net, s.schedule, s.slices, randn({3, 3, 8, 10, 8}, noise), noise, {}, 1.0),
+  EXPECT_THROW(pdae_backward(s.encoder, s.net, s.schedule, s.slices, randn({3, 3, 8, 10, 8}, noise),
+                             noise, {}, 1.0),
                Error);
 }
 

@@ -1,0 +1,137 @@
+// Stage 3 in process (ldae/train_repr.h) on a tiny phantom cohort, after stages 1 and 2:
+// one epoch runs, the same request again finds it finished, and load_trained_ldae gives
+// networks that reproduce the run's validation SSIM exactly (EMA weights), differ from the
+// raw weights, and are refused when RUN2's checkpoint changed. The kill -9 resume, the NaN
+// stop and the refusals are in tests/cli/test_train_repr.sh.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "autograd/no_grad.h"
+#include "common/test_helpers.h"
+#include "data/nifti.h"
+#include "data/preprocess.h"
+#include "data/synth.h"
+#include "diffusion/ddim.h"
+#include "ldae/latent_cache.h"
+#include "ldae/metrics.h"
+#include "ldae/train_ae.h"
+#include "ldae/train_ae_settings.h"
+#include "ldae/train_ldm.h"
+#include "ldae/train_ldm_settings.h"
+#include "ldae/train_repr.h"
+#include "ldae/train_repr_settings.h"
+#include "tensor/ops.h"
+
+using namespace ldae;
+using ldae::testing::expect_error;
+namespace fs = std::filesystem;
+
+TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ldae_train_repr_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  data::SynthOptions so;
+  so.out_dir = (dir / "cohort").string();
+  so.subjects = 6;
+  so.shape = {16, 20, 16};
+  so.visits = {0};
+  so.overview = false;
+  data::generate_cohort(so);
+
+  stages::TrainAeRequest ae;
+  ae.manifest = (dir / "cohort" / "manifest.csv").string();
+  ae.out = (dir / "run1").string();
+  ae.preset = "tiny";
+  ae.settings = run::resolve_settings(stages::train_ae_settings(), "tiny", "",
+                                      {"epochs=1", "val_fraction=0.2"});
+  ae.progress = false;
+  stages::train_ae(ae);
+  stages::CacheLatentsRequest cl;
+  cl.ae_run = ae.out;
+  cl.out = (dir / "lat").string();
+  cl.progress = false;
+  stages::cache_latents(cl);
+  stages::TrainLdmRequest ldm;
+  ldm.latents = cl.out;
+  ldm.out = (dir / "run2").string();
+  ldm.preset = "tiny";
+  ldm.settings = run::resolve_settings(stages::train_ldm_settings(), "tiny", "", {"epochs=1"});
+  ldm.progress = false;
+  stages::train_ldm(ldm);
+
+  stages::TrainReprRequest req;
+  req.ldm_run = ldm.out;
+  req.out = (dir / "run3").string();
+  req.preset = "tiny";
+  req.settings = run::resolve_settings(stages::train_repr_settings(), "tiny", "", {"epochs=1"});
+  req.progress = false;
+  const stages::TrainReprResult r = stages::train_repr(req);
+  EXPECT_EQ(r.start, run::RunStart::Fresh);
+  EXPECT_EQ(r.steps, 2);  // 4 training scans, accumulate 2
+  EXPECT_EQ(r.best_step, 2);
+  EXPECT_GT(r.last_val_mse, 0);
+  const stages::TrainReprResult again = stages::train_repr(req);
+  EXPECT_EQ(again.start, run::RunStart::Finished);
+  EXPECT_EQ(again.last_val_ssim, r.last_val_ssim);
+
+  // The validation again, with the loaded EMA networks: the same SSIM bit for bit.
+  const stages::TrainedLdae t = stages::load_trained_ldae(req.out, "last", true);
+  EXPECT_EQ(t.preset, "tiny");
+  const stages::LatentCache cache = stages::open_latent_cache(cl.out);
+  EXPECT_EQ(t.scale_factor, cache.scale_factor);
+  EXPECT_EQ(t.schedule.T(), 1000);
+  const std::vector<size_t> val = stages::rows_of_split(cache, "val");
+  ASSERT_EQ(val.size(), 1u);
+  NoGrad no_grad;
+  const data::Volume v =
+      data::normalize_intensity(data::read_nifti(cache.manifest.rows[val[0]].full_path));
+  const Tensor x = v.voxels.reshape({1, 1, 16, 20, 16});
+  const Tensor y = t.encoder->forward(nets::axial_slices(x));
+  const Shape& ls = cache.latent_shape;
+  const Tensor z0 =
+      stages::read_scaled_latent(cache, val[0]).reshape({1, ls[0], ls[1], ls[2], ls[3]});
+  Generator val_noise(42, uint64_t{4} << 60);
+  const Tensor x_T = randn(z0.shape(), val_noise);
+  diffusion::DdimOptions o;
+  o.steps = 5;  // the tiny preset's val_ddim_steps, training coefficient, no clamp
+  o.shift_coefficient = diffusion::ShiftCoefficient::Training;
+  auto fn = [&](const Tensor& z, int64_t step_t) {
+    const auto [eps, shift] = t.shift_unet->forward(z, Tensor::full({1}, double(step_t)), y);
+    return diffusion::EpsAndShift{eps, shift};
+  };
+  const Tensor z_hat = diffusion::ddim_sample_shifted(t.schedule, x_T, fn, o);
+  const Tensor gen = t.autoencoder->decode(mul_scalar(z_hat, 1.0 / t.scale_factor));
+  const Tensor ref = t.autoencoder->decode(mul_scalar(z0, 1.0 / t.scale_factor));
+  EXPECT_EQ(metrics::ssim3d(gen, ref).mean, r.last_val_ssim);
+
+  // The raw weights are not the EMA's. (After 2 steps only the shift branch has moved: the
+  // encoder's first gradient comes at step 3, once the zero-initialised layers have left 0.)
+  const stages::TrainedLdae raw = stages::load_trained_ldae(req.out, "last", false);
+  const Tensor t9 = Tensor::full({1}, 9.0);
+  const Tensor g_ema = t.shift_unet->forward(z0, t9, y).second,
+               g_raw = raw.shift_unet->forward(z0, t9, y).second;
+  EXPECT_GT(amax(abs(sub(g_raw, g_ema))).item(), 0.0);
+  EXPECT_EQ(amax(abs(sub(t.shift_unet->forward(z0, t9, y).first,
+                         raw.shift_unet->forward(z0, t9, y).first)))
+                .item(),
+            0.0);  // the same frozen UNet
+
+  // The frozen part is RUN2's EMA UNet: the same eps, bit for bit.
+  const auto unet = stages::load_trained_unet(ldm.out, "tiny", "last", true);
+  EXPECT_EQ(amax(abs(sub(unet->forward(z0, t9), t.shift_unet->forward(z0, t9, y).first))).item(), 0.0);
+
+  expect_error([&] { stages::load_trained_ldae(req.out, "first"); },
+               {"which must be \"best\" or \"last\""});
+  {  // RUN2's checkpoint changed after stage 3 was trained.
+    std::ofstream f(stages::trained_unet_path(ldm.out, "last"), std::ios::app | std::ios::binary);
+    f << ' ';
+  }
+  expect_error([&] { stages::load_trained_ldae(req.out); },
+               {"has changed since this run was trained"});
+  fs::remove(dir / "run3" / "done.json");
+  expect_error([&] { stages::load_trained_ldae(req.out); }, {"was not finished (no done.json)"});
+  fs::remove_all(dir);
+}

@@ -87,6 +87,23 @@ inline double gaussian(const Vec3& p, const Vec3& c, const Vec3& sigma) {
   return q > 36 ? 0.0 : std::exp(-0.5 * q);
 }
 
+// Ageing and disease at a visit: the template position shown at the subject's own
+// template position y (subject_warp) is pulled towards the ventricle centres (they look
+// larger) and pushed away from the hippocampi (they look smaller).
+inline Vec3 visit_position(const Anatomy& anat, const VisitState& st, const Vec3& y) {
+  const Vec3 vent_sigma = {9, 22, 12}, hippo_sigma = {8, 12, 8}, mtl_sigma = {16, 22, 16};
+  const double mtl_s = 0.35 * st.hippocampus_s;
+  Vec3 p = y;
+  for (int side = 0; side < 2; ++side) {
+    const Vec3& cv = anat.ventricle_centre[side];
+    const Vec3& ch = anat.hippocampus_centre[side];
+    const double gv = st.ventricle_s * gaussian(y, cv, vent_sigma);
+    const double gh = st.hippocampus_s * gaussian(y, ch, hippo_sigma) + mtl_s * gaussian(y, ch, mtl_sigma);
+    for (int a = 0; a < 3; ++a) p[a] += -gv * (y[a] - cv[a]) + gh * (y[a] - ch[a]);
+  }
+  return p;
+}
+
 std::string two_digits(int64_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%02lld", static_cast<long long>(v));
@@ -212,8 +229,6 @@ Volume synthesize_scan(const Anatomy& anat, const SynthSubject& s, int64_t sessi
 
   const Affine to_anat = anat.affine.inverse();
   const Vec3 c = anat.brain_centre;
-  const Vec3 vent_sigma = {9, 22, 12}, hippo_sigma = {8, 12, 8}, mtl_sigma = {16, 22, 16};
-  const double mtl_s = 0.35 * st.hippocampus_s;
 
   const int64_t X = shape[0], Y = shape[1], Z = shape[2];
   Tensor out = Tensor::empty(shape, DType::F32);
@@ -230,17 +245,7 @@ Volume synthesize_scan(const Anatomy& anat, const SynthSubject& s, int64_t sessi
         const Vec3 w = grid.apply({double(i), double(j), double(k)});
         const float* wp = &(*warp)[static_cast<size_t>(3 * flat)];
         const Vec3 y = {wp[0], wp[1], wp[2]};
-        // Ageing and disease: pull towards the ventricle centres (they look larger) and
-        // push away from the hippocampi (they look smaller).
-        Vec3 p = y;
-        for (int side = 0; side < 2; ++side) {
-          const Vec3& cv = anat.ventricle_centre[side];
-          const Vec3& ch = anat.hippocampus_centre[side];
-          const double gv = st.ventricle_s * gaussian(y, cv, vent_sigma);
-          const double gh = st.hippocampus_s * gaussian(y, ch, hippo_sigma) + mtl_s * gaussian(y, ch, mtl_sigma);
-          for (int a = 0; a < 3; ++a) p[a] += -gv * (y[a] - cv[a]) + gh * (y[a] - ch[a]);
-        }
-        anat.sample(p, to_anat, m);
+        anat.sample(visit_position(anat, st, y), to_anat, m);
         // Cortical atrophy: grey matter becomes CSF, most where it borders CSF.
         const double loss = st.gm_loss * (0.25 + 0.75 * m[kSulcal]);
         const double gm = m[kGM] * (1 - loss), csf = m[kCSF] + m[kGM] * loss, wm = m[kWM];
@@ -285,6 +290,38 @@ Volume synthesize_scan(const Anatomy& anat, const SynthSubject& s, int64_t sessi
     truth->gm_ml = gt * ml;
   }
   return make_volume(out, grid, 4);  // MNI-152 space code: the grid is in template space
+}
+
+SynthRegions synth_regions(const Anatomy& anat, const SynthSubject& s, int64_t session, const Affine& grid,
+                           const Shape& shape, const std::vector<float>* warp) {
+  check(shape.size() == 3, "synth_regions", "shape must have 3 sizes");
+  std::vector<float> own_warp;
+  if (!warp) {
+    own_warp = subject_warp(anat, s, grid, shape);
+    warp = &own_warp;
+  }
+  check(warp->size() == static_cast<size_t>(3 * numel(shape)), "synth_regions", "warp does not match the shape");
+  const VisitState st = visit_state(s, session);
+  const Affine to_anat = anat.affine.inverse();
+  const size_t n = static_cast<size_t>(numel(shape));
+  SynthRegions r;
+  r.ventricle.resize(n);
+  r.hippocampus.resize(n);
+  r.csf.resize(n);
+  r.gm.resize(n);
+#pragma omp parallel for schedule(static)
+  for (int64_t flat = 0; flat < static_cast<int64_t>(n); ++flat) {
+    const float* wp = &(*warp)[static_cast<size_t>(3 * flat)];
+    float m[kChannels];
+    anat.sample(visit_position(anat, st, {wp[0], wp[1], wp[2]}), to_anat, m);
+    const double loss = st.gm_loss * (0.25 + 0.75 * m[kSulcal]);
+    const size_t f = static_cast<size_t>(flat);
+    r.ventricle[f] = m[kVentricle];
+    r.hippocampus[f] = m[kHippocampus];
+    r.csf[f] = static_cast<float>(m[kCSF] + m[kGM] * loss);
+    r.gm[f] = static_cast<float>(m[kGM] * (1 - loss));
+  }
+  return r;
 }
 
 double auc(const std::vector<double>& low, const std::vector<double>& high) {

@@ -66,6 +66,18 @@ Volume synthesize_scan(const Anatomy& anatomy, const SynthSubject& subject, int6
                        const Affine& grid, const Shape& shape, uint64_t seed, SynthTruth* truth,
                        const std::vector<float>* warp = nullptr);
 
+// The structures of one visit on the output grid, per voxel (X, Y, Z order, row-major):
+// the soft ventricle and hippocampus labels and the CSF and grey-matter fractions of the
+// anatomy the scan shows (the subject's own, aged and diseased to `session` months), from
+// the same lookups as synthesize_scan. So sum(csf * ventricle) and sum(gm * hippocampus)
+// times the voxel volume are SynthTruth's ventricle_ml and hippocampus_ml (up to float
+// rounding). `warp`: subject_warp() for this subject and grid (computed if null).
+struct SynthRegions {
+  std::vector<float> ventricle, hippocampus, csf, gm;
+};
+SynthRegions synth_regions(const Anatomy& anatomy, const SynthSubject& subject, int64_t session, const Affine& grid,
+                           const Shape& shape, const std::vector<float>* warp = nullptr);
+
 struct SynthOptions {
   std::string out_dir;
   int64_t subjects = 20;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "data/figures.h"
@@ -16,6 +17,7 @@
 #include "ldae/feature_table.h"
 #include "ldae/inference_stages.h"
 #include "ldae/latent_cache.h"
+#include "ldae/manipulation_eval.h"
 #include "ldae/metrics.h"
 #include "ldae/presets.h"
 #include "ldae/probe.h"
@@ -59,12 +61,13 @@ struct Budget {
   int64_t reconstructions;
   int64_t interpolation_steps;     // DDIM steps of the interpolation's encodings and decodings
   int64_t interpolation_subjects;  // test subjects with three or more visits used
+  int64_t manipulation_subjects;   // test subjects' baseline scans manipulated (AD and CN)
 };
 
 Budget preset_budget(const std::string& preset) {
-  if (preset == "tiny") return {{10, 20, 50, 100}, 2, 20, 4};
-  if (preset == "course") return {{10, 20, 50}, 2, 20, 2};  // ~0.3 s per ShiftUNet call on 2 cores
-  return {{10, 20, 50, 100}, 50, 100, 50};
+  if (preset == "tiny") return {{10, 20, 50, 100}, 2, 20, 4, 4};
+  if (preset == "course") return {{10, 20, 50}, 2, 20, 2, 2};  // ~0.3 s per ShiftUNet call on 2 cores
+  return {{10, 20, 50, 100}, 50, 100, 50, 20};
 }
 
 // Mean SSIM and MSE over scans.
@@ -385,10 +388,12 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   if (r.probe_epochs > 0) po.epochs = r.probe_epochs;
   po.progress = r.progress;
   const probe::FeatureTable features = probe::read_features((out / "features.csv").string());
+  std::optional<probe::ProbeOutcome> ldae_probe;  // kept for the manipulation
   auto run_probe = [&](const probe::FeatureTable& table, const std::string& name) -> ordered_json {
     try {
       const probe::ProbeOutcome o = probe::run_probes(table, po);
       probe::write_probe_outputs((eval_dir / ("probe_" + name)).string(), table, o);
+      if (name == "ldae") ldae_probe = o;
       return probe_summary(o.report);
     } catch (const Error& e) {
       return {{"skipped", std::string(e.what())}};
@@ -425,7 +430,14 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   results["baselines"] = baselines;
   const double t_probe = seconds_since(t0);
 
-  results["manipulation"] = {{"skipped", "not implemented in ldae evaluate yet"}};
+  t0 = std::chrono::steady_clock::now();
+  ManipulationRequest mr;
+  mr.subjects = budget.manipulation_subjects;
+  mr.steps = budget.interpolation_steps;
+  mr.figure_path = (eval_dir / "manipulation.png").string();
+  mr.progress = r.progress;
+  results["manipulation"] = evaluate_manipulation(model, cache, ldae_probe ? &*ldae_probe : nullptr, mr);
+  const double t_manip = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
   results["interpolation"] = evaluate_interpolation(model, cache, budget, r.progress);
   const double t_interp = seconds_since(t0);
@@ -435,6 +447,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   timing["evaluate_features_s"] = t_features;
   timing["evaluate_reconstruction_s"] = t_rec;
   timing["evaluate_probes_s"] = t_probe;
+  timing["evaluate_manipulation_s"] = t_manip;
   timing["evaluate_interpolation_s"] = t_interp;
   timing["evaluate_s"] = seconds_since(t_start);
   results["timing"] = timing;
@@ -447,6 +460,12 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
         {"caption", "A test scan: the input, the autoencoder, LDAE with encoded x_T, with y_sem only, the "
                     "unconditional model from the same noise, and the encoded reconstruction's error"}},
        {{"path", "evaluation/probe_ldae/roc.png"}, {"caption", "ROC of the AD-vs-CN probe on y_sem (test)"}}});
+  if (!results["manipulation"].contains("skipped"))
+    results["figures"].push_back(
+        {{"path", "evaluation/manipulation.png"},
+         {"caption", "Manipulation of a test subject's baseline scan along the AD-vs-CN probe's direction: one row "
+                     "per alpha (> 0 towards AD), decoded from the subject's own x_T, and the difference alpha +2 "
+                     "minus alpha 0"}});
 
   run::write_json_atomic((out / "results.json").string(), results);
   report::write_report(r.out, results);

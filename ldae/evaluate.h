@@ -14,7 +14,11 @@
 //     default window) and MSE against the input scan;
 //   linear probes on y_sem (ldae/probe.h), and the baselines that exist: PCA of the
 //     autoencoder latents + the same probe, and the oracle (the true hippocampal volume);
-//     the ones not built yet are listed as skipped with the reason.
+//     the ones not built yet are listed as skipped with the reason;
+//   manipulation along the AD-vs-CN probe's direction, measured in the synthetic
+//     generator's true ventricle and hippocampus regions (ldae/manipulation_eval.h;
+//     skipped when the cohort has no cohort.json), figure evaluation/manipulation.png;
+//   interpolation of missing visits.
 // Deterministic for a given seed and thread count (timings aside).
 #pragma once
 #include <nlohmann/json.hpp>

@@ -43,6 +43,16 @@ for key in '"vae"' '"ssim"' '"encoded"' '"semantic_only"' '"unconditional"' '"pr
            '"train_ae_s"' '"train_ldm_s"' '"train_repr_s"'; do
   grep -q "$key" "$A/results.json" && ok "results.json has $key" || fail "results.json lacks $key"
 done
+# The manipulation experiment ran (a synthetic cohort with cohort.json): a table, not skipped.
+python3 - "$A/results.json" <<'PY' && ok "results.json has manipulation with a table" \
+  || fail "results.json: manipulation skipped or without a table"
+import json, sys
+m = json.load(open(sys.argv[1]))["manipulation"]
+sys.exit(0 if "table" in m and "skipped" not in m and len(m["table"]) >= 6 and m["table"][1][0] == "-2" else 1)
+PY
+[ -s "$A/evaluation/manipulation.png" ] && ok "demo wrote evaluation/manipulation.png" || fail "no manipulation.png"
+grep -q '"evaluation/manipulation.png"' "$A/results.json" && ok "the manipulation figure is listed" \
+  || fail "results.json does not list manipulation.png"
 head -1 "$A/features.csv" | grep -q '^subject,session,diagnosis,age,split,y0,y1' && ok "features.csv header" \
   || fail "features.csv header: $(head -1 "$A/features.csv")"
 scans=$(($(wc -l < "$A/features.csv") - 1))

@@ -83,15 +83,16 @@ run::Settings stage_settings(const run::SettingsTable& table, const std::string&
 const std::vector<std::string> kDemoSplit = {"split_stratify=true", "test_fraction=0.2", "val_fraction=0.15"};
 
 // What the demo changes in a stage's preset settings so that the whole course demo fits in
-// about 20 minutes on a 2-core CPU (measured: docs/results.md): one pass of stage 1 over the
-// training scans (its course preset runs three) and three of stage 2 (its preset one).
+// 20 minutes on a 2-core CPU (measured: docs/results.md): one pass of stage 1 over the
+// training scans (its course preset runs three) and two of stage 2 (its preset one); stage 3
+// keeps its course preset (one epoch).
 std::vector<std::string> demo_overrides(const std::string& stage, const std::string& preset) {
   std::vector<std::string> extra;
   if (stage == "train-ae") {
     extra = kDemoSplit;
     if (preset == "course") extra.push_back("epochs=1");
   } else if (stage == "train-ldm") {
-    if (preset == "course") extra.push_back("epochs=3");
+    if (preset == "course") extra.push_back("epochs=2");
   }
   return extra;
 }
@@ -129,7 +130,8 @@ DemoResult run_demo(const DemoRequest& r) {
       "ldae cache-latents --ae " + run1 + " --out " + latents,
       "ldae train-ldm --latents " + latents + " --out " + run2 + " --preset " + r.preset + " --set seed=" + seed +
           set_flags(demo_overrides("train-ldm", r.preset)),
-      "ldae train-repr --ldm " + run2 + " --out " + run3 + " --preset " + r.preset + " --set seed=" + seed,
+      "ldae train-repr --ldm " + run2 + " --out " + run3 + " --preset " + r.preset + " --set seed=" + seed +
+          set_flags(demo_overrides("train-repr", r.preset)),
       "ldae evaluate --repr " + run3 + " --out " + r.out + " --seed " + seed,
   };
 
@@ -181,7 +183,7 @@ DemoResult run_demo(const DemoRequest& r) {
                      q.ldm_run = run2;
                      q.out = run3;
                      q.preset = r.preset;
-                     q.settings = stage_settings(train_repr_settings(), r.preset, r.seed);
+                     q.settings = stage_settings(train_repr_settings(), r.preset, r.seed, demo_overrides("train-repr", r.preset));
                      q.progress = r.progress;
                      return train_repr(q).start != run::RunStart::Finished;
                    }});

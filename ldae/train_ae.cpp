@@ -23,6 +23,7 @@
 #include "ldae/metrics.h"
 #include "ldae/patch_discriminator.h"
 #include "ldae/presets.h"
+#include "ldae/run/checkpoint_values.h"
 #include "ldae/train_ae_settings.h"
 #include "nn/adam.h"
 #include "nn/checkpoint.h"
@@ -53,38 +54,14 @@ class AeGanPair : public nn::Module {
   std::shared_ptr<nets::PatchDiscriminator> disc;
 };
 
-// FNV-1a 64 of a file's bytes, as 16 hex digits (identifies the manifest in config.json).
-std::string file_fingerprint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  check(static_cast<bool>(in), kStage, "cannot read " + path);
-  uint64_t h = 1469598103934665603ull;
-  char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    for (std::streamsize i = 0; i < in.gcount(); ++i) {
-      h ^= static_cast<unsigned char>(buf[i]);
-      h *= 1099511628211ull;
-    }
-  }
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  return out;
-}
-
-// Doubles in checkpoint metadata: hexadecimal, so that they read back exactly.
-std::string exact(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%a", v);
-  return b;
-}
+// The shared run-state helpers, with this stage's name in their messages.
+std::string file_fingerprint(const std::string& path) { return run::file_fingerprint(path, kStage); }
+using run::exact;
 double parse_exact(const std::map<std::string, std::string>& meta, const std::string& key) {
-  auto it = meta.find(key);
-  check(it != meta.end(), kStage, "the checkpoint lacks metadata \"" + key + "\"");
-  return std::strtod(it->second.c_str(), nullptr);
+  return run::parse_exact(meta, key, kStage);
 }
 int64_t parse_count(const std::map<std::string, std::string>& meta, const std::string& key) {
-  auto it = meta.find(key);
-  check(it != meta.end(), kStage, "the checkpoint lacks metadata \"" + key + "\"");
-  return std::stoll(it->second);
+  return run::parse_count(meta, key, kStage);
 }
 
 // The volume as the networks see it: min-max scaled to [0, 1] (ldae-reference 1.4 step 5).

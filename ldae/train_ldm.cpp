@@ -20,6 +20,7 @@
 #include "diffusion/loss.h"
 #include "ldae/latent_cache.h"
 #include "ldae/presets.h"
+#include "ldae/run/checkpoint_values.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ldm_settings.h"
 #include "nn/adam.h"
@@ -46,20 +47,12 @@ constexpr uint64_t kDropoutOffset = uint64_t{2} << 60;  // dropout masks
 constexpr uint64_t kValOffset = uint64_t{3} << 60;      // validation t and eps (fixed)
 constexpr uint64_t kSampleOffset = uint64_t{4} << 60;   // validation samples' x_T (fixed)
 
-std::string exact(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%a", v);
-  return b;
-}
+using run::exact;
 double parse_exact(const std::map<std::string, std::string>& meta, const std::string& key) {
-  auto it = meta.find(key);
-  check(it != meta.end(), kStage, "the checkpoint lacks metadata \"" + key + "\"");
-  return std::strtod(it->second.c_str(), nullptr);
+  return run::parse_exact(meta, key, kStage);
 }
 int64_t parse_count(const std::map<std::string, std::string>& meta, const std::string& key) {
-  auto it = meta.find(key);
-  check(it != meta.end(), kStage, "the checkpoint lacks metadata \"" + key + "\"");
-  return std::stoll(it->second);
+  return run::parse_count(meta, key, kStage);
 }
 
 // The rows of `rows` in the order of `epoch` (Fisher-Yates from a Philox stream keyed by

@@ -19,6 +19,7 @@
 #include "ldae/metrics.h"
 #include "ldae/pdae_step.h"
 #include "ldae/presets.h"
+#include "ldae/run/checkpoint_values.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ldm.h"
 #include "ldae/train_repr_settings.h"
@@ -63,29 +64,9 @@ std::shared_ptr<ModuleView> trainable_view(
                                                                        {"shift_unet", shift_view}});
 }
 
-// FNV-1a 64 of a file's bytes, as 16 hex digits (identifies RUN2's checkpoint in config.json).
-std::string file_fingerprint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  check(static_cast<bool>(in), kStage, "cannot read " + path);
-  uint64_t h = 1469598103934665603ull;
-  std::vector<char> buf(1 << 20);
-  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
-    for (std::streamsize i = 0; i < in.gcount(); ++i) {
-      h ^= static_cast<unsigned char>(buf[static_cast<size_t>(i)]);
-      h *= 1099511628211ull;
-    }
-  }
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  return out;
-}
-
-// Doubles in checkpoint metadata: hexadecimal, so that they read back exactly.
-std::string exact(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%a", v);
-  return b;
-}
+// The shared run-state helpers (ldae/run/checkpoint_values.h), with this stage's name.
+std::string file_fingerprint(const std::string& path) { return run::file_fingerprint(path, kStage); }
+using run::exact;
 const std::string& meta(const std::map<std::string, std::string>& m, const std::string& key,
                         const std::string& path) {
   auto it = m.find(key);

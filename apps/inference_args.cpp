@@ -3,7 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "ldae/presets.h"
+#include "ldae/inference_stages.h"
 #include "ldae/train_repr.h"
 #include "tensor/error.h"
 
@@ -69,14 +69,7 @@ void require_file(const std::string& option, const std::string& path) {
 infer::LdaeModel load_model(const InferenceArgs& a, nlohmann::ordered_json* provenance) {
   if (a.run.empty()) throw CLI::RequiredError("--run");
   stages::TrainedLdae t = stages::load_trained_ldae(a.run, a.which, !a.no_ema);
-  infer::LdaeModel m;
-  m.autoencoder = t.autoencoder;
-  m.shift_unet = t.shift_unet;
-  m.encoder = t.encoder;
-  m.schedule = t.schedule;
-  m.scale_factor = t.scale_factor;
-  const Shape img = nets::preset_image_shape(t.preset);  // (1, 1, X, Y, Z)
-  m.image_shape = {img[2], img[3], img[4]};
+  infer::LdaeModel m = stages::model_from_trained(t);
   if (provenance) {
     (*provenance)["run"] = std::filesystem::absolute(a.run).lexically_normal().string();
     (*provenance)["checkpoint"] = a.which;

@@ -272,19 +272,6 @@ ordered_json evaluate_interpolation(infer::LdaeModel& model, const LatentCache& 
   return out;
 }
 
-// The trained runs as the inference library's model, at the preset's image size.
-infer::LdaeModel model_of(const TrainedLdae& t) {
-  infer::LdaeModel m;
-  m.autoencoder = t.autoencoder;
-  m.shift_unet = t.shift_unet;
-  m.encoder = t.encoder;
-  m.schedule = t.schedule;
-  m.scale_factor = t.scale_factor;
-  const Shape img = nets::preset_image_shape(t.preset);  // (1, 1, X, Y, Z)
-  m.image_shape = {img[2], img[3], img[4]};
-  return m;
-}
-
 // The test metrics of a probe.json (ldae/probe.h) in results.json's layout:
 //   ad_vs_cn {auc, acc, precision, recall, specificity, f1, mcc, <name>_ci [low, high]},
 //   age {mae, rmse, <name>_ci}, plus the test counts.
@@ -332,7 +319,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   const json config3 = run::require_finished_stage(r.repr_run, "train-repr");
   const std::string preset = r.preset.empty() ? config3.value("preset", std::string("tiny")) : r.preset;
   TrainedLdae trained = load_trained_ldae(r.repr_run, "last", /*ema=*/true);
-  infer::LdaeModel model = model_of(trained);
+  infer::LdaeModel model = model_from_trained(trained);
   const LatentCache cache = open_latent_cache(config3.at("data").at("latents").get<std::string>());
   Budget budget = preset_budget(preset);
   if (!r.steps.empty()) budget.steps = r.steps;

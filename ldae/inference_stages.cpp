@@ -12,12 +12,25 @@
 #include "data/manifest.h"
 #include "data/preprocess.h"
 #include "ldae/metrics.h"
+#include "ldae/presets.h"
 #include "ldae/run/run_folder.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 #include "tensor/safetensors.h"
 
 namespace ldae::stages {
+
+infer::LdaeModel model_from_trained(const TrainedLdae& t) {
+  infer::LdaeModel m;
+  m.autoencoder = t.autoencoder;
+  m.shift_unet = t.shift_unet;
+  m.encoder = t.encoder;
+  m.schedule = t.schedule;
+  m.scale_factor = t.scale_factor;
+  const Shape img = nets::preset_image_shape(t.preset);  // (1, 1, X, Y, Z)
+  m.image_shape = {img[2], img[3], img[4]};
+  return m;
+}
 
 namespace fs = std::filesystem;
 

@@ -15,8 +15,13 @@
 
 #include "data/nifti.h"
 #include "ldae/autoencoding.h"
+#include "ldae/train_repr.h"
 
 namespace ldae::stages {
+
+// The trained runs (load_trained_ldae) as an in-memory model, with the preset's image size
+// as its image_shape.
+infer::LdaeModel model_from_trained(const TrainedLdae& trained);
 
 // A scan as the networks see it: the file's volume scaled to [0, 1] and the tensor
 // (1, 1, X, Y, Z). Throws ldae::Error("<op>: FILE: ...") when it cannot be read or its shape

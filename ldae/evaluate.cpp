@@ -22,6 +22,7 @@
 #include "ldae/presets.h"
 #include "ldae/probe.h"
 #include "ldae/report.h"
+#include "ldae/speed_eval.h"
 #include "ldae/run/run_folder.h"
 #include "ldae/train_repr.h"
 #include "nn/progress.h"
@@ -42,18 +43,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The first "model name" of /proc/cpuinfo (Linux), else "unknown CPU".
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown CPU";
-}
-
 // The preset's evaluation budget: DDIM step counts and how many test scans are
 // reconstructed (every step count, three modes), and the steps of the interpolation.
 struct Budget {
@@ -62,6 +51,7 @@ struct Budget {
   int64_t interpolation_steps;     // DDIM steps of the interpolation's encodings and decodings
   int64_t interpolation_subjects;  // test subjects with three or more visits used
   int64_t manipulation_subjects;   // test subjects' baseline scans manipulated (AD and CN)
+  int64_t speed_repetitions = 3;   // timed calls of each speed component (the image-space step: once)
 };
 
 Budget preset_budget(const std::string& preset) {
@@ -431,7 +421,17 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   t0 = std::chrono::steady_clock::now();
   results["interpolation"] = evaluate_interpolation(model, cache, budget, r.progress);
   const double t_interp = seconds_since(t0);
-  results["speed"] = {{"skipped", "needs the image-space diffusion autoencoder baseline"}};
+  // ---- Inference speed: LDAE vs an image-space DAE at the budget's step counts ----
+  t0 = std::chrono::steady_clock::now();
+  SpeedRequest sr;
+  sr.preset = preset;
+  sr.steps = budget.steps;
+  sr.repetitions = budget.speed_repetitions;
+  sr.seed = r.seed;
+  sr.model = &model;
+  sr.progress = r.progress;
+  results["speed"] = measure_speed(sr);
+  const double t_speed = seconds_since(t0);
 
   ordered_json timing = r.timing.is_object() ? ordered_json(r.timing) : ordered_json::object();
   timing["evaluate_features_s"] = t_features;
@@ -439,6 +439,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   timing["evaluate_probes_s"] = t_probe;
   timing["evaluate_manipulation_s"] = t_manip;
   timing["evaluate_interpolation_s"] = t_interp;
+  timing["evaluate_speed_s"] = t_speed;
   timing["evaluate_s"] = seconds_since(t_start);
   results["timing"] = timing;
   results["commands"] = r.commands.empty()

@@ -176,6 +176,38 @@ void generic_section(Document& doc, const json& r, const std::string& part, cons
   }
 }
 
+// The speed comparison (ldae/speed_eval.h): the summary, the table (per step and per volume,
+// measured ratio beside the multiply-add ratio and the paper's 20x), then how it was measured.
+void speed_section(Document& doc, const json& r) {
+  doc.heading("Inference speed: LDAE vs an image-space diffusion autoencoder");
+  if (const std::string why = skipped(r, "speed"); !why.empty()) {
+    doc.paragraph("Not available: " + why + ".");
+    return;
+  }
+  const json& p = *at_path(r, "speed");
+  if (p.contains("summary") && p["summary"].is_string()) doc.paragraph(p["summary"]);
+  if (p.contains("table") && p["table"].is_array()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& row : p["table"]) {
+      std::vector<std::string> cells;
+      for (const auto& cell : row) cells.push_back(cell.is_string() ? cell.get<std::string>() : cell.dump());
+      rows.push_back(cells);
+    }
+    doc.table(rows);
+  }
+  std::string how;
+  for (const char* key : {"method", "note", "weights"})
+    if (p.contains(key) && p[key].is_string()) how += p[key].get<std::string>() + " ";
+  how += "Components (medians): semantic encoder " + number(r, "speed.components_s.semantic_encoder", 3) +
+         " s, AE encode " + number(r, "speed.components_s.ae_encode", 3) + " s, AE decode " +
+         number(r, "speed.components_s.ae_decode", 3) + " s.";
+  if (at_path(r, "speed.end_to_end"))
+    how += " One whole LDAE reconstruction at " + text_or(r, "speed.end_to_end.steps", "?") + " steps took " +
+           number(r, "speed.end_to_end.ldae_s", 2) + " s (composed estimate " +
+           number(r, "speed.end_to_end.ldae_composed_s", 2) + " s).";
+  doc.paragraph(how);
+}
+
 }  // namespace
 
 Document build_report(const json& r) {
@@ -196,7 +228,7 @@ Document build_report(const json& r) {
   probe_section(doc, r, paper);
   generic_section(doc, r, "manipulation", "Manipulation along the AD direction");
   generic_section(doc, r, "interpolation", "Interpolation of missing visits");
-  generic_section(doc, r, "speed", "Inference speed");
+  speed_section(doc, r);
 
   doc.heading("Wall time per stage");
   if (const json* t = at_path(r, "timing"); t && t->is_object() && !t->empty()) {

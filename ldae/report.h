@@ -10,7 +10,13 @@
 //   ldae {encoded {"<S>": {ssim, mse}}, semantic_only {"<S>": {..}}, unconditional {"<S>": {..}}}
 //   probe {ad_vs_cn {auc, acc, precision, recall, f1, mcc, <name>_ci [lo, hi]}, age {mae, rmse, ..._ci}}
 //   baselines {"<name>": {description, ad_vs_cn {..}, age {..}}}
-//   manipulation {..}, interpolation {..}, speed {..}
+//   manipulation {..}, interpolation {..}
+//   speed {summary, method, note, weights, machine {cpu, threads}, image_shape, latent_shape,
+//          image_dae_network {..}, repetitions {..}, macs {.., ratio_per_step},
+//          components_s {semantic_encoder, ae_encode, ae_decode}, ldae {per_step_s},
+//          image_dae {per_step_s}, ratio_per_step, per_volume {"<S>": {ldae_s, image_dae_s, ratio,
+//          ldae_macs, image_dae_macs, macs_ratio}}, end_to_end {..} (optional), paper_ratio,
+//          table [[..]]}                              ldae/speed_eval.h; times differ run to run
 //   timing {"<stage>_s": seconds}
 //   figures [{path, caption}]                          paths relative to the report's folder
 #pragma once

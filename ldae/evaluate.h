@@ -18,8 +18,10 @@
 //   manipulation along the AD-vs-CN probe's direction, measured in the synthetic
 //     generator's true ventricle and hippocampus regions (ldae/manipulation_eval.h;
 //     skipped when the cohort has no cohort.json), figure evaluation/manipulation.png;
-//   interpolation of missing visits.
-// Deterministic for a given seed and thread count (timings aside).
+//   interpolation of missing visits;
+//   inference speed: LDAE vs an image-space diffusion autoencoder (fresh weights) at the
+//     budget's step counts (ldae/speed_eval.h; the image-space call is timed once).
+// Deterministic for a given seed and thread count (timings aside: "timing" and "speed").
 #pragma once
 #include <nlohmann/json.hpp>
 

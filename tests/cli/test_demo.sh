@@ -42,7 +42,7 @@ for f in report.md report.html results.json features.csv timing.json evaluation/
 done
 for key in '"vae"' '"ssim"' '"encoded"' '"semantic_only"' '"unconditional"' '"probe"' '"ad_vs_cn"' '"auc"' \
            '"mcc"' '"age"' '"mae"' '"rmse"' '"baselines"' '"pca_latents"' '"oracle_hippocampus"' '"timing"' \
-           '"train_ae_s"' '"train_ldm_s"' '"train_repr_s"'; do
+           '"train_ae_s"' '"train_ldm_s"' '"train_repr_s"' '"ratio_per_step"' '"per_volume"'; do
   grep -q "$key" "$A/results.json" && ok "results.json has $key" || fail "results.json lacks $key"
 done
 # The manipulation experiment ran (a synthetic cohort with cohort.json): a table, not skipped.

@@ -83,15 +83,13 @@ run::Settings stage_settings(const run::SettingsTable& table, const std::string&
 const std::vector<std::string> kDemoSplit = {"split_stratify=true", "test_fraction=0.2", "val_fraction=0.15"};
 
 // What the demo changes in a stage's preset settings so that the whole course demo fits in
-// 20 minutes on a 2-core CPU (measured: docs/results.md): one pass of stage 1 over the
-// training scans (its course preset runs three) and two of stage 2 (its preset one); stage 3
-// keeps its course preset (one epoch).
+// 20 minutes on a 2-core CPU (measured: docs/results.md): two passes of stage 1 over the
+// training scans (its course preset runs three); stages 2 and 3 keep their course presets
+// (ten and two epochs).
 std::vector<std::string> demo_overrides(const std::string& stage, const std::string& preset) {
   std::vector<std::string> extra;
   if (stage == "train-ae") {
     extra = kDemoSplit;
-    if (preset == "course") extra.push_back("epochs=1");
-  } else if (stage == "train-ldm") {
     if (preset == "course") extra.push_back("epochs=2");
   }
   return extra;

@@ -19,9 +19,10 @@ const run::SettingsTable& train_ae_settings() {
                     "fraction of subjects held out for testing (never trained on)"),
       int_setting("epochs", 3, 3, 100, 1, 1e6, "passes over the training split (course: a few, as one 64x80x64 micro-batch takes seconds on a CPU)"),
       int_setting("batch_size", 1, 1, 1, 1, 1024, "volumes per micro-batch"),
-      int_setting("accumulate", 2, 2, 4, 1, 1024,
+      int_setting("accumulate", 2, 1, 4, 1, 1024,
                   "micro-batches per optimizer step (each loss divided by it; an epoch's last, shorter window "
-                  "steps too)"),
+                  "steps too). Course: 1, as a short CPU run learns more from twice the optimizer steps (one "
+                  "epoch of the course demo's cohort: validation SSIM 0.567 with 1 against 0.373 with 2)"),
       float_setting("lr_g", 1e-3, 3e-4, 5e-5, 0.0, kHuge, "Adam learning rate of the autoencoder"),
       float_setting("lr_d", 5e-4, 2e-4, 1e-4, 0.0, kHuge, "Adam learning rate of the discriminator"),
       float_setting("kl_weight", 1e-7, 1e-7, 1e-7, 0.0, kHuge, "weight of the KL term"),

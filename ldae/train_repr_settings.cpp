@@ -10,8 +10,8 @@ const run::SettingsTable& train_repr_settings() {
                   "initialisation, timesteps, noise, dropout and data order (the reference: "
                   "seed_everything(42)); "
                   "the split is the latent cache's (stage 1's)"),
-      int_setting("epochs", 2, 1, 400, 1, 1e6,
-                  "passes over the training split (course: one, as a 64x80x64 step takes seconds "
+      int_setting("epochs", 2, 2, 400, 1, 1e6,
+                  "passes over the training split (course: two, as a 64x80x64 step takes a second or two "
                   "on a CPU)"),
       int_setting("batch_size", 1, 1, 8, 1, 1024,
                   "scans per micro-batch (the reference: 4 per GPU on 2 GPUs)"),

@@ -59,8 +59,11 @@ struct SupervisedOptions {
   bool progress = false;           // one line per epoch on stderr
 };
 
-// The epoch budget per preset: tiny 4, course 3 (about a minute per epoch of both models on
-// 2 cores for the ~70 training scans), paper 50 (published).
+// The epoch budget per preset: tiny 4, course 1, paper 50 (published). Every epoch runs the
+// encoder forward and backward on every training scan: at course one epoch of the classifier
+// (~45 AD/CN training scans) took 260 s on 2 busy shared cores (the demo's budget allows one
+// epoch per task; that is far too little to train the encoder from scratch: a floor, not
+// the published baseline).
 int64_t supervised_epochs(const std::string& preset);
 
 struct SupervisedOutcome {

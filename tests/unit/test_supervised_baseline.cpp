@@ -88,6 +88,10 @@ TEST(SupervisedBaseline, LearnsAnEasyImageDifferenceEndToEnd) {
   EXPECT_DOUBLE_EQ(cls["test"]["auc"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(cls["validation_mcc"].get<double>(), 1.0);
   EXPECT_EQ(cls["validation_mcc_per_epoch"].size(), cls["epochs_run"].get<size_t>());
+  // It learned: the training loss fell well below its first epoch's (a random head at
+  // threshold 0.5 would not give a validation MCC of 1 by chance either).
+  const auto& loss = cls["train_loss_per_epoch"];
+  EXPECT_LT(loss.back().get<double>(), 0.5 * loss.front().get<double>()) << loss.dump();
   // Every test scan (MCI too) gets both predictions.
   EXPECT_EQ(out.predictions.size(), c.table.rows_of_split("test").size());
   for (const Prediction& p : out.predictions) {

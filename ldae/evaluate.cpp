@@ -432,8 +432,8 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     } catch (const Error& e) {
       b = {{"skipped", std::string(e.what())}};
     }
-    b["description"] = "supervised: the 2.5D encoder + a linear head trained end to end from scratch, one model "
-                       "per task (at most " + std::to_string(so.epochs) + " epochs, early stopping on val)";
+    b["description"] = "supervised: 2.5D encoder + linear head, end to end from scratch (at most " +
+                       std::to_string(so.epochs) + " epochs per task)";
     baselines["supervised"] = b;
   }
   const double t_supervised = seconds_since(t_sup0);

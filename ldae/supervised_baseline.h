@@ -8,7 +8,9 @@
 //     (as our probe); the epoch with the lowest validation MAE (years) is kept, early stop
 //     after `patience_age` epochs without a lower one.
 // Optimisation as published: Adam (eps 1e-7), batches of 4, gradients accumulated over 2
-// batches, gradient-norm clip 1.0; the age model with weight decay 1e-3.
+// batches, gradient-norm clip 1.0; the age model with weight decay 1e-3. The classifier's head
+// starts with PyTorch's Linear initialisation; the age head starts at weight 0 and bias = the
+// mean normalised train age (the constant predictor; ours, for short from-scratch budgets).
 //
 // Changed from the published baselines (and recorded in the report):
 //   * the encoder starts from scratch (published: ImageNet ConvNeXt-S weights), so the
@@ -17,7 +19,8 @@
 //   * AD is the positive class (published: CN), one logit + BCE (published: 2 logits + CE,
 //     the same model family);
 //   * validation = the table's `val` split, by subject (published: a 30 % random split);
-//   * age normalised by the train rows' min and max (published: (age - 50.4) / 97.3);
+//   * age normalised by the train rows' min and max (published: (age - 50.4) / 97.3), and
+//     the age head starting at the mean train age (published: PyTorch's Linear init);
 //   * test metrics and 95 % subject-bootstrap intervals from ldae/probe_metrics.h, exactly as
 //     the linear probes compute them, so the numbers are comparable.
 //

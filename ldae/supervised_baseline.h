@@ -64,7 +64,8 @@ struct SupervisedOptions {
 
 // The epoch budget per preset: tiny 4, course 1, paper 50 (published). Every epoch runs the
 // encoder forward and backward on every training scan: at course one epoch of the classifier
-// (~45 AD/CN training scans) took 260 s on 2 busy shared cores (the demo's budget allows one
+// (~45 AD/CN training scans) took 75-290 s and one of the age model 240 s on 2 shared cores,
+// depending on their load (the demo's budget allows one
 // epoch per task; that is far too little to train the encoder from scratch: a floor, not
 // the published baseline).
 int64_t supervised_epochs(const std::string& preset);

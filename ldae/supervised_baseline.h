@@ -62,12 +62,11 @@ struct SupervisedOptions {
   bool progress = false;           // one line per epoch on stderr
 };
 
-// The epoch budget per preset: tiny 4, course 1, paper 50 (published). Every epoch runs the
-// encoder forward and backward on every training scan: at course one epoch of the classifier
-// (~45 AD/CN training scans) took 75-290 s and one of the age model 240 s on 2 shared cores,
-// depending on their load (the demo's budget allows one
-// epoch per task; that is far too little to train the encoder from scratch: a floor, not
-// the published baseline).
+// The epoch budget per preset: tiny 4, course 2, paper 50 (published). Every epoch runs the
+// encoder forward and backward on every training scan: at course, in `ldae evaluate` on 2
+// cores, one epoch took 23 s (classifier, ~45 AD/CN training scans) and 33 s (age, all ~70),
+// and 75-290 s / 240 s while other jobs shared the cores. Two epochs from scratch are far too
+// few to train the encoder: the course numbers are a floor, not the published baseline.
 int64_t supervised_epochs(const std::string& preset);
 
 struct SupervisedOutcome {

@@ -23,6 +23,7 @@
 #include "ldae/probe.h"
 #include "ldae/report.h"
 #include "ldae/speed_eval.h"
+#include "ldae/supervised_baseline.h"
 #include "ldae/run/run_folder.h"
 #include "ldae/train_repr.h"
 #include "nn/progress.h"
@@ -407,7 +408,27 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     b["description"] = "oracle: the true hippocampal volume";
     baselines["oracle_hippocampus"] = b;
   }
-  baselines["supervised"] = {{"skipped", "the supervised 2.5D encoder baseline is not implemented yet"}};
+  const auto t_sup0 = std::chrono::steady_clock::now();
+  {
+    // The same 2.5D encoder trained from scratch on the images, one model per task
+    // (ldae/supervised_baseline.h); the epoch budget per preset.
+    probe::SupervisedOptions so;
+    so.seed = r.seed;
+    so.epochs = probe::supervised_epochs(preset);
+    so.progress = r.progress;
+    ordered_json b;
+    try {
+      const probe::SupervisedOutcome o = probe::run_supervised(cache.manifest, preset, so);
+      probe::write_supervised_outputs((eval_dir / "supervised").string(), cache.manifest, o);
+      b = probe_summary(o.report);
+    } catch (const Error& e) {
+      b = {{"skipped", std::string(e.what())}};
+    }
+    b["description"] = "supervised: 2.5D encoder + linear head, end to end from scratch (at most " +
+                       std::to_string(so.epochs) + " epochs per task)";
+    baselines["supervised"] = b;
+  }
+  const double t_supervised = seconds_since(t_sup0);
   baselines["image_dae"] = {{"skipped", "the image-space diffusion autoencoder baseline is not implemented yet"}};
   results["baselines"] = baselines;
   const double t_probe = seconds_since(t0);
@@ -439,6 +460,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   timing["evaluate_features_s"] = t_features;
   timing["evaluate_reconstruction_s"] = t_rec;
   timing["evaluate_probes_s"] = t_probe;
+  timing["evaluate_supervised_s"] = t_supervised;  // part of evaluate_probes_s
   timing["evaluate_manipulation_s"] = t_manip;
   timing["evaluate_interpolation_s"] = t_interp;
   timing["evaluate_speed_s"] = t_speed;

@@ -52,6 +52,16 @@ import json, sys
 m = json.load(open(sys.argv[1]))["manipulation"]
 sys.exit(0 if "table" in m and "skipped" not in m and len(m["table"]) >= 6 and m["table"][1][0] == "-2" else 1)
 PY
+# The supervised 2.5D encoder baseline ran and is summarised like the probes.
+python3 - "$A/results.json" <<'PY' && ok "results.json has baselines.supervised.ad_vs_cn.auc" \
+  || fail "results.json: the supervised baseline is skipped or lacks ad_vs_cn.auc / age.mae"
+import json, math, sys
+b = json.load(open(sys.argv[1]))["baselines"]["supervised"]
+ok = "skipped" not in b and 0 <= b["ad_vs_cn"]["auc"] <= 1 and math.isfinite(b["age"]["mae"])
+sys.exit(0 if ok else 1)
+PY
+[ -s "$A/evaluation/supervised/supervised.json" ] && ok "demo wrote evaluation/supervised/supervised.json" \
+  || fail "no evaluation/supervised/supervised.json"
 [ -s "$A/evaluation/manipulation.png" ] && ok "demo wrote evaluation/manipulation.png" || fail "no manipulation.png"
 grep -q '"evaluation/manipulation.png"' "$A/results.json" && ok "the manipulation figure is listed" \
   || fail "results.json does not list manipulation.png"

@@ -1,0 +1,543 @@
+#include "ldae/supervised_baseline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <set>
+
+#include "autograd/engine.h"
+#include "autograd/functions.h"
+#include "autograd/no_grad.h"
+#include "data/nifti.h"
+#include "data/preprocess.h"
+#include "ldae/attention_semantic_encoder.h"
+#include "ldae/presets.h"
+#include "ldae/run/run_folder.h"
+#include "nn/adam.h"
+#include "nn/clip_grad.h"
+#include "nn/linear.h"
+#include "nn/module.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+#include "tensor/random.h"
+
+namespace ldae::probe {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+constexpr const char* kOp = "supervised";
+
+// Philox offsets of the independent random streams (2^40 apart), distinct from the probe's.
+constexpr uint64_t kClsInit = 16, kClsDrop = 17, kClsShuffle = 18, kAgeInit = 19, kAgeDrop = 20, kAgeShuffle = 21;
+constexpr uint64_t kClsBootstrap = 22, kAgeBootstrap = 23;
+Generator stream(uint64_t seed, uint64_t id) { return Generator(seed, id << 40); }
+
+// The encoder and its head: x (B, 1, X, Y, Z) -> one output per scan (B,).
+class SupervisedNet : public nn::Module {
+ public:
+  SupervisedNet(const std::string& preset, Generator& init, std::shared_ptr<Generator> drop) {
+    encoder_ = register_module("encoder", std::make_shared<nets::AttentionSemanticEncoder>(
+                                              nets::attention_semantic_encoder_preset(preset), init, drop));
+    head_ = register_module("head", std::make_shared<nn::Linear>(encoder_->options().emb_chans, 1, init));
+  }
+  // Head weight 0 and bias `value`: the model starts as the constant predictor `value`.
+  void start_constant(double value) {
+    const int64_t e = encoder_->options().emb_chans;
+    const nn::LoadReport rep =
+        load_state_dict({{"head.weight", Tensor::zeros({1, e})}, {"head.bias", Tensor::full({1}, value)}}, false);
+    check(rep.unexpected.empty() && rep.mismatched.empty(), kOp, "the head's state: " + rep.str());
+  }
+  Tensor forward(const Tensor& x) const {
+    const Tensor y = encoder_->forward(nets::axial_slices(x));  // (B, E)
+    return ag::reshape(head_->forward(y), {x.size(0)});         // (B,)
+  }
+
+ private:
+  std::shared_ptr<nets::AttentionSemanticEncoder> encoder_;
+  std::shared_ptr<nn::Linear> head_;
+};
+
+std::vector<size_t> permutation(size_t n, Generator& gen) {
+  const std::vector<double> u = rand({static_cast<int64_t>(n)}, gen, DType::F64).to_vector();
+  std::vector<size_t> p(n);
+  std::iota(p.begin(), p.end(), size_t{0});
+  std::stable_sort(p.begin(), p.end(), [&](size_t a, size_t b) { return u[a] < u[b]; });
+  return p;
+}
+
+// The images of `rows` stacked: (b, 1, X, Y, Z).
+Tensor stack(const std::vector<Tensor>& images, const std::vector<size_t>& rows) {
+  std::vector<Tensor> parts;
+  for (size_t r : rows) parts.push_back(images[r]);
+  return parts.size() == 1 ? parts[0] : cat(parts, 0);
+}
+
+// The model's outputs on `rows`, in eval mode, one scan at a time (memory).
+std::vector<double> outputs(SupervisedNet& net, const std::vector<Tensor>& images, const std::vector<size_t>& rows) {
+  NoGrad no_grad;
+  net.eval();
+  std::vector<double> out;
+  for (size_t r : rows) out.push_back(net.forward(images[r]).to_vector()[0]);
+  return out;
+}
+
+double sigmoid(double z) { return z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z) / (1.0 + std::exp(z)); }
+
+std::map<std::string, Tensor> copy_state(const nn::Module& m) {
+  NoGrad no_grad;
+  std::map<std::string, Tensor> s;
+  for (const auto& [k, v] : m.state_dict()) s[k] = v.detach().clone();
+  return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct Task {
+  std::vector<size_t> train, val, test;  // rows
+  std::vector<double> y_train, y_val;    // class 0/1, or normalised age
+};
+
+struct Fit {
+  std::shared_ptr<SupervisedNet> net;
+  int64_t epoch = 0, epochs_run = 0;
+  bool by_validation = false, stopped_early = false;
+  double value = std::nan("");
+  std::vector<double> val_per_epoch, train_loss_per_epoch;
+  double seconds = 0;
+};
+
+// Trains one model on task.train. classification: BCE + highest validation MCC; else MSE +
+// lowest validation MAE in years (outputs * age_scale). can_select false: the last epoch.
+Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification, bool can_select,
+        double age_scale, const std::string& preset, const SupervisedOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Generator init = stream(o.seed, classification ? kClsInit : kAgeInit);
+  auto drop = std::make_shared<Generator>(stream(o.seed, classification ? kClsDrop : kAgeDrop));
+  Generator shuffle = stream(o.seed, classification ? kClsShuffle : kAgeShuffle);
+  Fit r;
+  r.net = std::make_shared<SupervisedNet>(preset, init, drop);
+  SupervisedNet& net = *r.net;
+  // The age model starts at the mean train age (normalised): a random head on the unit-scale
+  // code would start about 0.5 (a range's half, e.g. 15 years) off, more than a few epochs
+  // from scratch undo (course, 1 epoch: test MAE 17.5 years with the default head).
+  if (!classification)
+    net.start_constant(std::accumulate(task.y_train.begin(), task.y_train.end(), 0.0) /
+                       static_cast<double>(task.y_train.size()));
+  nn::AdamOptions a;
+  a.lr = classification ? o.lr_classifier : o.lr_age;
+  a.eps = o.eps;
+  a.weight_decay = classification ? 0.0 : o.weight_decay_age;
+  nn::Adam opt(net.named_parameters(), a);
+  const std::vector<Tensor> params = net.parameters();
+  const std::string name = classification ? "AD vs CN" : "age";
+  const int64_t patience = classification ? o.patience_classifier : o.patience_age;
+  const size_t m = task.train.size(), bs = static_cast<size_t>(o.batch_size);
+  const size_t batches = (m + bs - 1) / bs;
+  std::map<std::string, Tensor> best;
+  double best_value = classification ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  int64_t since_best = 0;
+  for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
+    const auto te = std::chrono::steady_clock::now();
+    net.train();
+    const std::vector<size_t> order = permutation(m, shuffle);
+    double loss_sum = 0;
+    net.zero_grad();
+    for (size_t b = 0; b < batches; ++b) {
+      std::vector<size_t> rows;
+      std::vector<double> y;
+      for (size_t i = b * bs; i < std::min(m, (b + 1) * bs); ++i) {
+        rows.push_back(task.train[order[i]]);
+        y.push_back(task.y_train[order[i]]);
+      }
+      const Tensor x = stack(images, rows);  // (b, 1, X, Y, Z)
+      const Tensor target = Tensor::from_vector(y, {static_cast<int64_t>(y.size())}, DType::F32);
+      const Tensor out = net.forward(x);     // (b,)
+      const Tensor loss = classification ? ag::binary_cross_entropy_with_logits(out, target) : ag::mse_loss(out, target);
+      const double lv = loss.item();
+      check(std::isfinite(lv), kOp, name + ": the training loss is not finite at epoch " + std::to_string(epoch));
+      loss_sum += lv * static_cast<double>(rows.size());
+      ag::backward(ag::mul_scalar(loss, 1.0 / static_cast<double>(o.accumulation)));
+      if ((b + 1) % static_cast<size_t>(o.accumulation) == 0 || b + 1 == batches) {
+        const double gn = nn::clip_grad_norm(params, o.clip);
+        check(std::isfinite(gn), kOp, name + ": the gradient norm is not finite at epoch " + std::to_string(epoch));
+        opt.step();
+        net.zero_grad();
+      }
+    }
+    r.train_loss_per_epoch.push_back(loss_sum / static_cast<double>(m));
+    r.epochs_run = epoch;
+    std::string val_text;
+    if (can_select) {
+      const std::vector<double> out = outputs(net, images, task.val);
+      double value;
+      bool better;
+      if (classification) {
+        std::vector<double> prob;
+        std::vector<int> lab;
+        for (size_t i = 0; i < out.size(); ++i) {
+          prob.push_back(sigmoid(out[i]));
+          lab.push_back(static_cast<int>(task.y_val[i]));
+        }
+        value = mcc(confusion_at(prob, lab, o.threshold));
+        better = value > best_value;
+      } else {
+        std::vector<double> pred, target;
+        for (size_t i = 0; i < out.size(); ++i) {
+          pred.push_back(out[i] * age_scale);
+          target.push_back(task.y_val[i] * age_scale);
+        }
+        value = regression_metrics(pred, target).mae;
+        better = value < best_value;
+      }
+      r.val_per_epoch.push_back(value);
+      if (better) {
+        best_value = value;
+        best = copy_state(net);
+        r.epoch = epoch;
+        r.value = value;
+        since_best = 0;
+      } else {
+        ++since_best;
+      }
+      char buf[160];
+      std::snprintf(buf, sizeof buf, ", validation %s %.4g (best %.4g at epoch %lld)", classification ? "MCC" : "MAE",
+                    value, best_value, static_cast<long long>(r.epoch));
+      val_text = buf;
+    }
+    if (o.progress)
+      std::fprintf(stderr, "supervised %s: epoch %lld/%lld, train loss %.5g%s, %.1f s\n", name.c_str(),
+                   static_cast<long long>(epoch), static_cast<long long>(o.epochs), r.train_loss_per_epoch.back(),
+                   val_text.c_str(), seconds_since(te));
+    if (can_select && since_best >= patience && epoch < o.epochs) {
+      r.stopped_early = true;
+      break;
+    }
+  }
+  if (can_select) {
+    net.load_state_dict(best);
+    r.by_validation = true;
+  } else {
+    r.epoch = r.epochs_run;
+  }
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+int64_t count_subjects(const FeatureTable& t, const std::vector<size_t>& rows) {
+  std::set<std::string> s;
+  for (size_t r : rows) s.insert(t.subject[r]);
+  return static_cast<int64_t>(s.size());
+}
+
+json interval_json(const Interval& in) { return json{{"low", in.low}, {"high", in.high}, {"valid_resamples", in.valid}}; }
+
+void check_options(const SupervisedOptions& o) {
+  check(o.epochs >= 1, kOp, "epochs must be >= 1, got " + std::to_string(o.epochs));
+  check(o.patience_classifier >= 1 && o.patience_age >= 1, kOp, "patience must be >= 1");
+  check(o.batch_size >= 1, kOp, "batch_size must be >= 1, got " + std::to_string(o.batch_size));
+  check(o.accumulation >= 1, kOp, "accumulation must be >= 1, got " + std::to_string(o.accumulation));
+  check(o.clip > 0, kOp, "clip must be positive");
+  check(o.eps > 0, kOp, "eps must be positive");
+  check(o.lr_classifier > 0 && o.lr_age > 0, kOp, "learning rates must be positive");
+  check(o.weight_decay_age >= 0, kOp, "weight_decay_age must be >= 0");
+  check(o.threshold > 0 && o.threshold < 1, kOp, "threshold must be in (0, 1)");
+  check(o.bootstrap >= 0, kOp, "bootstrap must be >= 0, got " + std::to_string(o.bootstrap));
+  check(o.level > 0 && o.level < 1, kOp, "level must be in (0, 1)");
+}
+
+}  // namespace
+
+int64_t supervised_epochs(const std::string& preset) {
+  nets::check_preset(preset);
+  if (preset == "tiny") return 4;
+  if (preset == "course") return 2;
+  return 50;
+}
+
+SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor>& images_in,
+                                 const std::string& preset, const SupervisedOptions& o) {
+  check_options(o);
+  nets::check_preset(preset);
+  validate_features(t, kOp);
+  const std::string& src = t.source;
+  const size_t n = static_cast<size_t>(t.rows());
+  check(images_in.size() == n, kOp,
+        src + ": " + std::to_string(images_in.size()) + " images for " + std::to_string(n) + " rows (one per row)");
+  const Shape want = nets::preset_image_shape(preset);  // (1, 1, X, Y, Z)
+  std::vector<Tensor> images;
+  images.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& im = images_in[i];
+    check(im.defined(), kOp, src + ": row " + std::to_string(i) + " has no image");
+    const bool ok = im.dim() == 3 ? (im.size(0) == want[2] && im.size(1) == want[3] && im.size(2) == want[4])
+                                  : im.shape() == want;
+    check(ok, kOp, src + ": row " + std::to_string(i) + "'s image is " + shape_str(im.shape()) + ", the " + preset +
+                       " encoder reads " + shape_str(want));
+    images.push_back(im.detach().to(DType::F32).reshape(want).contiguous());
+  }
+
+  // ---- Refusals, all before training ----
+  Task cls, age;
+  for (size_t r = 0; r < n; ++r) {
+    const std::string& s = t.split[r];
+    const std::string& dx = t.diagnosis[r];
+    if (dx == "AD" || dx == "CN") {
+      const double y = dx == "AD" ? 1.0 : 0.0;
+      if (s == "train") {
+        cls.train.push_back(r);
+        cls.y_train.push_back(y);
+      } else if (s == "val") {
+        cls.val.push_back(r);
+        cls.y_val.push_back(y);
+      } else {
+        cls.test.push_back(r);
+      }
+    }
+    if (std::isfinite(t.age[r])) {
+      if (s == "train") age.train.push_back(r);
+      if (s == "val") age.val.push_back(r);
+      if (s == "test") age.test.push_back(r);
+    }
+  }
+  auto count_class = [&](const std::vector<size_t>& rows, const std::string& dx) {
+    return std::count_if(rows.begin(), rows.end(), [&](size_t r) { return t.diagnosis[r] == dx; });
+  };
+  for (const char* dx : {"AD", "CN"})
+    check(count_class(cls.train, dx) > 0, kOp,
+          src + ": the train split has no " + dx + " scan (the AD-vs-CN classifier needs both classes to train)");
+  const std::vector<size_t> test_rows = t.rows_of_split("test");
+  check(!test_rows.empty(), kOp, src + ": the test split is empty (nothing to evaluate)");
+  for (const char* dx : {"AD", "CN"})
+    check(count_class(cls.test, dx) > 0, kOp,
+          src + ": the test split has no " + dx + " scan (AD-vs-CN metrics need both classes)");
+  check(age.train.size() >= 2, kOp,
+        src + ": the age regressor needs at least 2 train scans with an age, got " + std::to_string(age.train.size()));
+  double age_min = std::numeric_limits<double>::infinity(), age_max = -age_min;
+  for (size_t r : age.train) {
+    age_min = std::min(age_min, t.age[r]);
+    age_max = std::max(age_max, t.age[r]);
+  }
+  check(age_max > age_min, kOp, src + ": every train scan has the same age: the min-max normalisation needs a range");
+  check(!age.test.empty(), kOp, src + ": no test scan has an age (nothing to evaluate the age regressor on)");
+  const double age_range = age_max - age_min;
+  for (size_t r : age.train) age.y_train.push_back((t.age[r] - age_min) / age_range);
+  for (size_t r : age.val) age.y_val.push_back((t.age[r] - age_min) / age_range);
+  const bool cls_select = count_class(cls.val, "AD") > 0 && count_class(cls.val, "CN") > 0;
+  const bool age_select = !age.val.empty();
+  if (o.progress && !cls_select)
+    std::fprintf(stderr, "supervised: warning: the val split lacks AD or CN scans; the classifier keeps its last epoch\n");
+
+  // ---- Training ----
+  const Fit fc = fit(images, cls, true, cls_select, 1.0, preset, o);
+  const Fit fa = fit(images, age, false, age_select, age_range, preset, o);
+
+  SupervisedOutcome out;
+  const std::vector<double> logits = outputs(*fc.net, images, test_rows);
+  const std::vector<double> ages = outputs(*fa.net, images, test_rows);
+  std::map<size_t, size_t> pos;
+  for (size_t i = 0; i < test_rows.size(); ++i) {
+    out.predictions.push_back({test_rows[i], sigmoid(logits[i]), age_min + ages[i] * age_range});
+    pos[test_rows[i]] = i;
+  }
+
+  // ---- Test metrics, as the probes compute them ----
+  std::vector<double> prob;
+  std::vector<int> lab;
+  std::vector<std::string> cls_subjects;
+  for (size_t r : cls.test) {
+    prob.push_back(out.predictions[pos.at(r)].ad_probability);
+    lab.push_back(t.diagnosis[r] == "AD" ? 1 : 0);
+    cls_subjects.push_back(t.subject[r]);
+  }
+  const BinaryMetrics bm = binary_metrics(prob, lab, o.threshold);
+  const std::vector<std::string> cls_names = {"auc", "accuracy", "precision", "recall", "specificity", "f1", "mcc"};
+  std::vector<Interval> cls_int;
+  if (o.bootstrap > 0)
+    cls_int = bootstrap_intervals(
+        cls_subjects, o.bootstrap, o.seed, kClsBootstrap,
+        [&](const std::vector<size_t>& rows) {
+          std::vector<double> p;
+          std::vector<int> l;
+          for (size_t i : rows) {
+            p.push_back(prob[i]);
+            l.push_back(lab[i]);
+          }
+          const BinaryMetrics m = binary_metrics(p, l, o.threshold);
+          return std::vector<double>{m.auc, m.accuracy, m.precision, m.recall, m.specificity, m.f1, m.mcc};
+        },
+        o.level);
+  std::vector<double> age_pred, age_true;
+  std::vector<std::string> age_subjects;
+  for (size_t r : age.test) {
+    age_pred.push_back(out.predictions[pos.at(r)].age_predicted);
+    age_true.push_back(t.age[r]);
+    age_subjects.push_back(t.subject[r]);
+  }
+  const RegressionMetrics rm = regression_metrics(age_pred, age_true);
+  std::vector<Interval> age_int;
+  if (o.bootstrap > 0)
+    age_int = bootstrap_intervals(
+        age_subjects, o.bootstrap, o.seed, kAgeBootstrap,
+        [&](const std::vector<size_t>& rows) {
+          std::vector<double> p, q;
+          for (size_t i : rows) {
+            p.push_back(age_pred[i]);
+            q.push_back(age_true[i]);
+          }
+          const RegressionMetrics m = regression_metrics(p, q);
+          return std::vector<double>{m.mae, m.rmse};
+        },
+        o.level);
+
+  // ---- The report (the probe report's layout) ----
+  json& rep = out.report;
+  rep["stage"] = "supervised";
+  rep["preset"] = preset;
+  rep["settings"] = json{
+      {"seed", o.seed},
+      {"max_epochs", o.epochs},
+      {"batch_size", o.batch_size},
+      {"accumulation", o.accumulation},
+      {"clip_grad_norm", o.clip},
+      {"adam_eps", o.eps},
+      {"threshold", o.threshold},
+      {"bootstrap_resamples", o.bootstrap},
+      {"interval_level", o.level},
+      {"model", "AttentionSemanticEncoder (" + preset + " preset, from scratch) + Linear(E -> 1), end to end"},
+      {"classifier",
+       json{{"positive_class", "AD"}, {"loss", "BCE with logits"}, {"optimizer", "Adam"}, {"lr", o.lr_classifier},
+            {"selection", "highest validation MCC, early stop after " + std::to_string(o.patience_classifier) +
+                              " epochs without a better one"}}},
+      {"age",
+       json{{"loss", "MSE on min-max normalised age (train split's min and max)"},
+            {"optimizer", "Adam"},
+            {"lr", o.lr_age},
+            {"weight_decay", o.weight_decay_age},
+            {"selection", "lowest validation MAE in years, early stop after " + std::to_string(o.patience_age) +
+                              " epochs without a lower one"}}},
+      {"changes_from_published",
+       json::array({"encoder from scratch (published: ImageNet ConvNeXt-S), so our own learning rates "
+                    "(published: classifier 1e-6, regressor 5e-5)",
+                    "epoch budget per preset (published: 50 epochs)",
+                    "positive class AD, one logit + BCE (published: CN positive, 2 logits + CE)",
+                    "validation = the val split by subject (published: a random 30 %)",
+                    "age min/max from the train split (published: (age - 50.4) / 97.3)",
+                    "the age head starts at the mean train age (published: PyTorch's Linear init)",
+                    "full float32 (published: 16-mixed)",
+                    "bootstrap 95% intervals over test subjects (published: none)"})}};
+  json c;
+  c["selected_epoch"] = fc.epoch;
+  c["selected_by"] = fc.by_validation ? "validation MCC" : "last epoch (the val split lacks AD or CN scans)";
+  c["validation_mcc"] = fc.value;
+  c["epochs_run"] = fc.epochs_run;
+  c["stopped_early"] = fc.stopped_early;
+  c["seconds"] = fc.seconds;
+  c["scans"] = json{{"train", cls.train.size()}, {"val", cls.val.size()}, {"test", cls.test.size()}};
+  json ct;
+  ct["scans"] = cls.test.size();
+  ct["subjects"] = count_subjects(t, cls.test);
+  ct["AD"] = count_class(cls.test, "AD");
+  ct["CN"] = count_class(cls.test, "CN");
+  const std::vector<double> cls_values = {bm.auc, bm.accuracy, bm.precision, bm.recall, bm.specificity, bm.f1, bm.mcc};
+  for (size_t k = 0; k < cls_names.size(); ++k) ct[cls_names[k]] = cls_values[k];
+  ct["confusion"] = json{{"tp", bm.confusion.tp}, {"fp", bm.confusion.fp}, {"tn", bm.confusion.tn}, {"fn", bm.confusion.fn}};
+  c["test"] = ct;
+  if (!cls_int.empty()) {
+    json ci;
+    for (size_t k = 0; k < cls_names.size(); ++k) ci[cls_names[k]] = interval_json(cls_int[k]);
+    ci["subjects"] = count_subjects(t, cls.test);
+    c["intervals"] = ci;
+  }
+  c["validation_mcc_per_epoch"] = fc.val_per_epoch;
+  c["train_loss_per_epoch"] = fc.train_loss_per_epoch;
+  rep["classification"] = c;
+  json a;
+  a["selected_epoch"] = fa.epoch;
+  a["selected_by"] = fa.by_validation ? "validation MAE" : "last epoch (no val scan has an age)";
+  a["validation_mae"] = fa.value;
+  a["epochs_run"] = fa.epochs_run;
+  a["stopped_early"] = fa.stopped_early;
+  a["seconds"] = fa.seconds;
+  a["age_min"] = age_min;
+  a["age_max"] = age_max;
+  a["scans"] = json{{"train", age.train.size()}, {"val", age.val.size()}, {"test", age.test.size()}};
+  a["test"] = json{{"scans", age.test.size()}, {"subjects", count_subjects(t, age.test)}, {"mae", rm.mae}, {"rmse", rm.rmse}};
+  if (!age_int.empty())
+    a["intervals"] = json{{"mae", interval_json(age_int[0])},
+                          {"rmse", interval_json(age_int[1])},
+                          {"subjects", count_subjects(t, age.test)}};
+  a["validation_mae_per_epoch"] = fa.val_per_epoch;
+  a["train_loss_per_epoch"] = fa.train_loss_per_epoch;
+  rep["age"] = a;
+  return out;
+}
+
+SupervisedOutcome run_supervised(const data::Manifest& manifest, const std::string& preset,
+                                 const SupervisedOptions& o) {
+  nets::check_preset(preset);
+  check(manifest.column_index("split") >= 0, kOp, manifest.source + ": no split column (give a latent cache's manifest.csv)");
+  const size_t n = manifest.rows.size();
+  check(n > 0, kOp, manifest.source + ": no rows");
+  std::vector<std::string> splits;
+  for (size_t i = 0; i < n; ++i) splits.push_back(manifest.field(i, "split"));
+  FeatureTable table = features_from_manifest(manifest, splits, Tensor::zeros({static_cast<int64_t>(n), 1}, DType::F64));
+  table.source = manifest.source;
+  const Shape want = nets::preset_image_shape(preset);
+  std::vector<Tensor> images;
+  data::ReadOptions quiet;
+  quiet.quiet = true;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& path = manifest.rows[i].full_path;
+    data::Volume v;
+    try {
+      v = data::read_nifti(path, quiet);
+    } catch (const Error& e) {
+      fail(kOp, e.what());
+    }
+    const Shape s = v.voxels.shape();
+    check(s == Shape{want[2], want[3], want[4]}, kOp,
+          path + ": the scan is " + shape_str(s) + " (X, Y, Z), the " + preset + " encoder reads " +
+              shape_str({want[2], want[3], want[4]}));
+    images.push_back(data::normalize_intensity(v).voxels.reshape(want).to(DType::F32).contiguous());  // [0, 1]
+  }
+  return run_supervised(table, images, preset, o);
+}
+
+void write_supervised_outputs(const std::string& dir, const data::Manifest& manifest, const SupervisedOutcome& outcome) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  check(!ec && fs::is_directory(dir), kOp, dir + ": cannot create the output folder (" + ec.message() + ")");
+  const double threshold = outcome.report["settings"]["threshold"].get<double>();
+  const std::string path = (fs::path(dir) / "predictions.csv").string();
+  std::ofstream f(path, std::ios::binary);
+  check(f.good(), kOp, path + ": cannot write the file");
+  f << "subject,session,diagnosis,age,ad_probability,predicted,age_predicted\n";
+  char buf[160];
+  for (const Prediction& p : outcome.predictions) {
+    check(p.row < manifest.rows.size(), kOp, "a prediction's row is outside the manifest");
+    const data::ManifestRow& r = manifest.rows[p.row];
+    std::string age_text;
+    if (std::isfinite(r.age)) {
+      std::snprintf(buf, sizeof buf, "%.10g", r.age);
+      age_text = buf;
+    }
+    std::snprintf(buf, sizeof buf, "%.9g,%s,%.6f", p.ad_probability, p.ad_probability > threshold ? "AD" : "CN",
+                  p.age_predicted);
+    f << r.subject << ',' << r.session << ',' << r.diagnosis << ',' << age_text << ',' << buf << "\n";
+  }
+  check(f.good(), kOp, path + ": write failed");
+  run::write_json_atomic((fs::path(dir) / "supervised.json").string(), outcome.report);
+}
+
+}  // namespace ldae::probe

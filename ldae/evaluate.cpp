@@ -57,12 +57,13 @@ struct Budget {
 
 Budget preset_budget(const std::string& preset) {
   if (preset == "tiny") return {{10, 20, 50, 100}, 2, 20, 4, 4};
-  // course: a course ShiftUNet call (8 GMAC) takes about half a second on 2 cores, so the
-  // demo's 20-minute budget allows a few hundred calls: one test scan at 10 and 50 steps
-  // (4 x 60 calls), one subject's interpolation and two manipulations at 10 steps. The speed
-  // comparison adds one image-space ShiftUNet call at 64x80x64 (410 GMAC: 50 s on 2 loaded
-  // cores) and 3 x the latent components, about 1.5 min under load.
-  if (preset == "course") return {{10, 50}, 1, 10, 1, 2};
+  // course: a course ShiftUNet call (2.05 GMAC) takes about a tenth of a second on 2 idle
+  // cores, so the demo's 20-minute budget allows a few thousand calls: one test scan at
+  // 10/20/50/100 steps (4 x 180 calls: encode, decode, y_sem only, unconditional), two
+  // subjects' interpolation at 20 steps and two manipulations at 20 steps. The speed
+  // comparison adds one image-space ShiftUNet call at 64x80x64 (about 100 GMAC) and 3 x the
+  // latent components.
+  if (preset == "course") return {{10, 20, 50, 100}, 1, 20, 2, 2};
   return {{10, 20, 50, 100}, 50, 100, 50, 20};
 }
 

@@ -339,27 +339,43 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
     return up || down;
   };
   const size_t last = kAlphas.size() - 1;
-  const bool v_dir = mv[last] < 0 && mv[0] > 0, h_dir = mh[last] < 0 && mh[0] > 0;
-  const bool v_mono = monotone(mv), h_mono = monotone(mh);
-  std::vector<double> pm;
-  for (size_t k = 0; k < kAlphas.size(); ++k) pm.push_back(mean_of(p_ad[k]));
-  const bool p_up = monotone(pm) && pm[last] > pm[0];
-  ordered_json checks = {{"ventricle_disease_direction", v_dir},
-                         {"ventricle_monotone_in_alpha", v_mono},
-                         {"hippocampus_disease_direction", h_dir},
-                         {"hippocampus_monotone_in_alpha", h_mono},
-                         {"p_ad_increases_with_alpha", p_up}};
   // The real disease effect beside (table rows without a P(AD)).
   const ordered_json& cal = calibration["ad_minus_cn_baseline"];
   const ordered_json& own = calibration["change_to_last_visit_AD"];
+  // A change counts as measurable only when it reaches 1 % of the real AD - CN difference of
+  // the region (at least 1e-4 on [0, 1] intensities): float noise must not read as an effect,
+  // and an untrained shift branch moves nothing at all.
+  auto threshold = [&](const char* region) {
+    const double real = cal.contains(region) && cal[region].is_number() ? std::fabs(cal[region].get<double>()) : 0.0;
+    return std::max(1e-4, 0.01 * real);
+  };
+  const double v_min = threshold("ventricle"), h_min = threshold("hippocampus");
+  const bool v_meas = std::max(std::fabs(mv[0]), std::fabs(mv[last])) >= v_min;
+  const bool h_meas = std::max(std::fabs(mh[0]), std::fabs(mh[last])) >= h_min;
+  const bool v_dir = v_meas && mv[last] < 0 && mv[0] > 0, h_dir = h_meas && mh[last] < 0 && mh[0] > 0;
+  const bool v_mono = v_meas && monotone(mv), h_mono = h_meas && monotone(mh);
+  std::vector<double> pm;
+  for (size_t k = 0; k < kAlphas.size(); ++k) pm.push_back(mean_of(p_ad[k]));
+  const bool p_up = monotone(pm) && pm[last] - pm[0] >= 0.01;  // at least one percentage point
+  ordered_json checks = {{"ventricle_measurable", v_meas},
+                         {"ventricle_disease_direction", v_dir},
+                         {"ventricle_monotone_in_alpha", v_mono},
+                         {"hippocampus_measurable", h_meas},
+                         {"hippocampus_disease_direction", h_dir},
+                         {"hippocampus_monotone_in_alpha", h_mono},
+                         {"p_ad_increases_with_alpha", p_up},
+                         {"measurable_threshold", {{"ventricle", v_min}, {"hippocampus", h_min}}}};
   auto num = [&](const ordered_json& j, const char* k) {
     return j[k].is_number() ? fmt(j[k].get<double>(), 4) : std::string("n/a");
   };
   table.push_back({"real scans: AD - CN (baseline)", num(cal, "ventricle"), num(cal, "hippocampus"), "", "", ""});
   table.push_back({"real scans: AD, first to last visit", num(own, "ventricle"), num(own, "hippocampus"), "", "", ""});
-  auto says = [&](const std::string& region, bool dir, bool mono, double at2) {
-    return region + ": " + (dir ? "moves in the disease direction (darker towards AD)" : at2 == 0 ? "does not move"
-                                                                                        : "does NOT move in the disease direction") +
+  auto says = [&](const std::string& region, bool measurable, bool dir, bool mono, double at2, double min) {
+    if (!measurable)
+      return region + ": no measurable change (below " + fmt(min, 4) +
+             ", 1 % of the real AD - CN difference, at alpha -2 and +2; alpha +2 vs 0: " + fmt(at2, 4);
+    return region + ": " + (dir ? "moves in the disease direction (darker towards AD)"
+                                : "does NOT move in the disease direction") +
            ", " + (mono ? "its size grows with |alpha|, monotone in alpha" : "not monotone in alpha") + " (alpha +2 vs 0: " +
            fmt(at2, 4);
   };
@@ -368,11 +384,11 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
       " test subjects' baseline scans, alpha > 0 towards AD, " + std::to_string(r.steps) +
       " DDIM steps from each subject's own x_T), measured as the label-weighted mean intensity in the subject's "
       "true ventricle and hippocampus regions (the generator's labels). " +
-      says("Ventricle region", v_dir, v_mono, mv[last]) + "; real scans: AD minus CN " + num(cal, "ventricle") +
+      says("Ventricle region", v_meas, v_dir, v_mono, mv[last], v_min) + "; real scans: AD minus CN " + num(cal, "ventricle") +
       ", AD subjects' own change to the last visit " + num(own, "ventricle") + "). " +
-      says("Hippocampal region", h_dir, h_mono, mh[last]) + "; real AD minus CN " + num(cal, "hippocampus") +
+      says("Hippocampal region", h_meas, h_dir, h_mono, mh[last], h_min) + "; real AD minus CN " + num(cal, "hippocampus") +
       ", AD own change " + num(own, "hippocampus") + "). The probe's P(AD) of the re-encoded image " +
-      (p_up ? "rises steadily with alpha" : "does not rise steadily with alpha") + " (" + plain(pm[0], 3) +
+      (p_up ? "rises steadily with alpha" : "does not rise steadily with alpha (by at least 0.01)") + " (" + plain(pm[0], 3) +
       " at -2, " + plain(pm[last], 3) + " at +2).";
 
   ordered_json out;

@@ -52,6 +52,19 @@ import json, sys
 m = json.load(open(sys.argv[1]))["manipulation"]
 sys.exit(0 if "table" in m and "skipped" not in m and len(m["table"]) >= 6 and m["table"][1][0] == "-2" else 1)
 PY
+# The summary claims an effect only where the checks measured one (no "grows with |alpha|" for
+# changes below the threshold).
+python3 - "$A/results.json" <<'PY' && ok "manipulation summary agrees with its measurable checks" \
+  || fail "manipulation summary claims an effect its checks call unmeasurable (or the checks are missing)"
+import json, sys
+m = json.load(open(sys.argv[1]))["manipulation"]
+c, text = m["checks"], m["summary"]
+ok = True
+for region, name in (("ventricle", "Ventricle region"), ("hippocampus", "Hippocampal region")):
+    part = text.split(name + ": ", 1)[1]
+    ok = ok and part.startswith("no measurable change") == (not c[region + "_measurable"])
+sys.exit(0 if ok else 1)
+PY
 # The supervised 2.5D encoder baseline ran and is summarised like the probes.
 python3 - "$A/results.json" <<'PY' && ok "results.json has baselines.supervised.ad_vs_cn.auc" \
   || fail "results.json: the supervised baseline is skipped or lacks ad_vs_cn.auc / age.mae"

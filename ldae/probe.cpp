@@ -67,10 +67,7 @@ std::map<std::string, Tensor> copy_state(const nn::Module& m) {
   return s;
 }
 
-struct TaskData {
-  std::vector<size_t> train, val, test;  // table rows
-  std::vector<double> y_train, y_val;    // targets (class 0/1, or normalised age)
-};
+using TaskData = TaskRows;
 
 // What fitting one probe chose.
 struct FitResult {
@@ -214,14 +211,12 @@ void check_options(const ProbeOptions& o) {
 
 }  // namespace
 
-ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
-  const std::string op = "probe";
-  check_options(o);
-  validate_features(table, op);
+ProbeTasks split_probe_tasks(const FeatureTable& table, const std::string& op, const std::string& classifier,
+                             const std::string& regressor) {
   const std::string& src = table.source;
-
-  // ---- Refusals, all before training ----------------------------------------------------
-  TaskData cls, age;
+  ProbeTasks tasks;
+  TaskRows& cls = tasks.classification;
+  TaskRows& age = tasks.age;
   for (size_t r = 0; r < static_cast<size_t>(table.rows()); ++r) {
     const std::string& s = table.split[r];
     const std::string& dx = table.diagnosis[r];
@@ -248,14 +243,14 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   };
   for (const char* dx : {"AD", "CN"})
     check(count_class(cls.train, dx) > 0, op,
-          src + ": the train split has no " + dx + " scan (the AD-vs-CN probe needs both classes to train)");
-  const std::vector<size_t> test_rows = table.rows_of_split("test");
-  check(!test_rows.empty(), op, src + ": the test split is empty (nothing to evaluate)");
+          src + ": the train split has no " + dx + " scan (the " + classifier + " needs both classes to train)");
+  tasks.test_rows = table.rows_of_split("test");
+  check(!tasks.test_rows.empty(), op, src + ": the test split is empty (nothing to evaluate)");
   for (const char* dx : {"AD", "CN"})
     check(count_class(cls.test, dx) > 0, op,
           src + ": the test split has no " + dx + " scan (AD-vs-CN metrics need both classes)");
   check(age.train.size() >= 2, op,
-        src + ": the age probe needs at least 2 train scans with an age, got " + std::to_string(age.train.size()));
+        src + ": the " + regressor + " needs at least 2 train scans with an age, got " + std::to_string(age.train.size()));
   double age_min = std::numeric_limits<double>::infinity(), age_max = -age_min;
   for (size_t r : age.train) {
     age_min = std::min(age_min, table.age[r]);
@@ -263,10 +258,29 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   }
   check(age_max > age_min, op, src + ": every train scan has the same age (" + std::to_string(age_min) +
                                    "): the min-max normalisation needs a range");
-  check(!age.test.empty(), op, src + ": no test scan has an age (nothing to evaluate the age probe on)");
+  check(!age.test.empty(), op, src + ": no test scan has an age (nothing to evaluate the " + regressor + " on)");
   const double age_range = age_max - age_min;
   for (size_t r : age.train) age.y_train.push_back((table.age[r] - age_min) / age_range);
   for (size_t r : age.val) age.y_val.push_back((table.age[r] - age_min) / age_range);
+  tasks.age_min = age_min;
+  tasks.age_max = age_max;
+  return tasks;
+}
+
+ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
+  const std::string op = "probe";
+  check_options(o);
+  validate_features(table, op);
+
+  // ---- Refusals, all before training ----------------------------------------------------
+  ProbeTasks tasks = split_probe_tasks(table, op, "AD-vs-CN probe", "age probe");
+  TaskData& cls = tasks.classification;
+  TaskData& age = tasks.age;
+  const std::vector<size_t>& test_rows = tasks.test_rows;
+  const double age_min = tasks.age_min, age_max = tasks.age_max, age_range = age_max - age_min;
+  auto count_class = [&](const std::vector<size_t>& rows, const std::string& dx) {
+    return std::count_if(rows.begin(), rows.end(), [&](size_t r) { return table.diagnosis[r] == dx; });
+  };
 
   const bool cls_select = count_class(cls.val, "AD") > 0 && count_class(cls.val, "CN") > 0;
   const bool age_select = !age.val.empty();

@@ -65,6 +65,26 @@ struct ProbeOutcome {
   double age_min = 0, age_max = 0;          // age = age_min + output * (age_max - age_min)
 };
 
+// The rows of the two probe tasks (the linear probes and the supervised baseline share them).
+struct TaskRows {
+  std::vector<size_t> train, val, test;  // table rows
+  std::vector<double> y_train, y_val;    // targets: class (1 = AD, 0 = CN), or age min-max normalised on train
+};
+struct ProbeTasks {
+  TaskRows classification;          // AD and CN scans by split
+  TaskRows age;                     // scans with a finite age (every diagnosis) by split
+  std::vector<size_t> test_rows;    // every test scan
+  double age_min = 0, age_max = 0;  // over the train scans with an age
+};
+
+// Splits `table` by its split column into the AD-vs-CN and the age task, and throws
+// ldae::Error "<op>: ..." before any training when: the train or test split lacks AD or CN
+// scans, the test split is empty, fewer than 2 train scans have an age, they all have the
+// same age, or no test scan has one. `classifier` and `regressor` name the models in the
+// messages.
+ProbeTasks split_probe_tasks(const FeatureTable& table, const std::string& op, const std::string& classifier,
+                             const std::string& regressor);
+
 // Trains and evaluates both probes. Throws ldae::Error "probe: ..." before any training
 // for: an invalid table (validate_features), no AD or no CN scan in the train split, an
 // empty test split or one without AD or without CN scans, fewer than 2 train scans with

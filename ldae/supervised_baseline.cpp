@@ -102,10 +102,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-struct Task {
-  std::vector<size_t> train, val, test;  // rows
-  std::vector<double> y_train, y_val;    // class 0/1, or normalised age
-};
+using Task = TaskRows;
 
 struct Fit {
   std::shared_ptr<SupervisedNet> net;
@@ -287,51 +284,14 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
   }
 
   // ---- Refusals, all before training ----
-  Task cls, age;
-  for (size_t r = 0; r < n; ++r) {
-    const std::string& s = t.split[r];
-    const std::string& dx = t.diagnosis[r];
-    if (dx == "AD" || dx == "CN") {
-      const double y = dx == "AD" ? 1.0 : 0.0;
-      if (s == "train") {
-        cls.train.push_back(r);
-        cls.y_train.push_back(y);
-      } else if (s == "val") {
-        cls.val.push_back(r);
-        cls.y_val.push_back(y);
-      } else {
-        cls.test.push_back(r);
-      }
-    }
-    if (std::isfinite(t.age[r])) {
-      if (s == "train") age.train.push_back(r);
-      if (s == "val") age.val.push_back(r);
-      if (s == "test") age.test.push_back(r);
-    }
-  }
+  ProbeTasks tasks = split_probe_tasks(t, kOp, "AD-vs-CN classifier", "age regressor");
+  Task& cls = tasks.classification;
+  Task& age = tasks.age;
+  const std::vector<size_t>& test_rows = tasks.test_rows;
+  const double age_min = tasks.age_min, age_max = tasks.age_max, age_range = age_max - age_min;
   auto count_class = [&](const std::vector<size_t>& rows, const std::string& dx) {
     return std::count_if(rows.begin(), rows.end(), [&](size_t r) { return t.diagnosis[r] == dx; });
   };
-  for (const char* dx : {"AD", "CN"})
-    check(count_class(cls.train, dx) > 0, kOp,
-          src + ": the train split has no " + dx + " scan (the AD-vs-CN classifier needs both classes to train)");
-  const std::vector<size_t> test_rows = t.rows_of_split("test");
-  check(!test_rows.empty(), kOp, src + ": the test split is empty (nothing to evaluate)");
-  for (const char* dx : {"AD", "CN"})
-    check(count_class(cls.test, dx) > 0, kOp,
-          src + ": the test split has no " + dx + " scan (AD-vs-CN metrics need both classes)");
-  check(age.train.size() >= 2, kOp,
-        src + ": the age regressor needs at least 2 train scans with an age, got " + std::to_string(age.train.size()));
-  double age_min = std::numeric_limits<double>::infinity(), age_max = -age_min;
-  for (size_t r : age.train) {
-    age_min = std::min(age_min, t.age[r]);
-    age_max = std::max(age_max, t.age[r]);
-  }
-  check(age_max > age_min, kOp, src + ": every train scan has the same age: the min-max normalisation needs a range");
-  check(!age.test.empty(), kOp, src + ": no test scan has an age (nothing to evaluate the age regressor on)");
-  const double age_range = age_max - age_min;
-  for (size_t r : age.train) age.y_train.push_back((t.age[r] - age_min) / age_range);
-  for (size_t r : age.val) age.y_val.push_back((t.age[r] - age_min) / age_range);
   const bool cls_select = count_class(cls.val, "AD") > 0 && count_class(cls.val, "CN") > 0;
   const bool age_select = !age.val.empty();
   if (o.progress && !cls_select)

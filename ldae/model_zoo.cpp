@@ -147,7 +147,7 @@ const std::vector<ModelEntry>& model_zoo() {
        }},
       {"shift_unet", "stage-3 gradient estimator ShiftUNet (the frozen UNet plus the shift branch)",
        [](const std::string& preset, Generator& gen) -> std::shared_ptr<nn::Module> {
-         return std::make_shared<ShiftUNet>(shift_unet_options(preset), gen);
+         return std::make_shared<ShiftUNet>(shift_unet_preset(preset), gen);
        },
        nullptr,
        // z_t, t: (1,), y_sem: (1, latent_dim) -> eps + shift (both outputs, as the stage-3 loss
@@ -160,7 +160,7 @@ const std::vector<ModelEntry>& model_zoo() {
        },
        false,
        [](const std::string& preset) {
-         const ShiftUNetOptions o = shift_unet_options(preset);
+         const ShiftUNetOptions o = shift_unet_preset(preset);
          nlohmann::json args = unet_arguments(o.unet);
          args["latent_dim"] = o.latent_dim;
          return arguments_text("shift_unet", preset, args,

@@ -27,7 +27,9 @@ struct ShiftUNetOptions {
 };
 
 // "paper" (latent_dim 768), "course" and "tiny" (latent_dim 32 and 16): the UNet preset of
-// the same name plus latent_dim. Throws ldae::Error for an unknown name.
+// the same name plus latent_dim. Throws ldae::Error for an unknown name. What `ldae
+// train-repr` and `ldae model` build is nets::shift_unet_preset (ldae/presets.h): these
+// options with latent_dim = the semantic encoder's width (tiny 32, course 256, paper 768).
 ShiftUNetOptions shift_unet_options(const std::string& preset);
 
 class ShiftUNet : public nn::Module {

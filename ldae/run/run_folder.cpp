@@ -10,11 +10,8 @@
 #include <fstream>
 #include <thread>
 
+#include "ldae/git_describe.h"  // LDAE_GIT_DESCRIBE, generated at build time (ldae/CMakeLists.txt)
 #include "tensor/error.h"
-
-#ifndef LDAE_GIT_DESCRIBE
-#define LDAE_GIT_DESCRIBE ""
-#endif
 
 namespace ldae::run {
 

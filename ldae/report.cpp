@@ -119,6 +119,18 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
       rows.push_back({label, steps, number(r, p + ".ssim"), number(r, p + ".mse", 5), number(paper, p + ".ssim")});
     }
   }
+  // The image-space DAE baseline's reconstructions of the same test scans (when evaluated).
+  for (const char* mode : {"encoded", "semantic_only", "unconditional"}) {
+    const std::string base = std::string("baselines.image_dae.reconstruction.") + mode;
+    const json* m = at_path(r, base);
+    if (!m || !m->is_object()) continue;
+    const std::string label = std::string(mode) == "encoded"         ? "image-space DAE, encoded x_T"
+                              : std::string(mode) == "semantic_only" ? "image-space DAE, y_sem only"
+                                                                     : "image DDIM, unconditional";
+    for (const auto& [steps, _] : m->items())
+      rows.push_back({label, steps, number(r, base + "." + steps + ".ssim"), number(r, base + "." + steps + ".mse", 5),
+                      "–"});
+  }
   doc.table(rows);
 }
 

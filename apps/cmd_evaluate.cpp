@@ -11,13 +11,15 @@ namespace {
 
 struct EvaluateArgs {
   ldae::stages::EvaluateRequest request;
-  std::string steps;
+  std::string steps, image_dae_steps;
   bool quiet = false;
 };
 
 void run_evaluate(EvaluateArgs& a) {
   ldae::stages::EvaluateRequest req = a.request;
   if (!a.steps.empty()) req.steps = ldae::app::parse_int_list(a.steps, "--steps");
+  if (!a.image_dae_steps.empty())
+    req.image_dae_steps = ldae::app::parse_int_list(a.image_dae_steps, "--image-dae-steps");
   req.progress = !a.quiet;
   ldae::stages::evaluate(req);
   std::printf("%s: results.json, report.md, report.html, features.csv written\n", req.out.c_str());
@@ -45,6 +47,10 @@ void add_evaluate_command(CLI::App& app) {
                   "A finished train-repr run of the image-space diffusion autoencoder (the paper's DAE baseline: "
                   "cache-latents --image-space from the same stage-1 run, train-ldm, train-repr): its y_sem gets the "
                   "same probes (baselines.image_dae); without it the baseline is skipped");
+  sub->add_option("--image-dae-steps", a->image_dae_steps,
+                  "DDIM step counts of the image DAE's reconstructions (default: those of --steps)");
+  sub->add_option("--image-dae-reconstructions", a->request.image_dae_reconstructions,
+                  "Test scans the image DAE reconstructs (default: as many as the LDAE)");
   sub->add_flag("--quiet", a->quiet, "No progress lines on stderr");
   sub->callback([a] { run_evaluate(*a); });
 }

@@ -482,7 +482,10 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     ordered_json b = run_probe(dae_features, "image_dae");
     b["description"] = "image-space DAE: y_sem of the same encoder trained with the PDAE loss on the images";
     b["run"] = fs::absolute(r.image_dae_run).lexically_normal().string();
-    const ordered_json rec_dae = evaluate_reconstruction(dae, dae_cache, budget, r.seed,
+    Budget dae_budget = budget;  // the same test scans (the same split), maybe fewer
+    if (!r.image_dae_steps.empty()) dae_budget.steps = r.image_dae_steps;
+    if (r.image_dae_reconstructions >= 0) dae_budget.reconstructions = r.image_dae_reconstructions;
+    const ordered_json rec_dae = evaluate_reconstruction(dae, dae_cache, dae_budget, r.seed,
                                                          (eval_dir / "reconstructions_image_dae.png").string(),
                                                          r.progress);
     b["reconstruction"] = rec_dae.contains("skipped") ? rec_dae : rec_dae["ldae"];

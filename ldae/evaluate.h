@@ -50,6 +50,8 @@ struct EvaluateRequest {
   // skipped, with image_dae_skipped as the reason (empty: one that names --image-dae).
   std::string image_dae_run;
   std::string image_dae_skipped;
+  std::vector<int64_t> image_dae_steps;     // its reconstructions' DDIM step counts; empty: `steps`
+  int64_t image_dae_reconstructions = -1;   // its test scans reconstructed; -1: as the LDAE's
   bool progress = true;
 };
 

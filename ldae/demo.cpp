@@ -255,11 +255,14 @@ DemoResult run_demo(const DemoRequest& r) {
                        // Its reconstructions at tiny: one test scan at 20 steps (the full budget,
                        // 2 scans x 10/20/50/100 steps x 4 passes, took 100 s of image-space calls).
                        if (r.preset == "tiny") q.image_dae_steps = {20}, q.image_dae_reconstructions = 1;
+                     } else {
+                       q.image_dae_skipped =
+                           r.image_dae == 0
+                               ? std::string("turned off for this demo (DemoRequest::image_dae = 0)")
+                               : "not trained by this demo: at preset " + r.preset +
+                                     " an image-space step costs ~20-50x a latent step (hours on a CPU); run ldae "
+                                     "demo --image-dae to include it";
                      }
-                     else
-                       q.image_dae_skipped = "not trained by this demo: at preset " + r.preset +
-                                             " an image-space step costs ~20-50x a latent step (hours on a CPU); "
-                                             "run ldae demo --image-dae to include it";
                      evaluate(q);
                      return true;  // always re-evaluated: cheap next to training, and the report shows the timings
                    }});

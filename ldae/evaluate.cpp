@@ -339,6 +339,19 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   TrainedLdae trained = load_trained_ldae(r.repr_run, "last", /*ema=*/true);
   infer::LdaeModel model = model_from_trained(trained);
   const LatentCache cache = open_latent_cache(config3.at("data").at("latents").get<std::string>());
+  // The image-space DAE baseline: checked and loaded before any work (refused when it is not
+  // a finished image-space run or its scans or split differ from the LDAE's).
+  std::optional<infer::LdaeModel> dae;
+  std::optional<LatentCache> dae_cache;
+  if (!r.image_dae_run.empty()) {
+    const json config_dae = run::require_finished_stage(r.image_dae_run, "train-repr");
+    dae_cache = open_latent_cache(config_dae.at("data").at("latents").get<std::string>());
+    if (!dae_cache->image_space)
+      fail(kOp, "--image-dae " + r.image_dae_run + " is a latent-space run (its cache " + dae_cache->folder +
+                    " was not made with cache-latents --image-space)");
+    check_same_split(cache, *dae_cache, r.image_dae_run);
+    dae = model_from_trained(load_trained_ldae(r.image_dae_run, "last", /*ema=*/true));
+  }
   Budget budget = preset_budget(preset);
   if (!r.steps.empty()) budget.steps = r.steps;
   if (r.max_reconstructions >= 0) budget.reconstructions = r.max_reconstructions;
@@ -465,27 +478,19 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
                                       "train-ldm and train-repr, then pass ldae evaluate --image-dae RUN3_IMAGE)")
                         : r.image_dae_skipped}};
   } else {
-    const json config_dae = run::require_finished_stage(r.image_dae_run, "train-repr");
-    const LatentCache dae_cache = open_latent_cache(config_dae.at("data").at("latents").get<std::string>());
-    if (!dae_cache.image_space)
-      fail(kOp, "--image-dae " + r.image_dae_run + " is a latent-space run (its cache " + dae_cache.folder +
-                    " was not made with cache-latents --image-space)");
-    check_same_split(cache, dae_cache, r.image_dae_run);
-    TrainedLdae dae_trained = load_trained_ldae(r.image_dae_run, "last", /*ema=*/true);
-    infer::LdaeModel dae = model_from_trained(dae_trained);
     EncodeRequest de;
     de.manifest = (fs::path(cache.folder) / "manifest.csv").string();  // the LDAE's rows and splits
     de.out = (eval_dir / "codes_image_dae").string();
     de.with_xT = false;
     de.progress = r.progress;
-    const probe::FeatureTable dae_features = probe::read_features(encode_scans(dae, de).features);
+    const probe::FeatureTable dae_features = probe::read_features(encode_scans(*dae, de).features);
     ordered_json b = run_probe(dae_features, "image_dae");
     b["description"] = "image-space DAE: y_sem of the same encoder trained with the PDAE loss on the images";
     b["run"] = fs::absolute(r.image_dae_run).lexically_normal().string();
     Budget dae_budget = budget;  // the same test scans (the same split), maybe fewer
     if (!r.image_dae_steps.empty()) dae_budget.steps = r.image_dae_steps;
     if (r.image_dae_reconstructions >= 0) dae_budget.reconstructions = r.image_dae_reconstructions;
-    const ordered_json rec_dae = evaluate_reconstruction(dae, dae_cache, dae_budget, r.seed,
+    const ordered_json rec_dae = evaluate_reconstruction(*dae, *dae_cache, dae_budget, r.seed,
                                                          (eval_dir / "reconstructions_image_dae.png").string(),
                                                          r.progress);
     b["reconstruction"] = rec_dae.contains("skipped") ? rec_dae : rec_dae["ldae"];
@@ -537,6 +542,13 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
         {"caption", "A test scan: the input, the autoencoder, LDAE with encoded x_T, with y_sem only, the "
                     "unconditional model from the same noise, and the encoded reconstruction's error"}},
        {{"path", "evaluation/probe_ldae/roc.png"}, {"caption", "ROC of the AD-vs-CN probe on y_sem (test)"}}});
+  if (results["baselines"]["image_dae"].contains("reconstruction") &&
+      !results["baselines"]["image_dae"]["reconstruction"].contains("skipped"))
+    results["figures"].push_back(
+        {{"path", "evaluation/reconstructions_image_dae.png"},
+         {"caption", "The same test scan with the image-space DAE baseline: the input, the input mapped to [-1, 1] "
+                     "and back, the DAE with encoded x_T, with y_sem only, the unconditional image model from the "
+                     "same noise, and the encoded reconstruction's error"}});
   if (!results["manipulation"].contains("skipped"))
     results["figures"].push_back(
         {{"path", "evaluation/manipulation.png"},

@@ -205,8 +205,10 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
                     {"scale_factor", cache.scale_factor},
                     {"latent_shape", ls},
                     {"mode", cache.info.value("mode", std::string())},
-                    {"space", cache.image_space ? "image" : "latent"},
                     {"split", {{"train", train_rows.size()}, {"val", val_rows.size()}}}};
+  // Only image-space runs record the space: absent means latent, so that run folders made
+  // before the field existed still resume (open_run compares the whole configuration).
+  if (cache.image_space) config["data"]["space"] = "image";
   config["networks"] = {{"unet", "UNet, preset " + r.preset +
                                      (cache.image_space ? " on the image (1 channel, isotropic resampling)" : "")}};
   config["environment"] = {{"version", run::program_version()}, {"threads", run::thread_count_hint()}};

@@ -18,7 +18,7 @@
 // On an image-space cache (`cache-latents --image-space`: the image-space diffusion
 // autoencoder baseline) the same loop trains the preset's UNet on the image
 // (nets::image_space_unet_options: 1 channel, isotropic resampling); the samples are images
-// (no autoencoder); config.json records data.space "image" (else "latent").
+// (no autoencoder); config.json records data.space "image" (absent: latent).
 //
 // Checkpoints (nn/checkpoint.h): "model.<unet key>", "ema.<unet key>", "optim.*", the
 // generators "noise" and "dropout", the epoch and batch position: the same command after

@@ -341,11 +341,11 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
       {"autoencoder_run", u.autoencoder_run},
       {"autoencoder_checkpoint", u.autoencoder_checkpoint},
       {"scale_factor", cache.scale_factor},
-      {"space", u.image_space ? "image" : "latent"},
       {"image_shape", vol},
       {"latent_shape", ls},
       {"encoder_input", "per-volume min-max to [0, 1], axial slices (B, 1, Z, X, Y)"},
       {"split", {{"train", train_rows.size()}, {"val", val_rows.size()}}}};
+  if (u.image_space) config["data"]["space"] = "image";  // absent: latent (older run folders resume)
   config["schedule"] = {
       {"from", "the train-ldm run's settings"},
       {"schedule", u.ldm_config.value("settings", nlohmann::json::object()).value("schedule", "")},

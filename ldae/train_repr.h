@@ -25,7 +25,8 @@
 // Image space (RUN2 trained on `cache-latents --image-space`: the image-space diffusion
 // autoencoder baseline): the ShiftUNet is built on the image as RUN2's UNet
 // (nets::image_space_unet_options), the encoder unchanged, no autoencoder is loaded, and the
-// validation reference is the image itself; config.json records data.space.
+// validation reference is the image itself; config.json records data.space "image" (absent:
+// latent).
 //
 // Checkpoints hold the trainable parts only ("model.encoder.*", "model.shift_unet.<shift
 // branch keys>", the same under "ema." and the optimizer's state): the frozen UNet is

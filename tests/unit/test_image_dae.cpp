@@ -6,8 +6,10 @@
 //   - train-ldm and train-repr run on it (the UNet on the 1-channel image, isotropic), record
 //     the space, and load_trained_ldae gives a model without autoencoder whose reconstruct
 //     works and whose validation reference was the image itself.
-// The evaluation with --image-dae is checked by tests/cli/test_demo.sh (the tiny demo trains
-// the baseline).
+//   - evaluate refuses, before any work, an --image-dae run that is a latent-space run or
+//     whose scans or split differ from the LDAE's.
+// The evaluation with --image-dae itself is checked by tests/cli/test_demo.sh (the tiny demo
+// trains the baseline).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "data/preprocess.h"
 #include "data/synth.h"
 #include "ldae/autoencoding.h"
+#include "ldae/evaluate.h"
 #include "ldae/inference_stages.h"
 #include "ldae/latent_cache.h"
 #include "ldae/metrics.h"
@@ -64,6 +67,25 @@ class ImageDae : public ::testing::Test {
   static std::string run1() { return (dir / "run1").string(); }
 };
 fs::path ImageDae::dir;
+
+// Stages 2 and 3 on `lat`, one epoch each, into out/run2, out/run3; returns run3.
+std::string train_stages_2_and_3(const std::string& lat, const fs::path& out) {
+  stages::TrainLdmRequest ldm;
+  ldm.latents = lat;
+  ldm.out = (out / "run2").string();
+  ldm.preset = "tiny";
+  ldm.settings = run::resolve_settings(stages::train_ldm_settings(), "tiny", "", {"epochs=1", "sample_count=0"});
+  ldm.progress = false;
+  stages::train_ldm(ldm);
+  stages::TrainReprRequest req;
+  req.ldm_run = ldm.out;
+  req.out = (out / "run3").string();
+  req.preset = "tiny";
+  req.settings = run::resolve_settings(stages::train_repr_settings(), "tiny", "", {"epochs=1"});
+  req.progress = false;
+  stages::train_repr(req);
+  return req.out;
+}
 
 stages::CacheLatentsRequest image_request(const std::string& run1, const std::string& out) {
   stages::CacheLatentsRequest q;
@@ -189,4 +211,37 @@ TEST_F(ImageDae, TrainLdmTrainReprOnTheImagesAndReconstruct) {
   // With the image cache gone, loading names it.
   fs::remove_all(dir / "lat-image-2");
   expect_error([&] { stages::load_trained_ldae(req.out); }, {"latent cache"});
+}
+
+TEST_F(ImageDae, EvaluateRefusesALatentRunOrAnotherSplitAsTheImageDae) {
+  stages::CacheLatentsRequest latent;
+  latent.ae_run = run1();
+  latent.out = (dir / "eval-lat").string();
+  latent.progress = false;
+  stages::cache_latents(latent);
+  const std::string ldae3 = train_stages_2_and_3(latent.out, dir / "eval-ldae");
+  const std::string lat_image = (dir / "eval-lat-image").string();
+  stages::cache_latents(image_request(run1(), lat_image));
+  const std::string dae3 = train_stages_2_and_3(lat_image, dir / "eval-dae");
+
+  stages::EvaluateRequest q;
+  q.repr_run = ldae3;
+  q.out = (dir / "eval-out").string();
+  q.progress = false;
+  q.image_dae_run = ldae3;  // a latent-space run
+  expect_error([&] { stages::evaluate(q); }, {"--image-dae", "is a latent-space run", "--image-space"});
+  q.image_dae_run = dae3;
+  {  // The image cache's split no longer the LDAE's: one scan moved to another split.
+    const fs::path m = fs::path(lat_image) / "manifest.csv";
+    data::ManifestOptions mo;
+    mo.check_files = false;
+    data::Manifest man = data::read_manifest(m.string(), mo);
+    std::vector<std::string> split;
+    for (size_t i = 0; i < man.rows.size(); ++i) split.push_back(man.field(i, "split"));
+    split[0] = split[0] == "train" ? "test" : "train";
+    man.set_column("split", split);
+    data::write_manifest(m.string(), man);
+  }
+  expect_error([&] { stages::evaluate(q); }, {"differs from the LDAE's cache at row 1", "same scans and split"});
+  EXPECT_FALSE(fs::exists(fs::path(q.out) / "results.json"));
 }

@@ -165,7 +165,8 @@ struct Reconstruction {
 // The whole pipeline on volume (N, 1, D, H, W) in [0, 1], in the model's space (latent, or
 // image when model.autoencoder is null; autoencoder_image is then the volume mapped there and
 // back). `gen` draws x_T in Semantic mode (required then, unused in Encoded mode). Throws
-// ldae::Error("reconstruct: ...") for a missing network, a volume that differs from model.image_shape, and the errors above.
+// ldae::Error("reconstruct: ...") for a missing network, a volume that differs from
+// model.image_shape, and the errors above.
 Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, const AutoencodingOptions& o,
                            Generator* gen = nullptr);
 

@@ -186,7 +186,8 @@ void check_same_split(const LatentCache& ldae, const LatentCache& dae, const std
                   "; make its cache with cache-latents --image-space --ae <the LDAE's stage-1 run>");
   for (size_t i = 0; i < ldae.manifest.rows.size(); ++i) {
     const auto &a = ldae.manifest.rows[i], &b = dae.manifest.rows[i];
-    if (a.subject != b.subject || a.session != b.session || ldae.manifest.field(i, "split") != dae.manifest.field(i, "split"))
+    if (a.subject != b.subject || a.session != b.session ||
+        ldae.manifest.field(i, "split") != dae.manifest.field(i, "split"))
       fail(kOp, why + "differs from the LDAE's cache at row " + std::to_string(i + 1) + " (" + a.subject + " M" +
                     std::to_string(a.session) + " " + ldae.manifest.field(i, "split") + " vs " + b.subject + " M" +
                     std::to_string(b.session) + " " + dae.manifest.field(i, "split") +

@@ -129,8 +129,8 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
                        shape_str(image_shape) + " (ldae preprocess --shape)");
   }
   const nets::AutoencoderKLOptions ae_options = nets::autoencoder_kl_preset(preset);
-  const Shape latent5 = r.image_space ? Shape{1, 1, image_shape[0], image_shape[1], image_shape[2]}
-                                      : nets::autoencoder_kl_latent_shape(ae_options, {1, 1, image_shape[0], image_shape[1], image_shape[2]});
+  const Shape image5 = {1, 1, image_shape[0], image_shape[1], image_shape[2]};
+  const Shape latent5 = r.image_space ? image5 : nets::autoencoder_kl_latent_shape(ae_options, image5);
   const Shape latent_shape(latent5.begin() + 1, latent5.end());  // (C, D, H, W); image space (1, X, Y, Z)
   const std::string mode = r.image_space ? "image" : r.sample ? "sample" : "mean";
 
@@ -259,7 +259,9 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   info["mode"] = mode;
   info["space"] = r.image_space ? "image" : "latent";
   info["scale_factor"] = scale;
-  info["scale_source"] = r.image_space ? "image space: fixed 1" : r.scale > 0 ? "forced" : "1/std of the training latents";
+  info["scale_source"] = r.image_space ? "image space: fixed 1"
+                         : r.scale > 0 ? "forced"
+                                       : "1/std of the training latents";
   info["latent_mean"] = latent_mean;
   info["latent_std"] = latent_std;
   info["latent_shape"] = latent_shape;

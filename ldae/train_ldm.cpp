@@ -334,7 +334,8 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
         },
         o);
     const Tensor real = val[0].unsqueeze(0);
-    const Tensor images = infer::to_image(infer::DiffusionSpace{ae, cache.scale_factor}, cat({real, z}, 0));  // (1+n, 1, X, Y, Z)
+    const infer::DiffusionSpace space{ae, cache.scale_factor};  // ae null: image space
+    const Tensor images = infer::to_image(space, cat({real, z}, 0));  // (1+n, 1, X, Y, Z)
     std::vector<data::Volume> vols;
     std::vector<data::Display> displays;
     for (int64_t i = 0; i < images.size(0); ++i) {

@@ -111,8 +111,9 @@ Upstream open_upstream(const std::string& run2, const std::string& preset) {
   return u;
 }
 
-// The ShiftUNet of `preset` (on the image for an image-space RUN2) with RUN2's UNet arguments where its settings change them (the
-// dropout, which the shift branch uses too: the published ShiftUNet takes the UNet's args).
+// The ShiftUNet of `preset` (on the image for an image-space RUN2) with RUN2's UNet arguments
+// where its settings change them (the dropout, which the shift branch uses too: the published
+// ShiftUNet takes the UNet's args).
 nets::ShiftUNetOptions shift_unet_options_for(const std::string& preset,
                                               const nlohmann::json& ldm_config) {
   nets::ShiftUNetOptions o = nets::shift_unet_preset(preset);
@@ -130,8 +131,8 @@ struct Validation {
 // The y_sem-only reconstruction of each validation scan (ldae-reference 5.5): y_sem from
 // the encoder, a shifted DDIM sample from x_T ~ N(0, I) drawn from `gen`, decoded; scored
 // by SSIM (ldae/metrics.h defaults) and MSE against the autoencoder's decoding of the true
-// latent (in image space: against the image itself). The networks are used as they are (the caller puts the EMA weights in and sets
-// eval mode). The first scan's figure goes to `figure`.
+// latent (in image space: against the image itself). The networks are used as they are (the
+// caller puts the EMA weights in and sets eval mode). The first scan's figure goes to `figure`.
 Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::ShiftUNet& net,
                     const infer::DiffusionSpace& space, const LatentCache& cache,
                     const std::vector<size_t>& rows, const diffusion::Schedule& schedule,

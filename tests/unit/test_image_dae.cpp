@@ -203,7 +203,8 @@ TEST_F(ImageDae, TrainLdmTrainReprOnTheImagesAndReconstruct) {
   EXPECT_EQ(metrics::ssim3d(infer::to_image(m.space(), z), x).mean, r3.last_val_ssim);
 
   // The whole pipeline on a scan, in image space.
-  const infer::Reconstruction rec = infer::reconstruct(m, x, infer::Mode::Encoded, infer::AutoencodingOptions::fixed(4));
+  const infer::Reconstruction rec =
+      infer::reconstruct(m, x, infer::Mode::Encoded, infer::AutoencodingOptions::fixed(4));
   EXPECT_EQ(rec.image.shape(), x.shape());
   EXPECT_EQ(rec.latent.shape(), x.shape());
   for (double value : rec.image.to_vector()) ASSERT_TRUE(std::isfinite(value));

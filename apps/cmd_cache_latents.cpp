@@ -1,6 +1,7 @@
 // ldae cache-latents --ae RUN1 --out LAT [--data MANIFEST] [--sample [--seed N]] [--scale X]
-// [--which best|last]: the latents of every scan, encoded once by the stage-1 autoencoder,
-// with the subject-level split of stage 1 and the scale factor (ldae/latent_cache.h).
+// [--which best|last] [--image-space]: the latents of every scan, encoded once by the stage-1 autoencoder,
+// with the subject-level split of stage 1 and the scale factor (ldae/latent_cache.h); with
+// --image-space the images themselves in [-1, 1] (the image-space DAE baseline).
 #include <cstdio>
 #include <memory>
 
@@ -11,7 +12,7 @@ namespace {
 
 struct CacheLatentsArgs {
   std::string ae, out, data, which = "best";
-  bool sample = false, quiet = false;
+  bool sample = false, quiet = false, image_space = false;
   uint64_t seed = 42;
   double scale = 0;
 };
@@ -25,10 +26,12 @@ void run_cache_latents(const CacheLatentsArgs& a) {
   req.sample = a.sample;
   req.seed = a.seed;
   req.scale = a.scale;
+  req.image_space = a.image_space;
   req.progress = !a.quiet;
   const ldae::stages::CacheLatentsResult r = ldae::stages::cache_latents(req);
-  std::printf("%s: %s%lld latents of %s, scale factor %.6g (training latents' std %.6g)\n", a.out.c_str(),
+  std::printf("%s: %s%lld %s of %s, scale factor %.6g (training latents' std %.6g)\n", a.out.c_str(),
               r.already_complete ? "already complete, " : "", static_cast<long long>(r.count),
+              a.image_space ? "image-space volumes" : "latents",
               ldae::shape_str(r.latent_shape).c_str(), r.scale_factor, r.latent_std);
 }
 
@@ -53,6 +56,10 @@ void add_cache_latents_command(CLI::App& app) {
   sub->add_option("--scale", a->scale,
                   "Force the scale factor (e.g. the published 0.873) instead of 1/std of the training latents")
       ->check(CLI::PositiveNumber);
+  sub->add_flag("--image-space", a->image_space,
+                "Store the images themselves mapped to [-1, 1] (2x - 1, scale factor 1) for the image-space "
+                "diffusion autoencoder baseline; --ae gives only the manifest, preset and split (its weights are not "
+                "used). Not with --sample or --scale");
   sub->add_flag("--quiet", a->quiet, "No progress line on stderr");
   sub->callback([a] { run_cache_latents(*a); });
 }

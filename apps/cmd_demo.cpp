@@ -38,6 +38,9 @@ void add_demo_command(CLI::App& app) {
   sub->add_option("--seed", a->request.seed, "Seed of the cohort and of every stage (same seed, same results)")
       ->capture_default_str();
   sub->add_option("--out", a->request.out, "Output folder")->capture_default_str();
+  sub->add_flag_callback("--image-dae", [a] { a->request.image_dae = 1; },
+                         "Also train the image-space diffusion autoencoder baseline (the paper's DAE) and evaluate "
+                         "it (default: only at preset tiny; at course and paper it takes hours on a CPU)");
   sub->add_flag("--quiet", a->quiet, "No progress lines on stderr");
   sub->callback([a] { run_demo_command(*a); });
 }

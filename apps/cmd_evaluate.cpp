@@ -11,13 +11,15 @@ namespace {
 
 struct EvaluateArgs {
   ldae::stages::EvaluateRequest request;
-  std::string steps;
+  std::string steps, image_dae_steps;
   bool quiet = false;
 };
 
 void run_evaluate(EvaluateArgs& a) {
   ldae::stages::EvaluateRequest req = a.request;
   if (!a.steps.empty()) req.steps = ldae::app::parse_int_list(a.steps, "--steps");
+  if (!a.image_dae_steps.empty())
+    req.image_dae_steps = ldae::app::parse_int_list(a.image_dae_steps, "--image-dae-steps");
   req.progress = !a.quiet;
   ldae::stages::evaluate(req);
   std::printf("%s: results.json, report.md, report.html, features.csv written\n", req.out.c_str());
@@ -30,7 +32,8 @@ void add_evaluate_command(CLI::App& app) {
       "Score a trained LDAE (a finished train-repr run, and through it the autoencoder, the latent model and the "
       "latent cache): test-split reconstructions (autoencoder; LDAE with encoded x_T and with y_sem only; the "
       "unconditional model) at several DDIM step counts, linear probes for AD vs CN and age on y_sem, and the "
-      "baselines (PCA of the autoencoder latents, the true hippocampal volume). Writes OUT/results.json, "
+      "baselines (PCA of the autoencoder latents, the true hippocampal volume, a supervised encoder and, with "
+      "--image-dae, the image-space diffusion autoencoder). Writes OUT/results.json, "
       "OUT/report.md, OUT/report.html, OUT/features.csv and OUT/evaluation/");
   sub->add_option("--repr", a->request.repr_run, "The stage-3 run folder (ldae train-repr --out)")->required();
   sub->add_option("--out", a->request.out, "The output folder")->required();
@@ -40,6 +43,14 @@ void add_evaluate_command(CLI::App& app) {
   sub->add_option("--max-reconstructions", a->request.max_reconstructions,
                   "Test scans to reconstruct (default: the preset's budget)");
   sub->add_option("--probe-epochs", a->request.probe_epochs, "Epochs of the linear probes (default: 200, published)");
+  sub->add_option("--image-dae", a->request.image_dae_run,
+                  "A finished train-repr run of the image-space diffusion autoencoder (the paper's DAE baseline: "
+                  "cache-latents --image-space from the same stage-1 run, train-ldm, train-repr): its y_sem gets the "
+                  "same probes (baselines.image_dae); without it the baseline is skipped");
+  sub->add_option("--image-dae-steps", a->image_dae_steps,
+                  "DDIM step counts of the image DAE's reconstructions (default: those of --steps)");
+  sub->add_option("--image-dae-reconstructions", a->request.image_dae_reconstructions,
+                  "Test scans the image DAE reconstructs (default: as many as the LDAE)");
   sub->add_flag("--quiet", a->quiet, "No progress lines on stderr");
   sub->callback([a] { run_evaluate(*a); });
 }

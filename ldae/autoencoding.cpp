@@ -196,6 +196,36 @@ Tensor to_image(nets::AutoencoderKL& autoencoder, const Tensor& scaled_latent, d
   return autoencoder.decode(mul_scalar(scaled_latent.detach(), 1.0 / scale_factor));
 }
 
+// ---- The diffusion space -----------------------------------------------------------------------
+
+Tensor image_to_diffusion(const Tensor& volume, double scale_factor) {
+  return mul_scalar(add_scalar(mul_scalar(volume.detach(), 2.0), -1.0), scale_factor);
+}
+
+Tensor diffusion_to_image(const Tensor& z, double scale_factor) {
+  return mul_scalar(add_scalar(mul_scalar(z.detach(), 1.0 / scale_factor), 1.0), 0.5);
+}
+
+Tensor scaled_latent(const DiffusionSpace& space, const Tensor& volume) {
+  if (!space.image_space()) return scaled_latent(*space.autoencoder, volume, space.scale_factor);
+  check(std::isfinite(space.scale_factor) && space.scale_factor > 0, "scaled_latent",
+        "the scale factor must be positive and finite, got " + std::to_string(space.scale_factor));
+  check(volume.defined() && volume.dim() == 5 && volume.size(1) == 1, "scaled_latent",
+        "expected a volume (N, 1, X, Y, Z), got " + shape_of(volume));
+  NoGrad no_grad;
+  return image_to_diffusion(volume, space.scale_factor);  // (N, 1, X, Y, Z)
+}
+
+Tensor to_image(const DiffusionSpace& space, const Tensor& z) {
+  if (!space.image_space()) return to_image(*space.autoencoder, z, space.scale_factor);
+  check(std::isfinite(space.scale_factor) && space.scale_factor > 0, "to_image",
+        "the scale factor must be positive and finite, got " + std::to_string(space.scale_factor));
+  check(z.defined() && z.dim() == 5 && z.size(1) == 1, "to_image",
+        "the image-space sample is " + shape_of(z) + ", expected (N, 1, X, Y, Z)");
+  NoGrad no_grad;
+  return diffusion_to_image(z, space.scale_factor);
+}
+
 // ---- Reconstruction ----------------------------------------------------------------------------
 
 std::string mode_name(Mode mode) { return mode == Mode::Encoded ? "encoded" : "semantic"; }
@@ -208,8 +238,8 @@ Mode parse_mode(const std::string& name) {
 
 Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, const AutoencodingOptions& o,
                            Generator* gen) {
-  check(model.autoencoder && model.shift_unet && model.encoder, "reconstruct",
-        "the model lacks a network (autoencoder, shift_unet and encoder are all needed)");
+  check(model.shift_unet && model.encoder, "reconstruct",
+        "the model lacks a network (shift_unet and encoder are needed, and the autoencoder for a latent model)");
   check(volume.defined() && volume.dim() == 5, "reconstruct",
         "expected a volume (N, 1, X, Y, Z), got " + shape_of(volume));
   if (!model.image_shape.empty()) {
@@ -221,7 +251,7 @@ Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, co
   check(mode == Mode::Encoded || gen != nullptr, "reconstruct", "semantic mode needs a Generator to draw x_T");
   Reconstruction r;
   r.y_sem = semantic_code(*model.encoder, volume);                                   // (N, E)
-  r.latent = scaled_latent(*model.autoencoder, volume, model.scale_factor);          // (N, C, d, h, w)
+  r.latent = scaled_latent(model.space(), volume);                                   // (N, C, d, h, w)
   check_latent("reconstruct", *model.shift_unet, r.latent);
   check_code("reconstruct", *model.shift_unet, r.y_sem, r.latent.size(0));
   if (mode == Mode::Encoded) {
@@ -230,8 +260,8 @@ Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, co
     r.x_T = randn(r.latent.shape(), *gen, r.latent.dtype(), 0.0, 1.0, r.latent.device());
   }
   r.recon_latent = decode_latent(*model.shift_unet, model.schedule, r.x_T, r.y_sem, o.ddim("decode"));
-  r.image = to_image(*model.autoencoder, r.recon_latent, model.scale_factor);
-  r.autoencoder_image = to_image(*model.autoencoder, r.latent, model.scale_factor);
+  r.image = to_image(model.space(), r.recon_latent);
+  r.autoencoder_image = to_image(model.space(), r.latent);
   return r;
 }
 

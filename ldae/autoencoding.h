@@ -39,15 +39,42 @@
 
 namespace ldae::infer {
 
+// Where the diffusion runs, and the one map between a volume and that space. Used by every
+// caller that turns scans into diffusion inputs or samples back into images (inference,
+// evaluation, the stage-2 and stage-3 validations):
+//   latent space (autoencoder set):  z = scale_factor * AE.encode(x).mu,  x = AE.decode(z / scale_factor)
+//   image space  (autoencoder null): z = scale_factor * (2 x - 1),         x = (z / scale_factor + 1) / 2
+// The image-space diffusion autoencoder (the paper's "DAE" baseline) diffuses the volume
+// itself, mapped from [0, 1] to [-1, 1] (`ldae cache-latents --image-space`; scale 1).
+struct DiffusionSpace {
+  std::shared_ptr<nets::AutoencoderKL> autoencoder;  // null: image space
+  double scale_factor = 1.0;
+  bool image_space() const { return autoencoder == nullptr; }
+  std::string name() const { return image_space() ? "image" : "latent"; }
+};
+
+// volume (N, 1, X, Y, Z) in [0, 1] -> what the diffusion model sees: (N, C, d, h, w) in
+// latent space, (N, 1, X, Y, Z) in image space. Throws ldae::Error("scaled_latent: ...") for
+// a scale factor that is not positive and finite or a volume that is not (N, 1, X, Y, Z).
+Tensor scaled_latent(const DiffusionSpace& space, const Tensor& volume);
+// The inverse: z (as scaled_latent returns) -> image (N, 1, X, Y, Z), not clipped. Throws
+// ldae::Error("to_image: ...") when z does not fit the space.
+Tensor to_image(const DiffusionSpace& space, const Tensor& scaled_latent);
+// The image-space map alone (no checks beyond the scale): 2 x - 1 times scale, and back.
+Tensor image_to_diffusion(const Tensor& volume, double scale_factor = 1.0);
+Tensor diffusion_to_image(const Tensor& z, double scale_factor = 1.0);
+
 // The three trained networks of an LDAE and what ties them together (the in-memory twin of
 // stages::TrainedLdae of ldae/train_repr.h; apps/inference_args.cpp load_model fills it).
+// With autoencoder null it is the image-space diffusion autoencoder (DiffusionSpace).
 struct LdaeModel {
-  std::shared_ptr<nets::AutoencoderKL> autoencoder;
+  std::shared_ptr<nets::AutoencoderKL> autoencoder;  // null: image space
   std::shared_ptr<nets::ShiftUNet> shift_unet;       // frozen UNet + shift branch
   std::shared_ptr<nets::AttentionSemanticEncoder> encoder;
   diffusion::Schedule schedule = diffusion::Schedule::linear();
   double scale_factor = 1.0;  // latents are multiplied by it before diffusion
   Shape image_shape;          // (X, Y, Z) the networks were trained on; empty: not checked
+  DiffusionSpace space() const { return {autoencoder, scale_factor}; }
 };
 
 // The one shift-aware denoiser the DDIM wiring calls: x_t (N, C, d, h, w) at original
@@ -135,9 +162,11 @@ struct Reconstruction {
   Tensor autoencoder_image;  // (N, 1, D, H, W) AE.decode(mu): the AE's own reconstruction
 };
 
-// The whole pipeline on volume (N, 1, D, H, W) in [0, 1]. `gen` draws x_T in Semantic mode
-// (required then, unused in Encoded mode). Throws ldae::Error("reconstruct: ...") for a
-// missing network, a volume that differs from model.image_shape, and the errors above.
+// The whole pipeline on volume (N, 1, D, H, W) in [0, 1], in the model's space (latent, or
+// image when model.autoencoder is null; autoencoder_image is then the volume mapped there and
+// back). `gen` draws x_T in Semantic mode (required then, unused in Encoded mode). Throws
+// ldae::Error("reconstruct: ...") for a missing network, a volume that differs from
+// model.image_shape, and the errors above.
 Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, const AutoencodingOptions& o,
                            Generator* gen = nullptr);
 

@@ -87,7 +87,17 @@ const std::vector<std::string> kDemoSplit = {"split_stratify=true", "test_fracti
 // training scans (its course preset runs three; on an idle machine a second pass took 3.3
 // minutes and left the validation L1 unchanged, 0.0400 -> 0.0397, while SSIM fell 0.567 ->
 // 0.430); stages 2 and 3 keep their course presets (fifteen and two epochs).
+// The image-space DAE's stages ("image-train-ldm", "image-train-repr") take the latent
+// stages' overrides, and at tiny less work, so that the baseline adds well under a minute to
+// the CI demo (a tiny image-space step costs several times a latent one: with the tiny
+// presets' 4 + 2 epochs its two stages took about 60 s on a loaded 2-core machine): stage 2
+// two epochs instead of four, stage 3 validated on 4 of the 12 validation scans.
 std::vector<std::string> demo_overrides(const std::string& stage, const std::string& preset) {
+  if (stage.rfind("image-", 0) == 0) {
+    std::vector<std::string> extra = demo_overrides(stage.substr(6), preset);
+    if (preset == "tiny") extra.push_back(stage == "image-train-ldm" ? "epochs=2" : "val_scans=4");
+    return extra;
+  }
   std::vector<std::string> extra;
   if (stage == "train-ae") {
     extra = kDemoSplit;
@@ -117,9 +127,14 @@ DemoResult run_demo(const DemoRequest& r) {
   const std::string run1 = (out / "runs" / "1-autoencoder").string(), latents = (out / "latents").string(),
                     run2 = (out / "runs" / "2-ldm").string(), run3 = (out / "runs" / "3-repr").string();
   const std::string seed = std::to_string(r.seed);
+  // The image-space DAE baseline: the same stages 2 and 3 on the images (same stage-1 split).
+  const bool image_dae = r.image_dae < 0 ? r.preset == "tiny" : r.image_dae > 0;
+  const std::string latents_image = (out / "latents-image").string(),
+                    run2_image = (out / "runs" / "2-image-ldm").string(),
+                    run3_image = (out / "runs" / "3-image-repr").string();
 
   // The commands that reproduce each step one by one (printed in the report).
-  const std::vector<std::string> commands = {
+  std::vector<std::string> commands = {
       "ldae demo --preset " + r.preset + " --seed " + seed + " --out " + r.out + "   # all of the below",
       "ldae synth --out " + cohort.out_dir + " --subjects " + std::to_string(cohort.subjects) + " --seed " + seed +
           " --shape " + std::to_string(cohort.shape[0]) + "," + std::to_string(cohort.shape[1]) + "," +
@@ -131,8 +146,18 @@ DemoResult run_demo(const DemoRequest& r) {
           set_flags(demo_overrides("train-ldm", r.preset)),
       "ldae train-repr --ldm " + run2 + " --out " + run3 + " --preset " + r.preset + " --set seed=" + seed +
           set_flags(demo_overrides("train-repr", r.preset)),
-      "ldae evaluate --repr " + run3 + " --out " + r.out + " --seed " + seed,
   };
+  if (image_dae) {
+    commands.push_back("ldae cache-latents --image-space --ae " + run1 + " --out " + latents_image);
+    commands.push_back("ldae train-ldm --latents " + latents_image + " --out " + run2_image + " --preset " +
+                       r.preset + " --set seed=" + seed + set_flags(demo_overrides("image-train-ldm", r.preset)));
+    commands.push_back("ldae train-repr --ldm " + run2_image + " --out " + run3_image + " --preset " + r.preset +
+                       " --set seed=" + seed + set_flags(demo_overrides("image-train-repr", r.preset)));
+  }
+  commands.push_back("ldae evaluate --repr " + run3 + " --out " + r.out + " --seed " + seed +
+                     (image_dae ? " --image-dae " + run3_image +
+                                      (r.preset == "tiny" ? " --image-dae-steps 20 --image-dae-reconstructions 1" : "")
+                                : std::string()));
 
   const std::string timing_path = (out / "timing.json").string();
   json timing = fs::exists(timing_path) ? run::read_json(timing_path) : json::object();
@@ -186,6 +211,36 @@ DemoResult run_demo(const DemoRequest& r) {
                      q.progress = r.progress;
                      return train_repr(q).start != run::RunStart::Finished;
                    }});
+  if (image_dae) {
+    steps.push_back({"image_dae_cache", "the image-space DAE baseline: the images in [-1, 1], stage 1's split", [&] {
+                       CacheLatentsRequest q;
+                       q.ae_run = run1;
+                       q.out = latents_image;
+                       q.image_space = true;
+                       q.progress = r.progress;
+                       return !cache_latents(q).already_complete;
+                     }});
+    steps.push_back({"image_dae_train_ldm", "the image-space DAE baseline: stage 2 on the images", [&] {
+                       TrainLdmRequest q;
+                       q.latents = latents_image;
+                       q.out = run2_image;
+                       q.preset = r.preset;
+                       q.settings = stage_settings(train_ldm_settings(), r.preset, r.seed,
+                                                   demo_overrides("image-train-ldm", r.preset));
+                       q.progress = r.progress;
+                       return train_ldm(q).start != run::RunStart::Finished;
+                     }});
+    steps.push_back({"image_dae_train_repr", "the image-space DAE baseline: stage 3 on the images", [&] {
+                       TrainReprRequest q;
+                       q.ldm_run = run2_image;
+                       q.out = run3_image;
+                       q.preset = r.preset;
+                       q.settings = stage_settings(train_repr_settings(), r.preset, r.seed,
+                                                   demo_overrides("image-train-repr", r.preset));
+                       q.progress = r.progress;
+                       return train_repr(q).start != run::RunStart::Finished;
+                     }});
+  }
   steps.push_back({"evaluate", "evaluation and report", [&] {
                      EvaluateRequest q;
                      q.repr_run = run3;
@@ -195,6 +250,19 @@ DemoResult run_demo(const DemoRequest& r) {
                      q.commands = commands;
                      q.timing = timing;  // the stages' times so far; evaluate adds its own
                      q.progress = r.progress;
+                     if (image_dae) {
+                       q.image_dae_run = run3_image;
+                       // Its reconstructions at tiny: one test scan at 20 steps (the full budget,
+                       // 2 scans x 10/20/50/100 steps x 4 passes, took 100 s of image-space calls).
+                       if (r.preset == "tiny") q.image_dae_steps = {20}, q.image_dae_reconstructions = 1;
+                     } else {
+                       q.image_dae_skipped =
+                           r.image_dae == 0
+                               ? std::string("turned off for this demo (DemoRequest::image_dae = 0)")
+                               : "not trained by this demo: at preset " + r.preset +
+                                     " an image-space step costs ~20-50x a latent step (hours on a CPU); run ldae "
+                                     "demo --image-dae to include it";
+                     }
                      evaluate(q);
                      return true;  // always re-evaluated: cheap next to training, and the report shows the timings
                    }});

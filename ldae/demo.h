@@ -5,6 +5,9 @@
 //   OUT/latents/           ldae cache-latents
 //   OUT/runs/2-ldm         ldae train-ldm      (stage 2)
 //   OUT/runs/3-repr        ldae train-repr     (stage 3)
+//   OUT/latents-image/     ldae cache-latents --image-space   } the image-space diffusion
+//   OUT/runs/2-image-ldm   ldae train-ldm on the images        } autoencoder baseline (the
+//   OUT/runs/3-image-repr  ldae train-repr on the images       } paper's DAE); see image_dae
 //   OUT/evaluation/        ldae evaluate: reconstructions, probes, baselines, figures
 //   OUT/report.md, OUT/report.html, OUT/results.json, OUT/features.csv
 //   OUT/timing.json        the wall time of each step (kept across resumed runs)
@@ -27,6 +30,10 @@ struct DemoRequest {
   uint64_t seed = 0;              // the cohort's seed and every stage's seed
   std::string out = "out/demo";
   bool progress = true;           // per-step lines and the stages' progress lines on stderr
+  // Train and evaluate the image-space DAE baseline too: -1 the preset's default (on at tiny;
+  // off at course and paper, where an image step costs ~20-50x a latent step: hours on a
+  // CPU), 0 off, 1 on (`ldae demo --image-dae`).
+  int image_dae = -1;
 };
 
 struct DemoResult {

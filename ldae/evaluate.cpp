@@ -134,7 +134,7 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
       semantic[steps].add(sem.image, x);
       const Tensor unc_latent =
           infer::decode_latent(plain, model.schedule, sem.x_T, sem.y_sem, o.ddim("decode"));
-      const Tensor unc = infer::to_image(*model.autoencoder, unc_latent, model.scale_factor);
+      const Tensor unc = infer::to_image(model.space(), unc_latent);
       uncond[steps].add(unc, x);
       if (i == 0 && steps == budget.steps.back()) {
         const std::string s = std::to_string(steps);
@@ -144,8 +144,12 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
                as_volume(sem.image, scan.volume),
                as_volume(unc, scan.volume),
                data::difference(scan.volume, as_volume(enc.image, scan.volume))};
-        const char* titles[] = {"input", "autoencoder", "LDAE encoded", "LDAE y_sem only", "unconditional",
-                                "encoded - input"};
+        const bool image = model.space().image_space();
+        const char* titles_ldae[] = {"input", "autoencoder", "LDAE encoded", "LDAE y_sem only", "unconditional",
+                                     "encoded - input"};
+        const char* titles_dae[] = {"input", "input (2x-1 and back)", "DAE encoded", "DAE y_sem only",
+                                    "image DDIM, unconditional", "encoded - input"};
+        const char* const* titles = image ? titles_dae : titles_ldae;
         for (int k = 0; k < 6; ++k) {
           data::Display d;
           d.title = titles[k] + std::string(k >= 2 && k <= 4 ? " (" + s + " steps)" : "");
@@ -168,6 +172,27 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
   }
   out["ldae"] = ldae;
   return out;
+}
+
+// ---- The image-space diffusion autoencoder (the paper's DAE baseline) --------------------
+
+// Refuses an image DAE whose cache does not hold the LDAE's scans with the LDAE's split, row
+// for row (both caches come from the same stage-1 run: cache-latents --image-space).
+void check_same_split(const LatentCache& ldae, const LatentCache& dae, const std::string& dae_run) {
+  const std::string why = "the image DAE " + dae_run + " (cache " + dae.folder + ") ";
+  if (dae.manifest.rows.size() != ldae.manifest.rows.size())
+    fail(kOp, why + "has " + std::to_string(dae.manifest.rows.size()) + " scans, the LDAE's cache " + ldae.folder +
+                  " has " + std::to_string(ldae.manifest.rows.size()) +
+                  "; make its cache with cache-latents --image-space --ae <the LDAE's stage-1 run>");
+  for (size_t i = 0; i < ldae.manifest.rows.size(); ++i) {
+    const auto &a = ldae.manifest.rows[i], &b = dae.manifest.rows[i];
+    if (a.subject != b.subject || a.session != b.session ||
+        ldae.manifest.field(i, "split") != dae.manifest.field(i, "split"))
+      fail(kOp, why + "differs from the LDAE's cache at row " + std::to_string(i + 1) + " (" + a.subject + " M" +
+                    std::to_string(a.session) + " " + ldae.manifest.field(i, "split") + " vs " + b.subject + " M" +
+                    std::to_string(b.session) + " " + dae.manifest.field(i, "split") +
+                    "): the baseline needs the same scans and split");
+  }
 }
 
 // ---- Interpolation of missing visits ------------------------------------------------------
@@ -205,9 +230,9 @@ ordered_json evaluate_interpolation(infer::LdaeModel& model, const LatentCache& 
       const Scan scan = read_scan(kOp, model, cache.manifest.rows[r].full_path);
       x.push_back(scan.tensor);
       y.push_back(infer::semantic_code(*model.encoder, scan.tensor));
-      const Tensor z0 = infer::scaled_latent(*model.autoencoder, scan.tensor, model.scale_factor);
+      const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
       xT.push_back(infer::encode_xT(*model.shift_unet, model.schedule, z0, y.back(), o.ddim("encode")));
-      ae.push_back(infer::to_image(*model.autoencoder, z0, model.scale_factor));
+      ae.push_back(infer::to_image(model.space(), z0));
     }
     for (size_t i = 0; i < rows.size(); ++i)
       for (size_t j = i + 2; j < rows.size(); ++j) {
@@ -218,7 +243,7 @@ ordered_json evaluate_interpolation(infer::LdaeModel& model, const LatentCache& 
           const Tensor lat =
               infer::interpolate(*model.shift_unet, model.schedule, y[i], y[j], xT[i], xT[j], {alpha},
                                  o.ddim("decode"))[0];
-          const Tensor img = infer::to_image(*model.autoencoder, lat, model.scale_factor);
+          const Tensor img = infer::to_image(model.space(), lat);
           Gap& g = by_gap[tj - ti];
           g.ldae.add(img, x[k]);
           g.ldae_vs_ae.add(img, ae[k]);
@@ -315,6 +340,19 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   TrainedLdae trained = load_trained_ldae(r.repr_run, "last", /*ema=*/true);
   infer::LdaeModel model = model_from_trained(trained);
   const LatentCache cache = open_latent_cache(config3.at("data").at("latents").get<std::string>());
+  // The image-space DAE baseline: checked and loaded before any work (refused when it is not
+  // a finished image-space run or its scans or split differ from the LDAE's).
+  std::optional<infer::LdaeModel> dae;
+  std::optional<LatentCache> dae_cache;
+  if (!r.image_dae_run.empty()) {
+    const json config_dae = run::require_finished_stage(r.image_dae_run, "train-repr");
+    dae_cache = open_latent_cache(config_dae.at("data").at("latents").get<std::string>());
+    if (!dae_cache->image_space)
+      fail(kOp, "--image-dae " + r.image_dae_run + " is a latent-space run (its cache " + dae_cache->folder +
+                    " was not made with cache-latents --image-space)");
+    check_same_split(cache, *dae_cache, r.image_dae_run);
+    dae = model_from_trained(load_trained_ldae(r.image_dae_run, "last", /*ema=*/true));
+  }
   Budget budget = preset_budget(preset);
   if (!r.steps.empty()) budget.steps = r.steps;
   if (r.max_reconstructions >= 0) budget.reconstructions = r.max_reconstructions;
@@ -430,9 +468,37 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     baselines["supervised"] = b;
   }
   const double t_supervised = seconds_since(t_sup0);
-  baselines["image_dae"] = {{"skipped", "the image-space diffusion autoencoder baseline is not implemented yet"}};
-  results["baselines"] = baselines;
   const double t_probe = seconds_since(t0);
+
+  // ---- The image-space DAE: the same probes on its y_sem, its reconstructions ----
+  t0 = std::chrono::steady_clock::now();
+  if (r.image_dae_run.empty()) {
+    baselines["image_dae"] = {
+        {"skipped", r.image_dae_skipped.empty()
+                        ? std::string("no image-space DAE given (train one with cache-latents --image-space, "
+                                      "train-ldm and train-repr, then pass ldae evaluate --image-dae RUN3_IMAGE)")
+                        : r.image_dae_skipped}};
+  } else {
+    EncodeRequest de;
+    de.manifest = (fs::path(cache.folder) / "manifest.csv").string();  // the LDAE's rows and splits
+    de.out = (eval_dir / "codes_image_dae").string();
+    de.with_xT = false;
+    de.progress = r.progress;
+    const probe::FeatureTable dae_features = probe::read_features(encode_scans(*dae, de).features);
+    ordered_json b = run_probe(dae_features, "image_dae");
+    b["description"] = "image-space DAE: y_sem of the same encoder trained with the PDAE loss on the images";
+    b["run"] = fs::absolute(r.image_dae_run).lexically_normal().string();
+    Budget dae_budget = budget;  // the same test scans (the same split), maybe fewer
+    if (!r.image_dae_steps.empty()) dae_budget.steps = r.image_dae_steps;
+    if (r.image_dae_reconstructions >= 0) dae_budget.reconstructions = r.image_dae_reconstructions;
+    const ordered_json rec_dae = evaluate_reconstruction(*dae, *dae_cache, dae_budget, r.seed,
+                                                         (eval_dir / "reconstructions_image_dae.png").string(),
+                                                         r.progress);
+    b["reconstruction"] = rec_dae.contains("skipped") ? rec_dae : rec_dae["ldae"];
+    baselines["image_dae"] = b;
+  }
+  results["baselines"] = baselines;
+  const double t_image_dae = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
   ManipulationRequest mr;
@@ -462,6 +528,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   timing["evaluate_reconstruction_s"] = t_rec;
   timing["evaluate_probes_s"] = t_probe;
   timing["evaluate_supervised_s"] = t_supervised;  // part of evaluate_probes_s
+  timing["evaluate_image_dae_s"] = t_image_dae;
   timing["evaluate_manipulation_s"] = t_manip;
   timing["evaluate_interpolation_s"] = t_interp;
   timing["evaluate_speed_s"] = t_speed;
@@ -476,6 +543,13 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
         {"caption", "A test scan: the input, the autoencoder, LDAE with encoded x_T, with y_sem only, the "
                     "unconditional model from the same noise, and the encoded reconstruction's error"}},
        {{"path", "evaluation/probe_ldae/roc.png"}, {"caption", "ROC of the AD-vs-CN probe on y_sem (test)"}}});
+  if (results["baselines"]["image_dae"].contains("reconstruction") &&
+      !results["baselines"]["image_dae"]["reconstruction"].contains("skipped"))
+    results["figures"].push_back(
+        {{"path", "evaluation/reconstructions_image_dae.png"},
+         {"caption", "The same test scan with the image-space DAE baseline: the input, the input mapped to [-1, 1] "
+                     "and back, the DAE with encoded x_T, with y_sem only, the unconditional image model from the "
+                     "same noise, and the encoded reconstruction's error"}});
   if (!results["manipulation"].contains("skipped"))
     results["figures"].push_back(
         {{"path", "evaluation/manipulation.png"},

@@ -14,7 +14,11 @@
 //     default window) and MSE against the input scan;
 //   linear probes on y_sem (ldae/probe.h), and the baselines that exist: PCA of the
 //     autoencoder latents + the same probe, and the oracle (the true hippocampal volume);
-//     the ones not built yet are listed as skipped with the reason;
+//     a supervised encoder; and the image-space diffusion autoencoder (the paper's "DAE":
+//     the same stages 2 and 3 on the images, `cache-latents --image-space`; given as
+//     image_dae_run): its y_sem of the same scans with the same probes, and its encoded and
+//     y_sem-only reconstructions of the same test scans (baselines.image_dae); a baseline
+//     that cannot run is listed as skipped with the reason;
 //   manipulation along the AD-vs-CN probe's direction, measured in the synthetic
 //     generator's true ventricle and hippocampus regions (ldae/manipulation_eval.h;
 //     skipped when the cohort has no cohort.json), figure evaluation/manipulation.png;
@@ -41,6 +45,13 @@ struct EvaluateRequest {
   int64_t probe_epochs = -1;         // -1: the published 200
   std::vector<std::string> commands; // shown in the report
   nlohmann::json timing;             // {"<stage>_s": seconds} to include
+  // The image-space DAE: a finished train-repr run on an image-space cache made from the
+  // LDAE's stage-1 run (the same split; refused otherwise). Empty: baselines.image_dae is
+  // skipped, with image_dae_skipped as the reason (empty: one that names --image-dae).
+  std::string image_dae_run;
+  std::string image_dae_skipped;
+  std::vector<int64_t> image_dae_steps;     // its reconstructions' DDIM step counts; empty: `steps`
+  int64_t image_dae_reconstructions = -1;   // its test scans reconstructed; -1: as the LDAE's
   bool progress = true;
 };
 
@@ -49,7 +60,8 @@ struct EvaluateResult {
 };
 
 // Runs the evaluation and writes the files above. Throws ldae::Error when RUN3 (or the
-// runs it names) is missing or unfinished, or OUT cannot be written.
+// runs it names) is missing or unfinished, or OUT cannot be written; also when image_dae_run
+// is not a finished image-space train-repr run or its scans or split differ from RUN3's.
 EvaluateResult evaluate(const EvaluateRequest& request);
 
 }  // namespace ldae::stages

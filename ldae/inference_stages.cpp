@@ -229,7 +229,7 @@ std::string features_header(int64_t e) {
 EncodeResult encode_scans(infer::LdaeModel& model, const EncodeRequest& r) {
   const std::string op = "encode";
   check(r.image.empty() != r.manifest.empty(), op, "give exactly one of an image and a manifest");
-  check(model.autoencoder && model.shift_unet && model.encoder, op, "the model lacks a network");
+  check(model.shift_unet && model.encoder, op, "the model lacks a network");
   // The scans and their names, all checked before any network call.
   struct Item {
     std::string path, name;
@@ -287,7 +287,7 @@ EncodeResult encode_scans(infer::LdaeModel& model, const EncodeRequest& r) {
     std::map<std::string, Tensor> tensors;
     tensors["y_sem"] = y.reshape({e});
     if (r.with_xT) {
-      const Tensor z0 = infer::scaled_latent(*model.autoencoder, scan.tensor, model.scale_factor);
+      const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
       const Tensor xT = infer::encode_xT(*model.shift_unet, model.schedule, z0, y, enc);  // (1, C, d, h, w)
       const Shape s = xT.shape();
       tensors["x_T"] = xT.reshape({s[1], s[2], s[3], s[4]});
@@ -341,11 +341,11 @@ EncodeResult encode_scans(infer::LdaeModel& model, const EncodeRequest& r) {
 VaryResult vary_scan(infer::LdaeModel& model, const VaryRequest& r) {
   const std::string op = "vary";
   check(r.count >= 1 && r.count <= 64, op, "count must be in 1..64, got " + std::to_string(r.count));
-  check(model.autoencoder && model.shift_unet && model.encoder, op, "the model lacks a network");
+  check(model.shift_unet && model.encoder, op, "the model lacks a network");
   const Scan scan = read_scan(op, model, r.image);
   prepare_out(op, r.out);
   const Tensor y = infer::semantic_code(*model.encoder, scan.tensor);
-  const Tensor z0 = infer::scaled_latent(*model.autoencoder, scan.tensor, model.scale_factor);
+  const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
   infer::AutoencodingOptions sampler = r.sampler;
   Generator gen(r.seed);
   std::vector<Tensor> latents;
@@ -360,13 +360,13 @@ VaryResult vary_scan(infer::LdaeModel& model, const VaryRequest& r) {
   VaryResult out;
   const fs::path dir(r.out);
   std::vector<data::Volume> rows = {scan.volume,
-                                    as_volume(infer::to_image(*model.autoencoder, z0, model.scale_factor), scan.volume)};
+                                    as_volume(infer::to_image(model.space(), z0), scan.volume)};
   std::vector<data::Display> d(2);
   d[0].title = "input";
   d[1].title = "autoencoder";
   Tensor sum1, sum2;
   for (int64_t k = 0; k < r.count; ++k) {
-    const Tensor img = infer::to_image(*model.autoencoder, latents[static_cast<size_t>(k)], model.scale_factor);
+    const Tensor img = infer::to_image(model.space(), latents[static_cast<size_t>(k)]);
     char name[64];
     std::snprintf(name, sizeof name, "variation_%02lld.nii.gz", static_cast<long long>(k + 1));
     const data::Volume v = as_volume(img, scan.volume);

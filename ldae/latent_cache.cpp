@@ -11,6 +11,7 @@
 #include "autograd/no_grad.h"
 #include "data/nifti.h"
 #include "data/preprocess.h"
+#include "ldae/autoencoding.h"
 #include "ldae/presets.h"
 #include "ldae/run/run_folder.h"
 #include "ldae/train_ae.h"
@@ -77,6 +78,12 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   if (!(r.scale >= 0) || !std::isfinite(r.scale))
     fail(kStage, "the forced scale factor must be a positive number (got " + std::to_string(r.scale) + ")");
   if (r.out.empty()) fail(kStage, "no output folder given");
+  if (r.image_space && r.sample)
+    fail(kStage, "--sample draws from the autoencoder's posterior; the image-space cache (--image-space) has no "
+                 "posterior: drop one of the two");
+  if (r.image_space && r.scale > 0)
+    fail(kStage, "the image-space cache (--image-space) has the fixed scale factor 1 (the images in [-1, 1]); "
+                 "--scale is refused with it");
   const json ae_config = run::require_finished_stage(r.ae_run, "train-ae");
   const std::string preset = ae_config.value("preset", std::string());
   nets::check_preset(preset);
@@ -122,15 +129,18 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
                        shape_str(image_shape) + " (ldae preprocess --shape)");
   }
   const nets::AutoencoderKLOptions ae_options = nets::autoencoder_kl_preset(preset);
-  const Shape latent5 = nets::autoencoder_kl_latent_shape(ae_options, {1, 1, image_shape[0], image_shape[1], image_shape[2]});
-  const Shape latent_shape(latent5.begin() + 1, latent5.end());  // (C, D, H, W)
+  const Shape image5 = {1, 1, image_shape[0], image_shape[1], image_shape[2]};
+  const Shape latent5 = r.image_space ? image5 : nets::autoencoder_kl_latent_shape(ae_options, image5);
+  const Shape latent_shape(latent5.begin() + 1, latent5.end());  // (C, D, H, W); image space (1, X, Y, Z)
+  const std::string mode = r.image_space ? "image" : r.sample ? "sample" : "mean";
 
   // ---- The request, and what the folder already holds ----
   json request;
   request["manifest"] = absolute(manifest_path);
   request["autoencoder_run"] = absolute(r.ae_run);
-  request["autoencoder_checkpoint"] = r.which;
-  request["mode"] = r.sample ? "sample" : "mean";
+  if (!r.image_space) request["autoencoder_checkpoint"] = r.which;  // image space: RUN1's weights are unused
+  request["mode"] = mode;
+  if (r.image_space) request["space"] = "image";  // (latent caches made before the field lack it)
   request["seed"] = r.sample ? json(r.seed) : json(nullptr);
   request["scale"] = r.scale > 0 ? json(r.scale) : json(nullptr);
   const std::string info_path = (fs::path(r.out) / "latents.json").string();
@@ -164,7 +174,8 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   fs::remove(info_path, ec);  // an incomplete cache is rebuilt from scratch
 
   // ---- Encode every row ----
-  const auto ae = load_trained_autoencoder(r.ae_run, preset, r.which);
+  std::shared_ptr<nets::AutoencoderKL> ae;  // image space: none (the split and preset come from RUN1)
+  if (!r.image_space) ae = load_trained_autoencoder(r.ae_run, preset, r.which);
   const std::vector<std::string> names = latent_names(m);
   std::vector<int> part(m.rows.size(), 0);  // 0 train, 1 val, 2 test
   for (size_t row : split.val) part[row] = 1;
@@ -174,9 +185,14 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   std::ostringstream sink;
   if (!r.progress) po.out = &sink;
   nn::Progress progress(kStage, static_cast<int64_t>(m.rows.size()), 0, po);
-  std::cerr << "cache-latents: " << m.rows.size() << " scans of " << shape_str(image_shape) << " -> latents "
-            << shape_str(latent_shape) << " (" << (r.sample ? "one posterior sample" : "posterior mean")
-            << "), autoencoder " << r.ae_run << " (" << r.which << ", preset " << preset << ")\n";
+  if (r.image_space)
+    std::cerr << "cache-latents: " << m.rows.size() << " scans of " << shape_str(image_shape)
+              << " -> image space " << shape_str(latent_shape) << " (2 x - 1), split and preset " << preset
+              << " of " << r.ae_run << "\n";
+  else
+    std::cerr << "cache-latents: " << m.rows.size() << " scans of " << shape_str(image_shape) << " -> latents "
+              << shape_str(latent_shape) << " (" << (r.sample ? "one posterior sample" : "posterior mean")
+              << "), autoencoder " << r.ae_run << " (" << r.which << ", preset " << preset << ")\n";
   {
     NoGrad no_grad;
     data::ReadOptions quiet;
@@ -184,11 +200,16 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
     for (size_t row = 0; row < m.rows.size(); ++row) {
       const data::Volume vol = data::normalize_intensity(data::read_nifti(m.rows[row].full_path, quiet));
       const Tensor x = vol.voxels.reshape({1, 1, image_shape[0], image_shape[1], image_shape[2]});
-      auto [mu, sigma] = ae->encode(x);  // (1, C, D, H, W)
-      Tensor z = mu;
-      if (r.sample) {
-        Generator g(r.seed, static_cast<uint64_t>(row) << 40);  // one stream per row
-        z = ae->sample(mu, sigma, g);
+      Tensor z;  // (1, C, D, H, W)
+      if (r.image_space) {
+        z = infer::image_to_diffusion(x, 1.0);  // (1, 1, X, Y, Z) in [-1, 1]
+      } else {
+        auto [mu, sigma] = ae->encode(x);
+        z = mu;
+        if (r.sample) {
+          Generator g(r.seed, static_cast<uint64_t>(row) << 40);  // one stream per row
+          z = ae->sample(mu, sigma, g);
+        }
       }
       const Tensor latent = z.reshape(latent_shape).contiguous();
       for (double v : latent.to_vector())
@@ -201,7 +222,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
       write_safetensors(file, {{"latent", latent}},
                         {{"subject", m.rows[row].subject},
                          {"session", std::to_string(m.rows[row].session)},
-                         {"mode", r.sample ? "sample" : "mean"}});
+                         {"mode", mode}});
       progress.update(static_cast<int64_t>(row) + 1);
     }
   }
@@ -209,10 +230,10 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
 
   // ---- The scale factor ----
   const auto [latent_mean, latent_std] = mean_std(train_latents);
-  if (r.scale <= 0 && !(latent_std > 0))
+  if (r.scale <= 0 && !r.image_space && !(latent_std > 0))
     fail(kStage, "the training latents have no spread (std " + std::to_string(latent_std) +
                      "), so 1/std is not a scale factor; force one with --scale");
-  const double scale = r.scale > 0 ? r.scale : 1.0 / latent_std;
+  const double scale = r.image_space ? 1.0 : r.scale > 0 ? r.scale : 1.0 / latent_std;
 
   // ---- manifest.csv, then latents.json ----
   data::Manifest out = m;
@@ -233,11 +254,14 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   info["stage"] = kStage;
   info["complete"] = true;
   info["autoencoder_run"] = absolute(r.ae_run);
-  info["autoencoder_checkpoint"] = r.which;
+  if (!r.image_space) info["autoencoder_checkpoint"] = r.which;
   info["preset"] = preset;
-  info["mode"] = r.sample ? "sample" : "mean";
+  info["mode"] = mode;
+  info["space"] = r.image_space ? "image" : "latent";
   info["scale_factor"] = scale;
-  info["scale_source"] = r.scale > 0 ? "forced" : "1/std of the training latents";
+  info["scale_source"] = r.image_space ? "image space: fixed 1"
+                         : r.scale > 0 ? "forced"
+                                       : "1/std of the training latents";
   info["latent_mean"] = latent_mean;
   info["latent_std"] = latent_std;
   info["latent_shape"] = latent_shape;
@@ -245,7 +269,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   info["count"] = m.rows.size();
   info["split"] = {{"train", split.train.size()}, {"val", split.val.size()}, {"test", split.test.size()}};
   info["split_settings"] = {{"val_fraction", val_fraction}, {"test_fraction", test_fraction}, {"split_seed", split_seed}, {"split_stratify", split_stratify}};
-  info["transform"] = "per-volume min-max to [0, 1]";
+  info["transform"] = r.image_space ? "per-volume min-max to [0, 1], then 2 x - 1" : "per-volume min-max to [0, 1]";
   info["request"] = request;
   info["version"] = run::program_version();
   run::write_json_atomic(info_path, info);
@@ -275,6 +299,7 @@ LatentCache open_latent_cache(const std::string& folder) {
     c.latent_shape = c.info.at("latent_shape").get<Shape>();
     c.autoencoder_run = c.info.at("autoencoder_run").get<std::string>();
     c.preset = c.info.at("preset").get<std::string>();
+    c.image_space = c.info.value("space", std::string("latent")) == "image";
   } catch (const std::exception& e) {
     fail(op, std::string("latents.json lacks a field or has a wrong type: ") + e.what());
   }

@@ -14,6 +14,12 @@
 //                          "autoencoder_checkpoint", "preset", "mode", "scale_factor",
 //                          "scale_source", "latent_shape", "count", "split", "request"}
 //
+// Image space (--image-space, for the image-space diffusion autoencoder baseline, the
+// paper's "DAE"): RUN1 gives only the manifest, the preset and the subject split (its
+// weights are not loaded), and each "latent" is the volume itself mapped to [-1, 1]
+// (2 x - 1, infer::image_to_diffusion), shape (1, X, Y, Z), scale factor 1; latents.json has
+// "mode": "image" and "space": "image" (latent caches: "space": "latent" or absent).
+//
 // The scale factor s: 1 / std of every element of the training split's latents (the LDM
 // paper's rule; the published code hard-codes 0.8730, ldae-reference 10.1 item 8), or a
 // forced value (--scale). The later stages train on s * latent and decode latent / s.
@@ -37,6 +43,7 @@ struct CacheLatentsRequest {
   bool sample = false;          // true: one stochastic sample per scan (the published latents)
   uint64_t seed = 42;           // the samples' noise (sample mode only)
   double scale = 0;             // > 0: forced scale factor; 0: 1 / std of the training latents
+  bool image_space = false;     // true: the images in [-1, 1] instead of latents (no --sample, --scale)
   bool progress = true;         // a progress line with ETA on stderr
 };
 
@@ -52,7 +59,8 @@ struct CacheLatentsResult {
 // Everything that can be refused is checked before any latent is written: RUN1 not a
 // finished train-ae run, which not best/last, a negative or non-finite scale, the manifest
 // unreadable, a volume whose shape differs from the one RUN1 was trained on, an empty
-// training split, and LAT holding a complete cache made with other arguments. Throws
+// training split, --sample or --scale with image_space, and LAT holding a complete cache made
+// with other arguments. Throws
 // ldae::Error ("cache-latents: ...") for those and for I/O failures.
 CacheLatentsResult cache_latents(const CacheLatentsRequest& request);
 
@@ -63,6 +71,7 @@ struct LatentCache {
   double scale_factor = 1;
   Shape latent_shape;              // (C, D, H, W)
   std::string autoencoder_run, preset;
+  bool image_space = false;        // latents.json "space": "image": the "latents" are 2 x - 1
   nlohmann::json info;             // latents.json
 };
 

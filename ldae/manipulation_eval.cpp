@@ -244,8 +244,8 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
     const RegionMaps& reg = regions[s];
     const Tensor y = infer::semantic_code(*model.encoder, scan.tensor);  // (1, E)
     p_ad_scan.push_back(ad_probability(clf, y)[0]);
-    const Tensor z0 = infer::scaled_latent(*model.autoencoder, scan.tensor, model.scale_factor);
-    const Tensor ae = infer::to_image(*model.autoencoder, z0, model.scale_factor);
+    const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
+    const Tensor ae = infer::to_image(model.space(), z0);
     const Tensor xT = infer::encode_xT(*model.shift_unet, model.schedule, z0, y, o.ddim("encode"));
     // All alphas in one batch: the codes (A, E), x_T repeated (A, C, d, h, w).
     std::vector<Tensor> codes, xts;
@@ -255,7 +255,7 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
     }
     const Tensor lat = infer::decode_latent(*model.shift_unet, model.schedule, cat(xts, 0), cat(codes, 0),
                                             o.ddim("decode"));
-    const Tensor imgs = infer::to_image(*model.autoencoder, lat, model.scale_factor);  // (A, 1, X, Y, Z)
+    const Tensor imgs = infer::to_image(model.space(), lat);  // (A, 1, X, Y, Z)
     const std::vector<double> p = ad_probability(clf, infer::semantic_code(*model.encoder, imgs));
     const Measure m_ae = measure(ae, reg);
     std::vector<Measure> m(kAlphas.size());

@@ -68,6 +68,12 @@ ShiftUNetOptions shift_unet_preset(const std::string& preset) {
   return o;
 }
 
+UNetOptions image_space_unet_options(UNetOptions o) {
+  o.input_channel = 1;              // the volume (N, 1, X, Y, Z) instead of the latent's C channels
+  o.isotropic_resampling = true;    // downsample X, Y and Z alike
+  return o;
+}
+
 PatchDiscriminatorOptions patch_discriminator_preset(const std::string& preset) {
   check_preset(preset);
   PatchDiscriminatorOptions o = paper_patch_discriminator_options();  // ldae-reference 2.2

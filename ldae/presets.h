@@ -40,6 +40,12 @@ ConvNeXtOptions convnext_preset(const std::string& preset);
 // the encoder's y_sem is what label_emb reads.
 ShiftUNetOptions shift_unet_preset(const std::string& preset);
 
+// The image-space diffusion autoencoder's denoiser (the "DAE" baseline of the paper, and the
+// speed comparison's image network): the latent network's options `o` on the image itself,
+// one input/output channel and 2x2x2 resampling (the image is about isotropic; the latent
+// UNet's published (1, 2, 2) resampling would leave the depth axis at full size).
+UNetOptions image_space_unet_options(UNetOptions o);
+
 // The stage-1 discriminator's options at this preset (each gives at least one logit per
 // axis on the preset's image).
 PatchDiscriminatorOptions patch_discriminator_preset(const std::string& preset);

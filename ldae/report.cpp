@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "tensor/error.h"
 
@@ -119,6 +120,18 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
       rows.push_back({label, steps, number(r, p + ".ssim"), number(r, p + ".mse", 5), number(paper, p + ".ssim")});
     }
   }
+  // The image-space DAE baseline's reconstructions of the same test scans (when evaluated).
+  for (const char* mode : {"encoded", "semantic_only", "unconditional"}) {
+    const std::string base = std::string("baselines.image_dae.reconstruction.") + mode;
+    const json* m = at_path(r, base);
+    if (!m || !m->is_object()) continue;
+    const std::string label = std::string(mode) == "encoded"         ? "image-space DAE, encoded x_T"
+                              : std::string(mode) == "semantic_only" ? "image-space DAE, y_sem only"
+                                                                     : "image DDIM, unconditional";
+    for (const auto& [steps, _] : m->items())
+      rows.push_back({label, steps, number(r, base + "." + steps + ".ssim"), number(r, base + "." + steps + ".mse", 5),
+                      "–"});
+  }
   doc.table(rows);
 }
 
@@ -141,19 +154,24 @@ void probe_section(Document& doc, const json& r, const json& paper) {
                     with_interval(root, c + "f1"), with_interval(root, c + "mcc"), with_interval(root, a + "mae", 2),
                     with_interval(root, a + "rmse", 2)});
   };
+  // Each of our rows with the paper's row of the same model right below it.
+  const std::map<std::string, std::string> paper_rows = {{"image_dae", "image-space DAE (paper)"},
+                                                         {"supervised", "supervised encoder (paper)"}};
   add("LDAE y_sem (ours)", r, "probe.");
-  if (const json* b = at_path(r, "baselines"); b && b->is_object())
+  add("LDAE (paper, CN positive)", paper, "probe.");
+  const json* b = at_path(r, "baselines");
+  if (b && b->is_object())
     for (const auto& [name, value] : b->items()) {
       if (value.is_object() && value.contains("skipped")) {
         rows.push_back({name + " (ours): " + value["skipped"].get<std::string>(), "–", "–", "–", "–", "–", "–", "–",
                         "–"});
-        continue;
+      } else {
+        add(text_or(value, "description", name) + " (ours)", r, "baselines." + name + ".");
       }
-      add(text_or(value, "description", name) + " (ours)", r, "baselines." + name + ".");
+      if (paper_rows.count(name)) add(paper_rows.at(name), paper, "baselines." + name + ".");
     }
-  add("LDAE (paper, CN positive)", paper, "probe.");
-  add("image-space DAE (paper)", paper, "baselines.image_dae.");
-  add("supervised encoder (paper)", paper, "baselines.supervised.");
+  for (const auto& [name, label] : paper_rows)  // the paper's rows of models we did not list
+    if (!b || !b->is_object() || !b->contains(name)) add(label, paper, "baselines." + name + ".");
   doc.table(rows);
 }
 

@@ -120,8 +120,7 @@ ordered_json measure_speed(const SpeedRequest& r) {
 
   // ---- The image-space DAE's ShiftUNet: the LDAE's options at image resolution ----
   nets::ShiftUNetOptions image_options = model.shift_unet->options();
-  image_options.unet.input_channel = 1;
-  image_options.unet.isotropic_resampling = true;
+  image_options.unet = nets::image_space_unet_options(image_options.unet);
   say("building the image-space ShiftUNet");
   Generator image_gen(r.seed + 1);
   nets::ShiftUNet image_net(image_options, image_gen);

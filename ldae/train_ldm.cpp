@@ -18,6 +18,7 @@
 #include "diffusion/ddim.h"
 #include "diffusion/forward.h"
 #include "diffusion/loss.h"
+#include "ldae/autoencoding.h"
 #include "ldae/latent_cache.h"
 #include "ldae/presets.h"
 #include "ldae/run/checkpoint_values.h"
@@ -121,13 +122,23 @@ std::string trained_unet_path(const std::string& run2, const std::string& which)
   return which == "best" ? p.best : p.last;
 }
 
+bool is_image_space_run(const nlohmann::json& config) {
+  return config.value("data", nlohmann::json::object()).value("space", std::string("latent")) == "image";
+}
+
+nets::UNetOptions trained_unet_options(const std::string& run2, const std::string& preset) {
+  const nlohmann::json config = run::read_json(run::run_paths(run2).config);
+  const nets::UNetOptions o = nets::unet_options(preset);
+  return is_image_space_run(config) ? nets::image_space_unet_options(o) : o;
+}
+
 std::shared_ptr<nets::UNet> load_trained_unet(const std::string& run2, const std::string& preset,
                                               const std::string& which, bool ema) {
   const std::string path = trained_unet_path(run2, which);
   nets::check_preset(preset);
   run::require_finished_stage(run2, kStage, {{"preset", preset}});
   Generator init(0);
-  auto unet = std::make_shared<nets::UNet>(nets::unet_options(preset), init);
+  auto unet = std::make_shared<nets::UNet>(trained_unet_options(run2, preset), init);
   nn::load_weights(path, *unet, ema ? "ema" : "model");
   unet->eval();
   return unet;
@@ -151,7 +162,9 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   if (cache.preset != r.preset)
     fail(kStage, "the latents of " + r.latents + " were made by an autoencoder of preset \"" + cache.preset +
                      "\", this run's preset is \"" + r.preset + "\" (use --preset " + cache.preset + ")");
-  nets::UNetOptions unet_options = nets::unet_options(r.preset);
+  // Image space (the DAE baseline): the preset's UNet on the 1-channel image, isotropic.
+  nets::UNetOptions unet_options = cache.image_space ? nets::image_space_unet_options(nets::unet_options(r.preset))
+                                                     : nets::unet_options(r.preset);
   unet_options.dropout = s.get_float("dropout");
   const Shape& ls = cache.latent_shape;  // (C, D, H, W)
   if (ls[0] != unet_options.input_channel)
@@ -170,7 +183,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   if (static_cast<int64_t>(train_rows.size()) < batch_size)
     fail(kStage, "batch_size " + std::to_string(batch_size) + " is larger than the training split (" +
                      std::to_string(train_rows.size()) + " latents)");
-  if (sample_count > 0) {
+  if (sample_count > 0 && !cache.image_space) {
     try {
       run::require_finished_stage(cache.autoencoder_run, "train-ae", {{"preset", r.preset}});
     } catch (const Error& e) {
@@ -193,7 +206,11 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
                     {"latent_shape", ls},
                     {"mode", cache.info.value("mode", std::string())},
                     {"split", {{"train", train_rows.size()}, {"val", val_rows.size()}}}};
-  config["networks"] = {{"unet", "UNet, preset " + r.preset}};
+  // Only image-space runs record the space: absent means latent, so that run folders made
+  // before the field existed still resume (open_run compares the whole configuration).
+  if (cache.image_space) config["data"]["space"] = "image";
+  config["networks"] = {{"unet", "UNet, preset " + r.preset +
+                                     (cache.image_space ? " on the image (1 channel, isotropic resampling)" : "")}};
   config["environment"] = {{"version", run::program_version()}, {"threads", run::thread_count_hint()}};
   TrainLdmResult result;
   result.start = run::open_run(paths, config);
@@ -228,8 +245,8 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   Generator init2(seed, 0);
   nets::UNet ema_net(unet_options, init2, std::make_shared<Generator>(seed, kDropoutOffset));
   ema_net.eval();
-  std::shared_ptr<nets::AutoencoderKL> ae;
-  if (sample_count > 0)
+  std::shared_ptr<nets::AutoencoderKL> ae;  // null in image space: the samples are images
+  if (sample_count > 0 && !cache.image_space)
     ae = load_trained_autoencoder(cache.autoencoder_run, r.preset,
                                   cache.info.value("autoencoder_checkpoint", std::string("best")));
 
@@ -317,7 +334,8 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
         },
         o);
     const Tensor real = val[0].unsqueeze(0);
-    const Tensor images = ae->decode(mul_scalar(cat({real, z}, 0), 1.0 / cache.scale_factor));  // (1+n, 1, X, Y, Z)
+    const infer::DiffusionSpace space{ae, cache.scale_factor};  // ae null: image space
+    const Tensor images = infer::to_image(space, cat({real, z}, 0));  // (1+n, 1, X, Y, Z)
     std::vector<data::Volume> vols;
     std::vector<data::Display> displays;
     for (int64_t i = 0; i < images.size(0); ++i) {
@@ -327,7 +345,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
       data::Display d;
       d.vmin = 0;
       d.vmax = 1;
-      d.title = i == 0 ? "val decoded" : "sample " + std::to_string(i);
+      d.title = i == 0 ? (cache.image_space ? "val image" : "val decoded") : "sample " + std::to_string(i);
       displays.push_back(d);
     }
     data::write_png(figure, data::figure_grid(vols, displays));

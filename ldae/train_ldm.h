@@ -15,10 +15,17 @@
 // checkpoint by the EMA's; a few DDIM samples from fixed noise with the EMA weights,
 // decoded by the stage-1 autoencoder (latent / scale_factor), in figures/epoch_NNN.png.
 //
+// On an image-space cache (`cache-latents --image-space`: the image-space diffusion
+// autoencoder baseline) the same loop trains the preset's UNet on the image
+// (nets::image_space_unet_options: 1 channel, isotropic resampling); the samples are images
+// (no autoencoder); config.json records data.space "image" (absent: latent).
+//
 // Checkpoints (nn/checkpoint.h): "model.<unet key>", "ema.<unet key>", "optim.*", the
 // generators "noise" and "dropout", the epoch and batch position: the same command after
 // a crash continues bit-identically to an uninterrupted run.
 #pragma once
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -66,8 +73,14 @@ diffusion::Schedule trained_ldm_schedule(const std::string& run2);
 // RUN2/checkpoints/<which>.safetensors ("best" or "last").
 std::string trained_unet_path(const std::string& run2, const std::string& which = "last");
 
+// True when a train-ldm config.json (data.space) says the run diffused images.
+bool is_image_space_run(const nlohmann::json& config);
+// The UNet options a train-ldm run was built with: nets::unet_options(preset), made
+// image-space (nets::image_space_unet_options) for an image-space run; dropout not applied.
+nets::UNetOptions trained_unet_options(const std::string& run2, const std::string& preset);
+
 // For stage 3: the UNet of a finished train-ldm run folder, built at `preset`
-// (nets::unet_options) and loaded from its "best" or "last" checkpoint, the EMA weights
+// (trained_unet_options) and loaded from its "best" or "last" checkpoint, the EMA weights
 // ("ema.*") by default or the raw ones ("model.*"); in eval mode. Throws ldae::Error when
 // the folder is missing, not a finished train-ldm run, trained at another preset, or its
 // checkpoint does not fit.

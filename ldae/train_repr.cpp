@@ -15,6 +15,7 @@
 #include "data/nifti.h"
 #include "data/preprocess.h"
 #include "diffusion/ddim.h"
+#include "ldae/autoencoding.h"
 #include "ldae/latent_cache.h"
 #include "ldae/metrics.h"
 #include "ldae/pdae_step.h"
@@ -84,6 +85,7 @@ struct Upstream {
   std::string ldm_checkpoint;  // RUN2's last.safetensors
   nlohmann::json ldm_config;
   LatentCache cache;
+  bool image_space = false;  // the image-space DAE baseline: no autoencoder, the image is diffused
 };
 
 Upstream open_upstream(const std::string& run2, const std::string& preset) {
@@ -101,14 +103,21 @@ Upstream open_upstream(const std::string& run2, const std::string& preset) {
   u.autoencoder_run = fs::absolute(u.cache.autoencoder_run).lexically_normal().string();
   u.autoencoder_checkpoint = u.cache.info.value("autoencoder_checkpoint", std::string("best"));
   u.ldm_checkpoint = trained_unet_path(run2, "last");
+  u.image_space = u.cache.image_space;
+  if (is_image_space_run(u.ldm_config) != u.image_space)
+    fail(kStage, "run folder " + run2 + " was trained in " + (u.image_space ? "latent" : "image") +
+                     " space, but its cache " + u.latents + " is in " + (u.image_space ? "image" : "latent") +
+                     " space (the cache was rebuilt?)");
   return u;
 }
 
-// The ShiftUNet of `preset` with RUN2's UNet arguments where its settings change them (the
-// dropout, which the shift branch uses too: the published ShiftUNet takes the UNet's args).
+// The ShiftUNet of `preset` (on the image for an image-space RUN2) with RUN2's UNet arguments
+// where its settings change them (the dropout, which the shift branch uses too: the published
+// ShiftUNet takes the UNet's args).
 nets::ShiftUNetOptions shift_unet_options_for(const std::string& preset,
                                               const nlohmann::json& ldm_config) {
   nets::ShiftUNetOptions o = nets::shift_unet_preset(preset);
+  if (is_image_space_run(ldm_config)) o.unet = nets::image_space_unet_options(o.unet);  // as train-ldm built it
   const nlohmann::json st = ldm_config.value("settings", nlohmann::json::object());
   if (st.contains("dropout") && st["dropout"].is_number())
     o.unet.dropout = st["dropout"].get<double>();
@@ -122,10 +131,10 @@ struct Validation {
 // The y_sem-only reconstruction of each validation scan (ldae-reference 5.5): y_sem from
 // the encoder, a shifted DDIM sample from x_T ~ N(0, I) drawn from `gen`, decoded; scored
 // by SSIM (ldae/metrics.h defaults) and MSE against the autoencoder's decoding of the true
-// latent. The networks are used as they are (the caller puts the EMA weights in and sets
-// eval mode). The first scan's figure goes to `figure`.
+// latent (in image space: against the image itself). The networks are used as they are (the
+// caller puts the EMA weights in and sets eval mode). The first scan's figure goes to `figure`.
 Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::ShiftUNet& net,
-                    const nets::AutoencoderKL& ae, const LatentCache& cache,
+                    const infer::DiffusionSpace& space, const LatentCache& cache,
                     const std::vector<size_t>& rows, const diffusion::Schedule& schedule,
                     const diffusion::DdimOptions& ddim, Generator gen, const std::string& figure) {
   NoGrad no_grad;
@@ -147,16 +156,16 @@ Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::S
       return diffusion::EpsAndShift{eps, shift};
     };
     const Tensor z_hat = diffusion::ddim_sample_shifted(schedule, x_T, fn, ddim);
-    const Tensor generated =
-        ae.decode(mul_scalar(z_hat, 1.0 / cache.scale_factor));  // (1, 1, X, Y, Z)
-    const Tensor reference = ae.decode(mul_scalar(z0, 1.0 / cache.scale_factor));
+    const Tensor generated = infer::to_image(space, z_hat);  // (1, 1, X, Y, Z)
+    const Tensor reference = space.image_space() ? x : infer::to_image(space, z0);
     v.ssim += metrics::ssim3d(generated, reference).mean;
     v.mse += metrics::mse(generated, reference).mean;
     if (i == 0) {
       data::Volume a = vol, b = vol;
       a.voxels = reference.reshape({s[0], s[1], s[2]}).contiguous();
       b.voxels = generated.reshape({s[0], s[1], s[2]}).contiguous();
-      data::write_png(figure, data::comparison_figure(a, b, "autoencoder", "y_sem only"));
+      data::write_png(figure, data::comparison_figure(a, b, space.image_space() ? "image" : "autoencoder",
+                                                      "y_sem only"));
     }
   }
   v.ssim /= static_cast<double>(rows.size());
@@ -208,8 +217,9 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
          "run folder " + run3 + ": the stage-2 checkpoint " + u.ldm_checkpoint +
              " has changed since this run was trained (fingerprint " + fp + ", recorded " +
              d.value("ldm_checkpoint_fnv1a64", std::string("(none)")) + ")");
-  out.autoencoder =
-      load_trained_autoencoder(u.autoencoder_run, out.preset, u.autoencoder_checkpoint);
+  if (!u.image_space)  // image space: autoencoder stays null (infer::DiffusionSpace)
+    out.autoencoder =
+        load_trained_autoencoder(u.autoencoder_run, out.preset, u.autoencoder_checkpoint);
   out.schedule = trained_ldm_schedule(u.ldm_run);
   out.scale_factor = u.cache.scale_factor;
   Generator init(0);
@@ -223,7 +233,7 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
   nn::load_weights(which == "best" ? paths.best : paths.last, *view, ema ? "ema" : "model");
   out.encoder->eval();
   out.shift_unet->train_shift(false);
-  out.autoencoder->eval();
+  if (out.autoencoder) out.autoencoder->eval();
   return out;
 }
 
@@ -282,11 +292,12 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
                        ") are too small for the semantic encoder of preset " + r.preset + ": " +
                        e.what());
     }
-    const Shape want =
-        nets::autoencoder_kl_latent_shape(ae_options, {1, 1, vol[0], vol[1], vol[2]});
+    const Shape want = u.image_space ? Shape{1, 1, vol[0], vol[1], vol[2]}
+                                     : nets::autoencoder_kl_latent_shape(ae_options, {1, 1, vol[0], vol[1], vol[2]});
     if (ls.size() != 4 || Shape{1, ls[0], ls[1], ls[2], ls[3]} != want)
-      fail(kStage, "the latent cache's latents are " + shape_str(ls) +
-                       " but the autoencoder of preset " + r.preset + " gives " +
+      fail(kStage, "the latent cache's latents are " + shape_str(ls) + " but " +
+                       (u.image_space ? std::string("image space") : "the autoencoder of preset " + r.preset) +
+                       " gives " +
                        shape_str(Shape(want.begin() + 1, want.end())) + " for the " +
                        shape_str(vol) + " volumes");
     const nets::UNetOptions& uo = net_options.unet;
@@ -309,7 +320,10 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   auto encoder = std::make_shared<nets::AttentionSemanticEncoder>(enc_options, init, encoder_drop);
   auto net = std::make_shared<nets::ShiftUNet>(net_options, init, shift_drop);
   nets::load_frozen_unet(*net, u.ldm_checkpoint, "ema.");
-  const auto ae = load_trained_autoencoder(u.autoencoder_run, r.preset, u.autoencoder_checkpoint);
+  infer::DiffusionSpace space;  // image space: no autoencoder, the validation reference is the image
+  space.scale_factor = cache.scale_factor;
+  if (!u.image_space)
+    space.autoencoder = load_trained_autoencoder(u.autoencoder_run, r.preset, u.autoencoder_checkpoint);
   const diffusion::Schedule schedule = trained_ldm_schedule(u.ldm_run);
   const auto trainable = trainable_view(encoder, net);
 
@@ -332,6 +346,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
       {"latent_shape", ls},
       {"encoder_input", "per-volume min-max to [0, 1], axial slices (B, 1, Z, X, Y)"},
       {"split", {{"train", train_rows.size()}, {"val", val_rows.size()}}}};
+  if (u.image_space) config["data"]["space"] = "image";  // absent: latent (older run folders resume)
   config["schedule"] = {
       {"from", "the train-ldm run's settings"},
       {"schedule", u.ldm_config.value("settings", nlohmann::json::object()).value("schedule", "")},
@@ -340,7 +355,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
       {"encoder", "AttentionSemanticEncoder, preset " + r.preset + " (randomly initialised)"},
       {"shift_unet", "ShiftUNet, preset " + r.preset + ", latent_dim " +
                          std::to_string(net_options.latent_dim) + ", dropout " +
-                         nn::format_number(net_options.unet.dropout) + " (RUN2's)"}};
+                         nn::format_number(net_options.unet.dropout) + " (RUN2's)" +
+                         (u.image_space ? ", on the image (1 channel, isotropic resampling)" : "")}};
   config["environment"] = {{"version", run::program_version()},
                            {"threads", run::thread_count_hint()}};
   TrainReprResult result;
@@ -444,7 +460,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     }
     encoder->eval();
     net->train_shift(false);
-    const Validation v = validate(*encoder, *net, *ae, cache, val_rows, schedule,
+    const Validation v = validate(*encoder, *net, space, cache, val_rows, schedule,
                                   validation_ddim(s), val_noise, figure);
     {
       NoGrad no_grad;

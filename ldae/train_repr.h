@@ -22,6 +22,12 @@
 // 5.5); a tri-planar figure of the two for the first scan; best.safetensors when val_ssim
 // improved; then last.safetensors. At the end RUN3/done.json.
 //
+// Image space (RUN2 trained on `cache-latents --image-space`: the image-space diffusion
+// autoencoder baseline): the ShiftUNet is built on the image as RUN2's UNet
+// (nets::image_space_unet_options), the encoder unchanged, no autoencoder is loaded, and the
+// validation reference is the image itself; config.json records data.space "image" (absent:
+// latent).
+//
 // Checkpoints hold the trainable parts only ("model.encoder.*", "model.shift_unet.<shift
 // branch keys>", the same under "ema." and the optimizer's state): the frozen UNet is
 // RUN2's, whose checkpoint fingerprint config.json records. Exact resume as stage 1: the
@@ -69,7 +75,8 @@ TrainReprResult train_repr(const TrainReprRequest& request);
 
 // Everything inference needs, from a finished train-repr run: the networks in eval mode.
 struct TrainedLdae {
-  std::shared_ptr<nets::AutoencoderKL> autoencoder;  // RUN1's, the checkpoint LAT was made with
+  std::shared_ptr<nets::AutoencoderKL> autoencoder;  // RUN1's, the checkpoint LAT was made with;
+                                                     // null for an image-space run (the DAE baseline)
   std::shared_ptr<nets::ShiftUNet> shift_unet;       // frozen UNet (RUN2, EMA) + shift branch
   // The semantic encoder: reads axial_slices of (N, 1, X, Y, Z) volumes in [0, 1].
   std::shared_ptr<nets::AttentionSemanticEncoder> encoder;

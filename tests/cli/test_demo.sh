@@ -6,6 +6,8 @@
 #     (timings aside);
 #   - a second demo with the same seed in another folder gives the same results.json
 #     (timings aside): same seed, same thread count, same numbers;
+#   - the image-space DAE baseline (on by default at tiny) is trained next to the other runs and
+#     evaluated with the same probes (baselines.image_dae);
 #   - --help works and a bad preset is a usage error.
 # Usage: test_demo.sh /path/to/ldae
 set -u
@@ -37,12 +39,15 @@ t1=$(now)
 echo "time: tiny demo $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
 A="$WORK/a"
 for f in report.md report.html results.json features.csv timing.json evaluation/reconstructions.png \
-         runs/1-autoencoder/done.json latents/latents.json runs/2-ldm/done.json runs/3-repr/done.json; do
+         runs/1-autoencoder/done.json latents/latents.json runs/2-ldm/done.json runs/3-repr/done.json \
+         latents-image/latents.json runs/2-image-ldm/done.json runs/3-image-repr/done.json \
+         evaluation/reconstructions_image_dae.png; do
   [ -s "$A/$f" ] && ok "demo wrote $f" || fail "demo did not write $f"
 done
 for key in '"vae"' '"ssim"' '"encoded"' '"semantic_only"' '"unconditional"' '"probe"' '"ad_vs_cn"' '"auc"' \
            '"mcc"' '"age"' '"mae"' '"rmse"' '"baselines"' '"pca_latents"' '"oracle_hippocampus"' '"timing"' \
-           '"train_ae_s"' '"train_ldm_s"' '"train_repr_s"' '"ratio_per_step"' '"per_volume"'; do
+           '"train_ae_s"' '"train_ldm_s"' '"train_repr_s"' '"ratio_per_step"' '"per_volume"' '"image_dae"' \
+           '"image_dae_train_ldm_s"' '"image_dae_train_repr_s"' '"evaluate_image_dae_s"'; do
   grep -q "$key" "$A/results.json" && ok "results.json has $key" || fail "results.json lacks $key"
 done
 # The manipulation experiment ran (a synthetic cohort with cohort.json): a table, not skipped.
@@ -73,6 +78,17 @@ b = json.load(open(sys.argv[1]))["baselines"]["supervised"]
 ok = "skipped" not in b and 0 <= b["ad_vs_cn"]["auc"] <= 1 and math.isfinite(b["age"]["mae"])
 sys.exit(0 if ok else 1)
 PY
+# The image-space DAE baseline ran: its probes like the others, its reconstructions of a test scan.
+python3 - "$A/results.json" <<'PY' && ok "results.json has baselines.image_dae with probes and reconstructions" \
+  || fail "results.json: the image DAE baseline is skipped or lacks ad_vs_cn.auc / age.mae / reconstruction"
+import json, math, sys
+b = json.load(open(sys.argv[1]))["baselines"]["image_dae"]
+ok = "skipped" not in b and 0 <= b["ad_vs_cn"]["auc"] <= 1 and math.isfinite(b["age"]["mae"])
+ok = ok and all(math.isfinite(b["reconstruction"][m]["20"]["ssim"]) for m in ("encoded", "semantic_only"))
+sys.exit(0 if ok else 1)
+PY
+grep -q 'image-space DAE, encoded x_T' "$A/report.md" && ok "report.md has the image DAE's reconstructions" \
+  || fail "report.md lacks the image DAE's reconstruction rows"
 [ -s "$A/evaluation/supervised/supervised.json" ] && ok "demo wrote evaluation/supervised/supervised.json" \
   || fail "no evaluation/supervised/supervised.json"
 [ -s "$A/evaluation/manipulation.png" ] && ok "demo wrote evaluation/manipulation.png" || fail "no manipulation.png"

@@ -6,6 +6,7 @@
 #     --sample is reproducible from its seed; bad input is refused (an unfinished or
 #     missing autoencoder run, an unreadable manifest, volumes of another shape, a folder
 #     that is not a cache, other arguments into a complete cache);
+#   - cache-latents --image-space writes the images with the same split, refuses --sample/--scale;
 #   - train-ldm writes its run folder (config.json, log.csv, checkpoints with model, ema
 #     and optim tensors, figures of decoded samples, done.json), the validation eps-MSE
 #     falls; the same command again says the run is complete;
@@ -75,6 +76,20 @@ cmp -s "$WORK/lat_s1/$f" "$WORK/lat_s3/$f" && fail "--sample: another seed gives
 cmp -s "$WORK/lat_s1/$f" "$LAT/$f" && fail "--sample stored the mean" || ok "--sample differs from the mean"
 grep -q '"scale_source": "forced"' "$WORK/lat_s1/latents.json" && grep -q '"mode": "sample"' "$WORK/lat_s1/latents.json" \
   && ok "latents.json: forced scale, sample mode" || fail "latents.json of --sample --scale"
+# --image-space: the images in [-1, 1] with the same split; --sample and --scale refused with it.
+expect 0 '16 image-space volumes of \(1, 16, 20, 16\), scale factor 1 ' \
+  cache-latents --image-space --ae "$R1" --out "$WORK/lat_img" --quiet
+grep -q '"space": "image"' "$WORK/lat_img/latents.json" && grep -q '"scale_source": "image space: fixed 1"' \
+  "$WORK/lat_img/latents.json" && ok "latents.json: image space, scale 1" || fail "latents.json of --image-space"
+python3 - "$LAT/manifest.csv" "$WORK/lat_img/manifest.csv" <<'PY' && ok "--image-space: the same split as the latent cache" \
+  || fail "--image-space: another split (or no rows)"
+import csv, sys
+rows = [[(r["subject"], r["session"], r["split"]) for r in csv.DictReader(open(f))] for f in sys.argv[1:]]
+sys.exit(0 if len(rows[0]) == 16 and rows[0] == rows[1] else 1)
+PY
+expect 0 'already complete' cache-latents --image-space --ae "$R1" --out "$WORK/lat_img" --quiet
+expect 1 '--sample .*--image-space' cache-latents --image-space --sample --ae "$R1" --out "$WORK/bad_lat" --quiet
+expect 1 '--image-space.*--scale is refused' cache-latents --image-space --scale 2 --ae "$R1" --out "$WORK/bad_lat" --quiet
 # Refused.
 cp -r "$R1" "$WORK/run1_unfinished" && rm "$WORK/run1_unfinished/done.json"
 expect 1 'was not finished \(no done.json\)' cache-latents --ae "$WORK/run1_unfinished" --out "$WORK/bad_lat"

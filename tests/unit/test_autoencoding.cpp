@@ -10,6 +10,7 @@
 #include "common/tiny_ldae.h"
 #include "autograd/no_grad.h"
 #include "ldae/autoencoding.h"
+#include "ldae/presets.h"
 #include "tensor/ops.h"
 
 using namespace ldae;
@@ -138,6 +139,57 @@ TEST(Autoencoding, ToImageDividesByTheScaleFactor) {
   const Tensor mu = m.autoencoder->encode(x).first;
   EXPECT_LT(max_abs_diff(z, mul_scalar(mu, 0.5)), 1e-6);
   EXPECT_LT(max_abs_diff(to_image(*m.autoencoder, z, 0.5), m.autoencoder->decode(mu)), 1e-5);
+}
+
+// ---- Image space (the image-space DAE baseline: autoencoder null) ------------------------------
+
+TEST(Autoencoding, ImageSpaceMapIsTwoXMinusOneAndItsRoundTripIsExact) {
+  // Values on a 1/256 grid: 2x - 1 and (z + 1) / 2 are exact in float32, so the round trip is.
+  std::vector<double> grid;
+  for (int k = 0; k <= 256; ++k) grid.push_back(k / 256.0);
+  const Tensor x = Tensor::from_vector(grid, {1, 1, 1, 1, 257});
+  DiffusionSpace image;  // autoencoder null
+  ASSERT_TRUE(image.image_space());
+  EXPECT_EQ(image.name(), "image");
+  const Tensor z = scaled_latent(image, x);
+  EXPECT_EQ(z.shape(), x.shape());
+  EXPECT_EQ(max_abs_diff(z, add_scalar(mul_scalar(x, 2.0), -1.0)), 0.0);
+  EXPECT_EQ(z.to_vector().front(), -1.0);
+  EXPECT_EQ(z.to_vector().back(), 1.0);
+  EXPECT_EQ(max_abs_diff(to_image(image, z), x), 0.0);
+  image.scale_factor = 0.5;  // z = 0.5 (2x - 1), and back
+  EXPECT_EQ(max_abs_diff(scaled_latent(image, x), add_scalar(x, -0.5)), 0.0);
+  EXPECT_EQ(max_abs_diff(to_image(image, scaled_latent(image, x)), x), 0.0);
+  // Arbitrary [0, 1) values: exact up to the float32 rounding of 2x - 1 (one ulp of 1).
+  const Tensor v = tiny_volume(3);
+  DiffusionSpace unit;
+  EXPECT_LE(max_abs_diff(to_image(unit, scaled_latent(unit, v)), v), 6e-8);
+  expect_error([&] { scaled_latent(unit, Tensor::zeros({1, 3, 4, 4, 4})); }, {"scaled_latent", "(N, 1, X, Y, Z)"});
+  expect_error([&] { to_image(unit, Tensor::zeros({1, 3, 4, 4, 4})); }, {"to_image", "(N, 1, X, Y, Z)"});
+  unit.scale_factor = 0;
+  expect_error([&] { scaled_latent(unit, v); }, {"scale factor must be positive"});
+}
+
+TEST(Autoencoding, ImageSpaceModelReconstructsOnTheImage) {
+  // The tiny image-space DAE: no autoencoder, the ShiftUNet on the 1-channel image.
+  LdaeModel m = tiny_model();
+  m.autoencoder = nullptr;
+  m.scale_factor = 1.0;
+  nets::ShiftUNetOptions o = nets::shift_unet_preset("tiny");
+  o.unet = nets::image_space_unet_options(o.unet);
+  EXPECT_EQ(o.unet.input_channel, 1);
+  EXPECT_TRUE(o.unet.isotropic_resampling);
+  Generator g(5);
+  m.shift_unet = std::make_shared<nets::ShiftUNet>(o, g);
+  const Tensor x = tiny_volume(4);
+  const Reconstruction enc = reconstruct(m, x, Mode::Encoded, few_steps());
+  EXPECT_EQ(enc.latent.shape(), x.shape());
+  EXPECT_EQ(enc.x_T.shape(), x.shape());
+  EXPECT_EQ(enc.image.shape(), x.shape());
+  EXPECT_LE(max_abs_diff(enc.autoencoder_image, x), 6e-8);  // the image mapped there and back
+  for (double v : enc.image.to_vector()) ASSERT_TRUE(std::isfinite(v));
+  Generator draw(9);
+  EXPECT_EQ(reconstruct(m, x, Mode::Semantic, few_steps(), &draw).image.shape(), x.shape());
 }
 
 // ---- The DDIM wiring with an analytic denoiser -------------------------------------------------

@@ -254,7 +254,10 @@ DemoResult run_demo(const DemoRequest& r) {
                        q.image_dae_run = run3_image;
                        // Its reconstructions at tiny: one test scan at 20 steps (the full budget,
                        // 2 scans x 10/20/50/100 steps x 4 passes, took 100 s of image-space calls).
-                       if (r.preset == "tiny") q.image_dae_steps = {20}, q.image_dae_reconstructions = 1;
+                       if (r.preset == "tiny") {
+                         q.image_dae_steps = {20};
+                         q.image_dae_reconstructions = 1;
+                       }
                      } else {
                        q.image_dae_skipped =
                            r.image_dae == 0

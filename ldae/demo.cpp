@@ -113,6 +113,47 @@ std::string set_flags(const std::vector<std::string>& assignments) {
   return out;
 }
 
+// The work of the steps that stages 2 and 3 and their cache make, shared by the LDAE and the
+// image-space DAE baseline (each with its own folders and demo_overrides key). Each returns
+// whether it did any work (false: the run was already finished).
+std::function<bool()> cache_step(const DemoRequest& r, const std::string& ae_run, const std::string& out,
+                                 bool image_space) {
+  return [&r, ae_run, out, image_space] {
+    CacheLatentsRequest q;
+    q.ae_run = ae_run;
+    q.out = out;
+    q.image_space = image_space;
+    q.progress = r.progress;
+    return !cache_latents(q).already_complete;
+  };
+}
+
+std::function<bool()> train_ldm_step(const DemoRequest& r, const std::string& latents, const std::string& out,
+                                     const std::string& overrides_key) {
+  return [&r, latents, out, overrides_key] {
+    TrainLdmRequest q;
+    q.latents = latents;
+    q.out = out;
+    q.preset = r.preset;
+    q.settings = stage_settings(train_ldm_settings(), r.preset, r.seed, demo_overrides(overrides_key, r.preset));
+    q.progress = r.progress;
+    return train_ldm(q).start != run::RunStart::Finished;
+  };
+}
+
+std::function<bool()> train_repr_step(const DemoRequest& r, const std::string& ldm_run, const std::string& out,
+                                      const std::string& overrides_key) {
+  return [&r, ldm_run, out, overrides_key] {
+    TrainReprRequest q;
+    q.ldm_run = ldm_run;
+    q.out = out;
+    q.preset = r.preset;
+    q.settings = stage_settings(train_repr_settings(), r.preset, r.seed, demo_overrides(overrides_key, r.preset));
+    q.progress = r.progress;
+    return train_repr(q).start != run::RunStart::Finished;
+  };
+}
+
 }  // namespace
 
 DemoResult run_demo(const DemoRequest& r) {
@@ -186,60 +227,17 @@ DemoResult run_demo(const DemoRequest& r) {
                      q.progress = r.progress;
                      return train_ae(q).start != run::RunStart::Finished;
                    }});
-  steps.push_back({"cache_latents", "the latent cache", [&] {
-                     CacheLatentsRequest q;
-                     q.ae_run = run1;
-                     q.out = latents;
-                     q.progress = r.progress;
-                     return !cache_latents(q).already_complete;
-                   }});
-  steps.push_back({"train_ldm", "stage 2, the latent diffusion model", [&] {
-                     TrainLdmRequest q;
-                     q.latents = latents;
-                     q.out = run2;
-                     q.preset = r.preset;
-                     q.settings = stage_settings(train_ldm_settings(), r.preset, r.seed, demo_overrides("train-ldm", r.preset));
-                     q.progress = r.progress;
-                     return train_ldm(q).start != run::RunStart::Finished;
-                   }});
-  steps.push_back({"train_repr", "stage 3, the semantic encoder and gradient estimator", [&] {
-                     TrainReprRequest q;
-                     q.ldm_run = run2;
-                     q.out = run3;
-                     q.preset = r.preset;
-                     q.settings = stage_settings(train_repr_settings(), r.preset, r.seed, demo_overrides("train-repr", r.preset));
-                     q.progress = r.progress;
-                     return train_repr(q).start != run::RunStart::Finished;
-                   }});
+  steps.push_back({"cache_latents", "the latent cache", cache_step(r, run1, latents, /*image_space=*/false)});
+  steps.push_back({"train_ldm", "stage 2, the latent diffusion model", train_ldm_step(r, latents, run2, "train-ldm")});
+  steps.push_back({"train_repr", "stage 3, the semantic encoder and gradient estimator",
+                   train_repr_step(r, run2, run3, "train-repr")});
   if (image_dae) {
-    steps.push_back({"image_dae_cache", "the image-space DAE baseline: the images in [-1, 1], stage 1's split", [&] {
-                       CacheLatentsRequest q;
-                       q.ae_run = run1;
-                       q.out = latents_image;
-                       q.image_space = true;
-                       q.progress = r.progress;
-                       return !cache_latents(q).already_complete;
-                     }});
-    steps.push_back({"image_dae_train_ldm", "the image-space DAE baseline: stage 2 on the images", [&] {
-                       TrainLdmRequest q;
-                       q.latents = latents_image;
-                       q.out = run2_image;
-                       q.preset = r.preset;
-                       q.settings = stage_settings(train_ldm_settings(), r.preset, r.seed,
-                                                   demo_overrides("image-train-ldm", r.preset));
-                       q.progress = r.progress;
-                       return train_ldm(q).start != run::RunStart::Finished;
-                     }});
-    steps.push_back({"image_dae_train_repr", "the image-space DAE baseline: stage 3 on the images", [&] {
-                       TrainReprRequest q;
-                       q.ldm_run = run2_image;
-                       q.out = run3_image;
-                       q.preset = r.preset;
-                       q.settings = stage_settings(train_repr_settings(), r.preset, r.seed,
-                                                   demo_overrides("image-train-repr", r.preset));
-                       q.progress = r.progress;
-                       return train_repr(q).start != run::RunStart::Finished;
-                     }});
+    steps.push_back({"image_dae_cache", "the image-space DAE baseline: the images in [-1, 1], stage 1's split",
+                     cache_step(r, run1, latents_image, /*image_space=*/true)});
+    steps.push_back({"image_dae_train_ldm", "the image-space DAE baseline: stage 2 on the images",
+                     train_ldm_step(r, latents_image, run2_image, "image-train-ldm")});
+    steps.push_back({"image_dae_train_repr", "the image-space DAE baseline: stage 3 on the images",
+                     train_repr_step(r, run2_image, run3_image, "image-train-repr")});
   }
   steps.push_back({"evaluate", "evaluation and report", [&] {
                      EvaluateRequest q;

@@ -264,6 +264,9 @@ ProbeTasks split_probe_tasks(const FeatureTable& table, const std::string& op, c
   for (size_t r : age.val) age.y_val.push_back((table.age[r] - age_min) / age_range);
   tasks.age_min = age_min;
   tasks.age_max = age_max;
+  tasks.val_has_both_classes = count_class(cls.val, "AD") > 0 && count_class(cls.val, "CN") > 0;
+  tasks.test_ad = count_class(cls.test, "AD");
+  tasks.test_cn = count_class(cls.test, "CN");
   return tasks;
 }
 
@@ -278,11 +281,8 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   TaskData& age = tasks.age;
   const std::vector<size_t>& test_rows = tasks.test_rows;
   const double age_min = tasks.age_min, age_max = tasks.age_max, age_range = age_max - age_min;
-  auto count_class = [&](const std::vector<size_t>& rows, const std::string& dx) {
-    return std::count_if(rows.begin(), rows.end(), [&](size_t r) { return table.diagnosis[r] == dx; });
-  };
 
-  const bool cls_select = count_class(cls.val, "AD") > 0 && count_class(cls.val, "CN") > 0;
+  const bool cls_select = tasks.val_has_both_classes;
   const bool age_select = !age.val.empty();
   if (o.progress && !cls_select)
     std::fprintf(stderr, "probe: warning: the val split lacks AD or CN scans; the AD-vs-CN probe keeps its last epoch\n");
@@ -405,8 +405,8 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   json ct;
   ct["scans"] = cls.test.size();
   ct["subjects"] = count_subjects(table, cls.test);
-  ct["AD"] = count_class(cls.test, "AD");
-  ct["CN"] = count_class(cls.test, "CN");
+  ct["AD"] = tasks.test_ad;
+  ct["CN"] = tasks.test_cn;
   const std::vector<double> cls_values = {bm.auc, bm.accuracy, bm.precision, bm.recall, bm.specificity, bm.f1, bm.mcc};
   for (size_t k = 0; k < cls_names.size(); ++k) ct[cls_names[k]] = cls_values[k];
   ct["confusion"] = json{{"tp", bm.confusion.tp}, {"fp", bm.confusion.fp}, {"tn", bm.confusion.tn}, {"fn", bm.confusion.fn}};

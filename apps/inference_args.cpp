@@ -25,9 +25,10 @@ void add_inference_options(CLI::App* sub, InferenceArgs& a) {
   sub->add_flag("--faithful", a.faithful,
                 "The published sampler: predicted x0 clamped to [-1, 1] and the shift scaled by "
                 "-sqrt(1 - alpha_bar_t) (ldae-reference 6.2, 10.1). Default: the shift scaled by the "
-                "coefficient it was trained with (k_t) and no clamp");
+                "coefficient it was trained with (k_t); x0 clamped to [-1, 1] only in image space (the "
+                "image-space DAE), never in latent space");
   sub->add_option("--clamp", a.clamp, "Clamp of the predicted x0: off, a positive value v ([-v, v]) or dynamic (per sample the 99.5th "
-                  "percentile of |x0|, at least 1); overrides the sampler's");
+                  "percentile of |x0|, at least 1); overrides the sampler's (also its image-space clamp)");
   sub->add_option("--shift-coefficient", a.shift_coefficient,
                   "training (k_t) or reference (-sqrt(1 - alpha_bar_t)) (overrides the sampler's)")
       ->check(CLI::IsMember({"training", "reference"}));
@@ -40,6 +41,7 @@ infer::AutoencodingOptions sampler_of(const InferenceArgs& a) {
   if (a.encode_steps > 0) o.encode_steps = a.encode_steps;
   if (a.decode_steps > 0) o.decode_steps = a.decode_steps;
   if (!a.clamp.empty()) {
+    o.clamp_images = false;  // the clamp given applies in both spaces
     if (a.clamp == "off") {
       o.clamp = diffusion::X0Clamp::off();
     } else if (a.clamp == "dynamic") {

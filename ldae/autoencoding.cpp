@@ -96,13 +96,24 @@ AutoencodingOptions AutoencodingOptions::fixed(int64_t steps) {
   return o;
 }
 
+AutoencodingOptions AutoencodingOptions::in_space(const DiffusionSpace& space) const {
+  AutoencodingOptions o = *this;
+  o.image_space = space.image_space();
+  return o;
+}
+
+diffusion::X0Clamp AutoencodingOptions::x0_clamp() const {
+  if (image_space && clamp_images && clamp.mode == diffusion::X0Clamp::Mode::Off) return diffusion::X0Clamp::at(1.0);
+  return clamp;
+}
+
 diffusion::DdimOptions AutoencodingOptions::ddim(const std::string& phase) const {
   check(phase == "encode" || phase == "decode", "AutoencodingOptions::ddim",
         "phase must be \"encode\" or \"decode\", got \"" + phase + "\"");
   diffusion::DdimOptions d;
   d.steps = phase == "encode" ? encode_steps : decode_steps;
   d.eta = 0.0;
-  d.clamp = clamp;
+  d.clamp = x0_clamp();
   d.shift_coefficient = shift_coefficient;
   d.stop_percent = 0.0;
   if (on_step) {
@@ -236,8 +247,9 @@ Mode parse_mode(const std::string& name) {
   fail("reconstruct", "unknown mode \"" + name + "\" (valid: encoded, semantic)");
 }
 
-Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, const AutoencodingOptions& o,
+Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, const AutoencodingOptions& options,
                            Generator* gen) {
+  const AutoencodingOptions o = options.in_space(model.space());
   check(model.shift_unet && model.encoder, "reconstruct",
         "the model lacks a network (shift_unet and encoder are needed, and the autoencoder for a latent model)");
   check(volume.defined() && volume.dim() == 5, "reconstruct",

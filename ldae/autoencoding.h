@@ -16,7 +16,8 @@
 // Sampler choices (AutoencodingOptions): the published sampler clamps the predicted x0 to
 // [-1, 1] and scales the shift by -sqrt(1 - alpha_bar_t) although the shift was trained with
 // the PDAE coefficient k_t (ldae-reference 10.1 items 3 and 4); our default uses k_t for
-// sampling too (ShiftCoefficient::Training) and no clamp.
+// sampling too (ShiftCoefficient::Training) and no clamp in latent space (latents are not
+// bounded), but clamps x0 to [-1, 1] in image space, where the data are exactly that range.
 //
 // Every function runs under NoGrad and calls the networks in eval mode: a network that was
 // in train mode is put into eval mode for the call and back into train mode afterwards.
@@ -100,13 +101,26 @@ struct AutoencodingOptions {
   int64_t decode_steps = 100;  // S of the DDIM sampling
   diffusion::X0Clamp clamp = diffusion::X0Clamp::off();
   diffusion::ShiftCoefficient shift_coefficient = diffusion::ShiftCoefficient::Training;
+  // While `clamp` is off: clamp x0 to [-1, 1] anyway when the model diffuses images (the
+  // image-space map z = 2x - 1 puts every scan exactly in [-1, 1], as in image DDPMs). Latents
+  // are not bounded, so this never applies in latent space. An explicit clamp (also "off"
+  // given on the command line) turns it off.
+  bool clamp_images = true;
+  // Set by in_space(): the options drive a model that diffuses images.
+  bool image_space = false;
   // Called after every network call of a DDIM pass: (phase "encode"|"decode", done, total).
   std::function<void(const std::string&, int64_t, int64_t)> on_step;
 
   // The published sampler: x0 clamped to [-1, 1], shift coefficient -sqrt(1 - alpha_bar_t).
   static AutoencodingOptions published(int64_t steps = 100);
-  // Ours (the default): the training coefficient k_t for sampling too, no clamp.
+  // Ours (the default): the training coefficient k_t for sampling too; no clamp in latent
+  // space, x0 clamped to [-1, 1] in image space (clamp_images).
   static AutoencodingOptions fixed(int64_t steps = 100);
+  // A copy for a model in `space` (sets image_space). Every caller with a model at hand
+  // passes its options through this before ddim(); reconstruct() does it itself.
+  AutoencodingOptions in_space(const DiffusionSpace& space) const;
+  // The clamp the DDIM passes use: `clamp`, or [-1, 1] in image space (see clamp_images).
+  diffusion::X0Clamp x0_clamp() const;
   // The DdimOptions of one pass ("encode" or "decode").
   diffusion::DdimOptions ddim(const std::string& phase) const;
   // "published", "fixed" or "custom", and a one-line description (for metrics.json).
@@ -164,7 +178,7 @@ struct Reconstruction {
 
 // The whole pipeline on volume (N, 1, D, H, W) in [0, 1], in the model's space (latent, or
 // image when model.autoencoder is null; autoencoder_image is then the volume mapped there and
-// back). `gen` draws x_T in Semantic mode (required then, unused in Encoded mode). Throws
+// back), with the options for that space (o.in_space). `gen` draws x_T in Semantic mode (required then, unused in Encoded mode). Throws
 // ldae::Error("reconstruct: ...") for a missing network, a volume that differs from
 // model.image_shape, and the errors above.
 Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, const AutoencodingOptions& o,

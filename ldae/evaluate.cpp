@@ -121,7 +121,7 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
     std::vector<data::Volume> fig;
     std::vector<data::Display> disp;
     for (int64_t steps : budget.steps) {
-      infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(steps);
+      infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(steps).in_space(model.space());
       o.on_step = [&](const std::string&, int64_t, int64_t) {
         if (progress) bar.update(++calls);
       };
@@ -216,7 +216,8 @@ ordered_json evaluate_interpolation(infer::LdaeModel& model, const LatentCache& 
     if (static_cast<int64_t>(subjects.size()) < budget.interpolation_subjects) subjects.push_back(rows);
   }
   if (subjects.empty()) return {{"skipped", "no test subject has three or more visits"}};
-  const infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(budget.interpolation_steps);
+  const infer::AutoencodingOptions o =
+      infer::AutoencodingOptions::fixed(budget.interpolation_steps).in_space(model.space());
   struct Gap {
     Scores ldae, ldae_vs_ae, nearest, blend;
   };

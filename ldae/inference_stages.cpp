@@ -79,11 +79,12 @@ nlohmann::ordered_json sampler_json(const infer::AutoencodingOptions& o) {
   j["name"] = o.name();
   j["encode_steps"] = o.encode_steps;
   j["decode_steps"] = o.decode_steps;
-  switch (o.clamp.mode) {
+  const diffusion::X0Clamp clamp = o.x0_clamp();  // as the DDIM passes use it (image space: [-1, 1])
+  switch (clamp.mode) {
     case diffusion::X0Clamp::Mode::Off: j["x0_clamp"] = "off"; break;
-    case diffusion::X0Clamp::Mode::Value: j["x0_clamp"] = o.clamp.value; break;
+    case diffusion::X0Clamp::Mode::Value: j["x0_clamp"] = clamp.value; break;
     case diffusion::X0Clamp::Mode::Percentile:
-      j["x0_clamp"] = "percentile " + std::to_string(o.clamp.percentile);
+      j["x0_clamp"] = "percentile " + std::to_string(clamp.percentile);
       break;
   }
   j["shift_coefficient"] = o.shift_coefficient == diffusion::ShiftCoefficient::Reference
@@ -171,7 +172,7 @@ ReconstructResult reconstruct_scan(infer::LdaeModel& model, const ReconstructReq
   const std::string op = "reconstruct";
   const Scan scan = read_scan(op, model, r.image);
   prepare_out(op, r.out);
-  infer::AutoencodingOptions sampler = r.sampler;
+  infer::AutoencodingOptions sampler = r.sampler.in_space(model.space());
   if (r.progress) sampler.on_step = stderr_progress("reconstruct");
   Generator gen(r.seed);
   const infer::Reconstruction rec = infer::reconstruct(model, scan.tensor, r.mode, sampler, &gen);
@@ -206,7 +207,7 @@ ReconstructResult reconstruct_scan(infer::LdaeModel& model, const ReconstructReq
   j["image"] = fs::absolute(r.image).lexically_normal().string();
   j["mode"] = infer::mode_name(r.mode);
   j["seed"] = r.seed;
-  j["sampler"] = sampler_json(r.sampler);
+  j["sampler"] = sampler_json(sampler);
   j["metrics_note"] =
       "volumes in the input's [0, 1] scale (min-max), not clipped; SSIM 3D Gaussian "
       "window 3, sigma 1.5, data range 1 (ldae-reference 7.6)";
@@ -279,7 +280,8 @@ EncodeResult encode_scans(infer::LdaeModel& model, const EncodeRequest& r) {
   std::ostringstream csv;
   const int64_t e = model.encoder->options().emb_chans;
   csv << features_header(e) << "\n";
-  const diffusion::DdimOptions enc = r.sampler.ddim("encode");
+  const infer::AutoencodingOptions sampler = r.sampler.in_space(model.space());
+  const diffusion::DdimOptions enc = sampler.ddim("encode");
   for (size_t k = 0; k < items.size(); ++k) {
     const Item& it = items[k];
     const Scan scan = read_scan(op, model, it.path);
@@ -294,7 +296,7 @@ EncodeResult encode_scans(infer::LdaeModel& model, const EncodeRequest& r) {
     }
     std::map<std::string, std::string> meta;
     meta["image"] = fs::absolute(it.path).lexically_normal().string();
-    meta["sampler"] = sampler_json(r.sampler).dump();
+    meta["sampler"] = sampler_json(sampler).dump();
     meta["scale_factor"] = number(model.scale_factor);
     const std::string file = (codes / (it.name + ".safetensors")).string();
     write_safetensors(file, tensors, meta);
@@ -329,7 +331,7 @@ EncodeResult encode_scans(infer::LdaeModel& model, const EncodeRequest& r) {
   j["count"] = out.count;
   j["y_sem_width"] = e;
   j["x_T"] = r.with_xT;
-  j["sampler"] = sampler_json(r.sampler);
+  j["sampler"] = sampler_json(sampler);
   j["split_column"] = have_split;
   j["provenance"] = r.provenance;
   run::write_json_atomic((fs::path(r.out) / "encode.json").string(), j);
@@ -346,7 +348,7 @@ VaryResult vary_scan(infer::LdaeModel& model, const VaryRequest& r) {
   prepare_out(op, r.out);
   const Tensor y = infer::semantic_code(*model.encoder, scan.tensor);
   const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
-  infer::AutoencodingOptions sampler = r.sampler;
+  infer::AutoencodingOptions sampler = r.sampler.in_space(model.space());
   Generator gen(r.seed);
   std::vector<Tensor> latents;
   for (int64_t k = 0; k < r.count; ++k) {  // one draw at a time, so that draw k is the same for any count
@@ -395,7 +397,7 @@ VaryResult vary_scan(infer::LdaeModel& model, const VaryRequest& r) {
   j["image"] = fs::absolute(r.image).lexically_normal().string();
   j["count"] = r.count;
   j["seed"] = r.seed;
-  j["sampler"] = sampler_json(r.sampler);
+  j["sampler"] = sampler_json(sampler);
   j["mean_voxel_std"] = out.mean_voxel_std;
   j["provenance"] = r.provenance;
   out.summary = (dir / "vary.json").string();

@@ -230,7 +230,7 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
 
   const nets::LinearProbe& clf = *probe->classifier;
   const Tensor w = probe_weight(clf);
-  const infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(r.steps);
+  const infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(r.steps).in_space(model.space());
   const int64_t na = static_cast<int64_t>(kAlphas.size());
   std::vector<std::vector<double>> dv(kAlphas.size()), dh(kAlphas.size()), dv_ae(kAlphas.size()),
       dh_ae(kAlphas.size()), p_ad(kAlphas.size());

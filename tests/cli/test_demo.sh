@@ -87,6 +87,15 @@ ok = "skipped" not in b and 0 <= b["ad_vs_cn"]["auc"] <= 1 and math.isfinite(b["
 ok = ok and all(math.isfinite(b["reconstruction"][m]["20"]["ssim"]) for m in ("encoded", "semantic_only"))
 sys.exit(0 if ok else 1)
 PY
+# In image space the default sampler clamps x0 to [-1, 1], so every reconstruction is an image
+# in [0, 1] and its MSE against a [0, 1] scan is at most 1 (without the clamp the y_sem-only and
+# unconditional samples of the tiny demo had MSE 1495 and 4422).
+python3 - "$A/results.json" <<'PY' && ok "the image DAE's reconstructions stay in the data range (MSE <= 1)" \
+  || fail "an image DAE reconstruction has MSE > 1: the image-space x0 clamp did not apply"
+import json, sys
+r = json.load(open(sys.argv[1]))["baselines"]["image_dae"]["reconstruction"]
+sys.exit(0 if all(r[m]["20"]["mse"] <= 1.0 for m in ("encoded", "semantic_only", "unconditional")) else 1)
+PY
 grep -q 'image-space DAE, encoded x_T' "$A/report.md" && ok "report.md has the image DAE's reconstructions" \
   || fail "report.md lacks the image DAE's reconstruction rows"
 [ -s "$A/evaluation/supervised/supervised.json" ] && ok "demo wrote evaluation/supervised/supervised.json" \

@@ -254,6 +254,44 @@ TEST(Autoencoding, ClampChoiceReachesTheSampler) {
   EXPECT_LT(max_abs_diff(a, decode_latent(fn, s, xT, y, at100.ddim("decode"))), 1e-9);
 }
 
+TEST(Autoencoding, OursClampsX0OnlyInImageSpace) {
+  // Image-space data are exactly [-1, 1] (z = 2x - 1): ours clamps x0 there, not in latent
+  // space; the published clamp and an explicit clamp apply in both; clamp_images = false
+  // (the command line's --clamp) turns the image-space clamp off.
+  const LdaeModel latent_model = tiny_model();
+  const DiffusionSpace latent = latent_model.space(), image{nullptr, 1.0};
+  ASSERT_FALSE(latent.image_space());
+  ASSERT_TRUE(image.image_space());
+  const AutoencodingOptions f = AutoencodingOptions::fixed(10);
+  EXPECT_EQ(f.x0_clamp().mode, diffusion::X0Clamp::Mode::Off);  // no space given yet
+  EXPECT_EQ(f.in_space(latent).x0_clamp().mode, diffusion::X0Clamp::Mode::Off);
+  const diffusion::X0Clamp in_image = f.in_space(image).ddim("decode").clamp;
+  EXPECT_EQ(in_image.mode, diffusion::X0Clamp::Mode::Value);
+  EXPECT_EQ(in_image.value, 1.0);
+  EXPECT_EQ(f.in_space(image).name(), "fixed");
+  AutoencodingOptions unclamped = f;
+  unclamped.clamp_images = false;
+  EXPECT_EQ(unclamped.in_space(image).ddim("encode").clamp.mode, diffusion::X0Clamp::Mode::Off);
+  AutoencodingOptions dynamic = f;
+  dynamic.clamp = diffusion::X0Clamp::dynamic(0.995);
+  EXPECT_EQ(dynamic.in_space(image).x0_clamp().mode, diffusion::X0Clamp::Mode::Percentile);
+  const AutoencodingOptions p = AutoencodingOptions::published(10);
+  EXPECT_EQ(p.in_space(latent).x0_clamp().mode, diffusion::X0Clamp::Mode::Value);
+
+  // It reaches the sampler: as ClampChoiceReachesTheSampler, x0_hat beyond 1 at every step.
+  const diffusion::Schedule s = diffusion::Schedule::linear();
+  const ConditionalDenoiser fn = [](const Tensor& x, int64_t, const Tensor&) {
+    return diffusion::EpsAndShift{Tensor::zeros(x.shape(), x.dtype()), Tensor()};
+  };
+  const Tensor xT = Tensor::full({1, 1, 2, 2, 2}, 3.0, DType::F64);
+  const Tensor y = Tensor::zeros({1, 4}, DType::F64);
+  AutoencodingOptions at1 = f;
+  at1.clamp = diffusion::X0Clamp::at(1.0);
+  const Tensor want = decode_latent(fn, s, xT, y, at1.ddim("decode"));
+  EXPECT_EQ(decode_latent(fn, s, xT, y, f.in_space(image).ddim("decode")).to_vector(), want.to_vector());
+  EXPECT_GT(max_abs_diff(decode_latent(fn, s, xT, y, f.in_space(latent).ddim("decode")), want), 1e-3);
+}
+
 TEST(Autoencoding, OptionsNameThePublishedAndTheFixedSampler) {
   const AutoencodingOptions p = AutoencodingOptions::published(50);
   EXPECT_EQ(p.encode_steps, 50);

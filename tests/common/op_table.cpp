@@ -287,6 +287,18 @@ void convolutions(Builder& b) {
   b.add("conv3d_stride2_dil2", {{{1, 2, 7, 7, 7}}, {{3, 2, 3, 3, 3}}, {{3}}},
         [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {2}, {2})); });
   b.last().det_inputs = {{{5, 4, 23, 23, 23}}, {{8, 4, 3, 3, 3}}, {{8}}};
+  // Kernel a multiple of the stride: the CPU polyphase path (tensor/cpu/conv_polyphase.cpp). The
+  // PatchDiscriminator's 4x4x4 stride-2 padding-1 conv (odd sizes), mixed strides (1, 2, 2), and a
+  // 2D one with groups.
+  b.add("conv3d_k4_stride2", {{{2, 2, 5, 6, 5}}, {{3, 2, 4, 4, 4}}, {{3}}},
+        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {1}, {1})); });
+  b.last().det_inputs = {{{2, 8, 16, 16, 16}}, {{16, 8, 4, 4, 4}}, {{16}}};
+  b.add("conv3d_k244_stride122", {{{1, 2, 4, 6, 5}}, {{2, 2, 2, 4, 4}}, {{2}}}, [](const V& v) {
+    return ag::conv3d(v[0], v[1], v[2], conv({1, 2, 2}, {0, 1, 1}, {1}));
+  });
+  b.add("conv2d_k4_stride2_groups", {{{2, 4, 7, 6}}, {{6, 2, 4, 4}}, {{6}}},
+        [](const V& v) { return ag::conv2d(v[0], v[1], v[2], conv({2}, {1}, {1}, 2)); });
+  b.last().det_inputs = {{{2, 8, 40, 36}}, {{8, 4, 4, 4}}, {{8}}};
   b.add("conv3d_pointwise", {{{2, 4, 3, 4, 5}}, {{6, 4, 1, 1, 1}}, {{6}}},
         [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {0}, {1})); });
   b.last().det_inputs = {{{2, 8, 16, 16, 16}}, {{8, 8, 1, 1, 1}}, {{8}}};

@@ -29,7 +29,8 @@
 //    buffer (one copy of the padded input), permutes the weights and runs the direct kernels of 1
 //    on that geometry; the input gradient is scattered back out of the phase gradient (a copy).
 //
-// 3. The general path (any other strided conv): chunked im2col + Eigen GEMM. Output positions are cut into
+// 3. The general path (any other strided conv): chunked im2col + Eigen GEMM. Output positions are
+// cut into
 //    chunks of Pc columns and Kg into blocks of Kc rows so that one block of col fits kColBytes:
 //      forward          y_chunk  = W_g * col_chunk (+ b)
 //      backward_weight  gW_g    += gy_chunk * col_chunk^T   (in fixed parts, then a fixed-order
@@ -49,7 +50,8 @@
 // weight gradient, uses a fixed number of parts (contiguous ranges of position chunks, independent
 // of the threads) whose partial sums are added in part order; the bias gradient sums each channel
 // in a fixed order. The polyphase path adds only copies (gather, scatter, weight permutations),
-// each element written by one iteration, around the direct kernels. tests/unit/test_conv_determinism.cpp checks this at 1, 2, 3 and 7 threads.
+// each element written by one iteration, around the direct kernels.
+// tests/unit/test_conv_determinism.cpp checks this at 1, 2, 3 and 7 threads.
 //
 // Workspace bound. Per thread, direct path: a source window <= kWindowBytes (1 MiB), a tile
 // scratch (forward / input gradient: Cout_g x 3 vectors; weight gradient: <= kVABytes (256 KiB)
@@ -68,7 +70,8 @@
 //
 // Files: conv_common.h (budgets, scratch buffers, SIMD vectors, the window of the direct path),
 // conv_direct.cpp (direct forward and input gradient), conv_weight_grad.cpp (direct weight and
-// bias gradient), conv_polyphase.cpp (the polyphase path), conv_gemm.cpp (the general path). This file: the geometry and the dispatch.
+// bias gradient), conv_polyphase.cpp (the polyphase path), conv_gemm.cpp (the general path). This
+// file: the geometry and the dispatch.
 #include "tensor/cpu/conv.h"
 
 #include <stdexcept>

@@ -1,7 +1,7 @@
 // Internal helpers shared by the CPU convolution kernels (conv_direct.cpp, conv_weight_grad.cpp,
-// conv_polyphase.cpp, conv_gemm.cpp): workspace budgets, per-thread scratch buffers, SIMD vectors, and the "window"
-// of the direct path. Not part of the public interface (that is tensor/cpu/conv.h); the notation
-// is explained at the top of tensor/cpu/conv.cpp.
+// conv_polyphase.cpp, conv_gemm.cpp): workspace budgets, per-thread scratch buffers, SIMD vectors,
+// and the "window" of the direct path. Not part of the public interface (that is
+// tensor/cpu/conv.h); the notation is explained at the top of tensor/cpu/conv.cpp.
 #pragma once
 
 #include <algorithm>

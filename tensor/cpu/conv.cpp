@@ -5,7 +5,7 @@
 //   P = oD * oH * oW output positions.
 // A convolution is the matrix product  Y_g (Mg x P) = W_g (Mg x Kg) * col (Kg x P), with
 //   col[(ci, kd, kh, kw)][(od, oh, ow)] = x[ci, od*s - p + kd*dil, oh*s - p + kh*dil, ...]
-// (per axis; 0 where the index falls into the padding). Two implementations of it live here.
+// (per axis; 0 where the index falls into the padding). Three implementations of it live here.
 //
 // 1. The direct path (stride 1 on every axis: every 3x3x3 "same" conv of the UNet and the VAE).
 //    No im2col. A task (a block of output planes x rows) copies the input it reads into a small
@@ -21,7 +21,16 @@
 //                       along output channels (gy transposed), window values broadcast; or, for
 //                       few channels or taps, tile_dots: vectors along W, lanes summed at the end
 //
-// 2. The general path (any stride): chunked im2col + Eigen GEMM. Output positions are cut into
+// 2. The polyphase path (a stride other than 1 somewhere, dilation 1, kernel a multiple of the
+//    stride on every axis: the PatchDiscriminator's 4x4x4 stride-2 convs). Per axis, tap
+//    t = s*q + r reads xpad[s*(o + q) + r] = phase_r[o + q]: the strided conv is one stride-1,
+//    padding-0 conv over the S = sD*sH*sW phases of the padded input stacked along channels, with
+//    kernel k/s and the weights permuted to match. conv_polyphase.cpp gathers the phases into a
+//    buffer (one copy of the padded input), permutes the weights and runs the direct kernels of 1
+//    on that geometry; the input gradient is scattered back out of the phase gradient (a copy).
+//
+// 3. The general path (any other strided conv): chunked im2col + Eigen GEMM. Output positions are
+// cut into
 //    chunks of Pc columns and Kg into blocks of Kc rows so that one block of col fits kColBytes:
 //      forward          y_chunk  = W_g * col_chunk (+ b)
 //      backward_weight  gW_g    += gy_chunk * col_chunk^T   (in fixed parts, then a fixed-order
@@ -40,7 +49,9 @@
 // an element, never the order of its sum. The one sum split across tasks, the general path's
 // weight gradient, uses a fixed number of parts (contiguous ranges of position chunks, independent
 // of the threads) whose partial sums are added in part order; the bias gradient sums each channel
-// in a fixed order. tests/unit/test_conv_determinism.cpp checks this at 1, 2, 3 and 7 threads.
+// in a fixed order. The polyphase path adds only copies (gather, scatter, weight permutations),
+// each element written by one iteration, around the direct kernels.
+// tests/unit/test_conv_determinism.cpp checks this at 1, 2, 3 and 7 threads.
 //
 // Workspace bound. Per thread, direct path: a source window <= kWindowBytes (1 MiB), a tile
 // scratch (forward / input gradient: Cout_g x 3 vectors; weight gradient: <= kVABytes (256 KiB)
@@ -50,12 +61,17 @@
 // block of positions <= kGyBytes (4 MiB); in the general backward_weight, the gW accumulators of
 // its (at most 16) parts <= kAccBytes (4 MiB) together. (Only a single input
 // channel's weights or window row larger than a budget exceeds it.) Eigen's GEMM packs its
-// operands into buffers of similar size. The large buffers are thread_local and grown once: warm
-// calls allocate nothing inside the loops.
+// operands into buffers of similar size. The polyphase path is NOT bounded this way: on top of the
+// direct path's workspace (for its geometry of S times the channels) it needs, per call, a phase
+// buffer of about N * Cin * prod(in + 2*padding) elements (one copy of the padded input, or of
+// its gradient) and a permuted copy of the weights (or of their gradient), both scratch buffers
+// of the calling thread. The large buffers are thread_local and grown once: warm calls allocate
+// nothing inside the loops (the polyphase buffers stay as large as the largest input seen).
 //
 // Files: conv_common.h (budgets, scratch buffers, SIMD vectors, the window of the direct path),
 // conv_direct.cpp (direct forward and input gradient), conv_weight_grad.cpp (direct weight and
-// bias gradient), conv_gemm.cpp (the general path). This file: the geometry and the dispatch.
+// bias gradient), conv_polyphase.cpp (the polyphase path), conv_gemm.cpp (the general path). This
+// file: the geometry and the dispatch.
 #include "tensor/cpu/conv.h"
 
 #include <stdexcept>
@@ -115,13 +131,16 @@ ConvGeometry make_conv_geometry(int64_t N, int64_t Cin, int64_t Cout, int64_t gr
 using namespace conv_detail;
 
 // ------------------------------------------------------------------------------------------------
-// Public kernels: the direct path for stride 1, the general path otherwise.
+// Public kernels: the direct path for stride 1, the polyphase path for strided convs whose kernel
+// is a multiple of the stride (dilation 1), the general path otherwise.
 // ------------------------------------------------------------------------------------------------
 
 template <typename T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
   if (is_unit_stride(g)) {
     direct_forward(g, x, w, b, y);
+  } else if (polyphase_eligible(g)) {
+    polyphase_forward(g, x, w, b, y);
   } else {
     gemm_forward(g, x, w, b, y);
   }
@@ -131,6 +150,8 @@ template <typename T>
 void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
   if (is_unit_stride(g)) {
     direct_backward_input(g, gy, w, gx);
+  } else if (polyphase_eligible(g)) {
+    polyphase_backward_input(g, gy, w, gx);
   } else {
     gemm_backward_input(g, gy, w, gx);
   }
@@ -140,6 +161,8 @@ template <typename T>
 void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb) {
   if (is_unit_stride(g)) {
     direct_backward_weight(g, gy, x, gw, gb);  // sums gb on the way
+  } else if (polyphase_eligible(g)) {
+    polyphase_backward_weight(g, gy, x, gw, gb);  // sums gb on the way
   } else {
     gemm_backward_weight(g, gy, x, gw);
     if (gb != nullptr) bias_grad(g, gy, gb);

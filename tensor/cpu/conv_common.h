@@ -1,7 +1,7 @@
 // Internal helpers shared by the CPU convolution kernels (conv_direct.cpp, conv_weight_grad.cpp,
-// conv_gemm.cpp): workspace budgets, per-thread scratch buffers, SIMD vectors, and the "window"
-// of the direct path. Not part of the public interface (that is tensor/cpu/conv.h); the notation
-// is explained at the top of tensor/cpu/conv.cpp.
+// conv_polyphase.cpp, conv_gemm.cpp): workspace budgets, per-thread scratch buffers, SIMD vectors,
+// and the "window" of the direct path. Not part of the public interface (that is
+// tensor/cpu/conv.h); the notation is explained at the top of tensor/cpu/conv.cpp.
 #pragma once
 
 #include <algorithm>
@@ -41,7 +41,7 @@ inline int64_t ceil_div(int64_t a, int64_t b) {
 // A per-thread scratch buffer of at least n elements, 64-byte aligned, one per (T, Tag). It grows
 // on demand and lives as long as the thread, so warm calls allocate nothing (and touch no fresh
 // pages). Buffers shared by a parallel region come from the calling thread's scratch.
-enum ScratchTag { kTagWindow, kTagTile, kTagCol, kTagPack, kTagGy };
+enum ScratchTag { kTagWindow, kTagTile, kTagCol, kTagPack, kTagGy, kTagPhase, kTagPhaseWeights };
 template <typename T, int Tag>
 T* scratch(int64_t n) {
   thread_local std::vector<T> buf;
@@ -266,6 +266,16 @@ void direct_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx
 // conv_weight_grad.cpp: stride 1 on every axis; also sums gb (when not nullptr).
 template <typename T>
 void direct_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb);
+// conv_polyphase.cpp: a stride other than 1 somewhere, dilation 1 and kernel % stride == 0 on every
+// axis (polyphase_eligible), rewritten as one stride-1 conv on the phases of the input and run on
+// the direct kernels. polyphase_backward_weight also sums gb (when not nullptr).
+bool polyphase_eligible(const ConvGeometry& g);
+template <typename T>
+void polyphase_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void polyphase_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx);
+template <typename T>
+void polyphase_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb);
 // conv_gemm.cpp: any stride.
 template <typename T>
 void gemm_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y);

@@ -224,17 +224,18 @@ void softmaxes(Builder& b) {
 }
 
 // A conv3d benchmark with kernel 3, padding 1: "<name>_forward[_backward]/NxCinxDxHxW/Cout".
+// A conv benchmark: kernel k^3, padding 1, the given stride.
 Bench conv_bench(const std::string& name, int64_t n, int64_t cin, int64_t d, int64_t h, int64_t w,
-                 int64_t cout, int64_t stride, bool forward) {
+                 int64_t cout, int64_t stride, bool forward, int64_t k = 3) {
   Bench bench;
   bench.name = name;
   bench.label = std::to_string(n) + "x" + std::to_string(cin) + "x" + std::to_string(d) + "x" +
                 std::to_string(h) + "x" + std::to_string(w) + "/" + std::to_string(cout);
-  bench.inputs = {{{n, cin, d, h, w}}, {{cout, cin, 3, 3, 3}, -0.1, 0.1}, {{cout}}};
+  bench.inputs = {{{n, cin, d, h, w}}, {{cout, cin, k, k, k}, -0.1, 0.1}, {{cout}}};
   bench.forward = forward;
   bench.forward_backward = true;
-  const auto out = [stride](int64_t s) { return (s + 2 - 3) / stride + 1; };
-  bench.flops = 2.0 * n * cout * cin * 27.0 * out(d) * out(h) * out(w);
+  const auto out = [stride, k](int64_t s) { return (s + 2 - k) / stride + 1; };
+  bench.flops = 2.0 * n * cout * cin * double(k * k * k) * out(d) * out(h) * out(w);
   return bench;
 }
 
@@ -287,6 +288,21 @@ void convolutions(Builder& b) {
   b.add("conv3d_stride2_dil2", {{{1, 2, 7, 7, 7}}, {{3, 2, 3, 3, 3}}, {{3}}},
         [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {2}, {2})); });
   b.last().det_inputs = {{{5, 4, 23, 23, 23}}, {{8, 4, 3, 3, 3}}, {{8}}};
+  // Kernel a multiple of the stride: the CPU polyphase path (tensor/cpu/conv_polyphase.cpp). The
+  // PatchDiscriminator's 4x4x4 stride-2 padding-1 conv (odd sizes), mixed strides (1, 2, 2), and a
+  // 2D one with groups.
+  b.add("conv3d_k4_stride2", {{{2, 2, 5, 6, 5}}, {{3, 2, 4, 4, 4}}, {{3}}},
+        [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {1}, {1})); });
+  b.last().det_inputs = {{{2, 8, 16, 16, 16}}, {{16, 8, 4, 4, 4}}, {{16}}};
+  // The discriminator's down-sampling conv at the shape of the conv3d_stride2 benchmark.
+  b.last().benches = {conv_bench("conv3d_k4_stride2", 1, 64, 32, 40, 32, 64, 2, false, 4)};
+  b.last().benches[0].cuda = false;
+  b.add("conv3d_k244_stride122", {{{1, 2, 4, 6, 5}}, {{2, 2, 2, 4, 4}}, {{2}}}, [](const V& v) {
+    return ag::conv3d(v[0], v[1], v[2], conv({1, 2, 2}, {0, 1, 1}, {1}));
+  });
+  b.add("conv2d_k4_stride2_groups", {{{2, 4, 7, 6}}, {{6, 2, 4, 4}}, {{6}}},
+        [](const V& v) { return ag::conv2d(v[0], v[1], v[2], conv({2}, {1}, {1}, 2)); });
+  b.last().det_inputs = {{{2, 8, 40, 36}}, {{8, 4, 4, 4}}, {{8}}};
   b.add("conv3d_pointwise", {{{2, 4, 3, 4, 5}}, {{6, 4, 1, 1, 1}}, {{6}}},
         [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({1}, {0}, {1})); });
   b.last().det_inputs = {{{2, 8, 16, 16, 16}}, {{8, 8, 1, 1, 1}}, {{8}}};

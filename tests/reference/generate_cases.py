@@ -217,6 +217,13 @@ def conv_cases(opname, f, spatial):
     case(opname, "nobias", one(f), lambda: [N(2, 3, *spatial), W(4, 3, *k3)], cv(ones, ones, ones, 1))
     case(opname, "kernel1", one(f), lambda: [N(2, 3, *spatial), W(4, 3, *([1] * nd)), N(4, scale=0.5)],
          cv(ones, zeros, ones, 1))
+    # kernel a multiple of the stride: the CPU polyphase path (the PatchDiscriminator's 4^n, stride 2,
+    # padding 1; and kernel 2 stride 2 with groups, odd sizes leaving the last plane unread)
+    k4 = [4] * nd
+    case(opname, "k4_stride2_pad1", one(f), lambda: [N(2, 3, *spatial), W(4, 3, *k4), N(4, scale=0.5)],
+         cv(twos, ones, ones, 1))
+    case(opname, "k2_stride2_groups2", one(f),
+         lambda: [N(2, 4, *spatial), W(6, 2, *twos), N(6, scale=0.5)], cv(twos, zeros, ones, 2))
     # anisotropic kernel / stride / padding (e.g. 1x3x3 with stride 1x2x2)
     ka = [1] + [3] * (nd - 1)
     case(opname, "aniso", one(f), lambda: [N(2, 3, *spatial), W(4, 3, *ka), N(4, scale=0.5)],

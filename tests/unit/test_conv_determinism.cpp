@@ -1,7 +1,8 @@
 // Bit-reproducibility of the CPU convolution kernels (tensor/cpu/conv.h): with the same inputs
 // and the same OpenMP thread count, every kernel (forward, input gradient, weight gradient, bias
-// gradient) must give bit-identical results on every call, on both code paths (stride 1: the
-// direct kernels; other strides: im2col + GEMM), 2D and 3D, with groups. The kernels also promise
+// gradient) must give bit-identical results on every call, on all three code paths (stride 1: the
+// direct kernels; kernel a multiple of the stride: the polyphase path; other strides: im2col +
+// GEMM), 2D and 3D, with groups. The kernels also promise
 // (conv.h) that the result does not depend on the thread count; the second test checks that.
 //
 // The shapes are small, but the first and the fourth (2D) give the GEMM path's weight gradient
@@ -37,6 +38,10 @@ const std::vector<Case>& cases() {
       {"3d_stride2_groups2", 2, 16, 8, 2, {16, 16, 16}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
       {"3d_depthwise_stride2", 1, 4, 4, 4, {8, 10, 12}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
       {"2d_stride2", 2, 8, 6, 1, {1, 96, 90}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}},
+      // Polyphase path: the discriminator's 4x4x4 stride-2 padding-1 conv, and a 2D one with
+      // groups and mixed strides.
+      {"3d_poly_k4_s2", 2, 16, 32, 1, {16, 16, 16}, {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"2d_poly_groups2", 2, 8, 8, 2, {1, 64, 60}, {1, 4, 2}, {1, 2, 1}, {0, 1, 1}, {1, 1, 1}},
       // Direct path: weight gradient vectorised along output channels (Cout >= 16) ...
       {"3d_stride1_cout32", 2, 2, 32, 1, {4, 6, 8}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
       // ... and along W (few output channels).

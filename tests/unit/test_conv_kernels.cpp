@@ -3,7 +3,10 @@
 // together cover
 // stride, padding, dilation, groups, 2D and 3D, kernel 1, non-cubic shapes, N = 2, the few-input-
 // channel path, and shapes large enough to need several chunks, row blocks, slabs, channel blocks
-// and position blocks. Stride 1 runs the direct kernels, other strides the im2col + GEMM path.
+// and position blocks. Stride 1 runs the direct kernels; other strides with a kernel that is a
+// multiple of the stride on every axis (dilation 1) the polyphase path (the direct kernels on the
+// phases of the input); the remaining strided cases the im2col + GEMM path. PolyphaseDispatch
+// checks which geometries take the polyphase path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "tensor/cpu/conv.h"
+#include "tensor/cpu/conv_common.h"  // polyphase_eligible (internal), for the dispatch test
 #include "tensor/cpu/conv_reference.h"
 #include "tensor/kernels.h"
 #include "tensor/ops.h"
@@ -148,6 +152,27 @@ const std::vector<Case>& cases() {
       {"2d_kernel1", 2, 4, 4, 1, {1, 5, 6}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}},
       {"2d_cin1", 2, 1, 5, 1, {1, 11, 13}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}},
       {"1d_along_w", 1, 2, 3, 1, {1, 1, 20}, {1, 1, 3}, {1, 1, 1}, {0, 0, 1}, {1, 1, 1}},
+      // Polyphase path (kernel a multiple of the stride, dilation 1): the discriminator's 4x4x4
+      // stride-2 padding-1 conv, odd sizes, kernel = stride, mixed strides, stride 3, groups,
+      // depthwise, 2D, padding larger than 1, and enough channels for the direct kernels' tiled
+      // weight gradient (Cout >= 16, S * Cin_g * kvol = 8 * 16 * 8 taps).
+      {"poly_3d_k4_s2_p1", 1, 3, 4, 1, {8, 8, 8}, {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"poly_3d_k4_s2_p1_odd", 2, 2, 3, 1, {7, 9, 5}, {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      // 7 and 9 are odd: the last input plane / column is read by no output (zero gradient).
+      {"poly_3d_k2_s2_p0", 1, 3, 5, 1, {6, 7, 9}, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}},
+      {"poly_3d_mixed_s122", 2, 3, 4, 1, {5, 8, 9}, {3, 4, 4}, {1, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"poly_3d_k3_s3", 1, 2, 3, 1, {9, 10, 11}, {3, 3, 3}, {3, 3, 3}, {0, 1, 1}, {1, 1, 1}},
+      {"poly_3d_groups2", 2, 4, 6, 2, {6, 7, 8}, {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"poly_3d_depthwise", 1, 3, 3, 3, {6, 5, 7}, {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"poly_3d_big_padding", 1, 2, 3, 1, {4, 5, 3}, {4, 4, 4}, {2, 2, 2}, {3, 2, 3}, {1, 1, 1}},
+      {"poly_3d_cout32", 2, 16, 32, 1, {10, 9, 12}, {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"poly_2d_k4_s2_p1", 2, 3, 4, 1, {1, 9, 10}, {1, 4, 4}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}},
+      {"poly_2d_groups2_s3", 1, 4, 2, 2, {1, 11, 13}, {1, 6, 3}, {1, 3, 3}, {0, 2, 0}, {1, 1, 1}},
+      // Not eligible, so the GEMM path: kernel 3 with stride 2; a kernel that is a multiple of the
+      // stride on two axes but not on the third; dilation 2.
+      {"gemm_3d_k3_s2_p1", 2, 3, 4, 1, {7, 8, 6}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"gemm_3d_k434_s2", 1, 2, 3, 1, {7, 8, 6}, {4, 3, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"gemm_3d_k4_s2_dil2", 1, 2, 3, 1, {9, 8, 10}, {4, 4, 4}, {2, 2, 2}, {1, 2, 3}, {2, 2, 2}},
       // Larger: several position chunks per volume and several slabs in backward_input.
       {"3d_many_chunks", 2, 16, 8, 1, {12, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
       {"2d_many_chunks", 1, 8, 8, 2, {1, 70, 66}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}},
@@ -274,6 +299,39 @@ TEST(ConvGeometry, RejectsInvalidFields) {
     make(1, 2, 2, 1, in, big, one, zero, one);
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("axis H"), std::string::npos) << e.what();
+  }
+}
+
+// Which strided geometries take the polyphase path (the table above relies on it to cover both
+// the polyphase and the GEMM path): stride != 1 somewhere, dilation 1, kernel % stride == 0 on
+// every axis.
+TEST(ConvKernelsDispatch, PolyphaseEligibility) {
+  auto eligible = [](const Case& c) {
+    return ldae::cpu::conv_detail::polyphase_eligible(geometry(c));
+  };
+  int poly = 0, gemm = 0;
+  for (const Case& c : cases()) {
+    const bool strided = c.stride[0] != 1 || c.stride[1] != 1 || c.stride[2] != 1;
+    if (c.name.rfind("poly_", 0) == 0) {
+      EXPECT_TRUE(eligible(c)) << c.name;
+      ++poly;
+    } else if (c.name.rfind("gemm_", 0) == 0) {
+      EXPECT_FALSE(eligible(c)) << c.name;
+      ++gemm;
+    } else if (!strided) {
+      EXPECT_FALSE(eligible(c)) << c.name << ": stride 1 belongs to the direct path";
+    }
+  }
+  EXPECT_EQ(poly, 11);
+  EXPECT_EQ(gemm, 3);
+  // The pre-existing strided cases: kernel 3 stride 2 stays on GEMM, kernel 3 stride 3 does not.
+  for (const Case& c : cases()) {
+    if (c.name == "3d_stride2" || c.name == "3d_cin1_stride2" || c.name == "3d_kernel1_stride2") {
+      EXPECT_FALSE(eligible(c)) << c.name;
+    }
+    if (c.name == "3d_stride3_odd") {
+      EXPECT_TRUE(eligible(c)) << c.name;
+    }
   }
 }
 

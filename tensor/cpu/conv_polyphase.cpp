@@ -1,0 +1,253 @@
+// The polyphase path of the CPU convolution: a strided convolution whose kernel is a multiple of
+// the stride on every axis (dilation 1), rewritten as ONE stride-1, padding-0 convolution and run
+// on the direct kernels (conv_direct.cpp, conv_weight_grad.cpp). The typical case is the
+// PatchDiscriminator's 4x4x4 stride-2 padding-1 downsampling conv. See the overview at the top of
+// tensor/cpu/conv.cpp.
+//
+// Derivation (one axis; the three axes are independent). Let xpad be the input with `padding`
+// zeros on both sides, s the stride, k the kernel, k % s == 0, Q = k / s. Split every tap index as
+// t = s*q + r with r in [0, s) (the phase) and q in [0, Q). Then
+//   y[o] = sum_t w[t] * xpad[s*o + t] = sum_r sum_q w[s*q + r] * xpad[s*(o + q) + r]
+//        = sum_r sum_q wp_r[q] * phase_r[o + q],   phase_r[j] = xpad[s*j + r],  wp_r[q] = w[s*q +
+//        r].
+// The inner sum is a stride-1 "valid" correlation of phase_r with the Q-tap kernel wp_r, and the
+// sum over r is a sum over input channels. So the strided conv equals a stride-1, padding-0 conv
+// whose input has S = sD*sH*sW times the channels (the phases, stacked along channels), whose
+// kernel is (kD/sD, kH/sH, kW/sW), and whose weights are w rearranged the same way. Each phase is
+// given J = out + Q - 1 positions per axis, so that the valid conv yields exactly `out` outputs;
+// s*(J-1) + r <= s*(out-1) + k - 1 < in + 2*padding, so every phase position is a position of xpad
+// (padding, or a real input element). Axes with stride 1 have one phase (s = 1, Q = k): mixed
+// strides such as (1, 2, 2) work the same way.
+//
+// Layout (Cin_g = Cin / groups, phase index r = (rD * sH + rH) * sW + rW):
+//   xp: (N, Cin * S, JD, JH, JW), channel (grp * S + r) * Cin_g + ci holds
+//       xp[..][jd][jh][jw] = xpad[n, grp*Cin_g + ci, sD*jd + rD, sH*jh + rH, sW*jw + rW]
+//       (0 where that is padding). Each group's channels stay contiguous, so the stride-1 conv
+//       keeps the same `groups`.
+//   wp: (Cout, Cin_g * S, QD, QH, QW), wp[co][r*Cin_g + ci][qd][qh][qw] =
+//       w[co][ci][sD*qd + rD][sH*qh + rH][sW*qw + rW]  (a permutation of w's elements).
+// The three kernels:
+//   forward          gather x into xp, permute w into wp, direct_forward on the new geometry.
+//   backward_input   direct_backward_input into a phase gradient gxp, then scatter it back: each
+//                    xpad position belongs to exactly one phase and one phase position, so gx is a
+//                    plain copy out of gxp (padding positions are dropped; input elements that no
+//                    output reads, past the last window, fall beyond J and get 0).
+//   backward_weight  gather x into xp, direct_backward_weight (it also sums gb), then permute the
+//                    phase weight gradient gwp back into gw.
+//
+// Memory: the phase buffer xp (or gxp) is ONE copy of the padded input per call, about
+// N * Cin * prod(in + 2*padding) elements (prod(J * s) exactly), not a k^3-times-larger im2col.
+// It and wp are scratch buffers of the calling thread (conv_common.h's scratch(), grown once and
+// kept for the life of the thread), so warm calls allocate nothing, at the price of holding, per
+// calling thread, one buffer as large as the largest polyphase input seen so far.
+//
+// Reproducibility: gather, scatter and the weight permutations are copies (no arithmetic), in
+// parallel over rows of their output with each element written by exactly one iteration; the
+// direct kernels are bit-identical for every thread count. So is this path.
+#include <cstdint>
+
+#include "tensor/cpu/conv_common.h"
+
+namespace ldae::cpu::conv_detail {
+
+namespace {
+
+// The geometry of the phase conv and the per-axis numbers of the rewrite.
+struct Polyphase {
+  ConvGeometry pg;  // the stride-1, padding-0 conv on the phases
+  int64_t S;        // phases: sD * sH * sW
+  int64_t J[3];     // phase positions per axis (pg.in)
+  int64_t Q[3];     // phase kernel per axis (pg.kernel)
+};
+
+Polyphase make_polyphase(const ConvGeometry& g) {
+  Polyphase p{};
+  p.S = g.stride[0] * g.stride[1] * g.stride[2];
+  const int64_t one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+  for (int a = 0; a < 3; ++a) {
+    p.Q[a] = g.kernel[a] / g.stride[a];
+    p.J[a] = g.out[a] + p.Q[a] - 1;
+  }
+  p.pg = make_conv_geometry(g.N, g.Cin * p.S, g.Cout, g.groups, p.J, p.Q, one, zero, one);
+  return p;
+}
+
+// Phase index r of the per-axis phases (rD, rH, rW).
+inline int64_t phase_index(const ConvGeometry& g, int64_t rd, int64_t rh, int64_t rw) {
+  return (rd * g.stride[1] + rh) * g.stride[2] + rw;
+}
+
+// xp (layout above) from x: (N, Cin, D, H, W). Parallel over the rows (n, channel, jd, jh) of xp.
+template <typename T>
+void gather_phases(const ConvGeometry& g, const Polyphase& p, const T* x, T* xp) {
+  const int64_t Cin_g = g.Cin / g.groups;
+  const int64_t CinP = g.Cin * p.S;  // channels of xp
+  const int64_t JD = p.J[0], JH = p.J[1], JW = p.J[2];
+  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
+  const int64_t sD = g.stride[0], sH = g.stride[1], sW = g.stride[2];
+  const int64_t pD = g.padding[0], pH = g.padding[1], pW = g.padding[2];
+  const int64_t rows = g.N * CinP * JD * JH;
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t jh = row % JH;
+    const int64_t jd = (row / JH) % JD;
+    const int64_t cp = (row / (JH * JD)) % CinP;  // xp channel = (grp * S + r) * Cin_g + ci
+    const int64_t n = row / (JH * JD * CinP);
+    const int64_t ci = cp % Cin_g;
+    const int64_t r = (cp / Cin_g) % p.S;
+    const int64_t grp = cp / (Cin_g * p.S);
+    const int64_t rw = r % sW, rh = (r / sW) % sH, rd = r / (sW * sH);
+    T* dst = xp + row * JW;
+    const int64_t d = sD * jd + rd - pD, h = sH * jh + rh - pH;  // input coordinates
+    if (d < 0 || d >= ID || h < 0 || h >= IH) {
+      fill_run(dst, JW, T(0));
+      continue;
+    }
+    const T* src = x + (((n * g.Cin + grp * Cin_g + ci) * ID + d) * IH + h) * IW;
+    for (int64_t jw = 0; jw < JW; ++jw) {
+      const int64_t w = sW * jw + rw - pW;
+      dst[jw] = (w >= 0 && w < IW) ? src[w] : T(0);
+    }
+  }
+}
+
+// gx: (N, Cin, D, H, W) from the phase gradient gxp (layout of xp): every input element copies
+// the one phase element it was gathered into, or gets 0 when it lies beyond every phase (no output
+// reads it). Parallel over the rows (n, channel, d, h) of gx.
+template <typename T>
+void scatter_phases(const ConvGeometry& g, const Polyphase& p, const T* gxp, T* gx) {
+  const int64_t Cin_g = g.Cin / g.groups;
+  const int64_t CinP = g.Cin * p.S;
+  const int64_t JD = p.J[0], JH = p.J[1], JW = p.J[2];
+  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
+  const int64_t sD = g.stride[0], sH = g.stride[1], sW = g.stride[2];
+  const int64_t pD = g.padding[0], pH = g.padding[1], pW = g.padding[2];
+  const int64_t rows = g.N * g.Cin * ID * IH;
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t h = row % IH;
+    const int64_t d = (row / IH) % ID;
+    const int64_t c = (row / (IH * ID)) % g.Cin;
+    const int64_t n = row / (IH * ID * g.Cin);
+    const int64_t grp = c / Cin_g, ci = c % Cin_g;
+    T* dst = gx + row * IW;
+    // Padded coordinates d + pD = sD * jd + rD (and the same along H).
+    const int64_t jd = (d + pD) / sD, rd = (d + pD) % sD;
+    const int64_t jh = (h + pH) / sH, rh = (h + pH) % sH;
+    if (jd >= JD || jh >= JH) {
+      fill_run(dst, IW, T(0));
+      continue;
+    }
+    // Along W, the elements w = w0, w0 + sW, ... (w0 = (rw - pW) mod sW) all come from phase rw,
+    // from the phase row at jw = (w + pW) / sW.
+    const int64_t base_ch = n * CinP + grp * p.S * Cin_g + ci;  // xp channel of phase r = 0
+    for (int64_t rw = 0; rw < sW; ++rw) {
+      const int64_t r = phase_index(g, rd, rh, rw);
+      const T* src = gxp + (((base_ch + r * Cin_g) * JD + jd) * JH + jh) * JW;
+      const int64_t w0 = ((rw - pW) % sW + sW) % sW;
+      for (int64_t w = w0; w < IW; w += sW) {
+        const int64_t jw = (w + pW) / sW;
+        dst[w] = jw < JW ? src[jw] : T(0);
+      }
+    }
+  }
+}
+
+// The element offsets that map w: (Cout, Cin_g, kD, kH, kW) to wp: (Cout, Cin_g * S, QD, QH, QW).
+// Both hold the same Cin_g * kvol elements per output channel; for the element at offset e of an
+// output channel of wp, its offset in w's output channel is perm[e].
+void weight_permutation(const ConvGeometry& g, const Polyphase& p, std::vector<int64_t>& perm) {
+  const int64_t Cin_g = g.Cin / g.groups;
+  const int64_t kD = g.kernel[0], kH = g.kernel[1], kW = g.kernel[2];
+  const int64_t sD = g.stride[0], sH = g.stride[1], sW = g.stride[2];
+  perm.clear();
+  perm.reserve(static_cast<size_t>(Cin_g * kD * kH * kW));
+  for (int64_t rd = 0; rd < sD; ++rd)
+    for (int64_t rh = 0; rh < sH; ++rh)
+      for (int64_t rw = 0; rw < sW; ++rw)  // phase r, in phase_index order
+        for (int64_t ci = 0; ci < Cin_g; ++ci)
+          for (int64_t qd = 0; qd < p.Q[0]; ++qd)
+            for (int64_t qh = 0; qh < p.Q[1]; ++qh)
+              for (int64_t qw = 0; qw < p.Q[2]; ++qw)
+                perm.push_back(((ci * kD + sD * qd + rd) * kH + sH * qh + rh) * kW + sW * qw + rw);
+}
+
+// wp from w (to_phase) or w from wp (from_phase), through the permutation above.
+template <typename T>
+void permute_weights(const ConvGeometry& g, const Polyphase& p, const T* src, T* dst,
+                     bool to_phase) {
+  thread_local std::vector<int64_t> perm;
+  weight_permutation(g, p, perm);
+  const int64_t per = static_cast<int64_t>(perm.size());
+  for (int64_t co = 0; co < g.Cout; ++co) {
+    const T* s = src + co * per;
+    T* d = dst + co * per;
+    if (to_phase) {
+      for (int64_t e = 0; e < per; ++e) d[e] = s[perm[e]];
+    } else {
+      for (int64_t e = 0; e < per; ++e) d[perm[e]] = s[e];
+    }
+  }
+}
+
+int64_t phase_elems(const Polyphase& p) {
+  return p.pg.N * p.pg.Cin * p.J[0] * p.J[1] * p.J[2];
+}
+int64_t weight_elems(const ConvGeometry& g) {
+  return g.Cout * (g.Cin / g.groups) * g.kernel[0] * g.kernel[1] * g.kernel[2];
+}
+
+}  // namespace
+
+bool polyphase_eligible(const ConvGeometry& g) {
+  if (is_unit_stride(g)) return false;  // the direct path takes it as it is
+  for (int a = 0; a < 3; ++a) {
+    if (g.dilation[a] != 1 || g.kernel[a] % g.stride[a] != 0) return false;
+  }
+  return true;
+}
+
+template <typename T>
+void polyphase_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+  const Polyphase p = make_polyphase(g);
+  T* xp = scratch<T, kTagPhase>(phase_elems(p));
+  T* wp = scratch<T, kTagPhaseWeights>(weight_elems(g));
+  gather_phases(g, p, x, xp);
+  permute_weights(g, p, w, wp, true);
+  direct_forward(p.pg, xp, wp, b, y);
+}
+
+template <typename T>
+void polyphase_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
+  const Polyphase p = make_polyphase(g);
+  T* gxp = scratch<T, kTagPhase>(phase_elems(p));
+  T* wp = scratch<T, kTagPhaseWeights>(weight_elems(g));
+  permute_weights(g, p, w, wp, true);
+  direct_backward_input(p.pg, gy, wp, gxp);
+  scatter_phases(g, p, gxp, gx);
+}
+
+template <typename T>
+void polyphase_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb) {
+  const Polyphase p = make_polyphase(g);
+  T* xp = scratch<T, kTagPhase>(phase_elems(p));
+  T* gwp = scratch<T, kTagPhaseWeights>(weight_elems(g));
+  gather_phases(g, p, x, xp);
+  direct_backward_weight(p.pg, gy, xp, gwp, gb);  // sums gb on the way
+  permute_weights(g, p, gwp, gw, false);
+}
+
+template void polyphase_forward<float>(const ConvGeometry&, const float*, const float*,
+                                       const float*, float*);
+template void polyphase_forward<double>(const ConvGeometry&, const double*, const double*,
+                                        const double*, double*);
+template void polyphase_backward_input<float>(const ConvGeometry&, const float*, const float*,
+                                              float*);
+template void polyphase_backward_input<double>(const ConvGeometry&, const double*, const double*,
+                                               double*);
+template void polyphase_backward_weight<float>(const ConvGeometry&, const float*, const float*,
+                                               float*, float*);
+template void polyphase_backward_weight<double>(const ConvGeometry&, const double*, const double*,
+                                                double*, double*);
+
+}  // namespace ldae::cpu::conv_detail

@@ -29,9 +29,9 @@
 //    buffer (one copy of the padded input), permutes the weights and runs the direct kernels of 1
 //    on that geometry; the input gradient is scattered back out of the phase gradient (a copy).
 //
-// 3. The general path (any other strided conv): chunked im2col + Eigen GEMM. Output positions are
-// cut into
-//    chunks of Pc columns and Kg into blocks of Kc rows so that one block of col fits kColBytes:
+// 3. The general path (any other strided conv): chunked im2col + Eigen GEMM. Output positions
+//    are cut into chunks of Pc columns and Kg into blocks of Kc rows so that one block of col
+//    fits kColBytes:
 //      forward          y_chunk  = W_g * col_chunk (+ b)
 //      backward_weight  gW_g    += gy_chunk * col_chunk^T   (in fixed parts, then a fixed-order
 //                       sum of the parts, see gemm_backward_weight)

@@ -8,8 +8,8 @@
 // zeros on both sides, s the stride, k the kernel, k % s == 0, Q = k / s. Split every tap index as
 // t = s*q + r with r in [0, s) (the phase) and q in [0, Q). Then
 //   y[o] = sum_t w[t] * xpad[s*o + t] = sum_r sum_q w[s*q + r] * xpad[s*(o + q) + r]
-//        = sum_r sum_q wp_r[q] * phase_r[o + q],   phase_r[j] = xpad[s*j + r],  wp_r[q] = w[s*q +
-//        r].
+//        = sum_r sum_q wp_r[q] * phase_r[o + q],
+// with phase_r[j] = xpad[s*j + r] and wp_r[q] = w[s*q + r].
 // The inner sum is a stride-1 "valid" correlation of phase_r with the Q-tap kernel wp_r, and the
 // sum over r is a sum over input channels. So the strided conv equals a stride-1, padding-0 conv
 // whose input has S = sD*sH*sW times the channels (the phases, stacked along channels), whose

@@ -12,8 +12,9 @@ Run it with Debian's Python, which has torch 1.13 (the `python3` first on PATH m
 Both sides use OMP_NUM_THREADS threads (torch.set_num_threads). Times are medians of --repeats
 timed runs after --warmup untimed runs. forward: y = conv3d(x, w, b, padding=1) without autograd.
 forward_backward: the same with requires_grad on x, w and b, then y.backward(gy) (gradients of the
-input, the weight and the bias), as ldae_bench's conv3d_forward_backward. One extra row times a
-stride-2 conv (ldae_bench's conv3d_stride2_forward_backward, our general im2col + GEMM path).
+input, the weight and the bias), as ldae_bench's conv3d_forward_backward. Two extra rows time
+stride-2 convs: 3x3x3 (ldae_bench's conv3d_stride2_forward_backward, our general im2col + GEMM
+path) and 4x4x4 (conv3d_k4_stride2_forward_backward, our polyphase path).
 """
 import argparse
 import datetime
@@ -35,10 +36,12 @@ SHAPES = [
     (1, 64, 16, 20, 16, 64),
     (1, 1, 64, 80, 64, 32),
 ]
-# The table's rows: (benchmark name, shape, stride, with backward).
-CASES = [(bench, s, 1, bench.endswith("backward"))
+# The table's rows: (benchmark name, shape, stride, with backward, kernel); padding 1.
+CASES = [(bench, s, 1, bench.endswith("backward"), 3)
          for s in SHAPES for bench in ("conv3d_forward", "conv3d_forward_backward")]
-CASES.append(("conv3d_stride2_forward_backward", (1, 64, 32, 40, 32, 64), 2, True))
+CASES.append(("conv3d_stride2_forward_backward", (1, 64, 32, 40, 32, 64), 2, True, 3))
+# The PatchDiscriminator's 4x4x4 stride-2 conv (our polyphase path) at the same shape.
+CASES.append(("conv3d_k4_stride2_forward_backward", (1, 64, 32, 40, 32, 64), 2, True, 4))
 # The other ops of ldae_bench (the benches of tests/common/op_table.cpp): name -> (FLOPs or
 # None, builder of the timed PyTorch call). Keep in sync with the table.
 OTHER_OPS = ["matmul_forward/1024x1024x1024", "softmax_forward/4096x1024",
@@ -51,10 +54,10 @@ def shape_name(s):
     return f"{n}x{c}x{d}x{h}x{w}/{co}"
 
 
-def flops(s, backward, stride=1):
+def flops(s, backward, stride=1, kernel=3):
     n, c, d, h, w, co = s
-    out = [(e + 2 - 3) // stride + 1 for e in (d, h, w)]
-    return 2.0 * n * co * c * 27 * out[0] * out[1] * out[2] * (3.0 if backward else 1.0)
+    out = [(e + 2 - kernel) // stride + 1 for e in (d, h, w)]
+    return 2.0 * n * co * c * kernel ** 3 * out[0] * out[1] * out[2] * (3.0 if backward else 1.0)
 
 
 def median_seconds(fn, warmup, repeats):
@@ -72,10 +75,10 @@ def torch_times(warmup, repeats):
     """{(benchmark, shape name): median seconds} for PyTorch."""
     out = {}
     gen = torch.Generator().manual_seed(0)
-    for bench, s, stride, backward in CASES:
+    for bench, s, stride, backward, k in CASES:
         n, c, d, h, w, co = s
         x = torch.randn(n, c, d, h, w, generator=gen)
-        wt = torch.randn(co, c, 3, 3, 3, generator=gen) * 0.1
+        wt = torch.randn(co, c, k, k, k, generator=gen) * 0.1
         b = torch.randn(co, generator=gen)
         gy = torch.randn(F.conv3d(x, wt, b, stride=stride, padding=1).shape, generator=gen)
 
@@ -174,9 +177,9 @@ def main():
           "ours GFLOP/s | torch GFLOP/s | ours / 300 GFLOP/s |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     slower = []
-    for bench, s, stride, backward in CASES:
+    for bench, s, stride, backward, k in CASES:
         key = (bench, shape_name(s))
-        f = flops(s, backward, stride)
+        f = flops(s, backward, stride, k)
         t_torch = theirs[key]
         t_ours = ours.get(key)
         if t_ours:

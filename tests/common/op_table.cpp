@@ -223,8 +223,8 @@ void softmaxes(Builder& b) {
   b.last().det_inputs = {{{64, 777}, -3, 3}};
 }
 
-// A conv3d benchmark with kernel 3, padding 1: "<name>_forward[_backward]/NxCinxDxHxW/Cout".
-// A conv benchmark: kernel k^3, padding 1, the given stride.
+// A conv3d benchmark with kernel k^3 (default 3), padding 1 and the given stride:
+// "<name>_forward[_backward]/NxCinxDxHxW/Cout".
 Bench conv_bench(const std::string& name, int64_t n, int64_t cin, int64_t d, int64_t h, int64_t w,
                  int64_t cout, int64_t stride, bool forward, int64_t k = 3) {
   Bench bench;

@@ -30,6 +30,11 @@ void run_reconstruct(const ReconstructArgs& a) {
   req.progress = !a.common.quiet;
   ldae::infer::LdaeModel model = ldae::app::load_model(a.common, &req.provenance);
   const ldae::stages::ReconstructResult r = ldae::stages::reconstruct_scan(model, req);
+  if (model.space().image_space()) {  // the image-space DAE baseline: no autoencoder to compare with
+    std::printf("%s: image-space DAE (%s, %s sampler) vs input: SSIM %.4f, PSNR %.2f dB, MSE %.6f\n", a.out.c_str(),
+                a.mode.c_str(), req.sampler.name().c_str(), r.vs_input.ssim, r.vs_input.psnr, r.vs_input.mse);
+    return;
+  }
   std::printf("%s: LDAE (%s, %s sampler) vs input: SSIM %.4f, PSNR %.2f dB, MSE %.6f; vs the autoencoder's "
               "reconstruction: SSIM %.4f; autoencoder vs input: SSIM %.4f\n",
               a.out.c_str(), a.mode.c_str(), req.sampler.name().c_str(), r.vs_input.ssim, r.vs_input.psnr,

@@ -173,7 +173,10 @@ Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::S
   return v;
 }
 
-diffusion::DdimOptions validation_ddim(const run::Settings& s) {
+// The validation's DDIM options. With val_x0_clamp "off", x0 is still kept to the data range
+// [-1, 1] in image space (the images are exactly that range, 2x - 1), as inference's default
+// sampler does (infer::AutoencodingOptions::clamp_images); latents are not bounded, so no clamp.
+diffusion::DdimOptions validation_ddim(const run::Settings& s, bool image_space) {
   diffusion::DdimOptions o;
   o.steps = s.get_int("val_ddim_steps");
   o.shift_coefficient = s.get_string("val_shift_coefficient") == "reference"
@@ -182,7 +185,8 @@ diffusion::DdimOptions validation_ddim(const run::Settings& s) {
   const std::string clamp = s.get_string("val_x0_clamp");
   o.clamp = clamp == "reference" ? diffusion::X0Clamp::at(1.0)
             : clamp == "dynamic" ? diffusion::X0Clamp::dynamic(0.995)
-                                 : diffusion::X0Clamp::off();
+            : image_space         ? diffusion::X0Clamp::at(1.0)
+                                  : diffusion::X0Clamp::off();
   return o;
 }
 
@@ -461,7 +465,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     encoder->eval();
     net->train_shift(false);
     const Validation v = validate(*encoder, *net, space, cache, val_rows, schedule,
-                                  validation_ddim(s), val_noise, figure);
+                                  validation_ddim(s, u.image_space), val_noise, figure);
     {
       NoGrad no_grad;
       trainable->load_state_dict(saved);

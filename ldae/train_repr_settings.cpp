@@ -47,7 +47,8 @@ const run::SettingsTable& train_repr_settings() {
       string_setting("val_x0_clamp", "off", "off", "reference", {"off", "reference", "dynamic"},
                      "clamp of the predicted x0 in validation sampling: off, reference ([-1, 1] on "
                      "scaled latents, "
-                     "published) or dynamic (per sample 99.5th percentile of |x0|, at least 1)"),
+                     "published) or dynamic (per sample 99.5th percentile of |x0|, at least 1); with "
+                     "off, an image-space run still keeps x0 in the data range [-1, 1]"),
       int_setting("val_scans", 0, 2, 0, 0, 1e9,
                   "validation scans per epoch, the first of the validation split (0: all of it)"),
       int_setting("checkpoint_every", 1, 20, 500, 1, kMaxSteps,

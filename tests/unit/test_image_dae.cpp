@@ -197,8 +197,9 @@ TEST_F(ImageDae, TrainLdmTrainReprOnTheImagesAndReconstruct) {
   Generator val_noise(42, uint64_t{4} << 60);
   const Tensor x_T = randn(x.shape(), val_noise);
   diffusion::DdimOptions o;
-  o.steps = 5;  // the tiny preset's val_ddim_steps, training coefficient, no clamp
+  o.steps = 5;  // the tiny preset's val_ddim_steps, training coefficient
   o.shift_coefficient = diffusion::ShiftCoefficient::Training;
+  o.clamp = diffusion::X0Clamp::at(1.0);  // val_x0_clamp "off": in image space the data range [-1, 1]
   const Tensor z = infer::decode_latent(*t.shift_unet, t.schedule, x_T, y, o);
   EXPECT_EQ(metrics::ssim3d(infer::to_image(m.space(), z), x).mean, r3.last_val_ssim);
 

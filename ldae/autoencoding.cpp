@@ -102,8 +102,12 @@ AutoencodingOptions AutoencodingOptions::in_space(const DiffusionSpace& space) c
   return o;
 }
 
+diffusion::X0Clamp data_range_clamp(bool image_space) {
+  return image_space ? diffusion::X0Clamp::at(1.0) : diffusion::X0Clamp::off();
+}
+
 diffusion::X0Clamp AutoencodingOptions::x0_clamp() const {
-  if (image_space && clamp_images && clamp.mode == diffusion::X0Clamp::Mode::Off) return diffusion::X0Clamp::at(1.0);
+  if (clamp_images && clamp.mode == diffusion::X0Clamp::Mode::Off) return data_range_clamp(image_space);
   return clamp;
 }
 

@@ -64,6 +64,11 @@ Tensor to_image(const DiffusionSpace& space, const Tensor& scaled_latent);
 // The image-space map alone (no checks beyond the scale): 2 x - 1 times scale, and back.
 Tensor image_to_diffusion(const Tensor& volume, double scale_factor = 1.0);
 Tensor diffusion_to_image(const Tensor& z, double scale_factor = 1.0);
+// The clamp of the predicted x0 that the data range implies: [-1, 1] in image space (2x - 1
+// puts every scan exactly there, as in image DDPMs), none in latent space (latents are not
+// bounded). Our samplers use it wherever no other clamp is asked for: inference
+// (AutoencodingOptions::x0_clamp), the stage-2 sample figures and the stage-3 validation.
+diffusion::X0Clamp data_range_clamp(bool image_space);
 
 // The three trained networks of an LDAE and what ties them together (the in-memory twin of
 // stages::TrainedLdae of ldae/train_repr.h; apps/inference_args.cpp load_model fills it).

@@ -327,8 +327,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
     const Tensor x_T = randn({sample_count, ls[0], ls[1], ls[2], ls[3]}, g);
     diffusion::DdimOptions o;
     o.steps = std::min<int64_t>(s.get_int("sample_steps"), sched.T() - 1);
-    // Image space: x0 kept to the data range [-1, 1] (as the inference sampler); latents: no clamp.
-    if (cache.image_space) o.clamp = diffusion::X0Clamp::at(1.0);
+    o.clamp = infer::data_range_clamp(cache.image_space);  // image space: [-1, 1]; latents: none
     const Tensor z = diffusion::ddim_sample(
         sched, x_T,
         [&](const Tensor& x, int64_t t) {

@@ -173,9 +173,8 @@ Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::S
   return v;
 }
 
-// The validation's DDIM options. With val_x0_clamp "off", x0 is still kept to the data range
-// [-1, 1] in image space (the images are exactly that range, 2x - 1), as inference's default
-// sampler does (infer::AutoencodingOptions::clamp_images); latents are not bounded, so no clamp.
+// The validation's DDIM options. With val_x0_clamp "off", the data range's clamp
+// (infer::data_range_clamp: [-1, 1] in image space, none in latent space), as in inference.
 diffusion::DdimOptions validation_ddim(const run::Settings& s, bool image_space) {
   diffusion::DdimOptions o;
   o.steps = s.get_int("val_ddim_steps");
@@ -185,8 +184,7 @@ diffusion::DdimOptions validation_ddim(const run::Settings& s, bool image_space)
   const std::string clamp = s.get_string("val_x0_clamp");
   o.clamp = clamp == "reference" ? diffusion::X0Clamp::at(1.0)
             : clamp == "dynamic" ? diffusion::X0Clamp::dynamic(0.995)
-            : image_space         ? diffusion::X0Clamp::at(1.0)
-                                  : diffusion::X0Clamp::off();
+                                 : infer::data_range_clamp(image_space);
   return o;
 }
 

@@ -244,6 +244,18 @@ inline void block_vectors(const Corr& c, const Window& w, int L, int64_t d0, int
                         (od * c.dst[1] + oh) * c.dst[2] + ow, std::min<int64_t>(L, c.dst[2] - ow)});
 }
 
+// Lists the outputs of the same block one by one (lanes = 1), in row-major order: the positions
+// tiling of the direct path.
+inline void block_positions(const Corr& c, const Window& w, int64_t d0, int64_t d1, int64_t h0,
+                            int64_t h1, std::vector<OutVec>& pos) {
+  pos.clear();
+  for (int64_t od = d0; od < d1; ++od)
+    for (int64_t oh = h0; oh < h1; ++oh)
+      for (int64_t ow = 0; ow < c.dst[2]; ++ow)
+        pos.push_back({((od - d0) * w.WH + (oh - h0)) * w.WW + ow,
+                       (od * c.dst[1] + oh) * c.dst[2] + ow, 1});
+}
+
 inline std::vector<OutVec>& thread_vectors() {
   thread_local std::vector<OutVec> vecs;
   return vecs;
@@ -258,11 +270,18 @@ inline bool is_unit_stride(const ConvGeometry& g) {
 // conv.h). Instantiated for float and double in their files.
 // ------------------------------------------------------------------------------------------------
 
-// conv_direct.cpp: stride 1 on every axis.
+// conv_direct.cpp: stride 1 on every axis. The register tiling (see conv_direct.cpp) is chosen
+// from the geometry (kAuto); tests force each one (both give bit-identical results).
+enum class DirectTiling { kAuto, kRows, kPositions };
 template <typename T>
-void direct_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y);
+void direct_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y,
+                    DirectTiling tiling = DirectTiling::kAuto);
 template <typename T>
-void direct_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx);
+void direct_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx,
+                           DirectTiling tiling = DirectTiling::kAuto);
+// The tiling kAuto picks for the forward pass (input_gradient false) or the input gradient.
+template <typename T>
+DirectTiling chosen_tiling(const ConvGeometry& g, bool input_gradient);
 // conv_weight_grad.cpp: stride 1 on every axis; also sums gb (when not nullptr).
 template <typename T>
 void direct_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb);

@@ -44,6 +44,7 @@
 // Reproducibility: gather, scatter and the weight permutations are copies (no arithmetic), in
 // parallel over rows of their output with each element written by exactly one iteration; the
 // direct kernels are bit-identical for every thread count. So is this path.
+#include <algorithm>
 #include <cstdint>
 
 #include "tensor/cpu/conv_common.h"
@@ -77,7 +78,9 @@ inline int64_t phase_index(const ConvGeometry& g, int64_t rd, int64_t rh, int64_
   return (rd * g.stride[1] + rh) * g.stride[2] + rw;
 }
 
-// xp (layout above) from x: (N, Cin, D, H, W). Parallel over the rows (n, channel, jd, jh) of xp.
+// xp (layout above) from x: (N, Cin, D, H, W). Parallel over (n, input channel, phase), the phase
+// fastest, so that one thread gathers the S phases of an input channel one after the other while
+// that channel is in its cache; the index arithmetic is per channel and row, not per element.
 template <typename T>
 void gather_phases(const ConvGeometry& g, const Polyphase& p, const T* x, T* xp) {
   const int64_t Cin_g = g.Cin / g.groups;
@@ -86,34 +89,38 @@ void gather_phases(const ConvGeometry& g, const Polyphase& p, const T* x, T* xp)
   const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
   const int64_t sD = g.stride[0], sH = g.stride[1], sW = g.stride[2];
   const int64_t pD = g.padding[0], pH = g.padding[1], pW = g.padding[2];
-  const int64_t rows = g.N * CinP * JD * JH;
 #pragma omp parallel for schedule(static)
-  for (int64_t row = 0; row < rows; ++row) {
-    const int64_t jh = row % JH;
-    const int64_t jd = (row / JH) % JD;
-    const int64_t cp = (row / (JH * JD)) % CinP;  // xp channel = (grp * S + r) * Cin_g + ci
-    const int64_t n = row / (JH * JD * CinP);
-    const int64_t ci = cp % Cin_g;
-    const int64_t r = (cp / Cin_g) % p.S;
-    const int64_t grp = cp / (Cin_g * p.S);
+  for (int64_t it = 0; it < g.N * g.Cin * p.S; ++it) {
+    const int64_t r = it % p.S, c = it / p.S % g.Cin, n = it / (p.S * g.Cin);
+    const int64_t grp = c / Cin_g, ci = c % Cin_g;
+    const int64_t nc = n * CinP + (grp * p.S + r) * Cin_g + ci;  // the xp channel
     const int64_t rw = r % sW, rh = (r / sW) % sH, rd = r / (sW * sH);
-    T* dst = xp + row * JW;
-    const int64_t d = sD * jd + rd - pD, h = sH * jh + rh - pH;  // input coordinates
-    if (d < 0 || d >= ID || h < 0 || h >= IH) {
-      fill_run(dst, JW, T(0));
-      continue;
-    }
-    const T* src = x + (((n * g.Cin + grp * Cin_g + ci) * ID + d) * IH + h) * IW;
-    for (int64_t jw = 0; jw < JW; ++jw) {
-      const int64_t w = sW * jw + rw - pW;
-      dst[jw] = (w >= 0 && w < IW) ? src[w] : T(0);
+    const T* xc = x + (n * g.Cin + c) * ID * IH * IW;  // the input channel
+    // Phase element jw reads input column w = sW * jw + rw - pW: padding (0) for jw < jw_lo and
+    // jw >= jw_hi, a strided run of the row in between (a branch-free loop).
+    const int64_t off = rw - pW;
+    const int64_t jw_lo = std::min(JW, off >= 0 ? 0 : ceil_div(-off, sW));
+    const int64_t jw_hi = std::max(jw_lo, std::min(JW, ceil_div(IW - off, sW)));
+    for (int64_t jd = 0; jd < JD; ++jd) {
+      for (int64_t jh = 0; jh < JH; ++jh) {
+        T* dst = xp + ((nc * JD + jd) * JH + jh) * JW;
+        const int64_t d = sD * jd + rd - pD, h = sH * jh + rh - pH;  // input coordinates
+        if (d < 0 || d >= ID || h < 0 || h >= IH) {
+          fill_run(dst, JW, T(0));
+          continue;
+        }
+        const T* src = xc + (d * IH + h) * IW;
+        fill_run(dst, jw_lo, T(0));
+        for (int64_t jw = jw_lo; jw < jw_hi; ++jw) dst[jw] = src[sW * jw + off];
+        fill_run(dst + jw_hi, JW - jw_hi, T(0));
+      }
     }
   }
 }
 
 // gx: (N, Cin, D, H, W) from the phase gradient gxp (layout of xp): every input element copies
 // the one phase element it was gathered into, or gets 0 when it lies beyond every phase (no output
-// reads it). Parallel over the rows (n, channel, d, h) of gx.
+// reads it). Parallel over the channels (n, channel) of gx.
 template <typename T>
 void scatter_phases(const ConvGeometry& g, const Polyphase& p, const T* gxp, T* gx) {
   const int64_t Cin_g = g.Cin / g.groups;
@@ -122,32 +129,32 @@ void scatter_phases(const ConvGeometry& g, const Polyphase& p, const T* gxp, T* 
   const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
   const int64_t sD = g.stride[0], sH = g.stride[1], sW = g.stride[2];
   const int64_t pD = g.padding[0], pH = g.padding[1], pW = g.padding[2];
-  const int64_t rows = g.N * g.Cin * ID * IH;
 #pragma omp parallel for schedule(static)
-  for (int64_t row = 0; row < rows; ++row) {
-    const int64_t h = row % IH;
-    const int64_t d = (row / IH) % ID;
-    const int64_t c = (row / (IH * ID)) % g.Cin;
-    const int64_t n = row / (IH * ID * g.Cin);
+  for (int64_t nc = 0; nc < g.N * g.Cin; ++nc) {
+    const int64_t c = nc % g.Cin, n = nc / g.Cin;
     const int64_t grp = c / Cin_g, ci = c % Cin_g;
-    T* dst = gx + row * IW;
-    // Padded coordinates d + pD = sD * jd + rD (and the same along H).
-    const int64_t jd = (d + pD) / sD, rd = (d + pD) % sD;
-    const int64_t jh = (h + pH) / sH, rh = (h + pH) % sH;
-    if (jd >= JD || jh >= JH) {
-      fill_run(dst, IW, T(0));
-      continue;
-    }
-    // Along W, the elements w = w0, w0 + sW, ... (w0 = (rw - pW) mod sW) all come from phase rw,
-    // from the phase row at jw = (w + pW) / sW.
     const int64_t base_ch = n * CinP + grp * p.S * Cin_g + ci;  // xp channel of phase r = 0
-    for (int64_t rw = 0; rw < sW; ++rw) {
-      const int64_t r = phase_index(g, rd, rh, rw);
-      const T* src = gxp + (((base_ch + r * Cin_g) * JD + jd) * JH + jh) * JW;
-      const int64_t w0 = ((rw - pW) % sW + sW) % sW;
-      for (int64_t w = w0; w < IW; w += sW) {
-        const int64_t jw = (w + pW) / sW;
-        dst[w] = jw < JW ? src[jw] : T(0);
+    for (int64_t d = 0; d < ID; ++d) {
+      for (int64_t h = 0; h < IH; ++h) {
+        T* dst = gx + ((nc * ID + d) * IH + h) * IW;
+        // Padded coordinates d + pD = sD * jd + rD (and the same along H).
+        const int64_t jd = (d + pD) / sD, rd = (d + pD) % sD;
+        const int64_t jh = (h + pH) / sH, rh = (h + pH) % sH;
+        if (jd >= JD || jh >= JH) {
+          fill_run(dst, IW, T(0));
+          continue;
+        }
+        // Along W, the elements w = w0, w0 + sW, ... (w0 = (rw - pW) mod sW) all come from phase
+        // rw, from the phase row at jw = (w + pW) / sW.
+        for (int64_t rw = 0; rw < sW; ++rw) {
+          const int64_t r = phase_index(g, rd, rh, rw);
+          const T* src = gxp + (((base_ch + r * Cin_g) * JD + jd) * JH + jh) * JW;
+          const int64_t w0 = ((rw - pW) % sW + sW) % sW;
+          for (int64_t w = w0; w < IW; w += sW) {
+            const int64_t jw = (w + pW) / sW;
+            dst[w] = jw < JW ? src[jw] : T(0);
+          }
+        }
       }
     }
   }

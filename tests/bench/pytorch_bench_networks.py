@@ -3,8 +3,9 @@
 ldae_bench, prints the side-by-side table of docs/benchmarks.md ("Whole networks").
 
 The step is the one of ldae_bench's network_forward_backward/<net>/<preset> (tests/bench/bench_networks.cpp):
-the network in train mode, one forward pass on a random input of the preset's example shapes
-(batch 1, float32), then the backward of sum(output), which fills every parameter's gradient.
+the network in train mode, a random input of the preset's example shapes drawn (batch 1, float32;
+inside the timed step on both sides), one forward pass, then the backward of sum(output), which
+fills every parameter's gradient.
 The ShiftUNet's output is eps + shift; the autoencoder's is decode(z_mu). The PyTorch networks are the
 twins of tests/reference/ldae_torch_nets.py (checked against our networks by the reference cases),
 built from the arguments `ldae model NET --preset P --arguments` prints, so both sides run the same
@@ -57,18 +58,19 @@ def build(net, args):
 
 
 def step_function(net, model, inputs, gen):
-    """A function running one training step (forward, backward of sum(output))."""
+    """A function running one training step: draw a random input (as ldae_bench's step does, through
+    the zoo's example forward pass), forward, backward of sum(output)."""
     shapes = inputs
-    if net in ("unet", "shift_unet"):
-        x_t = torch.randn(shapes["x_t"], generator=gen)
-        t = torch.floor(torch.rand(shapes["t"], generator=gen) * 1000)
-        y = torch.randn(shapes["y_sem"], generator=gen) if net == "shift_unet" else None
-    else:
-        x = torch.rand(shapes["x"], generator=gen)
 
     def step():
         for p in model.parameters():
             p.grad = None
+        if net in ("unet", "shift_unet"):
+            x_t = torch.randn(shapes["x_t"], generator=gen)
+            t = torch.floor(torch.rand(shapes["t"], generator=gen) * 1000)
+            y = torch.randn(shapes["y_sem"], generator=gen) if net == "shift_unet" else None
+        else:
+            x = torch.rand(shapes["x"], generator=gen)
         if net == "autoencoder_kl":
             out = model.reconstruct(x)
         elif net == "unet":

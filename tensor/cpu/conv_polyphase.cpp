@@ -179,20 +179,23 @@ void weight_permutation(const ConvGeometry& g, const Polyphase& p, std::vector<i
                 perm.push_back(((ci * kD + sD * qd + rd) * kH + sH * qh + rh) * kW + sW * qw + rw);
 }
 
-// wp from w (to_phase) or w from wp (from_phase), through the permutation above.
+// wp from w (to_phase) or w from wp (from_phase), through the permutation above. Parallel over
+// the output channels (each writes its own elements).
 template <typename T>
 void permute_weights(const ConvGeometry& g, const Polyphase& p, const T* src, T* dst,
                      bool to_phase) {
-  thread_local std::vector<int64_t> perm;
+  thread_local std::vector<int64_t> perm;  // the calling thread's; the region reads it via pm
   weight_permutation(g, p, perm);
   const int64_t per = static_cast<int64_t>(perm.size());
+  const int64_t* pm = perm.data();
+#pragma omp parallel for schedule(static)
   for (int64_t co = 0; co < g.Cout; ++co) {
     const T* s = src + co * per;
     T* d = dst + co * per;
     if (to_phase) {
-      for (int64_t e = 0; e < per; ++e) d[e] = s[perm[e]];
+      for (int64_t e = 0; e < per; ++e) d[e] = s[pm[e]];
     } else {
-      for (int64_t e = 0; e < per; ++e) d[perm[e]] = s[e];
+      for (int64_t e = 0; e < per; ++e) d[pm[e]] = s[e];
     }
   }
 }

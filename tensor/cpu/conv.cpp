@@ -14,8 +14,10 @@
 //    of the window at a fixed offset koff[k]: col is never materialised, its rows are pointers into
 //    the window. Register-tiled micro-kernels on explicit SIMD vectors do the arithmetic:
 //      forward          y[t][o] = b[t] + sum_k W[t][k] * win[o + koff[k]]   tile_rows: vectors
-//                       along W, weights broadcast
-//      backward_input   the same kernel: for stride 1 the input gradient is a correlation of gy
+//                       along W, weights broadcast; or, for small volumes with many channels,
+//                       tile_positions: vectors along output channels, window values broadcast
+//                       (same sums in the same order: the same bits; conv_direct.cpp picks one)
+//      backward_input   the same kernels: for stride 1 the input gradient is a correlation of gy
 //                       with the transposed, flipped weights and padding dil*(k-1) - pad
 //      backward_weight  gW[t][k] = sum_o gy[t][o] * win[o + koff[k]]        tile_taps: vectors
 //                       along output channels (gy transposed), window values broadcast; or, for
@@ -54,7 +56,8 @@
 // tests/unit/test_conv_determinism.cpp checks this at 1, 2, 3 and 7 threads.
 //
 // Workspace bound. Per thread, direct path: a source window <= kWindowBytes (1 MiB), a tile
-// scratch (forward / input gradient: Cout_g x 3 vectors; weight gradient: <= kVABytes (256 KiB)
+// scratch (forward / input gradient: Cout_g x 3 vectors, or in the positions tiling a chunk of
+// positions x Cout_g <= kPositionTileBytes (128 KiB); weight gradient: <= kVABytes (256 KiB)
 // along W, or Cout_g x (128 + kvol) values along channels) and a list of output vectors. Per
 // thread, general path: a col block <= kColBytes (1 MiB). Shared per call: the packed weights of a
 // block of input channels <= kPackBytes (1 MiB); in the direct backward_weight, a copy of gy for a

@@ -35,11 +35,22 @@ std::vector<Node*> topological_order(Node* root) {
   return std::vector<Node*>(post_order.rbegin(), post_order.rend());
 }
 
+// True when nothing but the caller's reference can see g's elements: its TensorImpl has one owner
+// and its storage one TensorImpl (no view, no saved tensor, no other gradient shares it).
+bool sole_owner(const Tensor& g) {
+  return g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1;
+}
+
 void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
   if (leaf.grad) {
     leaf.grad = add(Tensor(leaf.grad), g).impl_ptr();
+  } else if (sole_owner(g) && g.is_contiguous() && g.offset() == 0) {
+    // A fresh buffer that only this gradient uses (the usual result of a backward formula):
+    // the leaf takes it as it is, as PyTorch does, instead of copying it.
+    leaf.grad = g.impl_ptr();
   } else {
-    // Own copy: g may alias another leaf's gradient or a buffer of the graph.
+    // Own copy: g may alias another leaf's gradient, the caller's grad_output or a buffer of
+    // the graph.
     leaf.grad = g.clone().impl_ptr();
   }
 }

@@ -211,6 +211,30 @@ TEST(Autograd, SharedGradientsAreIndependentCopies) {
   EXPECT_FALSE(a.grad().same_storage(b.grad()));
 }
 
+TEST(Autograd, LeafGradientNeverAliasesWhatTheCallerHolds) {
+  // A leaf root: its gradient is grad_output itself, which the caller still holds: a copy.
+  Tensor x = Tensor::ones({3}, DType::F64).set_requires_grad();
+  const Tensor gout = Tensor::from_vector({1.0, 2.0, 3.0}, {3}, DType::F64);
+  ag::backward(x, gout);
+  EXPECT_FALSE(x.grad().same_storage(gout));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{1, 2, 3}));
+  // y = x * 1 passes grad_output through unchanged: still the caller's tensor, still a copy.
+  Tensor w = Tensor::ones({3}, DType::F64).set_requires_grad();
+  ag::backward(w * 1.0, gout);
+  EXPECT_FALSE(w.grad().same_storage(gout));
+  // A gradient that a backward formula computed into a fresh buffer that nothing else holds is
+  // taken as it is (no copy); changing the caller's tensors afterwards leaves it alone.
+  Tensor v = Tensor::ones({3}, DType::F64).set_requires_grad();
+  Tensor g2 = Tensor::from_vector({1.0, 1.0, 1.0}, {3}, DType::F64);
+  ag::backward(v * 2.0, g2);
+  EXPECT_FALSE(v.grad().same_storage(g2));
+  {
+    NoGrad no_grad;
+    g2.fill_(100.0);
+  }
+  EXPECT_EQ(v.grad().to_vector(), (std::vector<double>{2, 2, 2}));
+}
+
 TEST(Autograd, InPlaceWriteToAParameterNeedsNoGrad) {
   Tensor w = Tensor::ones({2}).set_requires_grad();
   expect_error([&] { w.fill_(0.0); }, {"fill_", "NoGrad"});

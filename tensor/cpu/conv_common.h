@@ -252,8 +252,8 @@ inline void block_positions(const Corr& c, const Window& w, int64_t d0, int64_t 
   for (int64_t od = d0; od < d1; ++od)
     for (int64_t oh = h0; oh < h1; ++oh)
       for (int64_t ow = 0; ow < c.dst[2]; ++ow)
-        pos.push_back({((od - d0) * w.WH + (oh - h0)) * w.WW + ow,
-                       (od * c.dst[1] + oh) * c.dst[2] + ow, 1});
+        pos.push_back(
+            {((od - d0) * w.WH + (oh - h0)) * w.WW + ow, (od * c.dst[1] + oh) * c.dst[2] + ow, 1});
 }
 
 inline std::vector<OutVec>& thread_vectors() {

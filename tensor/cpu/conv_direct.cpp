@@ -13,7 +13,7 @@
 //              UNet's coarse levels, the polyphase convs' phases).
 // Both add, for every output element, the bias and then tap by tap the same products in the same
 // order with fused multiply-adds, so they give bit-identical results; choose_tiling picks the one
-// that computes fewer padded lanes for the geometry.
+// with the lower estimated cost for the geometry.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -132,9 +132,10 @@ struct CorrBlocks {
 CorrBlocks corr_blocks(const Corr& c, int L, int64_t MR, int64_t esize) {
   CorrBlocks k{};
   k.Mt = ceil_div(c.Ct, MR);
-  k.cb = std::min(c.Cs, std::max<int64_t>(1, kPackBytes / (c.groups * k.Mt * MR * c.kvol() * esize)));
-  k.cb = std::min(
-      k.cb, std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, 1, 1) * esize)));
+  k.cb =
+      std::min(c.Cs, std::max<int64_t>(1, kPackBytes / (c.groups * k.Mt * MR * c.kvol() * esize)));
+  k.cb = std::min(k.cb,
+                  std::max<int64_t>(1, kWindowBytes / (Window::channel_elems(c, L, 1, 1) * esize)));
   choose_blocks(c, L, k.cb * esize, 4 * thread_count(), k.bd, k.bh);
   k.ndb = ceil_div(c.dst[0], k.bd);
   k.nhb = ceil_div(c.dst[1], k.bh);
@@ -306,7 +307,8 @@ void correlate_rows(const Corr& c, const T* src, const WeightMatrix<T>& a, const
 // (tile_positions), in that loop order: the weights of one tap block and channel tile stay in L1
 // for all the chunk's positions. Then the tile is written to dst (its channels are Pdst apart).
 template <typename T, int CV, int NP>
-void correlate_positions(const Corr& c, const T* src, const WeightMatrix<T>& a, const T* bias, T* dst) {
+void correlate_positions(const Corr& c, const T* src, const WeightMatrix<T>& a, const T* bias,
+                         T* dst) {
   constexpr int L = Simd<T>::L, MR = CV * L;
   const int64_t Pdst = c.dst[0] * c.dst[1] * c.dst[2];
   const int64_t Psrc = c.src[0] * c.src[1] * c.src[2];
@@ -415,8 +417,8 @@ DirectTiling choose_tiling(const Corr& c) {
     double total = 0;
     for (int64_t d0 = 0; d0 < c.dst[0]; d0 += kb.bd) {
       for (int64_t h0 = 0; h0 < c.dst[1]; h0 += kb.bh) {
-        const int64_t nrows = (std::min(c.dst[0], d0 + kb.bd) - d0) *
-                              (std::min(c.dst[1], h0 + kb.bh) - h0);
+        const int64_t nrows =
+            (std::min(c.dst[0], d0 + kb.bd) - d0) * (std::min(c.dst[1], h0 + kb.bh) - h0);
         if (rows) {
           const int64_t nvec = nrows * ceil_div(c.dst[2], L);
           total += static_cast<double>(ceil_div(nvec, rt.NV) * rt.NV * L * kb.Mt * rt.MR);

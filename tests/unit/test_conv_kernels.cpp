@@ -119,8 +119,7 @@ void check_case(const Case& c, double tol) {
     // Outputs start as NaN garbage: the kernels must overwrite every element.
     const T nan = std::numeric_limits<T>::quiet_NaN();
     std::vector<T> y(yn, nan), gx(xn, nan), gw(wn, nan), gb(g.Cout, nan);
-    ldae::cpu::conv_forward<T>(g, xt.data(), wt.data(), with_bias ? bt.data() : nullptr,
-                               y.data());
+    ldae::cpu::conv_forward<T>(g, xt.data(), wt.data(), with_bias ? bt.data() : nullptr, y.data());
     expect_close(y, with_bias ? ref.y : y_no_bias, tol, "forward");
     ldae::cpu::conv_backward_input<T>(g, gyt.data(), wt.data(), gx.data());
     expect_close(gx, ref.gx, tol, "backward_input");
@@ -385,8 +384,8 @@ TEST(ConvKernelsTiling, RowsAndPositionsGiveTheSameBits) {
 // the rows tiling), rows for a 1-channel first layer (27 taps: the positions tiling's per-output
 // cost of starting and storing its tiles would dominate).
 TEST(ConvKernelsTiling, ChoiceFollowsTheGeometry) {
-  using ldae::cpu::conv_detail::DirectTiling;
   using ldae::cpu::conv_detail::chosen_tiling;
+  using ldae::cpu::conv_detail::DirectTiling;
   const Case deep{"deep", 1, 128, 256, 1, {8, 10, 8}, {4, 4, 4}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}};
   EXPECT_EQ(chosen_tiling<float>(geometry(deep), false), DirectTiling::kPositions);
   EXPECT_EQ(chosen_tiling<float>(geometry(deep), true), DirectTiling::kPositions);

@@ -45,7 +45,10 @@ CASES.append(("conv3d_k4_stride2_forward_backward", (1, 64, 32, 40, 32, 64), 2, 
 # The other ops of ldae_bench (the benches of tests/common/op_table.cpp): name -> (FLOPs or
 # None, builder of the timed PyTorch call). Keep in sync with the table.
 OTHER_OPS = ["matmul_forward/1024x1024x1024", "softmax_forward/4096x1024",
-             "group_norm_forward/1x64x32x40x32/g32", "group_norm_forward_backward/1x64x32x40x32/g32"]
+             "group_norm_forward/1x64x32x40x32/g32", "group_norm_forward_backward/1x64x32x40x32/g32",
+             "conv2d_depthwise7_forward_backward/64x32x16x20",
+             "interp_trilinear_x2_forward/1x64x16x20x16",
+             "interp_trilinear_x2_forward_backward/1x64x16x20x16"]
 GEMM_PEAK_GFLOPS = 300.0  # Eigen SGEMM at 2 threads on the project's 2-core AVX-512 machine
 
 
@@ -111,14 +114,37 @@ def torch_other_times(warmup, repeats):
         xr.grad = wr.grad = br.grad = None
         F.group_norm(xr, 32, wr, br, 1e-5).backward(gy)
 
+    # ConvNeXt's depthwise 7x7 conv2d at the course preset's first stage.
+    xd = torch.rand(64, 32, 16, 20, generator=gen).mul_(2).sub_(1).requires_grad_()
+    wd = torch.rand(32, 1, 7, 7, generator=gen).mul_(2).sub_(1).requires_grad_()
+    bd = torch.rand(32, generator=gen).mul_(2).sub_(1).requires_grad_()
+    gyd = torch.randn(64, 32, 16, 20, generator=gen)
+
+    def depthwise_fb():
+        xd.grad = wd.grad = bd.grad = None
+        F.conv2d(xd, wd, bd, padding=3, groups=32).backward(gyd)
+
+    # Trilinear 2x upsampling (align_corners=False, as ours).
+    xt = torch.rand(1, 64, 16, 20, 16, generator=gen).mul_(2).sub_(1)
+    xtr = xt.clone().requires_grad_()
+    gyt = torch.randn(1, 64, 32, 40, 32, generator=gen)
+
+    def trilinear_fb():
+        xtr.grad = None
+        F.interpolate(xtr, scale_factor=2, mode="trilinear", align_corners=False).backward(gyt)
+
     with torch.no_grad():
         calls = {
             OTHER_OPS[0]: lambda: torch.matmul(a, b),
             OTHER_OPS[1]: lambda: torch.softmax(s, -1),
             OTHER_OPS[2]: lambda: F.group_norm(x, 32, w, bias, 1e-5),
+            OTHER_OPS[5]: lambda: F.interpolate(xt, scale_factor=2, mode="trilinear",
+                                                align_corners=False),
         }
         out = {name: median_seconds(fn, warmup, repeats) for name, fn in calls.items()}
     out[OTHER_OPS[3]] = median_seconds(group_norm_fb, warmup, repeats)
+    out[OTHER_OPS[4]] = median_seconds(depthwise_fb, warmup, repeats)
+    out[OTHER_OPS[6]] = median_seconds(trilinear_fb, warmup, repeats)
     return out
 
 

@@ -297,6 +297,19 @@ void convolutions(Builder& b) {
   // The discriminator's down-sampling conv at the shape of the conv3d_stride2 benchmark.
   b.last().benches = {conv_bench("conv3d_k4_stride2", 1, 64, 32, 40, 32, 64, 2, false, 4)};
   b.last().benches[0].cuda = false;
+  // ConvNeXt's depthwise 7x7 conv2d (groups = channels, padding 3). The bench: the course
+  // preset's first stage (64 slices of 32 channels at 16x20), forward + backward.
+  b.add("conv2d_depthwise7", {{{2, 4, 9, 8}}, {{4, 1, 7, 7}}, {{4}}}, [](const V& v) {
+    return ag::conv2d(v[0], v[1], v[2], conv({1}, {3}, {1}, v[0].shape()[1]));
+  });
+  {
+    Bench bench{"conv2d_depthwise7", "64x32x16x20", {{{64, 32, 16, 20}}, {{32, 1, 7, 7}}, {{32}}}};
+    bench.forward = false;
+    bench.forward_backward = true;
+    bench.cuda = false;
+    bench.flops = 2.0 * 64 * 32 * 49 * 16 * 20;
+    b.last().benches = {bench};
+  }
   b.add("conv3d_k244_stride122", {{{1, 2, 4, 6, 5}}, {{2, 2, 2, 4, 4}}, {{2}}}, [](const V& v) {
     return ag::conv3d(v[0], v[1], v[2], conv({1, 2, 2}, {0, 1, 1}, {1}));
   });
@@ -342,6 +355,12 @@ void resampling(Builder& b) {
       return ag::interpolate(v[0], {2, 2, 2}, mode);
     });
     b.last().det_inputs = {{{2, 4, 8, 8, 10}}};
+    if (mode == "trilinear") {  // 2x upsampling of a 64-channel 16x20x16 volume
+      Bench bench{"interp_trilinear_x2", "1x64x16x20x16", {{{1, 64, 16, 20, 16}}}};
+      bench.forward_backward = true;
+      bench.cuda = false;
+      b.last().benches = {bench};
+    }
     b.add("interp_" + mode + "3d_122", {{{1, 2, 2, 3, 2}}}, [mode](const V& v) {
       return ag::interpolate(v[0], {1, 2, 2}, mode);
     });

@@ -5,7 +5,8 @@ output of ldae_bench, prints the side-by-side ratio table that docs/benchmarks.m
 
 Run it with Debian's Python, which has torch 1.13 (the `python3` first on PATH may not):
 
-    OMP_NUM_THREADS=2 build/tests/ldae_bench --benchmark_filter='^conv3d_' \
+    OMP_NUM_THREADS=2 build/tests/ldae_bench \
+        --benchmark_filter='^(conv3d_|matmul|softmax|group_norm|conv2d_depthwise7|interp_trilinear)' \
         --benchmark_repetitions=5 --benchmark_format=json --benchmark_out=conv.json
     OMP_NUM_THREADS=2 /usr/bin/python3 tests/bench/pytorch_bench.py --ours conv.json
 

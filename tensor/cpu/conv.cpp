@@ -31,7 +31,15 @@
 //    buffer (one copy of the padded input), permutes the weights and runs the direct kernels of 1
 //    on that geometry; the input gradient is scattered back out of the phase gradient (a copy).
 //
-// 3. The general path (any other strided conv): chunked im2col + Eigen GEMM. Output positions
+// 3. The phase-split path (the other strided convs with dilation 1: the 3x3x3 stride-2
+//    downsampling convs of the autoencoder and the UNet). The same split of the taps by phase,
+//    but the phases now have different numbers of taps (k = 3, s = 2: phase 0 the taps {0, 2},
+//    phase 1 the tap {1}), so the strided conv is a SUM of stride-1 convs, one per phase with
+//    its own kernel; conv_phase_split.cpp gathers the phases, splits the weights and runs the
+//    direct kernels of 1 once per phase (forward: accumulating into y; input gradient: into
+//    each phase's gradient, then scattered back as in 2).
+//
+// 4. The general path (a stride with a dilation): chunked im2col + Eigen GEMM. Output positions
 //    are cut into chunks of Pc columns and Kg into blocks of Kc rows so that one block of col
 //    fits kColBytes:
 //      forward          y_chunk  = W_g * col_chunk (+ b)
@@ -51,8 +59,9 @@
 // an element, never the order of its sum. The one sum split across tasks, the general path's
 // weight gradient, uses a fixed number of parts (contiguous ranges of position chunks, independent
 // of the threads) whose partial sums are added in part order; the bias gradient sums each channel
-// in a fixed order. The polyphase path adds only copies (gather, scatter, weight permutations),
-// each element written by one iteration, around the direct kernels.
+// in a fixed order. The polyphase and phase-split paths add only copies (gather, scatter, weight
+// permutations), each element written by one iteration, around the direct kernels; the phase-split
+// forward sums its phases into y in phase order.
 // tests/unit/test_conv_determinism.cpp checks this at 1, 2, 3 and 7 threads.
 //
 // Workspace bound. Per thread, direct path: a source window <= kWindowBytes (1 MiB), a tile
@@ -64,7 +73,8 @@
 // block of positions <= kGyBytes (4 MiB); in the general backward_weight, the gW accumulators of
 // its (at most 16) parts <= kAccBytes (4 MiB) together. (Only a single input
 // channel's weights or window row larger than a budget exceeds it.) Eigen's GEMM packs its
-// operands into buffers of similar size. The polyphase path is NOT bounded this way: on top of the
+// operands into buffers of similar size. The polyphase path (and likewise the phase-split path,
+// whose phases are one copy of the padded input together) is NOT bounded this way: on top of the
 // direct path's workspace (for its geometry of S times the channels) it needs, per call, a phase
 // buffer of about N * Cin * prod(in + 2*padding) elements (one copy of the padded input, or of
 // its gradient) and a permuted copy of the weights (or of their gradient), both scratch buffers
@@ -73,8 +83,8 @@
 //
 // Files: conv_common.h (budgets, scratch buffers, SIMD vectors, the window of the direct path),
 // conv_direct.cpp (direct forward and input gradient), conv_weight_grad.cpp (direct weight and
-// bias gradient), conv_polyphase.cpp (the polyphase path), conv_gemm.cpp (the general path). This
-// file: the geometry and the dispatch.
+// bias gradient), conv_polyphase.cpp (the polyphase path), conv_phase_split.cpp (the phase-split
+// path), conv_gemm.cpp (the general path). This file: the geometry and the dispatch.
 #include "tensor/cpu/conv.h"
 
 #include <stdexcept>
@@ -135,7 +145,8 @@ using namespace conv_detail;
 
 // ------------------------------------------------------------------------------------------------
 // Public kernels: the direct path for stride 1, the polyphase path for strided convs whose kernel
-// is a multiple of the stride (dilation 1), the general path otherwise.
+// is a multiple of the stride (dilation 1), the phase-split path for the other strided convs with
+// dilation 1, the general path otherwise.
 // ------------------------------------------------------------------------------------------------
 
 template <typename T>
@@ -144,6 +155,8 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* 
     direct_forward(g, x, w, b, y);
   } else if (polyphase_eligible(g)) {
     polyphase_forward(g, x, w, b, y);
+  } else if (phase_split_eligible(g)) {
+    phase_split_forward(g, x, w, b, y);
   } else {
     gemm_forward(g, x, w, b, y);
   }
@@ -155,6 +168,8 @@ void conv_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) 
     direct_backward_input(g, gy, w, gx);
   } else if (polyphase_eligible(g)) {
     polyphase_backward_input(g, gy, w, gx);
+  } else if (phase_split_eligible(g)) {
+    phase_split_backward_input(g, gy, w, gx);
   } else {
     gemm_backward_input(g, gy, w, gx);
   }
@@ -166,6 +181,8 @@ void conv_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw,
     direct_backward_weight(g, gy, x, gw, gb);  // sums gb on the way
   } else if (polyphase_eligible(g)) {
     polyphase_backward_weight(g, gy, x, gw, gb);  // sums gb on the way
+  } else if (phase_split_eligible(g)) {
+    phase_split_backward_weight(g, gy, x, gw, gb);  // sums gb on the way
   } else {
     gemm_backward_weight(g, gy, x, gw);
     if (gb != nullptr) bias_grad(g, gy, gb);

@@ -8,9 +8,11 @@
 // zero-padded copy of the input block they need (no im2col); for other strides with a kernel that
 // is a multiple of the stride (and dilation 1), the same direct kernels on the "phases" of the
 // input (a stride-1 conv with stride-product times the channels, conv_polyphase.cpp); for the
-// remaining strided convs, chunked im2col + Eigen GEMM. Never a whole-volume im2col buffer: the
-// workspace of the direct and GEMM paths is bounded (a few MiB per thread); the polyphase path
-// also holds one copy of the padded input (or of its gradient) per call.
+// other strided convs with dilation 1 (e.g. kernel 3 stride 2), a sum of direct convs, one per
+// phase with that phase's taps (conv_phase_split.cpp); for a stride with a dilation, chunked
+// im2col + Eigen GEMM. Never a whole-volume im2col buffer: the workspace of the direct and GEMM
+// paths is bounded (a few MiB per thread); the polyphase and phase-split paths also hold one copy
+// of the padded input (or of its gradient) per call.
 // Multi-threaded with OpenMP; the thread count follows OMP_NUM_THREADS. Reproducible: the same
 // inputs give bit-identical outputs on every call and for every thread count.
 // A plain-loop version with the same contracts, for reading and testing: conv_reference.h.

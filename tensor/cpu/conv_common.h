@@ -139,6 +139,7 @@ inline T hsum(typename Simd<T>::V v) {  // sum of the lanes, pairwise
 struct Corr {
   int64_t N, groups, Cs, Ct;
   int64_t src[3], dst[3], kernel[3], dil[3], pad[3];
+  bool accumulate = false;  // dst += the sum (no bias) instead of dst = bias + the sum
   int64_t kvol() const { return kernel[0] * kernel[1] * kernel[2]; }
 };
 
@@ -261,6 +262,34 @@ inline std::vector<OutVec>& thread_vectors() {
   return vecs;
 }
 
+// One channel of one stride phase of the zero-padded input of a strided conv (the polyphase and
+// phase-split paths): per axis a, phase element j reads padded position s[a] * j + r[a]:
+//   dst[jd][jh][jw] = xc[sD*jd + rD - padD][sH*jh + rH - padH][sW*jw + rW - padW]
+// for j < J (per axis), 0 where that position is padding or beyond the input. xc: one input
+// channel, in[0] x in[1] x in[2]; dst: J[0] x J[1] x J[2]. The index arithmetic is per row; along
+// W, padding (0) for jw < jw_lo and jw >= jw_hi and a branch-free strided copy in between.
+template <typename T>
+void gather_phase(const T* xc, const int64_t in[3], const int64_t pad[3], const int64_t s[3],
+                  const int64_t r[3], const int64_t J[3], T* dst) {
+  const int64_t off = r[2] - pad[2];  // input column of jw = 0
+  const int64_t jw_lo = std::min(J[2], off >= 0 ? 0 : ceil_div(-off, s[2]));
+  const int64_t jw_hi = std::max(jw_lo, std::min(J[2], ceil_div(in[2] - off, s[2])));
+  for (int64_t jd = 0; jd < J[0]; ++jd) {
+    for (int64_t jh = 0; jh < J[1]; ++jh) {
+      T* row = dst + (jd * J[1] + jh) * J[2];
+      const int64_t d = s[0] * jd + r[0] - pad[0], h = s[1] * jh + r[1] - pad[1];
+      if (d < 0 || d >= in[0] || h < 0 || h >= in[1]) {
+        fill_run(row, J[2], T(0));
+        continue;
+      }
+      const T* src = xc + (d * in[1] + h) * in[2];
+      fill_run(row, jw_lo, T(0));
+      for (int64_t jw = jw_lo; jw < jw_hi; ++jw) row[jw] = src[s[2] * jw + off];
+      fill_run(row + jw_hi, J[2] - jw_hi, T(0));
+    }
+  }
+}
+
 inline bool is_unit_stride(const ConvGeometry& g) {
   return g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1;
 }
@@ -273,9 +302,11 @@ inline bool is_unit_stride(const ConvGeometry& g) {
 // conv_direct.cpp: stride 1 on every axis. The register tiling (see conv_direct.cpp) is chosen
 // from the geometry (kAuto); tests force each one (both give bit-identical results).
 enum class DirectTiling { kAuto, kRows, kPositions };
+// accumulate: y += the conv, b ignored, instead of y = b + the conv (the phase-split path sums
+// its phases' convs this way).
 template <typename T>
 void direct_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y,
-                    DirectTiling tiling = DirectTiling::kAuto);
+                    DirectTiling tiling = DirectTiling::kAuto, bool accumulate = false);
 template <typename T>
 void direct_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx,
                            DirectTiling tiling = DirectTiling::kAuto);
@@ -295,6 +326,16 @@ template <typename T>
 void polyphase_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx);
 template <typename T>
 void polyphase_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb);
+// conv_phase_split.cpp: the other strided convs with dilation 1 (phase_split_eligible; e.g. kernel
+// 3 stride 2), as a sum of stride-1 convs, one per phase of the input, each with its own taps, run
+// on the direct kernels. phase_split_backward_weight also sums gb (when not nullptr).
+bool phase_split_eligible(const ConvGeometry& g);
+template <typename T>
+void phase_split_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void phase_split_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx);
+template <typename T>
+void phase_split_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw, T* gb);
 // conv_gemm.cpp: any stride.
 template <typename T>
 void gemm_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y);

@@ -261,7 +261,7 @@ void correlate_rows(const Corr& c, const T* src, const WeightMatrix<T>& a, const
           // Row tile t is "direct" (accumulated in dst) when all its rows and lanes exist, else it
           // lives in tile + t * MR * NV * L.
           auto direct = [&](int64_t t) { return full_lanes && (t + 1) * MR <= c.Ct; };
-          if (c0 > 0) {  // scratch tiles start from what dst holds so far
+          if (c.accumulate || c0 > 0) {  // scratch tiles start from what dst holds so far
             for (int64_t t = 0; t < Mt; ++t) {
               if (direct(t)) continue;
               T* tt = tile + t * MR * NV * L;
@@ -274,7 +274,7 @@ void correlate_rows(const Corr& c, const T* src, const WeightMatrix<T>& a, const
           }
           for (int64_t k0 = 0; k0 < K; k0 += kTapBlock) {
             const int64_t kn = std::min(kTapBlock, K - k0);
-            const bool load = c0 > 0 || k0 > 0;
+            const bool load = c.accumulate || c0 > 0 || k0 > 0;
             for (int64_t t = 0; t < Mt; ++t) {
               const T* a = ag + (t * K + k0) * MR;
               const T* bt = bg != nullptr ? bg + t * MR : nullptr;
@@ -349,7 +349,7 @@ void correlate_positions(const Corr& c, const T* src, const WeightMatrix<T>& a, 
                 const int64_t ch = t * MR + i;
                 if (ch >= c.Ct || p >= np) {
                   tp[i] = T(0);
-                } else if (c0 > 0) {
+                } else if (c.accumulate || c0 > 0) {
                   tp[i] = dg[ch * Pdst + pos[p0 + p].dst];
                 } else {
                   tp[i] = T(0) + (bg != nullptr ? bg[ch] : T(0));
@@ -467,12 +467,14 @@ void correlate(const Corr& c, const T* src, const WeightMatrix<T>& a, const T* b
 
 template <typename T>
 void direct_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y,
-                    DirectTiling tiling) {
+                    DirectTiling tiling, bool accumulate) {
   const int64_t Mg = g.Cout / g.groups, Cin_g = g.Cin / g.groups;
   const int64_t kvol = g.kernel[0] * g.kernel[1] * g.kernel[2];
   // A_g[co][ci*kvol + k] = W[g*Mg + co][ci][k].
   const WeightMatrix<T> a{w, Mg * Cin_g * kvol, Cin_g * kvol, kvol, false};
-  correlate<T>(forward_corr(g), x, a, b, y, tiling);
+  Corr c = forward_corr(g);
+  c.accumulate = accumulate;
+  correlate<T>(c, x, a, accumulate ? nullptr : b, y, tiling);
 }
 
 template <typename T>
@@ -493,9 +495,9 @@ DirectTiling chosen_tiling(const ConvGeometry& g, bool input_gradient) {
 template DirectTiling chosen_tiling<float>(const ConvGeometry&, bool);
 template DirectTiling chosen_tiling<double>(const ConvGeometry&, bool);
 template void direct_forward<float>(const ConvGeometry&, const float*, const float*, const float*,
-                                    float*, DirectTiling);
+                                    float*, DirectTiling, bool);
 template void direct_forward<double>(const ConvGeometry&, const double*, const double*,
-                                     const double*, double*, DirectTiling);
+                                     const double*, double*, DirectTiling, bool);
 template void direct_backward_input<float>(const ConvGeometry&, const float*, const float*, float*,
                                            DirectTiling);
 template void direct_backward_input<double>(const ConvGeometry&, const double*, const double*,

@@ -1,4 +1,5 @@
-// The general path of the CPU convolution (any stride): chunked im2col + Eigen GEMM, for the
+// The general path of the CPU convolution (any geometry; the dispatch sends it the strided convs
+// with a dilation): chunked im2col + Eigen GEMM, for the
 // forward pass, the input gradient (GEMM then a col2im scatter-add) and the weight gradient, plus
 // the bias gradient. See the overview at the top of tensor/cpu/conv.cpp.
 #include <algorithm>

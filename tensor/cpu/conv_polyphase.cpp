@@ -80,41 +80,20 @@ inline int64_t phase_index(const ConvGeometry& g, int64_t rd, int64_t rh, int64_
 
 // xp (layout above) from x: (N, Cin, D, H, W). Parallel over (n, input channel, phase), the phase
 // fastest, so that one thread gathers the S phases of an input channel one after the other while
-// that channel is in its cache; the index arithmetic is per channel and row, not per element.
+// that channel is in its cache (gather_phase, conv_common.h).
 template <typename T>
 void gather_phases(const ConvGeometry& g, const Polyphase& p, const T* x, T* xp) {
   const int64_t Cin_g = g.Cin / g.groups;
   const int64_t CinP = g.Cin * p.S;  // channels of xp
-  const int64_t JD = p.J[0], JH = p.J[1], JW = p.J[2];
-  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
-  const int64_t sD = g.stride[0], sH = g.stride[1], sW = g.stride[2];
-  const int64_t pD = g.padding[0], pH = g.padding[1], pW = g.padding[2];
+  const int64_t Pin = g.in[0] * g.in[1] * g.in[2], Pj = p.J[0] * p.J[1] * p.J[2];
 #pragma omp parallel for schedule(static)
   for (int64_t it = 0; it < g.N * g.Cin * p.S; ++it) {
     const int64_t r = it % p.S, c = it / p.S % g.Cin, n = it / (p.S * g.Cin);
     const int64_t grp = c / Cin_g, ci = c % Cin_g;
     const int64_t nc = n * CinP + (grp * p.S + r) * Cin_g + ci;  // the xp channel
-    const int64_t rw = r % sW, rh = (r / sW) % sH, rd = r / (sW * sH);
-    const T* xc = x + (n * g.Cin + c) * ID * IH * IW;  // the input channel
-    // Phase element jw reads input column w = sW * jw + rw - pW: padding (0) for jw < jw_lo and
-    // jw >= jw_hi, a strided run of the row in between (a branch-free loop).
-    const int64_t off = rw - pW;
-    const int64_t jw_lo = std::min(JW, off >= 0 ? 0 : ceil_div(-off, sW));
-    const int64_t jw_hi = std::max(jw_lo, std::min(JW, ceil_div(IW - off, sW)));
-    for (int64_t jd = 0; jd < JD; ++jd) {
-      for (int64_t jh = 0; jh < JH; ++jh) {
-        T* dst = xp + ((nc * JD + jd) * JH + jh) * JW;
-        const int64_t d = sD * jd + rd - pD, h = sH * jh + rh - pH;  // input coordinates
-        if (d < 0 || d >= ID || h < 0 || h >= IH) {
-          fill_run(dst, JW, T(0));
-          continue;
-        }
-        const T* src = xc + (d * IH + h) * IW;
-        fill_run(dst, jw_lo, T(0));
-        for (int64_t jw = jw_lo; jw < jw_hi; ++jw) dst[jw] = src[sW * jw + off];
-        fill_run(dst + jw_hi, JW - jw_hi, T(0));
-      }
-    }
+    const int64_t rs[3] = {r / (g.stride[2] * g.stride[1]), (r / g.stride[2]) % g.stride[1],
+                           r % g.stride[2]};
+    gather_phase(x + (n * g.Cin + c) * Pin, g.in, g.padding, g.stride, rs, p.J, xp + nc * Pj);
   }
 }
 

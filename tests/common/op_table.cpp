@@ -270,7 +270,8 @@ void convolutions(Builder& b) {
                       [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {1}, {1})); });
     // Several images and chunks: the weight gradient's tasks are shared among the threads.
     c.det_inputs = {{{5, 8, 24, 24, 24}}, {{8, 8, 3, 3, 3}}, {{8}}};
-    // A stride-2 down-sampling conv: the general (im2col + GEMM) path; timed with backward.
+    // A stride-2 down-sampling conv: the CPU phase-split path (tensor/cpu/conv_phase_split.cpp);
+    // timed with backward.
     c.benches = {conv_bench("conv3d_stride2", 1, 64, 32, 40, 32, 64, 2, false)};
     c.benches[0].cuda = false;
   }
@@ -285,6 +286,7 @@ void convolutions(Builder& b) {
   b.add("conv3d_nobias_aniso", {{{2, 2, 4, 5, 6}}, {{3, 2, 1, 3, 2}}}, [](const V& v) {
     return ag::conv3d(v[0], v[1], Tensor(), conv({1, 2, 1}, {0, 1, 1}, {1}));
   });
+  // A stride with a dilation: the CPU im2col + GEMM path (tensor/cpu/conv_gemm.cpp).
   b.add("conv3d_stride2_dil2", {{{1, 2, 7, 7, 7}}, {{3, 2, 3, 3, 3}}, {{3}}},
         [](const V& v) { return ag::conv3d(v[0], v[1], v[2], conv({2}, {2}, {2})); });
   b.last().det_inputs = {{{5, 4, 23, 23, 23}}, {{8, 4, 3, 3, 3}}, {{8}}};

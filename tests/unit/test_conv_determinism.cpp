@@ -1,14 +1,15 @@
 // Bit-reproducibility of the CPU convolution kernels (tensor/cpu/conv.h): with the same inputs
 // and the same OpenMP thread count, every kernel (forward, input gradient, weight gradient, bias
-// gradient) must give bit-identical results on every call, on all three code paths (stride 1: the
-// direct kernels; kernel a multiple of the stride: the polyphase path; other strides: im2col +
-// GEMM), 2D and 3D, with groups. The kernels also promise
+// gradient) must give bit-identical results on every call, on all four code paths (stride 1: the
+// direct kernels; kernel a multiple of the stride: the polyphase path; other strides with
+// dilation 1: the phase-split path; a stride and a dilation: im2col + GEMM), 2D and 3D, with
+// groups. The kernels also promise
 // (conv.h) that the result does not depend on the thread count; the second test checks that.
 //
-// The shapes are small, but the first and the fourth (2D) give the GEMM path's weight gradient
-// several position chunks per sample (12 and 4 tasks), so that a partition or a summation order
-// that depended on timing shows up as differing bits (the per-thread accumulators that this
-// replaced failed these within 20 calls at 2, 3 and 7 threads).
+// The shapes are small, but the two GEMM cases give that path's weight gradient several position
+// chunks per sample (12 and 4 tasks), so that a partition or a summation order that depended on
+// timing shows up as differing bits (the per-thread accumulators that this replaced failed such
+// cases within 20 calls at 2, 3 and 7 threads).
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -33,7 +34,20 @@ struct Case {
 const std::vector<Case>& cases() {
   static const std::vector<Case> all = {
       // name, N, Cin, Cout, groups, in (D, H, W), kernel, stride, padding, dilation
-      // GEMM path: 2 x 6 chunks of output positions for the weight gradient.
+      // GEMM path (stride 2 and dilation 2): 2 x 6 chunks of output positions for the weight
+      // gradient; in 2D, 4.
+      {"3d_gemm_stride2_dil2",
+       2,
+       32,
+       2,
+       1,
+       {24, 24, 24},
+       {3, 3, 3},
+       {2, 2, 2},
+       {2, 2, 2},
+       {2, 2, 2}},
+      {"2d_gemm_stride2_dil2", 2, 8, 6, 1, {1, 96, 90}, {1, 3, 3}, {1, 2, 2}, {0, 2, 2}, {1, 2, 2}},
+      // Phase-split path (kernel 3 stride 2): the phases summed in a fixed order.
       {"3d_stride2", 2, 32, 2, 1, {24, 24, 24}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
       {"3d_stride2_groups2", 2, 16, 8, 2, {16, 16, 16}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
       {"3d_depthwise_stride2", 1, 4, 4, 4, {8, 10, 12}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},

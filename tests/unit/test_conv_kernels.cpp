@@ -5,8 +5,9 @@
 // channel path, and shapes large enough to need several chunks, row blocks, slabs, channel blocks
 // and position blocks. Stride 1 runs the direct kernels; other strides with a kernel that is a
 // multiple of the stride on every axis (dilation 1) the polyphase path (the direct kernels on the
-// phases of the input); the remaining strided cases the im2col + GEMM path. PolyphaseDispatch
-// checks which geometries take the polyphase path.
+// phases of the input), the other strided cases with dilation 1 the phase-split path (one direct
+// conv per phase), the rest (a stride and a dilation) the im2col + GEMM path.
+// ConvKernelsDispatch.StridedPaths checks which geometries take which path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,7 +21,7 @@
 #include <vector>
 
 #include "tensor/cpu/conv.h"
-#include "tensor/cpu/conv_common.h"  // polyphase_eligible (internal), for the dispatch test
+#include "tensor/cpu/conv_common.h"  // the paths' eligibility (internal), for the dispatch test
 #include "tensor/cpu/conv_reference.h"
 #include "tensor/kernels.h"
 #include "tensor/ops.h"
@@ -176,11 +177,32 @@ const std::vector<Case>& cases() {
       {"poly_3d_cout32", 2, 16, 32, 1, {10, 9, 12}, {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
       {"poly_2d_k4_s2_p1", 2, 3, 4, 1, {1, 9, 10}, {1, 4, 4}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}},
       {"poly_2d_groups2_s3", 1, 4, 2, 2, {1, 11, 13}, {1, 6, 3}, {1, 3, 3}, {0, 2, 0}, {1, 1, 1}},
-      // Not eligible, so the GEMM path: kernel 3 with stride 2; a kernel that is a multiple of the
-      // stride on two axes but not on the third; dilation 2.
-      {"gemm_3d_k3_s2_p1", 2, 3, 4, 1, {7, 8, 6}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
-      {"gemm_3d_k434_s2", 1, 2, 3, 1, {7, 8, 6}, {4, 3, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      // Phase-split path (a stride, dilation 1, a kernel that is not a multiple of the stride on
+      // some axis): kernel 3 stride 2 with padding 1, the autoencoder's padding-0 downsampling on
+      // odd sizes, the UNet's (1, 2, 2) with enough channels for the tiled weight gradient, a
+      // kernel a multiple of the stride on two axes but not on the third, kernel 2 stride 3 (one
+      // phase per axis has no tap: its inputs get a zero gradient), groups, depthwise, 2D.
+      {"split_3d_k3_s2_p1", 2, 3, 4, 1, {7, 8, 6}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"split_3d_k3_s2_p0_odd", 1, 4, 5, 1, {9, 7, 11}, {3, 3, 3}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}},
+      {"split_3d_s122_cout32", 1, 16, 32, 1, {5, 8, 7}, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"split_3d_k434_s2", 1, 2, 3, 1, {7, 8, 6}, {4, 3, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"split_3d_k2_s3", 1, 3, 4, 1, {8, 10, 9}, {2, 2, 2}, {3, 3, 3}, {1, 0, 1}, {1, 1, 1}},
+      {"split_3d_groups2", 2, 4, 6, 2, {6, 7, 5}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"split_3d_depthwise", 1, 3, 3, 3, {7, 6, 8}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+      {"split_2d_k5_s2_p2", 2, 3, 4, 1, {1, 11, 9}, {1, 5, 5}, {1, 2, 2}, {0, 2, 2}, {1, 1, 1}},
+      // A stride and a dilation, so the GEMM path: dilation 2 with kernel 4 stride 2 and with
+      // kernel 3 stride 2 on enough channels (Kg = 200 * 27) for several im2col row blocks.
       {"gemm_3d_k4_s2_dil2", 1, 2, 3, 1, {9, 8, 10}, {4, 4, 4}, {2, 2, 2}, {1, 2, 3}, {2, 2, 2}},
+      {"gemm_3d_many_row_blocks_dil2",
+       1,
+       200,
+       2,
+       1,
+       {5, 6, 7},
+       {3, 3, 3},
+       {2, 2, 2},
+       {2, 2, 2},
+       {2, 2, 2}},
       // Larger: several position chunks per volume and several slabs in backward_input.
       {"3d_many_chunks", 2, 16, 8, 1, {12, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
       {"2d_many_chunks", 1, 8, 8, 2, {1, 70, 66}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}},
@@ -308,35 +330,49 @@ TEST(ConvGeometry, RejectsInvalidFields) {
   }
 }
 
-// Which strided geometries take the polyphase path (the table above relies on it to cover both
-// the polyphase and the GEMM path): stride != 1 somewhere, dilation 1, kernel % stride == 0 on
-// every axis.
-TEST(ConvKernelsDispatch, PolyphaseEligibility) {
-  auto eligible = [](const Case& c) {
-    return ldae::cpu::conv_detail::polyphase_eligible(geometry(c));
-  };
-  int poly = 0, gemm = 0;
+// Which strided geometries take which path (the table above relies on it to cover all of them):
+// polyphase: stride != 1 somewhere, dilation 1, kernel % stride == 0 on every axis; phase-split:
+// the other strided ones with dilation 1; GEMM: the rest (a stride and a dilation).
+TEST(ConvKernelsDispatch, StridedPaths) {
+  using ldae::cpu::conv_detail::phase_split_eligible;
+  using ldae::cpu::conv_detail::polyphase_eligible;
+  int poly = 0, split = 0, gemm = 0;
   for (const Case& c : cases()) {
+    const ConvGeometry g = geometry(c);
     const bool strided = c.stride[0] != 1 || c.stride[1] != 1 || c.stride[2] != 1;
+    // At most one of the two strided paths takes a geometry.
+    EXPECT_FALSE(polyphase_eligible(g) && phase_split_eligible(g)) << c.name;
     if (c.name.rfind("poly_", 0) == 0) {
-      EXPECT_TRUE(eligible(c)) << c.name;
+      EXPECT_TRUE(polyphase_eligible(g)) << c.name;
       ++poly;
+    } else if (c.name.rfind("split_", 0) == 0) {
+      EXPECT_TRUE(phase_split_eligible(g)) << c.name;
+      ++split;
     } else if (c.name.rfind("gemm_", 0) == 0) {
-      EXPECT_FALSE(eligible(c)) << c.name;
+      EXPECT_TRUE(strided) << c.name;
+      EXPECT_FALSE(polyphase_eligible(g) || phase_split_eligible(g)) << c.name;
       ++gemm;
     } else if (!strided) {
-      EXPECT_FALSE(eligible(c)) << c.name << ": stride 1 belongs to the direct path";
+      EXPECT_FALSE(polyphase_eligible(g) || phase_split_eligible(g))
+          << c.name << ": stride 1 belongs to the direct path";
     }
   }
   EXPECT_EQ(poly, 11);
-  EXPECT_EQ(gemm, 3);
-  // The pre-existing strided cases: kernel 3 stride 2 stays on GEMM, kernel 3 stride 3 does not.
+  EXPECT_EQ(split, 8);
+  EXPECT_EQ(gemm, 2);
+  // The older strided cases: kernel 3 stride 2 and kernel 1 stride 2 are phase-split, kernel 3
+  // stride 3 polyphase, the mixed stride-and-dilation ones GEMM.
   for (const Case& c : cases()) {
-    if (c.name == "3d_stride2" || c.name == "3d_cin1_stride2" || c.name == "3d_kernel1_stride2") {
-      EXPECT_FALSE(eligible(c)) << c.name;
+    const ConvGeometry g = geometry(c);
+    if (c.name == "3d_stride2" || c.name == "3d_cin1_stride2" || c.name == "3d_kernel1_stride2" ||
+        c.name == "2d_stride2_groups3" || c.name == "3d_many_row_blocks_stride2") {
+      EXPECT_TRUE(phase_split_eligible(g)) << c.name;
     }
     if (c.name == "3d_stride3_odd") {
-      EXPECT_TRUE(eligible(c)) << c.name;
+      EXPECT_TRUE(polyphase_eligible(g)) << c.name;
+    }
+    if (c.name == "3d_mixed_dil_pad" || c.name == "2d_rect_kernel") {
+      EXPECT_FALSE(polyphase_eligible(g) || phase_split_eligible(g)) << c.name;
     }
   }
 }

@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "apps/command.h"
 #include "data/synth.h"
@@ -14,13 +17,43 @@ struct SynthArgs {
   ldae::data::SynthOptions options;
   std::string shape = "64,80,64";
   std::string visits = "0,6,12,24";
+  std::string mix = "0.40,0.35,0.25";
   bool phantom = false;
 };
+
+// "0.4,0.2,0.4" -> the CN, MCI and AD fractions; a usage error unless three numbers in [0, 1]
+// that sum to 1.
+ldae::data::DiagnosisMix parse_mix(const std::string& text) {
+  std::vector<double> f;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    double v = -1;
+    try {
+      v = std::stod(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size()) break;
+    f.push_back(v);
+  }
+  try {
+    if (f.size() != 3) throw std::invalid_argument("not three numbers");
+    const ldae::data::DiagnosisMix mix{f[0], f[1], f[2]};
+    ldae::data::check_diagnosis_mix(mix);
+    return mix;
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("--diagnosis-mix", "'" + text +
+                                   "' is not three fractions CN,MCI,AD in [0, 1] that sum to 1 (e.g. 0.40,0.35,0.25)");
+  }
+}
 
 void run_synth(SynthArgs& a) {
   const auto shape = ldae::app::parse_int_list(a.shape, "--shape", 3);
   a.options.shape = {shape[0], shape[1], shape[2]};
   a.options.visits = ldae::app::parse_int_list(a.visits, "--visits", 0, true);
+  a.options.mix = parse_mix(a.mix);
   a.options.progress = true;
   if (!a.phantom && a.options.t1.empty() && a.options.gm.empty() && a.options.wm.empty()) {
     const ldae::data::TemplateFiles t = ldae::data::shipped_template();
@@ -60,6 +93,9 @@ void add_synth_command(CLI::App& app) {
   sub->add_option("--spacing", a->options.spacing, "Voxel size in mm (default: 192 mm / X)")->check(CLI::PositiveNumber);
   sub->add_option("--shape", a->shape, "Volume shape X,Y,Z")->capture_default_str();
   sub->add_option("--visits", a->visits, "Visit months, increasing")->capture_default_str();
+  sub->add_option("--diagnosis-mix", a->mix,
+                  "Fractions of CN, MCI and AD subjects (each subject drawn independently; they sum to 1)")
+      ->capture_default_str();
   sub->add_flag("!--no-overview", a->options.overview, "Do not write overview.png");
   sub->callback([a] { run_synth(*a); });
 }

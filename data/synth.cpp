@@ -118,7 +118,15 @@ std::string fixed(double v, int digits) {
 
 }  // namespace
 
-SynthSubject draw_subject(int64_t index, uint64_t seed) {
+void check_diagnosis_mix(const DiagnosisMix& mix) {
+  const double f[3] = {mix.cn, mix.mci, mix.ad};
+  for (double v : f)
+    check(v >= 0 && v <= 1, "synth", "each diagnosis fraction (CN, MCI, AD) must be in [0, 1], got " + fixed(v, 4));
+  check(std::abs(f[0] + f[1] + f[2] - 1) <= 1e-6, "synth",
+        "the diagnosis fractions (CN, MCI, AD) must sum to 1, got " + fixed(f[0] + f[1] + f[2], 6));
+}
+
+SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix) {
   Stream r{seed, static_cast<uint64_t>(index + 1) * kSubjectBlock};
   SynthSubject s;
   s.index = index;
@@ -126,7 +134,7 @@ SynthSubject draw_subject(int64_t index, uint64_t seed) {
   std::snprintf(id, sizeof id, "sub-%04lld", static_cast<long long>(index + 1));
   s.id = id;
   const double u = r.uniform();
-  s.diagnosis = u < 0.40 ? "CN" : (u < 0.75 ? "MCI" : "AD");
+  s.diagnosis = u < mix.cn ? "CN" : (u < mix.cn + mix.mci ? "MCI" : "AD");  // default: 0.40, 0.75
   s.age = clamp(73.0 + 6.5 * r.normal(), 55, 92);
   const double u2 = r.uniform();
   if (s.diagnosis == "CN") {
@@ -365,6 +373,7 @@ SynthSummary generate_cohort(const SynthOptions& o) {
   check(!o.out_dir.empty(), op, "no output folder given");
   check(o.subjects > 0 && o.subjects <= 100000, op, "subjects must be in 1..100000");
   check(!o.visits.empty(), op, "at least one visit is needed");
+  check_diagnosis_mix(o.mix);
   for (size_t v = 0; v < o.visits.size(); ++v)
     check(o.visits[v] >= 0 && (v == 0 || o.visits[v] > o.visits[v - 1]), op,
           "visits must be increasing months >= 0");
@@ -390,7 +399,7 @@ SynthSummary generate_cohort(const SynthOptions& o) {
   std::vector<Display> shown_display;
   bool shown_dx[3] = {false, false, false};
   for (int64_t si = 0; si < o.subjects; ++si) {
-    const SynthSubject s = draw_subject(si, o.seed);
+    const SynthSubject s = draw_subject(si, o.seed, o.mix);
     const int dx = s.diagnosis == "CN" ? 0 : (s.diagnosis == "MCI" ? 1 : 2);
     ++summary.counts[dx];
     fs::create_directories(fs::path(o.out_dir) / s.id);

@@ -46,8 +46,18 @@ struct SynthTruth {
   double ventricle_ml = 0, hippocampus_ml = 0, gm_ml = 0;
 };
 
-// Draws subject `index` of the cohort with `seed` (pure function of both).
-SynthSubject draw_subject(int64_t index, uint64_t seed);
+// The fractions of CN, MCI and AD subjects the diagnosis is drawn from (each subject
+// independently; they sum to 1). The default is ADNI-like.
+struct DiagnosisMix {
+  double cn = 0.40, mci = 0.35, ad = 0.25;
+};
+
+// Throws unless every fraction is in [0, 1] and they sum to 1 (within 1e-6).
+void check_diagnosis_mix(const DiagnosisMix& mix);
+
+// Draws subject `index` of the cohort with `seed` and `mix` (pure function of the three).
+// With the default mix the subjects are those of the cohorts generated before the mix existed.
+SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix = {});
 
 // The output grid: RAS, isotropic `spacing` mm, `shape` (X, Y, Z), centred on the
 // anatomy's brain centre.
@@ -85,6 +95,7 @@ struct SynthOptions {
   Shape shape = {64, 80, 64};
   double spacing = 0;  // mm; 0: 192 / shape[0] (the reference's 192 mm field of view)
   std::vector<int64_t> visits = {0, 6, 12, 24};  // months
+  DiagnosisMix mix;                               // fractions of CN, MCI and AD subjects
   std::string t1, gm, wm;  // template files (all three), or all empty for the phantom
                            // (`ldae synth` fills in shipped_template() unless --phantom)
   double phantom_spacing = 1.5;  // mm, grid of the phantom anatomy (coarser: faster)

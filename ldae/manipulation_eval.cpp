@@ -102,6 +102,20 @@ bool find_synthetic_cohort(const std::string& folder, SynthCohort* cohort, std::
     *why = marker.string() + " lacks the seed or a 3-size shape";
     return false;
   }
+  if (c.contains("diagnosis_mix")) {
+    const json& m = c["diagnosis_mix"];
+    if (!m.is_array() || m.size() != 3 || !m[0].is_number() || !m[1].is_number() || !m[2].is_number()) {
+      *why = marker.string() + ": diagnosis_mix is not three numbers (CN, MCI, AD)";
+      return false;
+    }
+    cohort->mix = {m[0].get<double>(), m[1].get<double>(), m[2].get<double>()};
+    try {
+      data::check_diagnosis_mix(cohort->mix);
+    } catch (const Error& e) {
+      *why = marker.string() + ": " + e.what();
+      return false;
+    }
+  }
   cohort->folder = folder;
   cohort->seed = c["seed"].get<uint64_t>();
   cohort->shape = c["shape"].get<std::vector<int64_t>>();
@@ -120,7 +134,7 @@ int64_t synth_subject_index(const std::string& id) {
 
 RegionMaps subject_regions(const data::Anatomy& anatomy, const SynthCohort& cohort, const std::string& subject_id,
                            int64_t session) {
-  const data::SynthSubject s = data::draw_subject(synth_subject_index(subject_id), cohort.seed);
+  const data::SynthSubject s = data::draw_subject(synth_subject_index(subject_id), cohort.seed, cohort.mix);
   const data::Affine grid = data::synth_grid(anatomy, cohort.shape, cohort.spacing);
   const data::SynthRegions r = data::synth_regions(anatomy, s, session, grid, cohort.shape);
   auto as_tensor = [&](const std::vector<float>& v) {

@@ -29,12 +29,13 @@
 namespace ldae::stages {
 
 // The synthetic cohort a manifest came from: its folder's cohort.json (written by `ldae demo`:
-// {"preset", "seed", "subjects", "shape", "visits"}).
+// {"preset", "seed", "subjects", "shape", "visits"} and, when not the default, "diagnosis_mix").
 struct SynthCohort {
   std::string folder;
   uint64_t seed = 0;
   Shape shape;          // (X, Y, Z)
   double spacing = 0;   // mm: 192 / X, the generator's default
+  data::DiagnosisMix mix;  // the subjects' draws depend on it
 };
 
 // Reads FOLDER/cohort.json. Returns false and sets *why when it is missing or lacks the seed

@@ -26,6 +26,13 @@ expect 2 "excludes" synth --out "$WORK/c6" --phantom --template "$scan"
 expect 1 "^error: synth: a template needs all three files" synth --out "$WORK/c7" --template "$scan"
 expect 1 "^error: synth: visits must be increasing" synth --out "$WORK/c3" --visits 6,0
 expect 2 "required" synth
+# The diagnosis mix: all AD, and the refusals (not three numbers, a negative one, a bad sum).
+expect 0 "wrote 2 scans of 2 subjects \\(CN 0, MCI 0, AD 2\\)" synth --out "$WORK/c8" --subjects 2 --shape 16,20,16 --visits 0 \
+  --no-overview --diagnosis-mix 0,0,1
+expect 2 "--diagnosis-mix: '0.5,0.5' is not three fractions" synth --out "$WORK/c9" --diagnosis-mix 0.5,0.5
+expect 2 "is not three fractions" synth --out "$WORK/c9" --diagnosis-mix 0.5,0.6,-0.1
+expect 2 "is not three fractions" synth --out "$WORK/c9" --diagnosis-mix 0.4,0.4,0.4
+expect 2 "is not three fractions" synth --out "$WORK/c9" --diagnosis-mix 0.4,x,0.6
 
 expect 0 "dimensions: +32 x 40 x 32" info "$scan"
 expect 0 "RAS" info "$scan"

@@ -91,6 +91,36 @@ TEST(ManipulationEval, RegionsOfAGeneratedCohortMatchItsTruth) {
   fs::remove_all(base);
 }
 
+// A cohort drawn with another diagnosis mix: cohort.json's diagnosis_mix is read and the regions
+// are those of the subjects drawn with it; a mix that does not sum to 1 is refused.
+TEST(ManipulationEval, CohortDiagnosisMixIsRead) {
+  const fs::path base = fs::temp_directory_path() / ("ldae_manip_mix_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  fs::create_directories(base);
+  stages::SynthCohort cohort;
+  std::string why;
+  std::ofstream(base / "cohort.json") << R"({"seed": 5, "shape": [16, 20, 16], "diagnosis_mix": [0, 0, 1]})";
+  ASSERT_TRUE(stages::find_synthetic_cohort(base.string(), &cohort, &why)) << why;
+  EXPECT_DOUBLE_EQ(cohort.mix.cn, 0.0);
+  EXPECT_DOUBLE_EQ(cohort.mix.ad, 1.0);
+  const data::TemplateFiles t = data::shipped_template();
+  const data::Anatomy anatomy = data::template_anatomy(t.t1, t.gm, t.wm);
+  const data::Affine grid = data::synth_grid(anatomy, cohort.shape, cohort.spacing);
+  const data::SynthSubject ad = data::draw_subject(0, 5, cohort.mix);
+  ASSERT_EQ(ad.diagnosis, "AD");
+  const data::SynthRegions own = data::synth_regions(anatomy, ad, 0, grid, cohort.shape);
+  const stages::RegionMaps maps = stages::subject_regions(anatomy, cohort, "sub-0001", 0);
+  const float* h = maps.hippocampus.data<float>();
+  for (size_t i = 0; i < own.hippocampus.size(); ++i) ASSERT_EQ(h[i], own.hippocampus[i]);
+  std::ofstream(base / "cohort.json") << R"({"seed": 5, "shape": [16, 20, 16], "diagnosis_mix": [0.5, 0.5, 0.5]})";
+  EXPECT_FALSE(stages::find_synthetic_cohort(base.string(), &cohort, &why));
+  EXPECT_NE(why.find("sum to 1"), std::string::npos) << why;
+  std::ofstream(base / "cohort.json") << R"({"seed": 5, "shape": [16, 20, 16], "diagnosis_mix": [0.5, 0.5]})";
+  EXPECT_FALSE(stages::find_synthetic_cohort(base.string(), &cohort, &why));
+  EXPECT_NE(why.find("three numbers"), std::string::npos) << why;
+  fs::remove_all(base);
+}
+
 TEST(ManipulationEval, RegionMeanIsLabelWeighted) {
   const Tensor image = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
   const Tensor label = Tensor::from_vector({0, 1, 0, 3}, {4});

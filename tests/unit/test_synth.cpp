@@ -74,6 +74,37 @@ TEST(Synth, SubjectsAreDeterministicAndVaried) {
   for (int c3 : counts) EXPECT_GT(c3, 40);
 }
 
+// The diagnosis mix: the default is the ADNI-like 0.40 / 0.35 / 0.25 (thresholds 0.40 and
+// 0.40 + 0.35 == 0.75 exactly, those of the generator before the mix existed); another mix changes
+// the fractions (1000 subjects: within 5 points of each); the degenerate mixes give one diagnosis;
+// invalid mixes are refused.
+TEST(Synth, DiagnosisMixSetsTheFractions) {
+  int same = 0;
+  for (int i = 0; i < 200; ++i) {
+    const SynthSubject a = draw_subject(i, 0), b = draw_subject(i, 0, DiagnosisMix{0.40, 0.35, 0.25});
+    same += a.diagnosis == b.diagnosis && a.age == b.age && a.head_scale == b.head_scale;
+  }
+  EXPECT_EQ(same, 200);
+  int counts[3] = {0, 0, 0};
+  const DiagnosisMix enriched{0.40, 0.20, 0.40};
+  for (int i = 0; i < 1000; ++i) {
+    const SynthSubject s = draw_subject(i, 0, enriched);
+    counts[s.diagnosis == "CN" ? 0 : s.diagnosis == "MCI" ? 1 : 2]++;
+  }
+  EXPECT_NEAR(counts[0] / 1000.0, 0.40, 0.05);
+  EXPECT_NEAR(counts[1] / 1000.0, 0.20, 0.05);
+  EXPECT_NEAR(counts[2] / 1000.0, 0.40, 0.05);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(draw_subject(i, 1, DiagnosisMix{0, 0, 1}).diagnosis, "AD");
+    EXPECT_EQ(draw_subject(i, 1, DiagnosisMix{1, 0, 0}).diagnosis, "CN");
+    EXPECT_EQ(draw_subject(i, 1, DiagnosisMix{0, 1, 0}).diagnosis, "MCI");
+  }
+  EXPECT_NO_THROW(check_diagnosis_mix(DiagnosisMix{}));
+  EXPECT_THROW(check_diagnosis_mix(DiagnosisMix{0.5, 0.5, 0.5}), Error);
+  EXPECT_THROW(check_diagnosis_mix(DiagnosisMix{1.2, -0.1, -0.1}), Error);
+  EXPECT_THROW(check_diagnosis_mix(DiagnosisMix{std::nan(""), 0.5, 0.5}), Error);
+}
+
 TEST(Synth, ScanTruthIsPlausibleAndChangesWithDisease) {
   const Anatomy& anat = coarse_phantom();
   const Shape shape = {40, 48, 40};

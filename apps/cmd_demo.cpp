@@ -41,7 +41,9 @@ void add_demo_command(CLI::App& app) {
   sub->add_flag_callback("--image-dae", [a] { a->request.image_dae = 1; },
                          "Also train the image-space diffusion autoencoder baseline (the paper's DAE) and evaluate "
                          "it (default: only at preset tiny; at course and paper it takes hours on a CPU)");
-  sub->add_flag("--quiet", a->quiet, "No progress lines on stderr");
+  sub->add_flag("--quiet", a->quiet,
+                "No progress bars or per-step lines on stderr (each stage still prints the line that names the run "
+                "it starts or resumes)");
   sub->callback([a] { run_demo_command(*a); });
 }
 

@@ -262,6 +262,15 @@ inline std::vector<OutVec>& thread_vectors() {
   return vecs;
 }
 
+// The phase columns jw of one stride phase along W that are input columns (not padding): jw in
+// [*lo, *hi) reads input column s * jw + off, off = r - pad (see gather_phase).
+inline void phase_columns(int64_t in, int64_t pad, int64_t s, int64_t r, int64_t J, int64_t* lo,
+                          int64_t* hi) {
+  const int64_t off = r - pad;  // input column of jw = 0
+  *lo = std::min(J, off >= 0 ? 0 : ceil_div(-off, s));
+  *hi = std::max(*lo, std::min(J, ceil_div(in - off, s)));
+}
+
 // One channel of one stride phase of the zero-padded input of a strided conv (the polyphase and
 // phase-split paths): per axis a, phase element j reads padded position s[a] * j + r[a]:
 //   dst[jd][jh][jw] = xc[sD*jd + rD - padD][sH*jh + rH - padH][sW*jw + rW - padW]
@@ -272,8 +281,8 @@ template <typename T>
 void gather_phase(const T* xc, const int64_t in[3], const int64_t pad[3], const int64_t s[3],
                   const int64_t r[3], const int64_t J[3], T* dst) {
   const int64_t off = r[2] - pad[2];  // input column of jw = 0
-  const int64_t jw_lo = std::min(J[2], off >= 0 ? 0 : ceil_div(-off, s[2]));
-  const int64_t jw_hi = std::max(jw_lo, std::min(J[2], ceil_div(in[2] - off, s[2])));
+  int64_t jw_lo, jw_hi;
+  phase_columns(in[2], pad[2], s[2], r[2], J[2], &jw_lo, &jw_hi);
   for (int64_t jd = 0; jd < J[0]; ++jd) {
     for (int64_t jh = 0; jh < J[1]; ++jh) {
       T* row = dst + (jd * J[1] + jh) * J[2];
@@ -286,6 +295,28 @@ void gather_phase(const T* xc, const int64_t in[3], const int64_t pad[3], const 
       fill_run(row, jw_lo, T(0));
       for (int64_t jw = jw_lo; jw < jw_hi; ++jw) row[jw] = src[s[2] * jw + off];
       fill_run(row + jw_hi, J[2] - jw_hi, T(0));
+    }
+  }
+}
+
+// The reverse of gather_phase: copies every element of one phase channel src (J[0] x J[1] x J[2])
+// that is an input position into the input channel gxc (in[0] x in[1] x in[2]); padding
+// positions are dropped and nothing else of gxc is written.
+template <typename T>
+void scatter_phase(const T* src, const int64_t in[3], const int64_t pad[3], const int64_t s[3],
+                   const int64_t r[3], const int64_t J[3], T* gxc) {
+  const int64_t off = r[2] - pad[2];  // input column of jw = 0
+  int64_t jw_lo, jw_hi;
+  phase_columns(in[2], pad[2], s[2], r[2], J[2], &jw_lo, &jw_hi);
+  for (int64_t jd = 0; jd < J[0]; ++jd) {
+    const int64_t d = s[0] * jd + r[0] - pad[0];
+    if (d < 0 || d >= in[0]) continue;
+    for (int64_t jh = 0; jh < J[1]; ++jh) {
+      const int64_t h = s[1] * jh + r[1] - pad[1];
+      if (h < 0 || h >= in[1]) continue;
+      const T* srow = src + (jd * J[1] + jh) * J[2];
+      T* drow = gxc + (d * in[1] + h) * in[2];
+      for (int64_t jw = jw_lo; jw < jw_hi; ++jw) drow[s[2] * jw + off] = srow[jw];
     }
   }
 }

@@ -51,7 +51,6 @@ int64_t phase_taps(int64_t k, int64_t s, int64_t r) {
 
 // One phase with at least one tap on every axis.
 struct Phase {
-  int64_t index;    // (rD * sH + rH) * sW + rW
   int64_t r[3];     // the phase per axis
   ConvGeometry pg;  // its stride-1, padding-0 conv: input J_r = out + Q_r - 1, kernel Q_r
   int64_t x_off;    // offset of phase_r, (N, Cin, J_r), in the phase buffer
@@ -72,7 +71,6 @@ PhaseSplit make_phase_split(const ConvGeometry& g) {
     for (int64_t rh = 0; rh < g.stride[1]; ++rh) {
       for (int64_t rw = 0; rw < g.stride[2]; ++rw) {
         Phase ph{};
-        ph.index = (rd * g.stride[1] + rh) * g.stride[2] + rw;
         ph.r[0] = rd;
         ph.r[1] = rh;
         ph.r[2] = rw;
@@ -116,29 +114,14 @@ void gather(const ConvGeometry& g, const PhaseSplit& ps, const T* x, T* xs) {
 // output reads) is 0. Parallel over the channels of gx.
 template <typename T>
 void scatter(const ConvGeometry& g, const PhaseSplit& ps, const T* gxs, T* gx) {
-  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
-  const int64_t sD = g.stride[0], sH = g.stride[1], sW = g.stride[2];
+  const int64_t Pin = g.in[0] * g.in[1] * g.in[2];
 #pragma omp parallel for schedule(static)
   for (int64_t nc = 0; nc < g.N * g.Cin; ++nc) {
-    T* gxc = gx + nc * ID * IH * IW;
-    fill_run(gxc, ID * IH * IW, T(0));
+    T* gxc = gx + nc * Pin;
+    fill_run(gxc, Pin, T(0));
     for (const Phase& ph : ps.phases) {
-      const int64_t JD = ph.pg.in[0], JH = ph.pg.in[1], JW = ph.pg.in[2];
-      const T* src = gxs + ph.x_off + nc * JD * JH * JW;
-      const int64_t off = ph.r[2] - g.padding[2];  // input column of jw = 0
-      const int64_t jw_lo = std::min(JW, off >= 0 ? 0 : ceil_div(-off, sW));
-      const int64_t jw_hi = std::max(jw_lo, std::min(JW, ceil_div(IW - off, sW)));
-      for (int64_t jd = 0; jd < JD; ++jd) {
-        const int64_t d = sD * jd + ph.r[0] - g.padding[0];
-        if (d < 0 || d >= ID) continue;
-        for (int64_t jh = 0; jh < JH; ++jh) {
-          const int64_t h = sH * jh + ph.r[1] - g.padding[1];
-          if (h < 0 || h >= IH) continue;
-          const T* srow = src + (jd * JH + jh) * JW;
-          T* drow = gxc + (d * IH + h) * IW;
-          for (int64_t jw = jw_lo; jw < jw_hi; ++jw) drow[sW * jw + off] = srow[jw];
-        }
-      }
+      const int64_t Pj = ph.pg.in[0] * ph.pg.in[1] * ph.pg.in[2];
+      scatter_phase(gxs + ph.x_off + nc * Pj, g.in, g.padding, g.stride, ph.r, ph.pg.in, gxc);
     }
   }
 }

@@ -73,9 +73,11 @@ Polyphase make_polyphase(const ConvGeometry& g) {
   return p;
 }
 
-// Phase index r of the per-axis phases (rD, rH, rW).
-inline int64_t phase_index(const ConvGeometry& g, int64_t rd, int64_t rh, int64_t rw) {
-  return (rd * g.stride[1] + rh) * g.stride[2] + rw;
+// The per-axis phases (rD, rH, rW) of phase index r = (rD * sH + rH) * sW + rW.
+inline void phase_axes(const ConvGeometry& g, int64_t r, int64_t rs[3]) {
+  rs[0] = r / (g.stride[2] * g.stride[1]);
+  rs[1] = (r / g.stride[2]) % g.stride[1];
+  rs[2] = r % g.stride[2];
 }
 
 // xp (layout above) from x: (N, Cin, D, H, W). Parallel over (n, input channel, phase), the phase
@@ -91,50 +93,32 @@ void gather_phases(const ConvGeometry& g, const Polyphase& p, const T* x, T* xp)
     const int64_t r = it % p.S, c = it / p.S % g.Cin, n = it / (p.S * g.Cin);
     const int64_t grp = c / Cin_g, ci = c % Cin_g;
     const int64_t nc = n * CinP + (grp * p.S + r) * Cin_g + ci;  // the xp channel
-    const int64_t rs[3] = {r / (g.stride[2] * g.stride[1]), (r / g.stride[2]) % g.stride[1],
-                           r % g.stride[2]};
+    int64_t rs[3];
+    phase_axes(g, r, rs);
     gather_phase(x + (n * g.Cin + c) * Pin, g.in, g.padding, g.stride, rs, p.J, xp + nc * Pj);
   }
 }
 
 // gx: (N, Cin, D, H, W) from the phase gradient gxp (layout of xp): every input element copies
 // the one phase element it was gathered into, or gets 0 when it lies beyond every phase (no output
-// reads it). Parallel over the channels (n, channel) of gx.
+// reads it). Parallel over the channels (n, channel) of gx; scatter_phase (conv_common.h) copies
+// each phase back.
 template <typename T>
 void scatter_phases(const ConvGeometry& g, const Polyphase& p, const T* gxp, T* gx) {
   const int64_t Cin_g = g.Cin / g.groups;
   const int64_t CinP = g.Cin * p.S;
-  const int64_t JD = p.J[0], JH = p.J[1], JW = p.J[2];
-  const int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2];
-  const int64_t sD = g.stride[0], sH = g.stride[1], sW = g.stride[2];
-  const int64_t pD = g.padding[0], pH = g.padding[1], pW = g.padding[2];
+  const int64_t Pin = g.in[0] * g.in[1] * g.in[2], Pj = p.J[0] * p.J[1] * p.J[2];
 #pragma omp parallel for schedule(static)
   for (int64_t nc = 0; nc < g.N * g.Cin; ++nc) {
     const int64_t c = nc % g.Cin, n = nc / g.Cin;
     const int64_t grp = c / Cin_g, ci = c % Cin_g;
-    const int64_t base_ch = n * CinP + grp * p.S * Cin_g + ci;  // xp channel of phase r = 0
-    for (int64_t d = 0; d < ID; ++d) {
-      for (int64_t h = 0; h < IH; ++h) {
-        T* dst = gx + ((nc * ID + d) * IH + h) * IW;
-        // Padded coordinates d + pD = sD * jd + rD (and the same along H).
-        const int64_t jd = (d + pD) / sD, rd = (d + pD) % sD;
-        const int64_t jh = (h + pH) / sH, rh = (h + pH) % sH;
-        if (jd >= JD || jh >= JH) {
-          fill_run(dst, IW, T(0));
-          continue;
-        }
-        // Along W, the elements w = w0, w0 + sW, ... (w0 = (rw - pW) mod sW) all come from phase
-        // rw, from the phase row at jw = (w + pW) / sW.
-        for (int64_t rw = 0; rw < sW; ++rw) {
-          const int64_t r = phase_index(g, rd, rh, rw);
-          const T* src = gxp + (((base_ch + r * Cin_g) * JD + jd) * JH + jh) * JW;
-          const int64_t w0 = ((rw - pW) % sW + sW) % sW;
-          for (int64_t w = w0; w < IW; w += sW) {
-            const int64_t jw = (w + pW) / sW;
-            dst[w] = jw < JW ? src[jw] : T(0);
-          }
-        }
-      }
+    T* gxc = gx + nc * Pin;
+    fill_run(gxc, Pin, T(0));
+    for (int64_t r = 0; r < p.S; ++r) {
+      const int64_t ch = n * CinP + (grp * p.S + r) * Cin_g + ci;  // the xp channel of phase r
+      int64_t rs[3];
+      phase_axes(g, r, rs);
+      scatter_phase(gxp + ch * Pj, g.in, g.padding, g.stride, rs, p.J, gxc);
     }
   }
 }
@@ -150,7 +134,7 @@ void weight_permutation(const ConvGeometry& g, const Polyphase& p, std::vector<i
   perm.reserve(static_cast<size_t>(Cin_g * kD * kH * kW));
   for (int64_t rd = 0; rd < sD; ++rd)
     for (int64_t rh = 0; rh < sH; ++rh)
-      for (int64_t rw = 0; rw < sW; ++rw)  // phase r, in phase_index order
+      for (int64_t rw = 0; rw < sW; ++rw)  // phase r = (rd * sH + rh) * sW + rw
         for (int64_t ci = 0; ci < Cin_g; ++ci)
           for (int64_t qd = 0; qd < p.Q[0]; ++qd)
             for (int64_t qh = 0; qh < p.Q[1]; ++qh)

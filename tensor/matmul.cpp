@@ -1,6 +1,8 @@
 // Matrix products through Eigen's GEMM.
 #include "tensor/cpu/eigen.h"
 
+#include <algorithm>
+
 #include "tensor/cost_counter.h"
 #include "tensor/ops.h"
 #ifdef LDAE_WITH_CUDA
@@ -23,16 +25,38 @@ void gemm(const T* a, const T* b, T* c, int64_t n, int64_t k, int64_t m) {
   C.noalias() = A * B;
 }
 
+// How the products are shared between the threads. Eigen's own multi-threading is off
+// (EIGEN_DONT_PARALLELIZE, CMakeLists.txt): it split one product between the threads, which
+// then waited for each other by spinning, and made a course UNet training step twice as slow
+// (its attention products are 320 x 32 x 320). Instead the work is cut into items, each one
+// single-threaded Eigen GEMM, and the items are spread over the OpenMP threads:
+//   - a product of fewer than kItemMultiplyAdds multiply-adds is one item;
+//   - a larger one is cut into blocks of rows, enough rows for kItemMultiplyAdds each
+//     (rounded up to kRowAlign, a multiple of Eigen's register block of rows).
+// The cut depends only on the shapes, never on the thread count, so every output element
+// comes from the same GEMM call, with the same bits, whatever the number of threads.
+constexpr int64_t kItemMultiplyAdds = 64 * 64 * 64;
+constexpr int64_t kRowAlign = 48;
+
+// Rows per item of an (n x k)(k x m) product: n (the whole product) or a multiple of kRowAlign.
+int64_t rows_per_item(int64_t n, int64_t k, int64_t m) {
+  if (n * k * m < kItemMultiplyAdds) return n;
+  const int64_t rows = (kItemMultiplyAdds + k * m - 1) / (k * m);
+  return std::min(n, (rows + kRowAlign - 1) / kRowAlign * kRowAlign);
+}
+
 // c[i] = a[a_index(i)] b[b_index(i)] for each of `batches` products of (n x k)(k x m).
-// Many small products: one per thread (Eigen runs single-threaded inside a parallel
-// region). Few large ones: Eigen parallelises each product itself.
 template <typename T, typename IndexA, typename IndexB>
 void batched_gemm(const T* a, const T* b, T* c, int64_t batches, int64_t n, int64_t k, int64_t m,
                   IndexA a_index, IndexB b_index) {
-  const bool per_thread = batches > 1 && n * k * m < 64 * 64 * 64;
-#pragma omp parallel for schedule(static) if (per_thread)
-  for (int64_t i = 0; i < batches; ++i)
-    gemm(a + a_index(i) * n * k, b + b_index(i) * k * m, c + i * n * m, n, k, m);
+  const int64_t rows = rows_per_item(n, k, m);
+  const int64_t blocks = (n + rows - 1) / rows;  // row blocks per product
+  const int64_t items = batches * blocks;
+#pragma omp parallel for schedule(static) if (items > 1)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t i = item / blocks, r0 = (item % blocks) * rows, nr = std::min(rows, n - r0);
+    gemm(a + a_index(i) * n * k + r0 * k, b + b_index(i) * k * m, c + i * n * m + r0 * m, nr, k, m);
+  }
 }
 
 }  // namespace

@@ -49,8 +49,8 @@
 //                       by slabs, see gemm_backward_input).
 //
 // Threads: OpenMP over independent tasks (blocks of output, or of the weight gradient), thread
-// count from OMP_NUM_THREADS. Eigen runs single-threaded inside a parallel region (it checks
-// omp_get_num_threads()), which is what we want: splitting each small GEMM across threads would
+// count from OMP_NUM_THREADS. Eigen runs single-threaded (EIGEN_DONT_PARALLELIZE, set for the
+// whole project), which is what we want: splitting each small GEMM across threads would
 // synchronise on every chunk.
 //
 // Reproducibility: the same inputs give bit-identical results on every call AND for every thread

@@ -1,7 +1,10 @@
 // Broadcasting, reductions, matmul, softmax, cat/pad, and their error messages.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
+#include <vector>
 
 #include "common/test_helpers.h"
 #include "tensor/ops.h"
@@ -100,6 +103,33 @@ TEST(Matmul, TransposedOperand) {
   Tensor a = Tensor::arange(6, DType::F64).reshape({3, 2}).transpose(0, 1);  // (2, 3)
   Tensor c = matmul(a, Tensor::ones({3, 1}, DType::F64));
   EXPECT_EQ(c.to_vector(), (std::vector<double>{0 + 2 + 4, 1 + 3 + 5}));
+}
+
+// Products large enough to be cut into blocks of rows (tensor/matmul.cpp: 203 x 97 x 61 is
+// about 1.2 M multiply-adds, so blocks of 48 rows and a last one of 11), batched with a
+// broadcast right operand. Small integer entries make every sum exact, so each block must land
+// exactly where the plain triple loop puts it, at every thread count.
+TEST(Matmul, LargeProductsCutIntoRowBlocksMatchTheLoops) {
+  const int64_t batches = 3, n = 203, k = 97, m = 61;
+  std::vector<double> av(batches * n * k), bv(k * m);
+  for (size_t i = 0; i < av.size(); ++i) av[i] = static_cast<double>(i * 7 % 11) - 5;
+  for (size_t i = 0; i < bv.size(); ++i) bv[i] = static_cast<double>(i * 5 % 7) - 3;
+  const Tensor a = Tensor::from_vector(av, {batches, n, k}, DType::F64);
+  const Tensor b = Tensor::from_vector(bv, {k, m}, DType::F64);  // shared by the 3 products
+  std::vector<double> expected(batches * n * m, 0.0);
+  for (int64_t p = 0; p < batches; ++p)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < m; ++j)
+        for (int64_t q = 0; q < k; ++q)
+          expected[(p * n + i) * m + j] += av[(p * n + i) * k + q] * bv[q * m + j];
+  const int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    EXPECT_EQ(matmul(a, b).to_vector(), expected) << threads << " threads";
+    EXPECT_EQ(matmul(a.to(DType::F32), b.to(DType::F32)).to(DType::F64).to_vector(), expected)
+        << "float32, " << threads << " threads";
+  }
+  omp_set_num_threads(saved);
 }
 
 TEST(Softmax, RowsSumToOneAndAreStable) {

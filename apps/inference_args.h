@@ -1,4 +1,5 @@
-// The options the inference commands share (`ldae reconstruct`, `ldae encode`, `ldae vary`):
+// The options the inference commands share (`ldae reconstruct`, `ldae encode`, `ldae vary`,
+// `ldae manipulate`, `ldae interpolate`):
 // the trained stage-3 run, which checkpoint, and the DDIM sampler (published or fixed), and
 // how they become an infer::LdaeModel and infer::AutoencodingOptions.
 #pragma once

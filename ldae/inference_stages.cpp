@@ -1,9 +1,11 @@
 #include "ldae/inference_stages.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -12,6 +14,7 @@
 #include "data/manifest.h"
 #include "data/preprocess.h"
 #include "ldae/metrics.h"
+#include "ldae/probe.h"
 #include "ldae/presets.h"
 #include "ldae/run/run_folder.h"
 #include "tensor/error.h"
@@ -401,6 +404,282 @@ VaryResult vary_scan(infer::LdaeModel& model, const VaryRequest& r) {
   j["mean_voxel_std"] = out.mean_voxel_std;
   j["provenance"] = r.provenance;
   out.summary = (dir / "vary.json").string();
+  run::write_json_atomic(out.summary, j);
+  return out;
+}
+
+// ---- manipulate ----------------------------------------------------------------------------
+
+namespace {
+
+// "+1.00", "-0.50", "+0.00": the alpha in file names and titles.
+std::string signed_alpha(double a) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.2f", a == 0 ? 0.0 : a);  // no "-0.00"
+  return buf;
+}
+
+// P(AD) of the probe for codes y (N, E).
+std::vector<double> ad_probabilities(const nets::LinearProbe& probe, const Tensor& y) {
+  const Tensor logits = probe.forward(y.to(probe.mean.dtype())).to(DType::F64).contiguous();
+  std::vector<double> p;
+  for (int64_t i = 0; i < logits.numel(); ++i) p.push_back(1.0 / (1.0 + std::exp(-logits.data<double>()[i])));
+  return p;
+}
+
+}  // namespace
+
+ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateRequest& r) {
+  const std::string op = "manipulate";
+  NoGrad no_grad;
+  check(!r.alphas.empty() && r.alphas.size() <= 32, op,
+        "give 1 to 32 alphas, got " + std::to_string(r.alphas.size()));
+  for (size_t i = 0; i < r.alphas.size(); ++i) {
+    check(std::isfinite(r.alphas[i]), op, "alpha " + number(r.alphas[i]) + " is not a finite number");
+    for (size_t j = 0; j < i; ++j)
+      check(signed_alpha(r.alphas[i]) != signed_alpha(r.alphas[j]), op,
+            "alphas " + number(r.alphas[j]) + " and " + number(r.alphas[i]) +
+                " are the same to two decimals (they would share a file)");
+  }
+  check(model.shift_unet && model.encoder, op, "the model lacks a network");
+  const Scan scan = read_scan(op, model, r.image);
+  check(!r.probe.empty(), op, "no probe file given");
+  const std::shared_ptr<nets::LinearProbe> probe = probe::load_classifier(op, r.probe);
+  const int64_t width = model.encoder->options().emb_chans;  // E
+  check(probe->features() == width, op,
+        r.probe + ": the probe reads " + std::to_string(probe->features()) + " features, the semantic encoder gives " +
+            std::to_string(width) + " (a probe of another run or of other features?)");
+  prepare_out(op, r.out);
+  const Tensor y = infer::semantic_code(*model.encoder, scan.tensor);  // (1, E)
+
+  // The direction: the probe's weight; it acts on z-scored codes (its mean and std).
+  Tensor w;
+  for (const auto& [name, t] : probe->named_parameters())
+    if (name == "linear.weight") w = t.detach().reshape({-1});
+  infer::AutoencodingOptions sampler = r.sampler.in_space(model.space());
+  if (r.progress) sampler.on_step = stderr_progress("manipulate: x_T");
+  const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
+  const Tensor xT = infer::encode_xT(*model.shift_unet, model.schedule, z0, y, sampler.ddim("encode"));
+  end_progress(r.progress);
+
+  // Alpha 0 first (the reference), then the requested alphas, each decoded from the same x_T.
+  std::vector<double> decoded = {0.0};
+  for (double a : r.alphas)
+    if (signed_alpha(a) != signed_alpha(0.0)) decoded.push_back(a);
+  std::map<std::string, Tensor> image_of;  // by signed_alpha
+  for (size_t k = 0; k < decoded.size(); ++k) {
+    if (r.progress)
+      sampler.on_step = stderr_progress("manipulate: alpha " + signed_alpha(decoded[k]) + " (" +
+                                        std::to_string(k + 1) + "/" + std::to_string(decoded.size()) + ")");
+    const Tensor lat = infer::manipulate(*model.shift_unet, model.schedule, y, xT, w, decoded[k],
+                                         sampler.ddim("decode"), probe->mean, probe->std);
+    image_of[signed_alpha(decoded[k])] = infer::to_image(model.space(), lat);
+  }
+  end_progress(r.progress);
+
+  ManipulateResult out;
+  const fs::path dir(r.out);
+  out.input_ad_probability = ad_probabilities(*probe, y)[0];
+  const Tensor reference = image_of.at(signed_alpha(0.0)).to(DType::F64);
+  std::vector<data::Volume> rows = {scan.volume, as_volume(infer::to_image(model.space(), z0), scan.volume)};
+  std::vector<data::Display> d(2);
+  d[0].title = "input, P(AD) " + number(std::round(out.input_ad_probability * 1000) / 1000);
+  d[1].title = "autoencoder";
+  nlohmann::ordered_json per_alpha = nlohmann::ordered_json::array();
+  for (double a : r.alphas) {
+    const Tensor& img = image_of.at(signed_alpha(a));
+    ManipulatedImage m;
+    m.alpha = a;
+    m.file = (dir / ("manipulated_alpha_" + signed_alpha(a) + ".nii.gz")).string();
+    m.ad_probability = ad_probabilities(*probe, infer::semantic_code(*model.encoder, img))[0];
+    m.mean_abs_change = mean(abs(sub(img.to(DType::F64), reference))).item();
+    const data::Volume v = as_volume(img, scan.volume);
+    data::write_nifti(m.file, v);
+    rows.push_back(v);
+    data::Display dk;
+    dk.title = "alpha " + signed_alpha(a) + (a > 0 ? " (to AD)" : a < 0 ? " (to CN)" : "") + ", P(AD) " +
+               number(std::round(m.ad_probability * 1000) / 1000);
+    d.push_back(dk);
+    per_alpha.push_back({{"alpha", a},
+                         {"file", fs::path(m.file).filename().string()},
+                         {"ad_probability_reencoded", m.ad_probability},
+                         {"mean_abs_change_vs_alpha_0", m.mean_abs_change}});
+    out.images.push_back(m);
+  }
+  for (auto& dk : d) dk.vmin = 0.0, dk.vmax = 1.0;
+  // The largest alpha (or, when every alpha is <= 0, the smallest) against alpha 0.
+  double extreme = *std::max_element(r.alphas.begin(), r.alphas.end());
+  if (extreme <= 0) extreme = *std::min_element(r.alphas.begin(), r.alphas.end());
+  if (signed_alpha(extreme) != signed_alpha(0.0)) {
+    rows.push_back(data::difference(as_volume(image_of.at(signed_alpha(0.0)), scan.volume),
+                                    as_volume(image_of.at(signed_alpha(extreme)), scan.volume)));
+    data::Display dd;
+    dd.map = data::ColorMap::Diverging;
+    dd.title = "alpha " + signed_alpha(extreme) + " minus alpha 0";
+    d.push_back(dd);
+  }
+  out.figure = (dir / "figure.png").string();
+  data::write_png(out.figure, data::figure_grid(rows, d));
+
+  nlohmann::ordered_json j;
+  j["command"] = "manipulate";
+  j["image"] = fs::absolute(r.image).lexically_normal().string();
+  j["probe"] = fs::absolute(r.probe).lexically_normal().string();
+  j["direction"] =
+      "y' = ((y - mean) / std + alpha sqrt(E) w / |w|) std + mean, w the AD-vs-CN probe's weight (AD positive: "
+      "alpha > 0 towards AD), decoded from the scan's own x_T";
+  j["features"] = width;
+  j["input_ad_probability"] = out.input_ad_probability;
+  j["alphas"] = per_alpha;
+  j["sampler"] = sampler_json(sampler);
+  j["provenance"] = r.provenance;
+  out.summary = (dir / "manipulate.json").string();
+  run::write_json_atomic(out.summary, j);
+  return out;
+}
+
+// ---- interpolate ---------------------------------------------------------------------------
+
+InterpolateResult interpolate_visits(infer::LdaeModel& model, const InterpolateRequest& r) {
+  const std::string op = "interpolate";
+  NoGrad no_grad;
+  check(!r.manifest.empty(), op, "no manifest given");
+  check(!r.subject.empty(), op, "no subject given");
+  data::Manifest manifest;
+  try {
+    manifest = data::read_manifest(r.manifest);
+  } catch (const Error& e) {
+    fail(op, e.what());
+  }
+  std::map<int64_t, size_t> visit;  // months -> manifest row
+  for (size_t i = 0; i < manifest.rows.size(); ++i)
+    if (manifest.rows[i].subject == r.subject) visit[manifest.rows[i].session] = i;
+  check(!visit.empty(), op, r.manifest + ": no subject '" + r.subject + "'");
+  auto sessions = [&] {
+    std::string s;
+    for (const auto& [m, row] : visit) s += (s.empty() ? "" : ", ") + std::to_string(m);
+    return s;
+  };
+  check(visit.size() >= 2, op, r.subject + " has one visit (" + sessions() + " months); two are needed");
+  const int64_t from = r.from >= 0 ? r.from : visit.begin()->first;
+  const int64_t to = r.to >= 0 ? r.to : visit.rbegin()->first;
+  for (int64_t t : {from, to})
+    check(visit.count(t) == 1, op,
+          r.subject + " has no visit at " + std::to_string(t) + " months (its visits: " + sessions() + ")");
+  check(from < to, op, "--from (" + std::to_string(from) + ") must be before --to (" + std::to_string(to) + ")");
+  std::vector<int64_t> times = r.at;
+  if (times.empty())
+    for (const auto& [m, row] : visit)
+      if (m > from && m < to) times.push_back(m);
+  check(!times.empty(), op,
+        r.subject + " has no visit between " + std::to_string(from) + " and " + std::to_string(to) +
+            " months; name the times to predict with --at");
+  std::sort(times.begin(), times.end());
+  for (size_t i = 0; i < times.size(); ++i) {
+    check(times[i] > from && times[i] < to, op,
+          std::to_string(times[i]) + " months is not strictly between " + std::to_string(from) + " and " +
+              std::to_string(to));
+    check(i == 0 || times[i] != times[i - 1], op, std::to_string(times[i]) + " months is given twice");
+  }
+  // Every scan read (and its size checked) before any network call.
+  const Scan a = read_scan(op, model, manifest.rows[visit.at(from)].full_path);
+  const Scan b = read_scan(op, model, manifest.rows[visit.at(to)].full_path);
+  std::map<int64_t, Scan> real;
+  for (int64_t t : times)
+    if (visit.count(t)) real[t] = read_scan(op, model, manifest.rows[visit.at(t)].full_path);
+  prepare_out(op, r.out);
+
+  infer::AutoencodingOptions sampler = r.sampler.in_space(model.space());
+  Tensor y[2], xT[2];
+  const Scan* known[2] = {&a, &b};
+  for (int v = 0; v < 2; ++v) {
+    if (r.progress) sampler.on_step = stderr_progress(std::string("interpolate: x_T of visit ") + (v ? "2/2" : "1/2"));
+    y[v] = infer::semantic_code(*model.encoder, known[v]->tensor);
+    const Tensor z0 = infer::scaled_latent(model.space(), known[v]->tensor);
+    xT[v] = infer::encode_xT(*model.shift_unet, model.schedule, z0, y[v], sampler.ddim("encode"));
+  }
+  end_progress(r.progress);
+
+  InterpolateResult out;
+  out.from = from;
+  out.to = to;
+  const fs::path dir(r.out);
+  std::vector<data::Volume> rows = {a.volume};
+  std::vector<data::Display> d(1);
+  d[0].title = r.subject + " " + months_label(from) + " (known)";
+  nlohmann::ordered_json per_time = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < times.size(); ++i) {
+    InterpolatedVisit v;
+    v.months = times[i];
+    v.fraction = static_cast<double>(times[i] - from) / static_cast<double>(to - from);
+    if (r.progress)
+      sampler.on_step = stderr_progress("interpolate: " + months_label(v.months) + " (" + std::to_string(i + 1) + "/" +
+                                        std::to_string(times.size()) + ")");
+    const Tensor lat = infer::interpolate(*model.shift_unet, model.schedule, y[0], y[1], xT[0], xT[1],
+                                          {v.fraction}, sampler.ddim("decode"))[0];
+    const Tensor img = infer::to_image(model.space(), lat);
+    v.file = (dir / ("interpolated_" + months_label(v.months) + ".nii.gz")).string();
+    const data::Volume vol = as_volume(img, a.volume);
+    data::write_nifti(v.file, vol);
+    nlohmann::ordered_json jt = {{"months", v.months},
+                                 {"fraction", v.fraction},
+                                 {"file", fs::path(v.file).filename().string()}};
+    data::Display dp;
+    dp.title = months_label(v.months) + ": LDAE (f = " + number(std::round(v.fraction * 1000) / 1000) + ")";
+    if (real.count(v.months)) {
+      const Tensor& x = real.at(v.months).tensor;
+      const Tensor blend = add(mul_scalar(a.tensor, 1.0 - v.fraction), mul_scalar(b.tensor, v.fraction));
+      v.scored = true;
+      v.ldae = scores(img, x);
+      v.nearest_visit = scores(v.fraction <= 0.5 ? a.tensor : b.tensor, x);
+      v.linear_blend = scores(blend, x);
+      v.ldae_vs_autoencoder = scores(img, infer::to_image(model.space(), infer::scaled_latent(model.space(), x)));
+      jt["ldae"] = scores_json(v.ldae);
+      jt["nearest_visit"] = scores_json(v.nearest_visit);
+      jt["linear_blend"] = scores_json(v.linear_blend);
+      jt["ldae_vs_autoencoder_reconstruction"] = scores_json(v.ldae_vs_autoencoder);
+      dp.title += ", SSIM " + number(std::round(v.ldae.ssim * 1000) / 1000);
+      rows.push_back(real.at(v.months).volume);
+      data::Display dr;
+      dr.title = months_label(v.months) + ": real scan";
+      d.push_back(dr);
+      rows.push_back(vol);
+      d.push_back(dp);
+      rows.push_back(as_volume(blend, a.volume));
+      data::Display db;
+      db.title = months_label(v.months) + ": linear blend, SSIM " +
+                 number(std::round(v.linear_blend.ssim * 1000) / 1000);
+      d.push_back(db);
+    } else {
+      jt["scored"] = "no real scan at this time";
+      rows.push_back(vol);
+      d.push_back(dp);
+    }
+    per_time.push_back(jt);
+    out.visits.push_back(v);
+  }
+  end_progress(r.progress);
+  rows.push_back(b.volume);
+  data::Display db;
+  db.title = r.subject + " " + months_label(to) + " (known)";
+  d.push_back(db);
+  for (auto& dk : d) dk.vmin = 0.0, dk.vmax = 1.0;
+  out.figure = (dir / "figure.png").string();
+  data::write_png(out.figure, data::figure_grid(rows, d));
+
+  nlohmann::ordered_json j;
+  j["command"] = "interpolate";
+  j["manifest"] = fs::absolute(r.manifest).lexically_normal().string();
+  j["subject"] = r.subject;
+  j["from"] = from;
+  j["to"] = to;
+  j["method"] =
+      "y_sem LERP and x_T SLERP between the two known visits at the time fraction f, decoded; baselines: the "
+      "nearer known visit and the linear blend (1 - f) x_from + f x_to";
+  j["predictions"] = per_time;
+  j["sampler"] = sampler_json(sampler);
+  j["provenance"] = r.provenance;
+  out.summary = (dir / "interpolate.json").string();
   run::write_json_atomic(out.summary, j);
   return out;
 }

@@ -494,6 +494,35 @@ void write_probe_outputs(const std::string& dir, const FeatureTable& table, cons
   run::write_json_atomic((fs::path(dir) / "probe.json").string(), outcome.report);
 }
 
+std::shared_ptr<nets::LinearProbe> load_classifier(const std::string& op, const std::string& path) {
+  SafetensorsFile f;
+  try {
+    f = read_safetensors(path);
+  } catch (const Error& e) {
+    fail(op, e.what());
+  }
+  const auto positive = f.metadata.find("positive_class");
+  check(positive == f.metadata.end() || positive->second == "AD", op,
+        path + ": the probe's positive class is " + (positive == f.metadata.end() ? "" : positive->second) +
+            ", not AD");
+  std::map<std::string, Tensor> state;
+  const std::string prefix = "classifier.";
+  for (const auto& [name, t] : f.tensors)
+    if (name.rfind(prefix, 0) == 0) state[name.substr(prefix.size())] = t;
+  const auto weight = state.find("linear.weight");
+  check(weight != state.end() && weight->second.dim() == 2 && weight->second.size(0) == 1, op,
+        path + ": no AD-vs-CN probe in it (a 'classifier.linear.weight' of shape (1, features), as "
+               "`ldae probe` and `ldae evaluate` write)");
+  Generator unused(0);  // the initial weights are overwritten below
+  auto probe = std::make_shared<nets::LinearProbe>(weight->second.size(1), unused);
+  try {
+    probe->load_state_dict(state);
+  } catch (const Error& e) {
+    fail(op, path + ": " + e.what());
+  }
+  return probe;
+}
+
 }  // namespace ldae::probe
 
 namespace ldae::stages {

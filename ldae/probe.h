@@ -99,6 +99,12 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& options);
 // "age.*", with the age range in the metadata). Creates DIR.
 void write_probe_outputs(const std::string& dir, const FeatureTable& table, const ProbeOutcome& outcome);
 
+// The AD-vs-CN probe of a probes.safetensors that write_probe_outputs wrote (the
+// "classifier.*" tensors: its weight, bias and z-scoring mean and std; AD the positive
+// class). Throws ldae::Error("<op>: FILE: ...") when the file cannot be read, lacks the
+// classifier, says another positive class, or its tensors do not fit one LinearProbe.
+std::shared_ptr<nets::LinearProbe> load_classifier(const std::string& op, const std::string& path);
+
 }  // namespace ldae::probe
 
 namespace ldae::stages {

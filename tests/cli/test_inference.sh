@@ -7,6 +7,8 @@
 #   - ldae encode --data on the latent cache's manifest: one code file per scan and
 #     features.csv with the contract's header and the cache's split; --image: one file;
 #   - ldae vary: K variations that differ;
+#   - ldae manipulate: one volume per alpha, alpha 0 unchanged, with a probe file written here;
+#   - ldae interpolate: the visit between two visits predicted and scored, --at for a time without a scan;
 #   - refused before any work: a scan of another size, a missing scan, a folder that is not a
 #     finished train-repr run, bad sampler options.
 # Usage: test_inference.sh /path/to/ldae   (KEEP=1: keep the work folder, named at the end)
@@ -26,8 +28,8 @@ ok() { echo "ok:   $*"; }
 now() { date +%s.%N; }
 t_start=$(now)
 
-# 6 subjects x 2 visits of 16x20x16 (the tiny preset's image), one epoch of every stage.
-"$LDAE" synth --out "$WORK/cohort" --subjects 6 --shape 16,20,16 --visits 0,12 --phantom --no-overview \
+# 6 subjects x 3 visits of 16x20x16 (the tiny preset's image), one epoch of every stage.
+"$LDAE" synth --out "$WORK/cohort" --subjects 6 --shape 16,20,16 --visits 0,6,12 --phantom --no-overview \
   --seed 5 > /dev/null 2>&1 || { echo "FAIL: ldae synth"; exit 1; }
 "$LDAE" train-ae --data "$WORK/cohort/manifest.csv" --out "$WORK/run1" --preset tiny --quiet --set epochs=1 \
   > /dev/null 2>&1 || { echo "FAIL: ldae train-ae"; exit 1; }
@@ -43,10 +45,10 @@ R3="$WORK/run3"
 SCAN=$(ls "$WORK"/cohort/sub-0001/*ses-M00*.nii.gz | head -1)
 
 affine_of() { "$LDAE" info "$1" | sed -n '/^affine:/,/^scaling:/p' | grep '^\['; }
-json_value() {  # json_value FILE KEY...: a value from a JSON file (python3, no packages)
+json_value() {  # json_value FILE KEY...: a value from a JSON file (python3, no packages; KEY an index in lists)
   python3 -c 'import json, sys
 v = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]: v = v[k]
+for k in sys.argv[2:]: v = v[int(k)] if isinstance(v, list) else v[k]
 print(v)' "$@"
 }
 
@@ -113,6 +115,47 @@ for f in variation_01.nii.gz variation_02.nii.gz variation_03.nii.gz variation_s
   [ -s "$WORK/vary/$f" ] && ok "vary wrote $f" || fail "vary did not write $f"
 done
 
+# ---- manipulate ----
+# A probes.safetensors as `ldae probe` writes it (a random AD-vs-CN probe of the 32 codes),
+# written with python3's struct: header {"classifier.linear.weight" (1, 32), ".bias" (1),
+# ".mean" (32), ".std" (32)}, little-endian float32.
+python3 - "$WORK/probes.safetensors" 32 <<'PY'
+import json, random, struct, sys
+path, n = sys.argv[1], int(sys.argv[2])
+random.seed(3)
+tensors = [("classifier.linear.weight", [1, n], [random.uniform(-1, 1) for _ in range(n)]),
+           ("classifier.linear.bias", [1], [0.1]), ("classifier.mean", [n], [0.0] * n),
+           ("classifier.std", [n], [1.0] * n)]
+header, data = {"__metadata__": {"positive_class": "AD"}}, b""
+for name, shape, values in tensors:
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * len(values)]}
+    data += struct.pack("<%df" % len(values), *values)
+h = json.dumps(header).encode()
+open(path, "wb").write(struct.pack("<Q", len(h)) + h + data)
+PY
+expect 0 'input P\(AD\) [0-9.]+; .* -1.00: [0-9.]+, [0-9.]+; \+0.00: [0-9.]+, 0.00000; \+2.00' \
+  manipulate --run "$R3" --image "$SCAN" --probe "$WORK/probes.safetensors" --alphas=-1,0,2 --out "$WORK/manip" \
+  --steps 3 --quiet
+for f in manipulated_alpha_-1.00.nii.gz manipulated_alpha_+0.00.nii.gz manipulated_alpha_+2.00.nii.gz figure.png \
+  manipulate.json; do
+  [ -s "$WORK/manip/$f" ] && ok "manipulate wrote $f" || fail "manipulate did not write $f"
+done
+[ "$(json_value "$WORK/manip/manipulate.json" alphas 1 mean_abs_change_vs_alpha_0)" = 0.0 ] \
+  && ok "manipulate.json: alpha 0 is the reference" || fail "manipulate.json alpha 0 change"
+
+# ---- interpolate ----
+SUBJ=$(awk -F, 'NR == 2 { print $1 }' "$WORK/cohort/manifest.csv")
+expect 0 "between 0 and 12 months: 6 months SSIM LDAE [0-9.]+, nearest visit [0-9.]+, linear blend [0-9.]+;" \
+  interpolate --run "$R3" --data "$WORK/cohort/manifest.csv" --subject "$SUBJ" --out "$WORK/interp" --steps 3 --quiet
+for f in interpolated_ses-M06.nii.gz figure.png interpolate.json; do
+  [ -s "$WORK/interp/$f" ] && ok "interpolate wrote $f" || fail "interpolate did not write $f"
+done
+[ "$(json_value "$WORK/interp/interpolate.json" predictions 0 fraction)" = 0.5 ] \
+  && ok "interpolate.json: month 6 of 0..12 is the fraction 0.5" || fail "interpolate.json fraction"
+expect 0 "3 months \(no real scan to score\); 6 months SSIM" \
+  interpolate --run "$R3" --data "$WORK/cohort/manifest.csv" --subject "$SUBJ" --at 3,6 --out "$WORK/interp2" \
+  --steps 2 --quiet
+
 # ---- refusals ----
 "$LDAE" synth --out "$WORK/small" --subjects 1 --shape 16,16,16 --visits 0 --phantom --no-overview --seed 1 \
   > /dev/null 2>&1 || fail "ldae synth (small)"
@@ -127,6 +170,16 @@ expect 2 'mode' reconstruct --run "$R3" --image "$SCAN" --out "$WORK/bad6" --mod
 expect 2 'exactly one' encode --run "$R3" --image "$SCAN" --data "$LATM" --out "$WORK/bad7"
 expect 1 'trained on \(16, 20, 16\)' encode --run "$R3" --data "$WORK/small/manifest.csv" --out "$WORK/bad8"
 expect 2 'count' vary --run "$R3" --image "$SCAN" --count 0 --out "$WORK/bad9"
+expect 1 'same to two decimals' manipulate --run "$R3" --image "$SCAN" --probe "$WORK/probes.safetensors" \
+  --alphas 1,1.001 --out "$WORK/bad10"
+expect 1 'no such file' manipulate --run "$R3" --image "$SCAN" --probe "$WORK/absent.safetensors" --out "$WORK/bad11"
+expect 1 'no visit at 5 months' interpolate --run "$R3" --data "$WORK/cohort/manifest.csv" --subject "$SUBJ" \
+  --from 5 --out "$WORK/bad12"
+expect 1 "no subject 'nobody'" interpolate --run "$R3" --data "$WORK/cohort/manifest.csv" --subject nobody \
+  --out "$WORK/bad13"
+for d in bad10 bad11 bad12 bad13; do
+  [ -e "$WORK/$d" ] && fail "a refused command created $d" || ok "a refused command wrote nothing ($d)"
+done
 
 t_end=$(now)
 echo "time: whole test $(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }') s"

@@ -8,11 +8,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/test_helpers.h"
 #include "common/tiny_ldae.h"
 #include "data/nifti.h"
+#include "data/preprocess.h"
+#include "ldae/linear_probe.h"
+#include "ldae/metrics.h"
 #include "ldae/inference_stages.h"
 #include "ldae/run/run_folder.h"
 #include "tensor/ops.h"
@@ -222,4 +226,181 @@ TEST_F(InferenceStages, VaryWritesKVariationsThatDiffer) {
   EXPECT_EQ(run::read_json(res.summary)["count"], 3);
   r.count = 0;
   expect_error([&] { stages::vary_scan(m, r); }, {"vary", "count"});
+}
+
+namespace {
+
+// probes.safetensors as `ldae probe` writes it, with a random AD-vs-CN probe of `features` inputs.
+std::string write_probe_file(const std::string& path, int64_t features, const std::string& positive = "AD") {
+  Generator gen(11);
+  nets::LinearProbe probe(features, gen);
+  std::map<std::string, Tensor> tensors;
+  for (const auto& [k, v] : probe.state_dict()) tensors["classifier." + k] = v.detach();
+  write_safetensors(path, tensors, {{"positive_class", positive}});
+  return path;
+}
+
+}  // namespace
+
+TEST_F(InferenceStages, ManipulateWritesOneVolumePerAlphaAgainstAlphaZero) {
+  infer::LdaeModel m = ldae::testing::tiny_ldae();
+  stages::ManipulateRequest r;
+  r.image = write_scan("scan.nii.gz", 5);
+  r.probe = write_probe_file(path("probes.safetensors"), 32);  // the tiny encoder's width
+  r.out = path("manip");
+  r.alphas = {-1, 0, 2};
+  r.sampler = two_steps();
+  r.progress = false;
+  const stages::ManipulateResult res = stages::manipulate_scan(m, r);
+  ASSERT_EQ(res.images.size(), 3u);
+  EXPECT_EQ(fs::path(res.images[0].file).filename(), "manipulated_alpha_-1.00.nii.gz");
+  EXPECT_EQ(fs::path(res.images[1].file).filename(), "manipulated_alpha_+0.00.nii.gz");
+  EXPECT_EQ(fs::path(res.images[2].file).filename(), "manipulated_alpha_+2.00.nii.gz");
+  for (const auto& im : res.images) {
+    EXPECT_TRUE(fs::is_regular_file(im.file)) << im.file;
+    EXPECT_GT(im.ad_probability, 0.0);
+    EXPECT_LT(im.ad_probability, 1.0);
+  }
+  EXPECT_EQ(res.images[1].mean_abs_change, 0.0);  // alpha 0 is the reference itself
+  EXPECT_GT(res.images[0].mean_abs_change, 1e-6);  // the shift branch reads y_sem
+  EXPECT_GT(res.images[2].mean_abs_change, 1e-6);
+  EXPECT_TRUE(fs::is_regular_file(res.figure));
+  const auto j = run::read_json(res.summary);
+  EXPECT_EQ(j["alphas"].size(), 3u);
+  EXPECT_EQ(j["features"], 32);
+  EXPECT_EQ(j["alphas"][2]["file"], "manipulated_alpha_+2.00.nii.gz");
+
+  // Without 0 among the alphas the reference is still alpha 0's decoding: the same change.
+  r.out = path("manip2");
+  r.alphas = {2};
+  const stages::ManipulateResult two = stages::manipulate_scan(m, r);
+  ASSERT_EQ(two.images.size(), 1u);
+  EXPECT_EQ(two.images[0].mean_abs_change, res.images[2].mean_abs_change);
+}
+
+TEST_F(InferenceStages, ManipulateRefusesBeforeWriting) {
+  infer::LdaeModel m = ldae::testing::tiny_ldae();
+  stages::ManipulateRequest r;
+  r.image = write_scan("scan.nii.gz", 5);
+  r.probe = write_probe_file(path("probes.safetensors"), 32);
+  r.out = path("never");
+  r.sampler = two_steps();
+  r.progress = false;
+  auto refused = [&](stages::ManipulateRequest q, std::vector<std::string> words) {
+    expect_error([&] { stages::manipulate_scan(m, q); }, words);
+    EXPECT_FALSE(fs::exists(q.out)) << "a refused manipulate created " << q.out;
+  };
+  stages::ManipulateRequest q = r;
+  q.alphas = {};
+  refused(q, {"manipulate", "1 to 32 alphas"});
+  q.alphas = {1.0, 1.001};
+  refused(q, {"manipulate", "same to two decimals"});
+  q.alphas = {NAN};
+  refused(q, {"manipulate", "not a finite number"});
+  q = r;
+  q.probe = write_probe_file(path("p16.safetensors"), 16);
+  refused(q, {"manipulate", "16 features", "gives 32"});
+  q.probe = write_probe_file(path("pcn.safetensors"), 32, "CN");
+  refused(q, {"manipulate", "positive class is CN"});
+  q.probe = path("absent.safetensors");
+  refused(q, {"manipulate", "absent.safetensors"});
+  q = r;
+  q.image = write_scan("small.nii.gz", 5, {16, 16, 16});
+  refused(q, {"manipulate", "trained on (16, 20, 16)"});
+}
+
+TEST_F(InferenceStages, InterpolateScoresTheVisitsBetweenAgainstTheRealScans) {
+  infer::LdaeModel m = ldae::testing::tiny_ldae();
+  write_scan("m00.nii.gz", 1);
+  write_scan("m06.nii.gz", 2);
+  write_scan("m24.nii.gz", 3);
+  write_scan("other.nii.gz", 4);
+  {
+    std::ofstream f(path("manifest.csv"));
+    f << "subject,path,diagnosis,session,age\n"
+      << "sub-1,m00.nii.gz,AD,0,70\nsub-1,m06.nii.gz,AD,6,70.5\nsub-1,m24.nii.gz,AD,24,72\n"
+      << "sub-2,other.nii.gz,CN,0,65\n";
+  }
+  stages::InterpolateRequest r;
+  r.manifest = path("manifest.csv");
+  r.subject = "sub-1";
+  r.out = path("interp");
+  r.sampler = two_steps();
+  r.progress = false;
+  const stages::InterpolateResult res = stages::interpolate_visits(m, r);
+  EXPECT_EQ(res.from, 0);
+  EXPECT_EQ(res.to, 24);
+  ASSERT_EQ(res.visits.size(), 1u);  // the one visit between
+  const stages::InterpolatedVisit& v = res.visits[0];
+  EXPECT_EQ(v.months, 6);
+  EXPECT_DOUBLE_EQ(v.fraction, 0.25);
+  EXPECT_TRUE(v.scored);
+  EXPECT_EQ(fs::path(v.file).filename(), "interpolated_ses-M06.nii.gz");
+  EXPECT_TRUE(fs::is_regular_file(v.file));
+  EXPECT_TRUE(fs::is_regular_file(res.figure));
+  // The nearer known visit at f = 0.25 is month 0: its MSE against month 6, computed here.
+  auto unit = [&](const std::string& name) {
+    const Tensor t = data::normalize_intensity(data::read_nifti(path(name))).voxels;
+    return t.reshape({1, 1, 16, 20, 16});
+  };
+  EXPECT_DOUBLE_EQ(v.nearest_visit.mse, metrics::mse(unit("m00.nii.gz"), unit("m06.nii.gz")).mean);
+  const Tensor blend = add(mul_scalar(unit("m00.nii.gz"), 0.75), mul_scalar(unit("m24.nii.gz"), 0.25));
+  EXPECT_DOUBLE_EQ(v.linear_blend.mse, metrics::mse(blend, unit("m06.nii.gz")).mean);
+  EXPECT_GT(v.ldae.mse, 0.0);
+  const auto j = run::read_json(res.summary);
+  EXPECT_EQ(j["predictions"].size(), 1u);
+  EXPECT_TRUE(j["predictions"][0].contains("linear_blend"));
+
+  // Times without a real scan are predicted, not scored.
+  r.out = path("interp_at");
+  r.at = {12, 6};
+  const stages::InterpolateResult at = stages::interpolate_visits(m, r);
+  ASSERT_EQ(at.visits.size(), 2u);
+  EXPECT_EQ(at.visits[0].months, 6);
+  EXPECT_TRUE(at.visits[0].scored);
+  EXPECT_EQ(at.visits[1].months, 12);
+  EXPECT_FALSE(at.visits[1].scored);
+  EXPECT_TRUE(fs::is_regular_file(at.visits[1].file));
+}
+
+TEST_F(InferenceStages, InterpolateRefusesBeforeWriting) {
+  infer::LdaeModel m = ldae::testing::tiny_ldae();
+  write_scan("a.nii.gz", 1);
+  write_scan("b.nii.gz", 2);
+  write_scan("c.nii.gz", 3);
+  {
+    std::ofstream f(path("manifest.csv"));
+    f << "subject,path,diagnosis,session,age\n"
+      << "sub-1,a.nii.gz,AD,0,70\nsub-1,b.nii.gz,AD,12,71\nsub-2,c.nii.gz,CN,0,65\n";
+  }
+  stages::InterpolateRequest r;
+  r.manifest = path("manifest.csv");
+  r.subject = "sub-1";
+  r.out = path("never");
+  r.sampler = two_steps();
+  r.progress = false;
+  auto refused = [&](stages::InterpolateRequest q, std::vector<std::string> words) {
+    expect_error([&] { stages::interpolate_visits(m, q); }, words);
+    EXPECT_FALSE(fs::exists(q.out)) << "a refused interpolate created " << q.out;
+  };
+  stages::InterpolateRequest q = r;
+  refused(q, {"interpolate", "no visit between 0 and 12", "--at"});
+  q.subject = "sub-9";
+  refused(q, {"interpolate", "no subject 'sub-9'"});
+  q.subject = "sub-2";
+  refused(q, {"interpolate", "one visit"});
+  q = r;
+  q.at = {12};
+  refused(q, {"interpolate", "12 months is not strictly between 0 and 12"});
+  q.at = {6, 6};
+  refused(q, {"interpolate", "given twice"});
+  q = r;
+  q.from = 3;
+  refused(q, {"interpolate", "no visit at 3 months", "0, 12"});
+  q.from = 12;
+  q.to = 0;
+  refused(q, {"interpolate", "before --to"});
+  q = r;
+  q.manifest = path("absent.csv");
+  refused(q, {"interpolate", "absent.csv"});
 }

@@ -10,9 +10,9 @@ const run::SettingsTable& train_repr_settings() {
                   "initialisation, timesteps, noise, dropout and data order (the reference: "
                   "seed_everything(42)); "
                   "the split is the latent cache's (stage 1's)"),
-      int_setting("epochs", 2, 2, 400, 1, 1e6,
-                  "passes over the training split (course: two, as a 64x80x64 step takes a second or two "
-                  "on a CPU)"),
+      int_setting("epochs", 2, 8, 400, 1, 1e6,
+                  "passes over the training split (course: eight, about 3 minutes on 2 CPU cores; with two "
+                  "the semantic code barely conditioned the decoder, see docs/results.md)"),
       int_setting("batch_size", 1, 1, 8, 1, 1024,
                   "scans per micro-batch (the reference: 4 per GPU on 2 GPUs)"),
       int_setting("accumulate", 2, 1, 4, 1, 1024,

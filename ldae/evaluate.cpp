@@ -423,6 +423,24 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     }
   };
   results["probe"] = run_probe(features, "ldae");
+  {
+    // How much y_sem differs between the scans, beside its magnitude (feature_spread).
+    const probe::FeatureSpread sp = probe::feature_spread(features);
+    const double ratio = sp.median_abs_mean > 0 ? sp.median_std / sp.median_abs_mean : NAN;
+    char text[512];
+    std::snprintf(text, sizeof text,
+                  "How much y_sem differs between scans: over the %lld scans of features.csv, each of its %lld "
+                  "components has a standard deviation across scans (median over the components %.3g) and a "
+                  "mean magnitude |mean| (median %.3g); ratio %.3g. A ratio far below 1 means the encoder gives "
+                  "nearly every scan the same code: what tells subjects apart is a small part of it.",
+                  static_cast<long long>(sp.scans), static_cast<long long>(features.dim()), sp.median_std,
+                  sp.median_abs_mean, ratio);
+    results["y_sem_spread"] = {{"scans", sp.scans},
+                               {"median_component_std", sp.median_std},
+                               {"median_component_abs_mean", sp.median_abs_mean},
+                               {"ratio", ratio},
+                               {"summary", text}};
+  }
   ordered_json baselines;
   {
     // PCA of the autoencoder latents (the unscaled posterior means of the cache), as many

@@ -1,5 +1,6 @@
 #include "ldae/feature_table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -317,6 +318,33 @@ FeatureTable with_pca(const FeatureTable& table, int64_t k) {
   for (int64_t j = 0; j < k; ++j) out.feature_names.push_back("pc" + std::to_string(j));
   out.source = table.source + " (PCA, " + std::to_string(k) + " components fitted on the train split)";
   return out;
+}
+
+FeatureSpread feature_spread(const FeatureTable& t) {
+  check(t.rows() > 0 && t.dim() > 0, "feature_spread", "the table has no rows or no features");
+  const Tensor x = t.x.to(DType::F64).contiguous();  // (N, d)
+  const int64_t n = x.size(0), d = x.size(1);
+  const double* v = x.data<double>();
+  std::vector<double> stds, abs_means;
+  for (int64_t j = 0; j < d; ++j) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += v[i * d + j];
+    const double mean = sum / static_cast<double>(n);
+    double ss = 0;
+    for (int64_t i = 0; i < n; ++i) ss += (v[i * d + j] - mean) * (v[i * d + j] - mean);
+    stds.push_back(std::sqrt(ss / static_cast<double>(n)));
+    abs_means.push_back(std::fabs(mean));
+  }
+  auto median = [](std::vector<double> a) {
+    std::sort(a.begin(), a.end());
+    const size_t m = a.size() / 2;
+    return a.size() % 2 ? a[m] : 0.5 * (a[m - 1] + a[m]);
+  };
+  FeatureSpread s;
+  s.scans = n;
+  s.median_std = median(stds);
+  s.median_abs_mean = median(abs_means);
+  return s;
 }
 
 }  // namespace ldae::probe

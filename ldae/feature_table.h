@@ -78,4 +78,16 @@ FeatureTable oracle_features(const data::Manifest& manifest, const std::string& 
 // PCA fitted on the rows of split "train" only (ldae/pca.h). Names "pc0".."pc{k-1}".
 FeatureTable with_pca(const FeatureTable& table, int64_t k);
 
+// How much the features differ between the table's scans: for each feature j, its
+// population standard deviation over all rows and its mean absolute value; the medians of
+// both over the features. A semantic encoder that maps every scan to nearly the same code
+// has a spread far below its magnitude (a probe then z-scores that tiny spread into unit
+// features). Throws ldae::Error "feature_spread: ..." for a table without rows or features.
+struct FeatureSpread {
+  int64_t scans = 0;
+  double median_std = 0;       // median over features of the std across scans
+  double median_abs_mean = 0;  // median over features of |mean| across scans
+};
+FeatureSpread feature_spread(const FeatureTable& table);
+
 }  // namespace ldae::probe

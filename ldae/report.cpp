@@ -173,6 +173,8 @@ void probe_section(Document& doc, const json& r, const json& paper) {
   for (const auto& [name, label] : paper_rows)  // the paper's rows of models we did not list
     if (!b || !b->is_object() || !b->contains(name)) add(label, paper, "baselines." + name + ".");
   doc.table(rows);
+  if (const json* spread = at_path(r, "y_sem_spread"); spread && spread->contains("summary"))
+    doc.paragraph((*spread)["summary"].get<std::string>());
 }
 
 void generic_section(Document& doc, const json& r, const std::string& part, const std::string& title) {

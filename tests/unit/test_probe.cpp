@@ -234,6 +234,24 @@ TEST(FeatureTable, ParsesAndRoundTrips) {
   EXPECT_EQ(u.split, t.split);
 }
 
+// Per feature: the population std across rows and |mean|; the medians over the features.
+TEST(FeatureTable, SpreadIsTheMedianStdAndMagnitude) {
+  const FeatureTable t = parse_features(
+      "subject,session,diagnosis,age,split,y0,y1,y2\n"
+      "a,0,CN,70,train,1,10,-4\n"
+      "b,0,AD,71,test,3,10,-4\n"
+      "c,0,CN,72,val,5,10,-7\n",
+      "mem.csv");
+  const FeatureSpread s = feature_spread(t);
+  EXPECT_EQ(s.scans, 3);
+  // stds: y0 sqrt(8/3), y1 0, y2 sqrt(2); median sqrt(2). |means|: 3, 10, 5; median 5.
+  EXPECT_DOUBLE_EQ(s.median_std, std::sqrt(2.0));
+  EXPECT_DOUBLE_EQ(s.median_abs_mean, 5.0);
+  FeatureTable empty = t;
+  empty.subject.clear();
+  expect_error([&] { feature_spread(empty); }, {"feature_spread", "no rows"});
+}
+
 TEST(FeatureTable, ExtraColumnsAreIgnored) {
   const FeatureTable t =
       parse_features("latent_path,subject,session,diagnosis,age,split,y0\nl.st,s,0,CN,70,train,1\n", "m");

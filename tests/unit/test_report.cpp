@@ -69,6 +69,7 @@ TEST(Report, ShowsOurNumbersThePapersAndWhatWasSkipped) {
             {"probe",
              {{"ad_vs_cn", {{"auc", 0.75}, {"auc_ci", {0.5, 0.9}}, {"acc", 0.7}}}, {"age", {{"mae", 3.5}}}}},
             {"baselines", {{"supervised", {{"skipped", "not trained at this preset"}}}}},
+            {"y_sem_spread", {{"summary", "How much y_sem differs between scans: test text"}}},
             {"manipulation", {{"skipped", "needs the ground-truth masks"}}},
             {"timing", {{"train_ae_s", 12.25}}},
             {"commands", {"ldae demo --preset tiny"}}};
@@ -81,6 +82,9 @@ TEST(Report, ShowsOurNumbersThePapersAndWhatWasSkipped) {
   EXPECT_NE(md.find("3.50"), std::string::npos);
   EXPECT_NE(md.find("supervised (ours): not trained at this preset"), std::string::npos);
   EXPECT_NE(md.find("Not available: needs the ground-truth masks."), std::string::npos);
+  // The spread of y_sem follows the probes' table.
+  EXPECT_GT(md.find("How much y_sem differs between scans: test text"), md.find("| LDAE y_sem (ours) |")) << md;
+  EXPECT_NE(md.find("How much y_sem differs between scans: test text"), std::string::npos);
   EXPECT_NE(md.find("| train_ae_s | 12.2 |"), std::string::npos) << md;  // printf rounds 12.25 to even
   EXPECT_NE(md.find("ldae demo --preset tiny"), std::string::npos);
   // The paper's LDAE probe row is always there, for comparison.

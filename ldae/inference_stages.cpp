@@ -462,32 +462,34 @@ ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateReques
   const Tensor xT = infer::encode_xT(*model.shift_unet, model.schedule, z0, y, sampler.ddim("encode"));
   end_progress(r.progress);
 
-  // Alpha 0 first (the reference), then the requested alphas, each decoded from the same x_T.
-  std::vector<double> decoded = {0.0};
-  for (double a : r.alphas)
-    if (signed_alpha(a) != signed_alpha(0.0)) decoded.push_back(a);
-  std::map<std::string, Tensor> image_of;  // by signed_alpha
-  for (size_t k = 0; k < decoded.size(); ++k) {
+  // Alpha 0 first (the reference), then the requested alphas (an alpha of exactly 0 reuses the
+  // reference), each decoded from the same x_T.
+  auto decode = [&](double a, size_t k) {
     if (r.progress)
-      sampler.on_step = stderr_progress("manipulate: alpha " + signed_alpha(decoded[k]) + " (" +
-                                        std::to_string(k + 1) + "/" + std::to_string(decoded.size()) + ")");
-    const Tensor lat = infer::manipulate(*model.shift_unet, model.schedule, y, xT, w, decoded[k],
-                                         sampler.ddim("decode"), probe->mean, probe->std);
-    image_of[signed_alpha(decoded[k])] = infer::to_image(model.space(), lat);
-  }
+      sampler.on_step = stderr_progress("manipulate: alpha " + signed_alpha(a) + " (" + std::to_string(k) + "/" +
+                                        std::to_string(r.alphas.size() + 1) + ")");
+    const Tensor lat = infer::manipulate(*model.shift_unet, model.schedule, y, xT, w, a, sampler.ddim("decode"),
+                                         probe->mean, probe->std);
+    return infer::to_image(model.space(), lat);
+  };
+  const Tensor reference_image = decode(0.0, 1);
+  std::vector<Tensor> images;  // one per requested alpha
+  for (size_t k = 0; k < r.alphas.size(); ++k)
+    images.push_back(r.alphas[k] == 0.0 ? reference_image : decode(r.alphas[k], k + 2));
   end_progress(r.progress);
 
   ManipulateResult out;
   const fs::path dir(r.out);
   out.input_ad_probability = ad_probabilities(*probe, y)[0];
-  const Tensor reference = image_of.at(signed_alpha(0.0)).to(DType::F64);
+  const Tensor reference = reference_image.to(DType::F64);
   std::vector<data::Volume> rows = {scan.volume, as_volume(infer::to_image(model.space(), z0), scan.volume)};
   std::vector<data::Display> d(2);
   d[0].title = "input, P(AD) " + number(std::round(out.input_ad_probability * 1000) / 1000);
   d[1].title = "autoencoder";
   nlohmann::ordered_json per_alpha = nlohmann::ordered_json::array();
-  for (double a : r.alphas) {
-    const Tensor& img = image_of.at(signed_alpha(a));
+  for (size_t k = 0; k < r.alphas.size(); ++k) {
+    const double a = r.alphas[k];
+    const Tensor& img = images[k];
     ManipulatedImage m;
     m.alpha = a;
     m.file = (dir / ("manipulated_alpha_" + signed_alpha(a) + ".nii.gz")).string();
@@ -508,14 +510,13 @@ ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateReques
   }
   for (auto& dk : d) dk.vmin = 0.0, dk.vmax = 1.0;
   // The largest alpha (or, when every alpha is <= 0, the smallest) against alpha 0.
-  double extreme = *std::max_element(r.alphas.begin(), r.alphas.end());
-  if (extreme <= 0) extreme = *std::min_element(r.alphas.begin(), r.alphas.end());
-  if (signed_alpha(extreme) != signed_alpha(0.0)) {
-    rows.push_back(data::difference(as_volume(image_of.at(signed_alpha(0.0)), scan.volume),
-                                    as_volume(image_of.at(signed_alpha(extreme)), scan.volume)));
+  size_t extreme = std::max_element(r.alphas.begin(), r.alphas.end()) - r.alphas.begin();
+  if (r.alphas[extreme] <= 0) extreme = std::min_element(r.alphas.begin(), r.alphas.end()) - r.alphas.begin();
+  if (r.alphas[extreme] != 0.0) {
+    rows.push_back(data::difference(as_volume(reference_image, scan.volume), as_volume(images[extreme], scan.volume)));
     data::Display dd;
     dd.map = data::ColorMap::Diverging;
-    dd.title = "alpha " + signed_alpha(extreme) + " minus alpha 0";
+    dd.title = "alpha " + signed_alpha(r.alphas[extreme]) + " minus alpha 0";
     d.push_back(dd);
   }
   out.figure = (dir / "figure.png").string();

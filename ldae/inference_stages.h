@@ -149,7 +149,7 @@ struct ManipulateResult {
 // the autoencoder's reconstruction, one row per alpha, and the largest alpha's decoding
 // minus alpha 0's) and OUT/manipulate.json. The decoding at alpha 0 (the subject's own
 // code) is the reference of every change; it is computed even when 0 is not among the
-// alphas. Throws ldae::Error("manipulate: ...") before any network call for bad alphas, a
+// alphas. Alphas are distinct to two decimals (the file names round to them). Throws ldae::Error("manipulate: ...") before any network call for bad alphas, a
 // bad scan, a probe file that cannot be read or whose width is not the encoder's, or an
 // unwritable folder.
 ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateRequest& request);

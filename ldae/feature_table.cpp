@@ -1,6 +1,5 @@
 #include "ldae/feature_table.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -9,6 +8,7 @@
 #include <sstream>
 
 #include "ldae/pca.h"
+#include "ldae/probe_metrics.h"
 #include "tensor/error.h"
 
 namespace ldae::probe {
@@ -335,15 +335,10 @@ FeatureSpread feature_spread(const FeatureTable& t) {
     stds.push_back(std::sqrt(ss / static_cast<double>(n)));
     abs_means.push_back(std::fabs(mean));
   }
-  auto median = [](std::vector<double> a) {
-    std::sort(a.begin(), a.end());
-    const size_t m = a.size() / 2;
-    return a.size() % 2 ? a[m] : 0.5 * (a[m - 1] + a[m]);
-  };
   FeatureSpread s;
   s.scans = n;
-  s.median_std = median(stds);
-  s.median_abs_mean = median(abs_means);
+  s.median_std = percentile(stds, 0.5);
+  s.median_abs_mean = percentile(abs_means, 0.5);
   return s;
 }
 

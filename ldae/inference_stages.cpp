@@ -419,14 +419,6 @@ std::string signed_alpha(double a) {
   return buf;
 }
 
-// P(AD) of the probe for codes y (N, E).
-std::vector<double> ad_probabilities(const nets::LinearProbe& probe, const Tensor& y) {
-  const Tensor logits = probe.forward(y.to(probe.mean.dtype())).to(DType::F64).contiguous();
-  std::vector<double> p;
-  for (int64_t i = 0; i < logits.numel(); ++i) p.push_back(1.0 / (1.0 + std::exp(-logits.data<double>()[i])));
-  return p;
-}
-
 }  // namespace
 
 ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateRequest& r) {
@@ -452,10 +444,7 @@ ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateReques
   prepare_out(op, r.out);
   const Tensor y = infer::semantic_code(*model.encoder, scan.tensor);  // (1, E)
 
-  // The direction: the probe's weight; it acts on z-scored codes (its mean and std).
-  Tensor w;
-  for (const auto& [name, t] : probe->named_parameters())
-    if (name == "linear.weight") w = t.detach().reshape({-1});
+  const Tensor w = probe->direction();  // (E), on z-scored codes (the probe's mean and std)
   infer::AutoencodingOptions sampler = r.sampler.in_space(model.space());
   if (r.progress) sampler.on_step = stderr_progress("manipulate: x_T");
   const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
@@ -480,7 +469,7 @@ ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateReques
 
   ManipulateResult out;
   const fs::path dir(r.out);
-  out.input_ad_probability = ad_probabilities(*probe, y)[0];
+  out.input_ad_probability = probe->probabilities(y)[0];
   const Tensor reference = reference_image.to(DType::F64);
   std::vector<data::Volume> rows = {scan.volume, as_volume(infer::to_image(model.space(), z0), scan.volume)};
   std::vector<data::Display> d(2);
@@ -493,7 +482,7 @@ ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateReques
     ManipulatedImage m;
     m.alpha = a;
     m.file = (dir / ("manipulated_alpha_" + signed_alpha(a) + ".nii.gz")).string();
-    m.ad_probability = ad_probabilities(*probe, infer::semantic_code(*model.encoder, img))[0];
+    m.ad_probability = probe->probabilities(infer::semantic_code(*model.encoder, img))[0];
     m.mean_abs_change = mean(abs(sub(img.to(DType::F64), reference))).item();
     const data::Volume v = as_volume(img, scan.volume);
     data::write_nifti(m.file, v);

@@ -50,4 +50,15 @@ Tensor LinearProbe::forward(const Tensor& y) const {
   return ag::squeeze(linear_->forward(z), 1);                                   // (M,)
 }
 
+std::vector<double> LinearProbe::probabilities(const Tensor& y) const {
+  NoGrad no_grad;
+  const Tensor logits = forward(y.to(mean.dtype())).to(DType::F64).contiguous();
+  std::vector<double> p;
+  const double* d = logits.data<double>();
+  for (int64_t i = 0; i < logits.numel(); ++i) p.push_back(1.0 / (1.0 + std::exp(-d[i])));
+  return p;
+}
+
+Tensor LinearProbe::direction() const { return linear_->weight.detach().reshape({-1}); }
+
 }  // namespace ldae::nets

@@ -8,6 +8,7 @@
 // and "linear" (weight (1, F), bias (1)) as the published disease_classifier.ckpt.
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "nn/linear.h"
 #include "nn/module.h"
@@ -28,6 +29,14 @@ class LinearProbe : public nn::Module {
 
   // y: (M, F) -> (M,): linear((y - mean) / std) squeezed.
   Tensor forward(const Tensor& y) const;
+
+  // sigmoid(forward(y)) per row, in float64, without autograd: the positive class's
+  // probability of a classifier probe (AD for `ldae probe`'s).
+  std::vector<double> probabilities(const Tensor& y) const;
+
+  // The Linear's weight as a vector (F), detached: the direction the probe reads, in the
+  // z-scored space.
+  Tensor direction() const;
 
   int64_t features() const { return features_; }
   Tensor mean;  // (F) buffer

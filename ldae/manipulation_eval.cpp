@@ -69,23 +69,6 @@ double mean_of(const std::vector<double>& v) {
   return s / static_cast<double>(v.size());
 }
 
-// The AD-vs-CN probe's weight (E) (it acts on z-scored codes).
-Tensor probe_weight(const nets::LinearProbe& p) {
-  for (const auto& [name, t] : p.named_parameters())
-    if (name == "linear.weight") return t.detach().reshape({-1});
-  fail(kOp, "the probe has no linear.weight");
-}
-
-// P(AD) of the probe for codes y (N, E).
-std::vector<double> ad_probability(const nets::LinearProbe& p, const Tensor& y) {
-  NoGrad no_grad;
-  const Tensor logits = p.forward(y.to(p.mean.dtype())).to(DType::F64).contiguous();
-  std::vector<double> out;
-  const double* d = logits.data<double>();
-  for (int64_t i = 0; i < logits.numel(); ++i) out.push_back(1.0 / (1.0 + std::exp(-d[i])));
-  return out;
-}
-
 }  // namespace
 
 bool find_synthetic_cohort(const std::string& folder, SynthCohort* cohort, std::string* why) {
@@ -243,7 +226,7 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
                                                              {"subjects", change_v[dx].size()}};
 
   const nets::LinearProbe& clf = *probe->classifier;
-  const Tensor w = probe_weight(clf);
+  const Tensor w = clf.direction();  // (E), on z-scored codes
   const infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(r.steps).in_space(model.space());
   const int64_t na = static_cast<int64_t>(kAlphas.size());
   std::vector<std::vector<double>> dv(kAlphas.size()), dh(kAlphas.size()), dv_ae(kAlphas.size()),
@@ -257,7 +240,7 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
     const Scan scan = read_scan(kOp, model, row.full_path);
     const RegionMaps& reg = regions[s];
     const Tensor y = infer::semantic_code(*model.encoder, scan.tensor);  // (1, E)
-    p_ad_scan.push_back(ad_probability(clf, y)[0]);
+    p_ad_scan.push_back(clf.probabilities(y)[0]);
     const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
     const Tensor ae = infer::to_image(model.space(), z0);
     const Tensor xT = infer::encode_xT(*model.shift_unet, model.schedule, z0, y, o.ddim("encode"));
@@ -270,7 +253,7 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
     const Tensor lat = infer::decode_latent(*model.shift_unet, model.schedule, cat(xts, 0), cat(codes, 0),
                                             o.ddim("decode"));
     const Tensor imgs = infer::to_image(model.space(), lat);  // (A, 1, X, Y, Z)
-    const std::vector<double> p = ad_probability(clf, infer::semantic_code(*model.encoder, imgs));
+    const std::vector<double> p = clf.probabilities(infer::semantic_code(*model.encoder, imgs));
     const Measure m_ae = measure(ae, reg);
     std::vector<Measure> m(kAlphas.size());
     std::vector<Tensor> img(kAlphas.size());

@@ -1,5 +1,6 @@
 #include "ldae/train_repr.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -375,7 +376,15 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   }
 
   // ---- Optimizer, EMA ----
-  nn::Adam opt(trainable->named_parameters(), nn::AdamOptions{s.get_float("lr")});
+  // One Adam over the encoder and the shift branch, each at its own learning rate: the larger
+  // rate is Adam's, the other a factor of it (nn::Optimizer::set_lr_factor).
+  const double branch_lr = s.get_float("lr"), encoder_lr = s.get_float("encoder_lr");
+  const double adam_lr = std::max(branch_lr, encoder_lr);
+  nn::Adam opt(trainable->named_parameters(), nn::AdamOptions{adam_lr});
+  if (adam_lr > 0) {
+    opt.set_lr_factor("encoder.", encoder_lr / adam_lr);
+    opt.set_lr_factor("shift_unet.", branch_lr / adam_lr);
+  }
   nn::EmaOptions eo;
   eo.decay = s.get_float("ema_decay");
   nn::Ema ema(*trainable, eo);

@@ -34,7 +34,7 @@ void Adam::update(Tensor& p, const Tensor& g, ParamState& state) {
   // The fused update op (tensor/optim_update.h) on the parameter's device; it computes
   // the bias corrections in double, as PyTorch does in Python.
   Tensor m = state.slots["exp_avg"], v = state.slots["exp_avg_sq"];
-  adam_update(p, g, m, v, lr(), options_.beta1, options_.beta2, options_.eps, options_.weight_decay,
+  adam_update(p, g, m, v, param_lr(), options_.beta1, options_.beta2, options_.eps, options_.weight_decay,
               decoupled_, state.step);
 }
 

@@ -19,6 +19,20 @@ Optimizer::Optimizer(NamedTensors params, double lr) : params_(std::move(params)
     check(p.is_contiguous(), "Optimizer", "parameter \"" + name + "\" is not contiguous");
   }
   state_.resize(params_.size());
+  lr_factor_.assign(params_.size(), 1.0);
+}
+
+int64_t Optimizer::set_lr_factor(const std::string& prefix, double factor) {
+  check(factor >= 0 && std::isfinite(factor), name() + ".set_lr_factor",
+        "invalid factor " + std::to_string(factor) + " for \"" + prefix + "\"");
+  int64_t matched = 0;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].first.compare(0, prefix.size(), prefix) == 0) {
+      lr_factor_[i] = factor;
+      ++matched;
+    }
+  check(matched > 0, name() + ".set_lr_factor", "no parameter name starts with \"" + prefix + "\"");
+  return matched;
 }
 
 void Optimizer::set_lr(double lr) {
@@ -38,6 +52,7 @@ void Optimizer::step() {
               dtype_name(p.dtype()));
     g = g.contiguous();
     state_[i].step += 1;
+    param_lr_ = lr_ * lr_factor_[i];
     update(p, g, state_[i]);
     mark_modified(p);
   }

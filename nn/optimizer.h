@@ -37,6 +37,11 @@ class Optimizer {
   double lr() const { return lr_; }
   // Changes the learning rate (for schedules: call before step()).
   void set_lr(double lr);
+  // A learning-rate factor for some parameters (PyTorch's parameter groups in their simplest
+  // form): every parameter whose name starts with `prefix` is updated with lr() * factor from
+  // now on (a schedule's set_lr keeps the factor). Returns how many parameters matched.
+  // Throws ldae::Error when none does or the factor is negative or not finite.
+  int64_t set_lr_factor(const std::string& prefix, double factor);
   // "SGD", "Adam" or "AdamW"; stored in checkpoints and checked when loading.
   virtual std::string name() const = 0;
   // The slot names a parameter's state holds ("exp_avg", ...).
@@ -68,11 +73,15 @@ class Optimizer {
   // and its state; state.step has already been incremented for this update. Called
   // under NoGrad; writes p in place.
   virtual void update(Tensor& p, const Tensor& g, ParamState& state) = 0;
+  // The learning rate of the parameter update() is updating: lr() times its factor.
+  double param_lr() const { return param_lr_; }
 
  private:
   NamedTensors params_;
   std::vector<ParamState> state_;  // parallel to params_
+  std::vector<double> lr_factor_;  // parallel to params_, 1 unless set_lr_factor says otherwise
   double lr_;
+  double param_lr_ = 0;  // lr_ * lr_factor_ of the parameter being updated
 };
 
 // Names a plain list of parameters "0", "1", ... (for optimizers of loose tensors).

@@ -34,7 +34,7 @@ void SGD::update(Tensor& p, const Tensor& g, ParamState& state) {
     buf = state.slots["momentum_buffer"];
   }
   // The fused update op (tensor/optim_update.h) on the parameter's device.
-  sgd_update(p, g, buf, lr(), options_.momentum, options_.dampening, options_.weight_decay,
+  sgd_update(p, g, buf, param_lr(), options_.momentum, options_.dampening, options_.weight_decay,
              options_.nesterov, state.step == 1);
 }
 

@@ -229,6 +229,42 @@ TEST(Optim, MatchesPyTorchFloat32) {
   }
 }
 
+TEST(Optim, LrFactorActsAsASmallerLearningRateForItsParameters) {
+  // Two parameters in one optimizer, "encoder.p" at a quarter of the learning rate: each
+  // must follow, bit for bit, its own optimizer at lr / 4 and lr (PyTorch's parameter groups).
+  for (const Case& c : cases()) {
+    Tensor slow = Tensor::from_vector(kP0, {5}, DType::F64).set_requires_grad(true);
+    Tensor fast = Tensor::from_vector(kP0, {5}, DType::F64).set_requires_grad(true);
+    auto both = c.make({{"encoder.p", slow}, {"shift.p", fast}});
+    EXPECT_EQ(both->set_lr_factor("encoder.", 0.25), 1) << c.name;
+    Tensor slow_alone = Tensor::from_vector(kP0, {5}, DType::F64).set_requires_grad(true);
+    Tensor fast_alone = Tensor::from_vector(kP0, {5}, DType::F64).set_requires_grad(true);
+    auto slow_opt = c.make({{"p", slow_alone}});
+    slow_opt->set_lr(slow_opt->lr() * 0.25);
+    auto fast_opt = c.make({{"p", fast_alone}});
+    for (int step = 0; step < 4; ++step) {
+      for (const Tensor& p : {slow, fast, slow_alone, fast_alone}) set_quadratic_grad(p);
+      both->step();
+      slow_opt->step();
+      fast_opt->step();
+    }
+    EXPECT_EQ(slow.to_vector(), slow_alone.to_vector()) << c.name;
+    EXPECT_EQ(fast.to_vector(), fast_alone.to_vector()) << c.name;
+    EXPECT_NE(slow.to_vector(), fast.to_vector()) << c.name;
+    EXPECT_EQ(both->lr(), fast_opt->lr()) << c.name << ": the factor leaves lr() alone";
+  }
+  Tensor p = Tensor::from_vector(kP0, {5}).set_requires_grad(true);
+  SGD opt({{"encoder.p", p}}, SgdOptions{0.1});
+  expect_error([&] { opt.set_lr_factor("shift.", 0.5); }, {"no parameter name starts with \"shift.\""});
+  expect_error([&] { opt.set_lr_factor("encoder.", -1.0); }, {"invalid factor"});
+  expect_error([&] { opt.set_lr_factor("encoder.", std::nan("")); }, {"invalid factor"});
+  // Factor 0 freezes: the gradient is there, the parameter does not move.
+  opt.set_lr_factor("encoder.", 0.0);
+  set_quadratic_grad(p);
+  opt.step();
+  EXPECT_EQ(p.to_vector(), Tensor::from_vector(kP0, {5}).to_vector());
+}
+
 TEST(Optim, SkipsParametersWithoutGradient) {
   Tensor a = Tensor::from_vector({1.0, 2.0}, {2}).set_requires_grad(true);
   Tensor b = Tensor::from_vector({3.0, 4.0}, {2}).set_requires_grad(true);

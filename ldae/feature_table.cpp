@@ -322,7 +322,14 @@ FeatureTable with_pca(const FeatureTable& table, int64_t k) {
 
 FeatureSpread feature_spread(const FeatureTable& t) {
   check(t.rows() > 0 && t.dim() > 0, "feature_spread", "the table has no rows or no features");
-  const Tensor x = t.x.to(DType::F64).contiguous();  // (N, d)
+  return feature_spread(t.x);
+}
+
+FeatureSpread feature_spread(const Tensor& codes) {
+  check(codes.defined() && codes.dim() == 2 && codes.size(0) > 0 && codes.size(1) > 0, "feature_spread",
+        "expected codes (N, d) with N, d > 0, got " +
+            (codes.defined() ? shape_str(codes.shape()) : std::string("undefined")));
+  const Tensor x = codes.to(DType::F64).contiguous();  // (N, d)
   const int64_t n = x.size(0), d = x.size(1);
   const double* v = x.data<double>();
   std::vector<double> stds, abs_means;

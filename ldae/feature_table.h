@@ -89,5 +89,7 @@ struct FeatureSpread {
   double median_abs_mean = 0;  // median over features of |mean| across scans
 };
 FeatureSpread feature_spread(const FeatureTable& table);
+// The same for bare codes: rows are scans, columns features (N, d), any float dtype.
+FeatureSpread feature_spread(const Tensor& codes);
 
 }  // namespace ldae::probe

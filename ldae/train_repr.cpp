@@ -17,6 +17,7 @@
 #include "data/preprocess.h"
 #include "diffusion/ddim.h"
 #include "ldae/autoencoding.h"
+#include "ldae/feature_table.h"
 #include "ldae/latent_cache.h"
 #include "ldae/metrics.h"
 #include "ldae/pdae_step.h"
@@ -127,7 +128,29 @@ nets::ShiftUNetOptions shift_unet_options_for(const std::string& preset,
 
 struct Validation {
   double ssim = 0, mse = 0;
+  double y_sem_spread = std::numeric_limits<double>::quiet_NaN();  // code_spread's ratio
 };
+
+// How much the semantic codes of `rows` differ (the same measure as the report's
+// y_sem_spread, ldae/feature_table.h): the median over y_sem's components of their std across
+// the scans, divided by the median of their |mean|. Near 0: the encoder gives every scan
+// nearly the same code (the codes have collapsed). NaN for fewer than two scans.
+double code_spread(const nets::AttentionSemanticEncoder& encoder, const LatentCache& cache,
+                   const std::vector<size_t>& rows) {
+  if (rows.size() < 2) return std::numeric_limits<double>::quiet_NaN();
+  NoGrad no_grad;
+  std::vector<Tensor> codes;
+  for (size_t row : rows) {
+    data::ReadOptions quiet;
+    quiet.quiet = true;
+    const data::Volume vol = to_unit_range(data::read_nifti(cache.manifest.rows[row].full_path, quiet));
+    const Shape s = vol.voxels.shape();                                                   // (X, Y, Z)
+    codes.push_back(encoder.forward(nets::axial_slices(vol.voxels.reshape({1, 1, s[0], s[1], s[2]}))));
+  }
+  const probe::FeatureSpread sp = probe::feature_spread(cat(codes, 0));  // codes (N, E)
+  return sp.median_abs_mean > 0 ? sp.median_std / sp.median_abs_mean
+                                : std::numeric_limits<double>::quiet_NaN();
+}
 
 // The y_sem-only reconstruction of each validation scan (ldae-reference 5.5): y_sem from
 // the encoder, a shifted DDIM sample from x_T ~ N(0, I) drawn from `gen`, decoded; scored
@@ -200,7 +223,8 @@ std::string stage_error_where(const run::RunPaths& paths, int64_t checkpoint_ste
 
 const std::vector<std::string>& train_repr_log_columns() {
   static const std::vector<std::string> c = {"epoch",     "loss",      "loss_frozen", "shift_rms",
-                                             "y_sem_std", "grad_norm", "val_ssim",    "val_mse"};
+                                             "y_sem_std", "grad_norm", "val_ssim",    "val_mse",
+                                             "y_sem_spread"};
   return c;
 }
 
@@ -461,6 +485,11 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
                      std::to_string(batches) + "); stopped without saving this step: " +
                      stage_error_where(paths, checkpoint_step, have_checkpoint));
   };
+  // The training scans whose codes give log.csv's y_sem_spread (the first of the split).
+  const std::vector<size_t> spread_rows(
+      train_rows.begin(),
+      train_rows.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(
+                               train_rows.size(), static_cast<size_t>(s.get_int("spread_scans")))));
   // Validation with the EMA weights, then the training weights and modes back, bit for bit.
   auto validate_ema = [&](const std::string& figure) {
     std::map<std::string, Tensor> saved;
@@ -471,8 +500,9 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     }
     encoder->eval();
     net->train_shift(false);
-    const Validation v = validate(*encoder, *net, space, cache, val_rows, schedule,
-                                  validation_ddim(s, u.image_space), val_noise, figure);
+    Validation v = validate(*encoder, *net, space, cache, val_rows, schedule,
+                            validation_ddim(s, u.image_space), val_noise, figure);
+    v.y_sem_spread = code_spread(*encoder, cache, spread_rows);
     {
       NoGrad no_grad;
       trainable->load_state_dict(saved);
@@ -549,9 +579,11 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
         char name[64];
         std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
         last_val = validate_ema((fs::path(paths.figures) / name).string());
-        log.log(step, {{"epoch", static_cast<double>(epoch + 1)},
-                       {"val_ssim", last_val.ssim},
-                       {"val_mse", last_val.mse}});
+        std::map<std::string, double> epoch_row = {{"epoch", static_cast<double>(epoch + 1)},
+                                                   {"val_ssim", last_val.ssim},
+                                                   {"val_mse", last_val.mse}};
+        if (std::isfinite(last_val.y_sem_spread)) epoch_row["y_sem_spread"] = last_val.y_sem_spread;
+        log.log(step, epoch_row);
         if (last_val.ssim > best) {
           best = last_val.ssim;
           best_step = step;

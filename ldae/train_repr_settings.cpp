@@ -55,6 +55,11 @@ const run::SettingsTable& train_repr_settings() {
                      "off, an image-space run still keeps x0 in the data range [-1, 1]"),
       int_setting("val_scans", 0, 2, 0, 0, 1e9,
                   "validation scans per epoch, the first of the validation split (0: all of it)"),
+      int_setting("spread_scans", 4, 16, 32, 2, 1e9,
+                  "training scans (the first of the split) whose y_sem from the EMA encoder give "
+                  "log.csv's y_sem_spread at the end of each epoch: the median over the code's "
+                  "components of their std across these scans over the median |mean| (near 0: "
+                  "every scan gets nearly the same code)"),
       int_setting("checkpoint_every", 1, 20, 500, 1, kMaxSteps,
                   "optimizer steps between checkpoints (also at the end of every epoch)"),
       int_setting(

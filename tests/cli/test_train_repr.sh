@@ -57,7 +57,7 @@ for key in '"stage": "train-repr"' "\"ldm_run\": \"$R2\"" "\"latents\": \"$WORK/
            '"ema_per_batch": false'; do
   grep -Eq "$key" "$A/config.json" && ok "config.json has $key" || fail "config.json lacks $key"
 done
-head -1 "$A/log.csv" | grep -q '^step,epoch,loss,loss_frozen,shift_rms,y_sem_std,grad_norm,val_ssim,val_mse$' \
+head -1 "$A/log.csv" | grep -q '^step,epoch,loss,loss_frozen,shift_rms,y_sem_std,grad_norm,val_ssim,val_mse,y_sem_spread$' \
   && ok "log.csv header" || fail "log.csv header: $(head -1 "$A/log.csv")"
 # 12 step rows + 2 validation rows.
 rows=$(($(wc -l < "$A/log.csv") - 1))
@@ -70,6 +70,10 @@ awk -F, 'NR > 1 && $6 != "" { if ($5 > 0) n++ } END { exit !(n > 0) }' "$A/log.c
 vals=$(awk -F, 'NR > 1 && $8 != "" { print $8 }' "$A/log.csv")
 [ "$(echo "$vals" | wc -l)" -eq 2 ] && echo "$vals" | awk '{ if (!($1 > -1 && $1 <= 1)) bad = 1 } END { exit bad }' \
   && ok "two validation SSIMs in (-1, 1]: $(echo $vals)" || fail "validation SSIMs: $vals"
+# The code spread of the first training scans, with each validation row: positive and finite.
+spreads=$(awk -F, 'NR > 1 && $8 != "" { print $10 }' "$A/log.csv")
+[ "$(echo "$spreads" | wc -l)" -eq 2 ] && echo "$spreads" | awk '{ if (!($1 > 0 && $1 < 1e6)) bad = 1 } END { exit bad }' \
+  && ok "two code spreads > 0: $(echo $spreads)" || fail "code spreads: $spreads"
 expect 0 'already complete' "${TRAIN[@]}" --out "$A"
 # The checkpoint holds the encoder, the shift branch, their EMA and the optimizer, not the frozen UNet.
 info=$("$LDAE" ckpt info "$A/checkpoints/last.safetensors" 2>&1)

@@ -250,6 +250,13 @@ TEST(FeatureTable, SpreadIsTheMedianStdAndMagnitude) {
   FeatureTable empty = t;
   empty.subject.clear();
   expect_error([&] { feature_spread(empty); }, {"feature_spread", "no rows"});
+  // The bare-codes form (train-repr's log) gives the same numbers from float32 codes.
+  const FeatureSpread c = feature_spread(t.x.to(DType::F32));
+  EXPECT_EQ(c.scans, 3);
+  EXPECT_DOUBLE_EQ(c.median_std, std::sqrt(2.0));
+  EXPECT_DOUBLE_EQ(c.median_abs_mean, 5.0);
+  expect_error([&] { feature_spread(Tensor::zeros({3})); }, {"feature_spread", "expected codes (N, d)"});
+  expect_error([&] { feature_spread(Tensor()); }, {"feature_spread", "undefined"});
 }
 
 TEST(FeatureTable, ExtraColumnsAreIgnored) {

@@ -426,7 +426,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   {
     // How much y_sem differs between the scans, beside its magnitude (feature_spread).
     const probe::FeatureSpread sp = probe::feature_spread(features);
-    const double ratio = sp.median_abs_mean > 0 ? sp.median_std / sp.median_abs_mean : NAN;
+    const double ratio = sp.ratio();
     char text[512];
     std::snprintf(text, sizeof text,
                   "How much y_sem differs between scans: over the %lld scans of features.csv, each of its %lld "

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -318,6 +319,10 @@ FeatureTable with_pca(const FeatureTable& table, int64_t k) {
   for (int64_t j = 0; j < k; ++j) out.feature_names.push_back("pc" + std::to_string(j));
   out.source = table.source + " (PCA, " + std::to_string(k) + " components fitted on the train split)";
   return out;
+}
+
+double FeatureSpread::ratio() const {
+  return median_abs_mean > 0 ? median_std / median_abs_mean : std::numeric_limits<double>::quiet_NaN();
 }
 
 FeatureSpread feature_spread(const FeatureTable& t) {

@@ -87,6 +87,8 @@ struct FeatureSpread {
   int64_t scans = 0;
   double median_std = 0;       // median over features of the std across scans
   double median_abs_mean = 0;  // median over features of |mean| across scans
+  // median_std / median_abs_mean (NaN when the magnitude is 0): the report's y_sem_spread ratio.
+  double ratio() const;
 };
 FeatureSpread feature_spread(const FeatureTable& table);
 // The same for bare codes: rows are scans, columns features (N, d), any float dtype.

@@ -131,25 +131,26 @@ struct Validation {
   double y_sem_spread = std::numeric_limits<double>::quiet_NaN();  // code_spread's ratio
 };
 
-// How much the semantic codes of `rows` differ (the same measure as the report's
-// y_sem_spread, ldae/feature_table.h): the median over y_sem's components of their std across
-// the scans, divided by the median of their |mean|. Near 0: the encoder gives every scan
-// nearly the same code (the codes have collapsed). NaN for fewer than two scans.
-double code_spread(const nets::AttentionSemanticEncoder& encoder, const LatentCache& cache,
+// Scan `row` of the cache's manifest as the encoder reads it: min-max to [0, 1], (X, Y, Z).
+data::Volume read_unit_scan(const LatentCache& cache, size_t row) {
+  data::ReadOptions quiet;
+  quiet.quiet = true;
+  return to_unit_range(data::read_nifti(cache.manifest.rows[row].full_path, quiet));
+}
+
+// How much the semantic codes of `rows` differ (the report's y_sem_spread ratio,
+// probe::FeatureSpread::ratio). Near 0: the encoder gives every scan nearly the same code
+// (the codes have collapsed). NaN for fewer than two scans.
+double code_spread(nets::AttentionSemanticEncoder& encoder, const LatentCache& cache,
                    const std::vector<size_t>& rows) {
   if (rows.size() < 2) return std::numeric_limits<double>::quiet_NaN();
-  NoGrad no_grad;
   std::vector<Tensor> codes;
   for (size_t row : rows) {
-    data::ReadOptions quiet;
-    quiet.quiet = true;
-    const data::Volume vol = to_unit_range(data::read_nifti(cache.manifest.rows[row].full_path, quiet));
-    const Shape s = vol.voxels.shape();                                                   // (X, Y, Z)
-    codes.push_back(encoder.forward(nets::axial_slices(vol.voxels.reshape({1, 1, s[0], s[1], s[2]}))));
+    const data::Volume vol = read_unit_scan(cache, row);
+    const Shape s = vol.voxels.shape();  // (X, Y, Z)
+    codes.push_back(infer::semantic_code(encoder, vol.voxels.reshape({1, 1, s[0], s[1], s[2]})));
   }
-  const probe::FeatureSpread sp = probe::feature_spread(cat(codes, 0));  // codes (N, E)
-  return sp.median_abs_mean > 0 ? sp.median_std / sp.median_abs_mean
-                                : std::numeric_limits<double>::quiet_NaN();
+  return probe::feature_spread(cat(codes, 0)).ratio();  // codes (N, E)
 }
 
 // The y_sem-only reconstruction of each validation scan (ldae-reference 5.5): y_sem from
@@ -165,10 +166,7 @@ Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::S
   Validation v;
   const Shape& ls = cache.latent_shape;  // (C, D, H, W)
   for (size_t i = 0; i < rows.size(); ++i) {
-    data::ReadOptions quiet;
-    quiet.quiet = true;
-    const data::Volume vol =
-        to_unit_range(data::read_nifti(cache.manifest.rows[rows[i]].full_path, quiet));
+    const data::Volume vol = read_unit_scan(cache, rows[i]);
     const Shape s = vol.voxels.shape();                             // (X, Y, Z)
     const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]});  // (1, 1, X, Y, Z)
     const Tensor y = encoder.forward(nets::axial_slices(x));        // (1, E)

@@ -76,11 +76,12 @@ struct FitResult {
   bool by_validation = false;
   double value = std::nan("");  // the validation metric at that epoch
   std::vector<double> val_per_epoch, train_loss_per_epoch;
+  std::vector<double> val_bce_per_epoch;  // classification only: the selection's tie-break
 };
 
 // Trains a LinearProbe on data.train. classification: BCE-with-logits + Adam, selection by
-// the highest validation MCC; else MSE + SGD, selection by the lowest validation RMSE in
-// years (outputs * age_scale). can_select false: the last epoch is kept.
+// the highest validation MCC, ties to the lower validation BCE (ranks_above); else MSE + SGD,
+// selection by the lowest validation RMSE in years (outputs * age_scale). can_select false: the last epoch is kept.
 FitResult fit(const FeatureTable& table, const TaskData& data, bool classification, bool can_select,
               double age_scale, const ProbeOptions& o, const std::string& name) {
   Generator init = stream(o.seed, classification ? kClassifierInit : kAgeInit);
@@ -107,6 +108,7 @@ FitResult fit(const FeatureTable& table, const TaskData& data, bool classificati
   const size_t m = data.train.size();
   std::map<std::string, Tensor> best;
   double best_value = classification ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  ValidationScore best_score{-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     model.train();
     const std::vector<size_t> order = permutation(m, shuffle);
@@ -143,8 +145,11 @@ FitResult fit(const FeatureTable& table, const TaskData& data, bool classificati
           prob.push_back(sigmoid(out[i]));
           lab.push_back(static_cast<int>(data.y_val[i]));
         }
-        value = mcc(confusion_at(prob, lab, o.threshold));
-        better = value > best_value;
+        const ValidationScore score{mcc(confusion_at(prob, lab, o.threshold)), mean_bce_with_logits(out, lab)};
+        value = score.mcc;
+        r.val_bce_per_epoch.push_back(score.bce);
+        better = ranks_above(score, best_score);
+        if (better) best_score = score;
       } else {
         std::vector<double> pred, target;
         for (size_t i = 0; i < out.size(); ++i) {
@@ -382,7 +387,7 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
             {"loss", "BCE with logits"},
             {"optimizer", "Adam"},
             {"lr", o.lr_classifier},
-            {"selection", "highest validation MCC (first epoch on ties)"}}},
+            {"selection", "highest validation MCC, ties to the lower validation BCE"}}},
       {"age",
        json{{"loss", "MSE on min-max normalised age (train split's min and max)"},
             {"optimizer", "SGD"},
@@ -393,7 +398,9 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
                     "validation = the val split by subject (published: image-level random 70/30 of train)",
                     "age min/max from the train split only (published: train + val + test)",
                     "scans without an age are left out of the age probe only (published: of both probes)",
-                    "bootstrap 95% intervals over test subjects (published: none)"})}};
+                    "bootstrap 95% intervals over test subjects (published: none)",
+                    "equal validation MCCs ranked by the validation BCE (published: the first such epoch; on a "
+                    "small validation split the MCC can be flat, and the first epoch is then an untrained probe)"})}};
   rep["counts"] = json{{"train", split_counts(table, "train")},
                        {"val", split_counts(table, "val")},
                        {"test", split_counts(table, "test")}};
@@ -418,6 +425,7 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
     c["intervals"] = ci;
   }
   c["validation_mcc_per_epoch"] = fc.val_per_epoch;
+  c["validation_bce_per_epoch"] = fc.val_bce_per_epoch;
   c["train_loss_per_epoch"] = fc.train_loss_per_epoch;
   rep["classification"] = c;
   json a;

@@ -58,6 +58,22 @@ double mcc(const Confusion& c) {
   return den > 0 ? (tp * tn - fp * fn) / std::sqrt(den) : 0.0;
 }
 
+double mean_bce_with_logits(const std::vector<double>& logits, const std::vector<int>& labels) {
+  check_binary(logits, labels, "mean_bce_with_logits");
+  check(!logits.empty(), "mean_bce_with_logits", "no logits");
+  double sum = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const double z = logits[i];
+    sum += std::max(z, 0.0) - z * labels[i] + std::log1p(std::exp(-std::abs(z)));
+  }
+  return sum / static_cast<double>(logits.size());
+}
+
+bool ranks_above(const ValidationScore& candidate, const ValidationScore& incumbent) {
+  if (candidate.mcc != incumbent.mcc) return candidate.mcc > incumbent.mcc;
+  return candidate.bce < incumbent.bce;
+}
+
 double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels) {
   check_binary(scores, labels, "roc_auc");
   // Rank-sum form: sort once, give tied scores their average rank.

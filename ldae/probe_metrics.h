@@ -30,6 +30,19 @@ double specificity(const Confusion& c);  // tn / (tn + fp)
 double f1_score(const Confusion& c);     // 2 tp / (2 tp + fp + fn)
 double mcc(const Confusion& c);          // (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn))
 
+// Mean binary cross-entropy of logits z against labels y (0/1), in the overflow-free form
+// max(z, 0) - z y + log(1 + exp(-|z|)). Sizes equal and >= 1, logits finite (else ldae::Error).
+double mean_bce_with_logits(const std::vector<double>& logits, const std::vector<int>& labels);
+
+// One epoch of a classifier on the validation split, as model selection ranks it: the higher
+// MCC at the threshold wins and equal MCCs go to the lower mean BCE. The BCE matters on tiny
+// validation splits, where the MCC can be flat over all epochs (every scan in one class: MCC 0);
+// ranking by the MCC alone would then keep the first epoch, an almost untrained probe.
+struct ValidationScore {
+  double mcc = 0, bce = 0;
+};
+bool ranks_above(const ValidationScore& candidate, const ValidationScore& incumbent);
+
 // The area under the ROC curve: the probability that a random positive scores above a
 // random negative, ties counting one half (Mann-Whitney U / (n_pos n_neg)). NaN when
 // there is no positive or no negative; ldae::Error on mismatched sizes, labels other than

@@ -110,6 +110,7 @@ struct Fit {
   bool by_validation = false, stopped_early = false;
   double value = std::nan("");
   std::vector<double> val_per_epoch, train_loss_per_epoch;
+  std::vector<double> val_bce_per_epoch;  // classification only: the selection's tie-break
   double seconds = 0;
 };
 
@@ -142,6 +143,7 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
   const size_t batches = (m + bs - 1) / bs;
   std::map<std::string, Tensor> best;
   double best_value = classification ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  ValidationScore best_score{-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
   int64_t since_best = 0;
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     const auto te = std::chrono::steady_clock::now();
@@ -185,8 +187,11 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
           prob.push_back(sigmoid(out[i]));
           lab.push_back(static_cast<int>(task.y_val[i]));
         }
-        value = mcc(confusion_at(prob, lab, o.threshold));
-        better = value > best_value;
+        const ValidationScore score{mcc(confusion_at(prob, lab, o.threshold)), mean_bce_with_logits(out, lab)};
+        value = score.mcc;
+        r.val_bce_per_epoch.push_back(score.bce);
+        better = ranks_above(score, best_score);
+        if (better) best_score = score;
       } else {
         std::vector<double> pred, target;
         for (size_t i = 0; i < out.size(); ++i) {
@@ -373,8 +378,8 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
       {"model", "AttentionSemanticEncoder (" + preset + " preset, from scratch) + Linear(E -> 1), end to end"},
       {"classifier",
        json{{"positive_class", "AD"}, {"loss", "BCE with logits"}, {"optimizer", "Adam"}, {"lr", o.lr_classifier},
-            {"selection", "highest validation MCC, early stop after " + std::to_string(o.patience_classifier) +
-                              " epochs without a better one"}}},
+            {"selection", "highest validation MCC, ties to the lower validation BCE; early stop after " +
+                              std::to_string(o.patience_classifier) + " epochs without a better one"}}},
       {"age",
        json{{"loss", "MSE on min-max normalised age (train split's min and max)"},
             {"optimizer", "Adam"},
@@ -391,7 +396,8 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
                     "age min/max from the train split (published: (age - 50.4) / 97.3)",
                     "the age head starts at the mean train age (published: PyTorch's Linear init)",
                     "full float32 (published: 16-mixed)",
-                    "bootstrap 95% intervals over test subjects (published: none)"})}};
+                    "bootstrap 95% intervals over test subjects (published: none)",
+                    "equal validation MCCs ranked by the validation BCE (published: the first such epoch)"})}};
   json c;
   c["selected_epoch"] = fc.epoch;
   c["selected_by"] = fc.by_validation ? "validation MCC" : "last epoch (the val split lacks AD or CN scans)";
@@ -416,6 +422,7 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
     c["intervals"] = ci;
   }
   c["validation_mcc_per_epoch"] = fc.val_per_epoch;
+  c["validation_bce_per_epoch"] = fc.val_bce_per_epoch;
   c["train_loss_per_epoch"] = fc.train_loss_per_epoch;
   rep["classification"] = c;
   json a;

@@ -3,6 +3,7 @@
 // refusals, the oracle table, and determinism of the report.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,32 @@ TEST(Probe, ValidationWithoutBothClassesKeepsTheLastEpoch) {
   EXPECT_EQ(r.report["classification"]["selected_epoch"].get<int>(), 5);
   EXPECT_NE(r.report["classification"]["selected_by"].get<std::string>().find("last epoch"), std::string::npos);
   EXPECT_EQ(r.report["age"]["selected_by"], "validation RMSE");
+}
+
+// The published rule (highest validation MCC, first epoch on ties) degenerates when every
+// validation scan falls in one class at every epoch: the MCC is 0 throughout and the first
+// epoch, one Adam epoch from the random start, would be kept. Here every validation scan has
+// the same feature value, 0 (between the classes of the balanced train split), so all are
+// predicted alike and the MCC is 0 at every epoch by construction; the validation BCE is
+// lowest where the probe's AD probability there is near the validation AD share, which a
+// trained probe reaches. The selection must follow the BCE.
+TEST(Probe, FlatValidationMccIsBrokenByTheValidationBce) {
+  FeatureTable t = synthetic_table(200, 1, 2.0);
+  std::vector<double> x = t.x.to_vector();
+  for (size_t r = 0; r < t.split.size(); ++r)
+    if (t.split[r] == "val") x[r] = 0.0;
+  t.x = Tensor::from_vector(x, {static_cast<int64_t>(x.size()), 1}, DType::F64);
+  const ProbeOutcome r = run_probes(t, quick(200, 0));
+  const auto& c = r.report["classification"];
+  const std::vector<double> mccs = c["validation_mcc_per_epoch"].get<std::vector<double>>();
+  const std::vector<double> bces = c["validation_bce_per_epoch"].get<std::vector<double>>();
+  ASSERT_EQ(mccs.size(), 200u);
+  ASSERT_EQ(bces.size(), 200u);
+  for (double m : mccs) ASSERT_EQ(m, 0.0);
+  const int64_t lowest = std::min_element(bces.begin(), bces.end()) - bces.begin() + 1;
+  EXPECT_EQ(c["selected_epoch"].get<int64_t>(), lowest);
+  EXPECT_GT(lowest, 1);
+  EXPECT_LT(bces[static_cast<size_t>(lowest - 1)], bces[0]);
 }
 
 TEST(Probe, RefusesBadTables) {

@@ -77,6 +77,23 @@ TEST(ProbeMetrics, ThresholdIsStrictAndZeroDivisionIsZero) {
   EXPECT_DOUBLE_EQ(mcc(confusion_at({0.1, 0.9}, {1, 0}, 0.5)), -1.0);
 }
 
+TEST(ProbeMetrics, MeanBceWithLogitsByHand) {
+  // z = 0: log 2 for either label; z = 2, y = 1: log(1 + e^-2); z = -800, y = 1: 800 (no overflow).
+  EXPECT_NEAR(mean_bce_with_logits({0.0}, {1}), std::log(2.0), 1e-15);
+  EXPECT_NEAR(mean_bce_with_logits({2.0, 0.0}, {1, 0}), 0.5 * (std::log1p(std::exp(-2.0)) + std::log(2.0)), 1e-15);
+  EXPECT_NEAR(mean_bce_with_logits({-800.0}, {1}), 800.0, 1e-9);
+  EXPECT_NEAR(mean_bce_with_logits({-3.0}, {0}), std::log1p(std::exp(-3.0)), 1e-15);
+  testing::expect_error([] { mean_bce_with_logits({}, {}); }, {"no logits"});
+  testing::expect_error([] { mean_bce_with_logits({1.0}, {2}); }, {"not 0 or 1"});
+}
+
+TEST(ProbeMetrics, SelectionRanksByMccThenBce) {
+  EXPECT_TRUE(ranks_above({0.5, 0.9}, {0.4, 0.1}));   // higher MCC wins whatever the BCE
+  EXPECT_FALSE(ranks_above({0.4, 0.1}, {0.5, 0.9}));
+  EXPECT_TRUE(ranks_above({0.0, 0.3}, {0.0, 0.6}));   // equal MCC: lower BCE wins
+  EXPECT_FALSE(ranks_above({0.0, 0.6}, {0.0, 0.6}));  // a full tie keeps the earlier epoch
+}
+
 TEST(ProbeMetrics, MaeAndRmse) {
   const RegressionMetrics m = regression_metrics({1, 2, 3}, {2, 2, 5});  // errors -1, 0, -2
   EXPECT_DOUBLE_EQ(m.mae, 1.0);

@@ -88,6 +88,16 @@ TEST(SupervisedBaseline, LearnsAnEasyImageDifferenceEndToEnd) {
   EXPECT_DOUBLE_EQ(cls["test"]["auc"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(cls["validation_mcc"].get<double>(), 1.0);
   EXPECT_EQ(cls["validation_mcc_per_epoch"].size(), cls["epochs_run"].get<size_t>());
+  // The selection's tie-break: the validation BCE of every epoch, and the kept epoch has the lowest
+  // BCE among those with the kept (highest) MCC.
+  const std::vector<double> mccs = cls["validation_mcc_per_epoch"].get<std::vector<double>>();
+  const std::vector<double> bces = cls["validation_bce_per_epoch"].get<std::vector<double>>();
+  ASSERT_EQ(bces.size(), mccs.size());
+  const size_t kept = cls["selected_epoch"].get<size_t>() - 1;
+  for (size_t e = 0; e < mccs.size(); ++e) {
+    EXPECT_LE(mccs[e], mccs[kept]);
+    if (mccs[e] == mccs[kept]) EXPECT_GE(bces[e], bces[kept]);
+  }
   // It learned: the training loss fell well below its first epoch's (a random head at
   // threshold 0.5 would not give a validation MCC of 1 by chance either).
   const auto& loss = cls["train_loss_per_epoch"];

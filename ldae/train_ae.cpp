@@ -29,6 +29,7 @@
 #include "nn/checkpoint.h"
 #include "nn/clip_grad.h"
 #include "nn/csv_log.h"
+#include "nn/lr_schedule.h"
 #include "nn/progress.h"
 #include "tensor/ops.h"
 
@@ -291,6 +292,12 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   const int64_t batches = loader.batches_per_epoch();
   const int64_t steps_per_epoch = (batches + accumulate - 1) / accumulate;
   const int64_t total_steps = epochs * steps_per_epoch;
+  // The rates of both optimizers at each optimizer step (constant: lr_g and lr_d throughout).
+  nn::LrSchedule schedule_g, schedule_d;
+  schedule_g.base_lr = s.get_float("lr_g");
+  schedule_d.base_lr = s.get_float("lr_d");
+  schedule_g.decay = schedule_d.decay = nn::parse_lr_decay(s.get_string("lr_decay"));
+  schedule_g.total_steps = schedule_d.total_steps = total_steps;
 
   int64_t step = 0, epoch = 0, first_batch = 0, best_step = 0;
   double best = std::numeric_limits<double>::infinity();
@@ -415,6 +422,8 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
         if (!std::isfinite(gn_d)) stop_on("the discriminator's gradient norm", gn_d, epoch, b - 1);
         row["grad_norm_d"] = gn_d;
       }
+      opt_g.set_lr(schedule_g.at(step));
+      opt_d.set_lr(schedule_d.at(step));
       opt_g.step();
       if (adv_on) opt_d.step();
       nets.ae->zero_grad();

@@ -25,6 +25,12 @@ const run::SettingsTable& train_ae_settings() {
                   "epoch of the course demo's cohort: validation SSIM 0.567 with 1 against 0.373 with 2)"),
       float_setting("lr_g", 1e-3, 3e-4, 5e-5, 0.0, kHuge, "Adam learning rate of the autoencoder"),
       float_setting("lr_d", 5e-4, 2e-4, 1e-4, 0.0, kHuge, "Adam learning rate of the discriminator"),
+      string_setting("lr_decay", "constant", "cosine", "constant", {"constant", "cosine"},
+                     "learning-rate schedule of both optimizers over the run's optimizer steps: constant "
+                     "(published) or a cosine decay from lr_g / lr_d to 0 at the last step. Course: cosine, as "
+                     "three epochs at a constant rate end wherever the oscillation leaves them (the course demo's "
+                     "cohort, seed 0: validation SSIM 0.24 / 0.44 / 0.39 after epochs 1-3; cosine 0.39 / 0.70 / "
+                     "0.73)"),
       float_setting("kl_weight", 1e-7, 1e-7, 1e-7, 0.0, kHuge, "weight of the KL term"),
       float_setting("perceptual_weight", 1e-3, 1e-3, 1e-3, 0.0, kHuge,
                     "weight of the 2.5D LPIPS term (used only with an LPIPS network; see --lpips)"),

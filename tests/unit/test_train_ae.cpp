@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "autograd/no_grad.h"
 #include "common/test_helpers.h"
@@ -67,5 +71,46 @@ TEST(TrainAe, OneEpochThenALaterStageLoadsTheAutoencoder) {
                {"does not match this run", "preset: the folder's \"tiny\", this run's \"course\""});
   fs::remove(dir / "run" / "done.json");
   expect_error([&] { stages::load_trained_autoencoder(req.out, "tiny"); }, {"was not finished (no done.json)"});
+  fs::remove_all(dir);
+}
+
+// lr_decay=cosine sets both rates per optimizer step, lr * (1 + cos(pi step / steps)) / 2:
+// a one-step run (step 0, the full rate) ends with the same weights as the constant rate,
+// a two-step run (its second step at half the rate) with different ones.
+TEST(TrainAe, CosineDecayChangesTheRateAfterTheFirstStep) {
+  const fs::path dir = fs::temp_directory_path() / ("ldae_train_ae_cos_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  data::SynthOptions so;
+  so.out_dir = (dir / "cohort").string();
+  so.subjects = 6;
+  so.shape = {16, 20, 16};
+  so.visits = {0};
+  so.overview = false;
+  data::generate_cohort(so);
+  // The weights of a finished tiny run with these settings.
+  auto train = [&](const std::string& name, const std::vector<std::string>& sets) {
+    stages::TrainAeRequest req;
+    req.manifest = (dir / "cohort" / "manifest.csv").string();
+    req.out = (dir / name).string();
+    req.preset = "tiny";
+    std::vector<std::string> all = {"epochs=1", "val_fraction=0.2"};
+    all.insert(all.end(), sets.begin(), sets.end());
+    req.settings = run::resolve_settings(stages::train_ae_settings(), "tiny", "", all);
+    req.progress = false;
+    const stages::TrainAeResult r = stages::train_ae(req);
+    std::map<std::string, std::vector<double>> w;
+    for (const auto& [k, v] : stages::load_trained_autoencoder(req.out, "tiny", "last")->state_dict())
+      w[k] = v.to_vector();
+    return std::make_pair(r.steps, w);
+  };
+  const auto one_const = train("one_const", {"accumulate=4", "lr_decay=constant"});
+  const auto one_cos = train("one_cos", {"accumulate=4", "lr_decay=cosine"});
+  ASSERT_EQ(one_const.first, 1);  // 4 training scans in one window
+  EXPECT_TRUE(one_cos.second == one_const.second);
+  const auto two_const = train("two_const", {"accumulate=2", "lr_decay=constant"});
+  const auto two_cos = train("two_cos", {"accumulate=2", "lr_decay=cosine"});
+  ASSERT_EQ(two_const.first, 2);
+  EXPECT_FALSE(two_cos.second == two_const.second);
+  EXPECT_FALSE(two_const.second == one_const.second);
   fs::remove_all(dir);
 }

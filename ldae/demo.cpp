@@ -96,11 +96,12 @@ std::vector<std::string> demo_split(const std::string& preset) {
 }
 
 // What the demo changes in a stage's preset settings: only the split of stage 1 (demo_split).
-// The course stages keep their presets (three, fifteen and eight epochs) and the whole
-// course demo fits in 20 minutes on a 2-core CPU (measured: docs/results.md). Stage 1 used
-// to run one pass instead of three, when a course UNet step cost twice as much; on the
-// 40-subject cohort (seed 0) one pass left the autoencoder at validation SSIM 0.245, two at
-// 0.439 (the lowest validation L1, the checkpoint the later stages use), three at 0.393.
+// The course stages keep their presets (three, 25 and ten epochs; stage 1 with a cosine
+// learning-rate decay) and the whole course demo fits in 20 minutes on a 2-core CPU
+// (measured: docs/results.md). Stage 1 used to run one pass instead of three, when a course
+// UNet step cost twice as much; on the 40-subject cohort (seed 0) at a constant rate one pass
+// left the autoencoder at validation SSIM 0.245, two at 0.439, three at 0.393; with the
+// cosine decay 0.387, 0.703, 0.730.
 // The image-space DAE's stages ("image-train-ldm", "image-train-repr") take the latent
 // stages' overrides, and at tiny less work, so that the baseline adds well under a minute to
 // the CI demo (a tiny image-space step costs several times a latent one: with the tiny

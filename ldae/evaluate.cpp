@@ -39,6 +39,9 @@ using nlohmann::ordered_json;
 namespace {
 
 constexpr const char* kOp = "evaluate";
+// The PCA baseline keeps the fewest components that explain this much of the training
+// latents' variance.
+constexpr double kPcaVarianceFraction = 0.95;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -443,8 +446,10 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   }
   ordered_json baselines;
   {
-    // PCA of the autoencoder latents (the unscaled posterior means of the cache), as many
-    // components as y_sem has dimensions (at most the training scans - 1).
+    // PCA of the autoencoder latents (the unscaled posterior means of the cache): the fewest
+    // components that explain 95 % of the training latents' variance, at most as many as
+    // y_sem has dimensions and the training scans - 1 (pca_components_for_variance says why
+    // not all of them).
     probe::FeatureTable latents = features;
     std::vector<Tensor> rows;
     for (size_t i = 0; i < cache.manifest.rows.size(); ++i)
@@ -454,9 +459,11 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     for (int64_t j = 0; j < latents.x.shape()[1]; ++j) latents.feature_names.push_back("z" + std::to_string(j));
     latents.source = "autoencoder latents";
     const int64_t n_train = static_cast<int64_t>(latents.rows_of_split("train").size());
-    const int64_t k = std::max<int64_t>(1, std::min<int64_t>(features.dim(), n_train - 1));
+    const int64_t max_k = std::max<int64_t>(1, std::min<int64_t>(features.dim(), n_train - 1));
+    const int64_t k = probe::pca_components_for_variance(latents, kPcaVarianceFraction, max_k);
     ordered_json b = run_probe(probe::with_pca(latents, k), "pca_latents");
-    b["description"] = "PCA (" + std::to_string(k) + " components) of the autoencoder latents";
+    b["description"] = "PCA (" + std::to_string(k) + " components: 95 % of the training latents' variance) of the "
+                       "autoencoder latents";
     baselines["pca_latents"] = b;
   }
   {

@@ -301,24 +301,38 @@ FeatureTable oracle_features(const data::Manifest& manifest, const std::string& 
   return t;
 }
 
-FeatureTable with_pca(const FeatureTable& table, int64_t k) {
-  validate_features(table, "with_pca");
+namespace {
+
+// The table's "train" rows as an (M, d) float64 matrix, after the checks PCA needs.
+Tensor pca_training_rows(const FeatureTable& table, const std::string& op) {
+  validate_features(table, op);
   const std::vector<size_t> train = table.rows_of_split("train");
-  check(train.size() >= 2, "with_pca", table.source + ": PCA needs at least 2 training rows, got " +
-                                           std::to_string(train.size()));
+  check(train.size() >= 2, op, table.source + ": PCA needs at least 2 training rows, got " +
+                                   std::to_string(train.size()));
   const Tensor x = table.x.contiguous();
   std::vector<double> rows;
   for (size_t r : train) {
     const double* p = x.data<double>() + static_cast<int64_t>(r) * table.dim();
     rows.insert(rows.end(), p, p + table.dim());
   }
-  const Tensor train_x = Tensor::from_vector(rows, {static_cast<int64_t>(train.size()), table.dim()}, DType::F64);
+  return Tensor::from_vector(rows, {static_cast<int64_t>(train.size()), table.dim()}, DType::F64);
+}
+
+}  // namespace
+
+FeatureTable with_pca(const FeatureTable& table, int64_t k) {
+  const Tensor train_x = pca_training_rows(table, "with_pca");
   FeatureTable out = table;
-  out.x = pca_features(train_x, x, k);
+  out.x = pca_features(train_x, table.x.contiguous(), k);
   out.feature_names.clear();
   for (int64_t j = 0; j < k; ++j) out.feature_names.push_back("pc" + std::to_string(j));
   out.source = table.source + " (PCA, " + std::to_string(k) + " components fitted on the train split)";
   return out;
+}
+
+int64_t pca_components_for_variance(const FeatureTable& table, double fraction, int64_t max_k) {
+  const Tensor train_x = pca_training_rows(table, "pca_components_for_variance");
+  return components_for_variance(fit_pca(train_x, max_k).explained_variance_ratio, fraction);
 }
 
 double FeatureSpread::ratio() const {

@@ -78,6 +78,14 @@ FeatureTable oracle_features(const data::Manifest& manifest, const std::string& 
 // PCA fitted on the rows of split "train" only (ldae/pca.h). Names "pc0".."pc{k-1}".
 FeatureTable with_pca(const FeatureTable& table, int64_t k);
 
+// How many principal components of the "train" rows explain at least `fraction` of their
+// variance, at most max_k (components_for_variance over a fit of max_k components). Why not
+// simply as many as possible: a component of almost no training variance is divided by its
+// tiny training std when the probe z-scores it, so the other splits' rows land tens of
+// stds out (the course demo, 51 components of 52 training latents: |z| up to 44 on the test
+// split, and an age probe off by 87 years).
+int64_t pca_components_for_variance(const FeatureTable& table, double fraction, int64_t max_k);
+
 // How much the features differ between the table's scans: for each feature j, its
 // population standard deviation over all rows and its mean absolute value; the medians of
 // both over the features. A semantic encoder that maps every scan to nearly the same code

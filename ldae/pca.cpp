@@ -82,6 +82,18 @@ Tensor Pca::transform(const Tensor& x) const {
   return to_tensor(out);
 }
 
+int64_t components_for_variance(const std::vector<double>& ratios, double fraction) {
+  check(!ratios.empty(), "components_for_variance", "no explained-variance ratios");
+  check(fraction > 0 && fraction <= 1, "components_for_variance",
+        "fraction must be in (0, 1], got " + std::to_string(fraction));
+  double sum = 0;
+  for (size_t k = 0; k < ratios.size(); ++k) {
+    sum += ratios[k];
+    if (sum >= fraction) return static_cast<int64_t>(k + 1);
+  }
+  return static_cast<int64_t>(ratios.size());
+}
+
 Tensor pca_features(const Tensor& train, const Tensor& all, int64_t k) { return fit_pca(train, k).transform(all); }
 
 }  // namespace ldae::probe

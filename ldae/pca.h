@@ -41,6 +41,11 @@ enum class PcaSolver {
 // Throws ldae::Error "fit_pca: ..." otherwise.
 Pca fit_pca(const Tensor& train, int64_t k, PcaSolver solver = PcaSolver::Auto);
 
+// The smallest k whose first k ratios (explained_variance_ratio of a fit, largest first) add
+// up to at least `fraction` of the variance; ratios.size() when they never reach it. ratios
+// non-empty and fraction in (0, 1], else ldae::Error "components_for_variance: ...".
+int64_t components_for_variance(const std::vector<double>& ratios, double fraction);
+
 // fit_pca(train, k).transform(all): k components for every row of `all` (N, d) -> (N, k).
 Tensor pca_features(const Tensor& train, const Tensor& all, int64_t k);
 

@@ -376,6 +376,36 @@ TEST(Pca, GramSolverMatchesCovarianceOnWideData) {
   expect_error([&] { fit_pca(x, 6, PcaSolver::Gram); }, {"fit_pca", "at most 5"});
 }
 
+TEST(Pca, ComponentsForVarianceCountsTheCumulativeRatio) {
+  EXPECT_EQ(components_for_variance({0.6, 0.3, 0.1}, 0.5), 1);
+  EXPECT_EQ(components_for_variance({0.6, 0.3, 0.1}, 0.6), 1);  // reaching the fraction is enough
+  EXPECT_EQ(components_for_variance({0.6, 0.3, 0.1}, 0.95), 3);
+  EXPECT_EQ(components_for_variance({0.5, 0.2}, 0.95), 2);  // never reached: all of them
+  expect_error([] { components_for_variance({}, 0.9); }, {"components_for_variance", "no explained-variance"});
+  expect_error([] { components_for_variance({1.0}, 0.0); }, {"fraction must be in (0, 1]"});
+  expect_error([] { components_for_variance({1.0}, 1.5); }, {"fraction must be in (0, 1]"});
+}
+
+TEST(Pca, ComponentsForVarianceOfATableUseItsTrainRows) {
+  // Two strong directions (std 10 and 5) and six of small noise (std 0.1): two components
+  // explain over 99 % of the training variance; the val/test rows, made of pure noise of
+  // std 100, must not count.
+  FeatureTable t = synthetic_table(60, 8, 1.0);
+  Generator gen(3);
+  const Tensor noise = randn({t.rows(), 8}, gen, DType::F64);
+  std::vector<double> x(static_cast<size_t>(t.rows() * 8));
+  for (int64_t r = 0; r < t.rows(); ++r)
+    for (int64_t j = 0; j < 8; ++j) {
+      const double n = noise.at({r, j});
+      const bool train = t.split[static_cast<size_t>(r)] == "train";
+      x[static_cast<size_t>(r * 8 + j)] = !train ? 100.0 * n : (j == 0 ? 10.0 * n : (j == 1 ? 5.0 * n : 0.1 * n));
+    }
+  t.x = Tensor::from_vector(x, {t.rows(), 8}, DType::F64);
+  EXPECT_EQ(pca_components_for_variance(t, 0.95, 7), 2);
+  EXPECT_EQ(pca_components_for_variance(t, 0.5, 7), 1);
+  EXPECT_EQ(pca_components_for_variance(t, 1.0, 3), 3);  // capped by max_k
+}
+
 TEST(Pca, WithPcaFitsOnTrainRowsOnly) {
   FeatureTable t = synthetic_table(60, 3, 1.0);
   const FeatureTable p = with_pca(t, 2);

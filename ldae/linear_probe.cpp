@@ -17,6 +17,12 @@ LinearProbe::LinearProbe(int64_t features, Generator& gen) : features_(features)
   linear_ = register_module("linear", std::make_shared<nn::Linear>(features, 1, gen));
 }
 
+void LinearProbe::start_constant(double bias) {
+  NoGrad no_grad;
+  linear_->weight.zero_();
+  linear_->bias.fill_(bias);
+}
+
 void LinearProbe::fit_normalisation(const Tensor& features) {
   check(features.dim() == 2 && features.size(1) == features_ && features.size(0) >= 1,
         "LinearProbe",

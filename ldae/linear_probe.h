@@ -27,6 +27,10 @@ class LinearProbe : public nn::Module {
   // a feature with std 0 (constant) gets std 1 instead, so it maps to 0 rather than NaN.
   void fit_normalisation(const Tensor& features);
 
+  // Sets the weight to 0 and the bias to `bias`: the probe then starts as the constant
+  // output `bias` (e.g. 0 for a classifier, the mean training target for a regressor).
+  void start_constant(double bias);
+
   // y: (M, F) -> (M,): linear((y - mean) / std) squeezed.
   Tensor forward(const Tensor& y) const;
 

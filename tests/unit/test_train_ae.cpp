@@ -25,8 +25,8 @@ using namespace ldae;
 using ldae::testing::expect_error;
 namespace fs = std::filesystem;
 
-TEST(TrainAe, OneEpochThenALaterStageLoadsTheAutoencoder) {
-  const fs::path dir = fs::temp_directory_path() / ("ldae_train_ae_" + std::to_string(::getpid()));
+// A fresh DIR/cohort: 6 phantom subjects of one 16x20x16 scan each (DIR emptied first).
+void make_tiny_cohort(const fs::path& dir) {
   fs::remove_all(dir);
   data::SynthOptions so;
   so.out_dir = (dir / "cohort").string();
@@ -35,6 +35,11 @@ TEST(TrainAe, OneEpochThenALaterStageLoadsTheAutoencoder) {
   so.visits = {0};
   so.overview = false;
   data::generate_cohort(so);
+}
+
+TEST(TrainAe, OneEpochThenALaterStageLoadsTheAutoencoder) {
+  const fs::path dir = fs::temp_directory_path() / ("ldae_train_ae_" + std::to_string(::getpid()));
+  make_tiny_cohort(dir);
 
   stages::TrainAeRequest req;
   req.manifest = (dir / "cohort" / "manifest.csv").string();
@@ -79,14 +84,7 @@ TEST(TrainAe, OneEpochThenALaterStageLoadsTheAutoencoder) {
 // a two-step run (its second step at half the rate) with different ones.
 TEST(TrainAe, CosineDecayChangesTheRateAfterTheFirstStep) {
   const fs::path dir = fs::temp_directory_path() / ("ldae_train_ae_cos_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  data::SynthOptions so;
-  so.out_dir = (dir / "cohort").string();
-  so.subjects = 6;
-  so.shape = {16, 20, 16};
-  so.visits = {0};
-  so.overview = false;
-  data::generate_cohort(so);
+  make_tiny_cohort(dir);
   // The weights of a finished tiny run with these settings.
   auto train = [&](const std::string& name, const std::vector<std::string>& sets) {
     stages::TrainAeRequest req;

@@ -74,6 +74,18 @@ bool ranks_above(const ValidationScore& candidate, const ValidationScore& incumb
   return candidate.bce < incumbent.bce;
 }
 
+ValidationScore validation_score(const std::vector<double>& logits, const std::vector<double>& labels,
+                                 double threshold) {
+  std::vector<double> prob;
+  std::vector<int> lab;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const double z = logits[i];
+    prob.push_back(z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z) / (1.0 + std::exp(z)));  // sigmoid
+    lab.push_back(static_cast<int>(labels.at(i)));
+  }
+  return {mcc(confusion_at(prob, lab, threshold)), mean_bce_with_logits(logits, lab)};
+}
+
 double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels) {
   check_binary(scores, labels, "roc_auc");
   // Rank-sum form: sort once, give tied scores their average rank.

@@ -43,6 +43,12 @@ struct ValidationScore {
 };
 bool ranks_above(const ValidationScore& candidate, const ValidationScore& incumbent);
 
+// The ValidationScore of a classifier's validation logits against 0/1 labels (labels are
+// given as 0.0 / 1.0, as the probes store them): the MCC of sigmoid(logits) at the threshold
+// and the mean BCE of the logits.
+ValidationScore validation_score(const std::vector<double>& logits, const std::vector<double>& labels,
+                                 double threshold);
+
 // The area under the ROC curve: the probability that a random positive scores above a
 // random negative, ties counting one half (Mann-Whitney U / (n_pos n_neg)). NaN when
 // there is no positive or no negative; ldae::Error on mismatched sizes, labels other than

@@ -181,13 +181,7 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
       double value;
       bool better;
       if (classification) {
-        std::vector<double> prob;
-        std::vector<int> lab;
-        for (size_t i = 0; i < out.size(); ++i) {
-          prob.push_back(sigmoid(out[i]));
-          lab.push_back(static_cast<int>(task.y_val[i]));
-        }
-        const ValidationScore score{mcc(confusion_at(prob, lab, o.threshold)), mean_bce_with_logits(out, lab)};
+        const ValidationScore score = validation_score(out, task.y_val, o.threshold);
         value = score.mcc;
         r.val_bce_per_epoch.push_back(score.bce);
         better = ranks_above(score, best_score);

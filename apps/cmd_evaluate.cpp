@@ -41,7 +41,8 @@ void add_evaluate_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--steps", a->steps, "DDIM step counts, e.g. 10,20,50,100 (default: the preset's)");
   sub->add_option("--max-reconstructions", a->request.max_reconstructions,
-                  "Test scans to reconstruct (default: the preset's budget)");
+                  "At most this many test scans at each DDIM step count (default: the preset's budget, which gives the "
+                  "cheaper step counts more scans; the autoencoder-alone row is not capped)");
   sub->add_option("--probe-epochs", a->request.probe_epochs, "Epochs of the linear probes (default: 200, published)");
   sub->add_option("--image-dae", a->request.image_dae_run,
                   "A finished train-repr run of the image-space diffusion autoencoder (the paper's DAE baseline: "
@@ -50,7 +51,7 @@ void add_evaluate_command(CLI::App& app) {
   sub->add_option("--image-dae-steps", a->image_dae_steps,
                   "DDIM step counts of the image DAE's reconstructions (default: those of --steps)");
   sub->add_option("--image-dae-reconstructions", a->request.image_dae_reconstructions,
-                  "Test scans the image DAE reconstructs (default: as many as the LDAE)");
+                  "At most this many test scans per step count for the image DAE (default: as for the LDAE)");
   sub->add_flag("--quiet", a->quiet, "No progress lines on stderr");
   sub->callback([a] { run_evaluate(*a); });
 }

@@ -47,27 +47,63 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The preset's evaluation budget: DDIM step counts and how many test scans are
-// reconstructed (every step count, three modes), and the steps of the interpolation.
+// The preset's evaluation budget: DDIM step counts, how many test scans are reconstructed at
+// each (three modes), the autoencoder's test scans, and the interpolation and manipulation work.
 struct Budget {
   std::vector<int64_t> steps;
-  int64_t reconstructions;
+  // ShiftUNet calls per step count: a step count S reconstructs max(1, calls / (4 S)) test
+  // scans (each scan costs 4 S calls: encode, decode, y_sem only, unconditional), so the
+  // cheap step counts are measured on more scans than the expensive ones.
+  int64_t reconstruction_calls;
+  int64_t autoencoder_scans;       // test scans through the autoencoder alone; -1: all
   int64_t interpolation_steps;     // DDIM steps of the interpolation's encodings and decodings
   int64_t interpolation_subjects;  // test subjects with three or more visits used
   int64_t manipulation_subjects;   // test subjects' baseline scans manipulated (AD and CN)
   int64_t speed_repetitions = 3;   // timed calls of each speed component (the image-space step: once)
+  int64_t max_scans = -1;          // at most this many test scans per step count; -1: no cap
+
+  // Test scans reconstructed at `steps` DDIM steps (before the split's size caps it).
+  int64_t scans_at(int64_t steps) const {
+    int64_t n = std::max<int64_t>(1, reconstruction_calls / (4 * steps));
+    return max_scans >= 0 ? std::min(n, max_scans) : n;
+  }
 };
 
 Budget preset_budget(const std::string& preset) {
-  if (preset == "tiny") return {{10, 20, 50, 100}, 2, 20, 4, 4};
-  // course: a course ShiftUNet call (2.05 GMAC) takes about a tenth of a second on 2 idle
-  // cores, so the demo's 20-minute budget allows a few thousand calls: one test scan at
-  // 10/20/50/100 steps (4 x 180 calls: encode, decode, y_sem only, unconditional), two
-  // subjects' interpolation at 20 steps and two manipulations at 20 steps. The speed
-  // comparison adds one image-space ShiftUNet call at 64x80x64 (about 100 GMAC) and 3 x the
-  // latent components.
-  if (preset == "course") return {{10, 20, 50, 100}, 1, 20, 2, 2};
-  return {{10, 20, 50, 100}, 50, 100, 50, 20};
+  // tiny: 10 scans at 10 steps down to one at 100 (a tiny ShiftUNet call takes milliseconds).
+  if (preset == "tiny") return {{10, 20, 50, 100}, 400, -1, 20, 4, 4};
+  // course: a course ShiftUNet call (2.05 GMAC) takes about a twentieth of a second on 2 idle
+  // cores, so the demo's 20-minute budget allows a few thousand calls: 8 test scans at 10
+  // steps, 4 at 20, one at 50 and at 100 (1240 calls), two subjects' interpolation at 20 steps
+  // and two manipulations at 20 steps; the autoencoder alone on 40 test scans (0.3 s each).
+  // The speed comparison adds one image-space ShiftUNet call at 64x80x64 (about 100 GMAC) and
+  // 3 x the latent components.
+  if (preset == "course") return {{10, 20, 50, 100}, 320, 40, 20, 2, 2};
+  return {{10, 20, 50, 100}, 20000, -1, 100, 50, 20};
+}
+
+// The test rows in the order they are reconstructed: every subject's first visit (in manifest
+// order), then every subject's second visit, and so on, so that the first n scans come from
+// as many different subjects as possible.
+std::vector<size_t> test_rows_spread_over_subjects(const LatentCache& cache) {
+  std::vector<std::string> order;                           // subjects, first appearance
+  std::map<std::string, std::vector<size_t>> by_subject;  // subject -> rows by session
+  for (size_t r : rows_of_split(cache, "test")) {
+    const std::string& s = cache.manifest.rows[r].subject;
+    if (!by_subject.count(s)) order.push_back(s);
+    by_subject[s].push_back(r);
+  }
+  for (auto& [s, rows] : by_subject)
+    std::stable_sort(rows.begin(), rows.end(), [&](size_t a, size_t b) {
+      return cache.manifest.rows[a].session < cache.manifest.rows[b].session;
+    });
+  std::vector<size_t> out;
+  for (size_t visit = 0;; ++visit) {
+    const size_t before = out.size();
+    for (const std::string& s : order)
+      if (visit < by_subject[s].size()) out.push_back(by_subject[s][visit]);
+    if (out.size() == before) return out;
+  }
 }
 
 // Mean SSIM and MSE over scans.
@@ -107,29 +143,46 @@ infer::ConditionalDenoiser unconditional(const nets::ShiftUNet& net) {
 
 ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache& cache, const Budget& budget,
                                      uint64_t seed, const std::string& figure_path, bool progress) {
-  std::vector<size_t> rows = rows_of_split(cache, "test");
+  const std::vector<size_t> rows = test_rows_spread_over_subjects(cache);
   if (rows.empty()) return {{"skipped", "the test split is empty"}};
-  if (static_cast<int64_t>(rows.size()) > budget.reconstructions) rows.resize(static_cast<size_t>(budget.reconstructions));
+  auto capped = [&](int64_t n) { return n < 0 ? rows.size() : std::min(rows.size(), static_cast<size_t>(n)); };
+  // The autoencoder alone (encode to the posterior mean, decode) on its own, larger set.
   Scores vae;
+  {
+    const size_t n = capped(budget.autoencoder_scans);
+    nn::Progress bar("evaluate: autoencoder", static_cast<int64_t>(n));
+    for (size_t i = 0; i < n; ++i) {
+      const Scan scan = read_scan(kOp, model, cache.manifest.rows[rows[i]].full_path);
+      vae.add(infer::to_image(model.space(), infer::scaled_latent(model.space(), scan.tensor)), scan.tensor);
+      if (progress) bar.update(static_cast<int64_t>(i + 1));
+    }
+    if (progress) bar.finish();
+  }
+  // How many scans each step count reconstructs; the scans are the first of `rows`.
+  size_t n_max = 0;
+  int64_t calls_total = 0;
+  std::map<int64_t, size_t> scans_at;
+  for (int64_t s : budget.steps) {
+    scans_at[s] = capped(budget.scans_at(s));
+    n_max = std::max(n_max, scans_at[s]);
+    calls_total += 4 * s * static_cast<int64_t>(scans_at[s]);  // encode + decode, semantic, unconditional
+  }
   std::map<int64_t, Scores> encoded, semantic, uncond;
   const infer::ConditionalDenoiser plain = unconditional(*model.shift_unet);
-  int64_t calls_total = 0;
-  for (int64_t s : budget.steps) calls_total += 4 * s;  // encode + decode, semantic, unconditional
-  calls_total *= static_cast<int64_t>(rows.size());
   nn::Progress bar("evaluate: reconstructions", calls_total);
   int64_t calls = 0;
-  for (size_t i = 0; i < rows.size(); ++i) {
+  for (size_t i = 0; i < n_max; ++i) {
     const Scan scan = read_scan(kOp, model, cache.manifest.rows[rows[i]].full_path);
     const Tensor& x = scan.tensor;  // (1, 1, X, Y, Z)
     std::vector<data::Volume> fig;
     std::vector<data::Display> disp;
     for (int64_t steps : budget.steps) {
+      if (i >= scans_at[steps]) continue;
       infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(steps).in_space(model.space());
       o.on_step = [&](const std::string&, int64_t, int64_t) {
         if (progress) bar.update(++calls);
       };
       const infer::Reconstruction enc = infer::reconstruct(model, x, infer::Mode::Encoded, o);
-      if (steps == budget.steps.front()) vae.add(enc.autoencoder_image, x);
       encoded[steps].add(enc.image, x);
       // y_sem only and unconditional from the same x_T draw (one stream per scan).
       Generator gen(seed, (uint64_t{1} << 40) * (i + 1));
@@ -359,7 +412,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   }
   Budget budget = preset_budget(preset);
   if (!r.steps.empty()) budget.steps = r.steps;
-  if (r.max_reconstructions >= 0) budget.reconstructions = r.max_reconstructions;
+  if (r.max_reconstructions >= 0) budget.max_scans = r.max_reconstructions;
 
   ordered_json results;
   results["preset"] = preset;
@@ -516,7 +569,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     b["run"] = fs::absolute(r.image_dae_run).lexically_normal().string();
     Budget dae_budget = budget;  // the same test scans (the same split), maybe fewer
     if (!r.image_dae_steps.empty()) dae_budget.steps = r.image_dae_steps;
-    if (r.image_dae_reconstructions >= 0) dae_budget.reconstructions = r.image_dae_reconstructions;
+    if (r.image_dae_reconstructions >= 0) dae_budget.max_scans = r.image_dae_reconstructions;
     const ordered_json rec_dae = evaluate_reconstruction(*dae, *dae_cache, dae_budget, r.seed,
                                                          (eval_dir / "reconstructions_image_dae.png").string(),
                                                          r.progress);

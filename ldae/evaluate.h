@@ -11,7 +11,8 @@
 //   reconstruction, test split: the autoencoder (decode of the posterior mean), LDAE with
 //     encoded x_T and with y_sem only at each DDIM step count, and the unconditional
 //     latent DDIM from the same x_T draws (what y_sem-only must beat); SSIM (ldae/metrics.h
-//     default window) and MSE against the input scan;
+//     default window) and MSE against the input scan, each with the number of test scans it
+//     averages (the preset's budget: more scans at fewer steps; one per subject first);
 //   linear probes on y_sem (ldae/probe.h), and the baselines that exist: PCA of the
 //     autoencoder latents + the same probe, and the oracle (the true hippocampal volume);
 //     a supervised encoder; and the image-space diffusion autoencoder (the paper's "DAE":
@@ -41,7 +42,7 @@ struct EvaluateRequest {
   std::string preset;                // empty: RUN3's preset
   uint64_t seed = 0;                 // x_T draws, probes, bootstrap
   std::vector<int64_t> steps;        // DDIM step counts; empty: the preset's default
-  int64_t max_reconstructions = -1;  // test scans reconstructed; -1: the preset's default
+  int64_t max_reconstructions = -1;  // at most this many test scans per step count; -1: the preset's
   int64_t probe_epochs = -1;         // -1: the published 200
   std::vector<std::string> commands; // shown in the report
   nlohmann::json timing;             // {"<stage>_s": seconds} to include
@@ -51,7 +52,7 @@ struct EvaluateRequest {
   std::string image_dae_run;
   std::string image_dae_skipped;
   std::vector<int64_t> image_dae_steps;     // its reconstructions' DDIM step counts; empty: `steps`
-  int64_t image_dae_reconstructions = -1;   // its test scans reconstructed; -1: as the LDAE's
+  int64_t image_dae_reconstructions = -1;   // its cap on test scans per step count; -1: as the LDAE's
   bool progress = true;
 };
 

@@ -102,13 +102,16 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
   }
   doc.paragraph(
       "SSIM: 3D, Gaussian window " + text_or(r, "metrics.ssim_kernel", "?") + ", sigma 1.5, data range 1 (" +
-      "ldae-reference 7.6); MSE on [0, 1] intensities; every number is the mean over the test scans. "
+      "ldae-reference 7.6); MSE on [0, 1] intensities; every number is the mean over the test scans counted in "
+      "its row (one per test subject first: their earliest visits, then their second, ...; the cheaper step "
+      "counts on more scans). "
       "`encoded`: x_T from shifted DDIM inversion of the scan's latent with its own y_sem, then DDIM sampling "
       "with y_sem. `y_sem only`: x_T drawn from N(0, I), sampled with the scan's y_sem. `unconditional`: the "
       "stage-2 model alone from the same x_T draws (no semantic code), the floor that y_sem-only must beat.");
-  std::vector<std::vector<std::string>> rows = {{"model", "steps", "SSIM (ours)", "MSE (ours)", "SSIM (paper)"}};
-  rows.push_back({"autoencoder (decode of the posterior mean)", "–", number(r, "vae.ssim"), number(r, "vae.mse", 5),
-                  number(paper, "vae.ssim")});
+  std::vector<std::vector<std::string>> rows = {
+      {"model", "steps", "test scans", "SSIM (ours)", "MSE (ours)", "SSIM (paper)"}};
+  rows.push_back({"autoencoder (decode of the posterior mean)", "–", text_or(r, "vae.scans", "?"),
+                  number(r, "vae.ssim"), number(r, "vae.mse", 5), number(paper, "vae.ssim")});
   for (const char* mode : {"encoded", "semantic_only", "unconditional"}) {
     const json* m = at_path(r, std::string("ldae.") + mode);
     if (!m || !m->is_object()) continue;
@@ -117,7 +120,8 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
                                                                      : "latent DDIM, unconditional";
     for (const auto& [steps, _] : m->items()) {
       const std::string p = std::string("ldae.") + mode + "." + steps;
-      rows.push_back({label, steps, number(r, p + ".ssim"), number(r, p + ".mse", 5), number(paper, p + ".ssim")});
+      rows.push_back({label, steps, text_or(r, p + ".scans", "?"), number(r, p + ".ssim"), number(r, p + ".mse", 5),
+                      number(paper, p + ".ssim")});
     }
   }
   // The image-space DAE baseline's reconstructions of the same test scans (when evaluated).
@@ -129,8 +133,8 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
                               : std::string(mode) == "semantic_only" ? "image-space DAE, y_sem only"
                                                                      : "image DDIM, unconditional";
     for (const auto& [steps, _] : m->items())
-      rows.push_back({label, steps, number(r, base + "." + steps + ".ssim"), number(r, base + "." + steps + ".mse", 5),
-                      "–"});
+      rows.push_back({label, steps, text_or(r, base + "." + steps + ".scans", "?"),
+                      number(r, base + "." + steps + ".ssim"), number(r, base + "." + steps + ".mse", 5), "–"});
   }
   doc.table(rows);
 }

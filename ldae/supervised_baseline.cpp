@@ -256,7 +256,7 @@ void check_options(const SupervisedOptions& o) {
 int64_t supervised_epochs(const std::string& preset) {
   nets::check_preset(preset);
   if (preset == "tiny") return 4;
-  if (preset == "course") return 2;
+  if (preset == "course") return 1;
   return 50;
 }
 

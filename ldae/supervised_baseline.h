@@ -62,11 +62,12 @@ struct SupervisedOptions {
   bool progress = false;           // one line per epoch on stderr
 };
 
-// The epoch budget per preset: tiny 4, course 2, paper 50 (published). Every epoch runs the
+// The epoch budget per preset: tiny 4, course 1, paper 50 (published). Every epoch runs the
 // encoder forward and backward on every training scan: at course, in `ldae evaluate` on 2
 // cores, one epoch took 23 s (classifier, ~45 AD/CN training scans) and 33 s (age, all ~70),
-// and 75-290 s / 240 s while other jobs shared the cores. Two epochs from scratch are far too
-// few to train the encoder: the course numbers are a floor, not the published baseline.
+// and 75-290 s / 240 s while other jobs shared the cores; the course demo's 112 training
+// scans get one epoch. So few epochs from scratch are far too few to train the encoder: the
+// course numbers are a floor, not the published baseline.
 int64_t supervised_epochs(const std::string& preset);
 
 struct SupervisedOutcome {

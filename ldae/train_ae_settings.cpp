@@ -17,7 +17,10 @@ const run::SettingsTable& train_ae_settings() {
                     "fraction of subjects for validation (of those left after test)"),
       float_setting("test_fraction", 0.1, 0.1, 0.1, 0.0, 0.9,
                     "fraction of subjects held out for testing (never trained on)"),
-      int_setting("epochs", 3, 3, 100, 1, 1e6, "passes over the training split (course: a few, as one 64x80x64 micro-batch takes seconds on a CPU)"),
+      int_setting("epochs", 3, 1, 100, 1, 1e6,
+                  "passes over the training split (course: one, as one 64x80x64 micro-batch takes seconds on a "
+                  "CPU; on the course demo's 112 training scans, seed 0, validation SSIM 0.697 after one "
+                  "epoch (203 s) and 0.724 after two (379 s))"),
       int_setting("batch_size", 1, 1, 1, 1, 1024, "volumes per micro-batch"),
       int_setting("accumulate", 2, 1, 4, 1, 1024,
                   "micro-batches per optimizer step (each loss divided by it; an epoch's last, shorter window "

@@ -108,6 +108,19 @@ head -1 "$A/features.csv" | grep -q '^subject,session,diagnosis,age,split,y0,y1'
 scans=$(($(wc -l < "$A/features.csv") - 1))
 [ "$scans" -eq 64 ] && ok "features.csv has one row per scan (16 subjects x 4 visits)" || fail "features.csv has $scans rows"
 grep -q 'LDAE, encoded x_T' "$A/report.md" && ok "report.md has the reconstruction table" || fail "report.md lacks it"
+# The reconstruction budget: the autoencoder on every test scan; max(1, 400 / (4 steps)) scans
+# at each step count (tiny), capped by the test split; each mode of a step count on the same scans.
+python3 - "$A/results.json" <<'PY' && ok "reconstruction rows average the budget's number of test scans" \
+  || fail "reconstruction scan counts differ from the tiny budget"
+import json, sys
+r = json.load(open(sys.argv[1]))
+test = r["cohort"]["split"]["test"]
+ok = r["vae"]["scans"] == test
+for steps in (10, 20, 50, 100):
+    want = min(test, max(1, 400 // (4 * steps)))
+    ok = ok and all(r["ldae"][m][str(steps)]["scans"] == want for m in ("encoded", "semantic_only", "unconditional"))
+sys.exit(0 if ok else 1)
+PY
 grep -q 'data:image/png;base64,' "$A/report.html" && ok "report.html embeds the figures" || fail "report.html has no figure"
 
 without_timing "$A/results.json" > "$WORK/a1.json"

@@ -64,8 +64,8 @@ TEST(ReportDocument, HtmlEmbedsFiguresAndFlagsMissingOnes) {
 TEST(Report, ShowsOurNumbersThePapersAndWhatWasSkipped) {
   json r = {{"preset", "tiny"},
             {"seed", 3},
-            {"vae", {{"ssim", 0.91234}, {"mse", 0.00123}}},
-            {"ldae", {{"encoded", {{"10", {{"ssim", 0.9}, {"mse", 0.002}}}}}}},
+            {"vae", {{"ssim", 0.91234}, {"mse", 0.00123}, {"scans", 40}}},
+            {"ldae", {{"encoded", {{"10", {{"ssim", 0.9}, {"mse", 0.002}, {"scans", 8}}}}}}},
             {"probe",
              {{"ad_vs_cn", {{"auc", 0.75}, {"auc_ci", {0.5, 0.9}}, {"acc", 0.7}}}, {"age", {{"mae", 3.5}}}}},
             {"baselines", {{"supervised", {{"skipped", "not trained at this preset"}}}}},
@@ -74,10 +74,11 @@ TEST(Report, ShowsOurNumbersThePapersAndWhatWasSkipped) {
             {"timing", {{"train_ae_s", 12.25}}},
             {"commands", {"ldae demo --preset tiny"}}};
   const std::string md = build_report(r).markdown();
-  EXPECT_NE(md.find("| autoencoder (decode of the posterior mean) | – | 0.912 | 0.00123 | 0.962 |"),
+  // Each reconstruction row says how many test scans its mean is over.
+  EXPECT_NE(md.find("| autoencoder (decode of the posterior mean) | – | 40 | 0.912 | 0.00123 | 0.962 |"),
             std::string::npos)
       << md;
-  EXPECT_NE(md.find("| LDAE, encoded x_T | 10 | 0.900 | 0.00200 | 0.953 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| LDAE, encoded x_T | 10 | 8 | 0.900 | 0.00200 | 0.953 |"), std::string::npos) << md;
   EXPECT_NE(md.find("0.750 [0.500, 0.900]"), std::string::npos);
   EXPECT_NE(md.find("3.50"), std::string::npos);
   EXPECT_NE(md.find("supervised (ours): not trained at this preset"), std::string::npos);

@@ -74,11 +74,12 @@ Budget preset_budget(const std::string& preset) {
   if (preset == "tiny") return {{10, 20, 50, 100}, 400, -1, 20, 4, 4};
   // course: a course ShiftUNet call (2.05 GMAC) takes about a twentieth of a second on 2 idle
   // cores, so the demo's 20-minute budget allows a few thousand calls: 8 test scans at 10
-  // steps, 4 at 20, one at 50 and at 100 (1240 calls), two subjects' interpolation at 20 steps
-  // and two manipulations at 20 steps; the autoencoder alone on 40 test scans (0.3 s each).
+  // steps, 4 at 20, one at 50 and at 100 (1240 calls), four subjects' interpolation at 20 steps
+  // (about 11 s each) and four manipulations at 20 steps (about 7 s each: two AD and two CN
+  // subjects); the autoencoder alone on 40 test scans (0.3 s each).
   // The speed comparison adds one image-space ShiftUNet call at 64x80x64 (about 100 GMAC) and
   // 3 x the latent components.
-  if (preset == "course") return {{10, 20, 50, 100}, 320, 40, 20, 2, 2};
+  if (preset == "course") return {{10, 20, 50, 100}, 320, 40, 20, 4, 4};
   return {{10, 20, 50, 100}, 20000, -1, 100, 50, 20};
 }
 
@@ -525,6 +526,12 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     ordered_json b = run_probe(probe::oracle_features(cache.manifest, "hippocampus_ml", splits), "oracle");
     b["description"] = "oracle: the true hippocampal volume";
     baselines["oracle_hippocampus"] = b;
+  }
+  try {  // the floor of the age column: no features, the mean training age for every test scan
+    baselines["mean_age"] = {{"age", probe::mean_age_floor(features, po)},
+                             {"description", "constant: the mean age of the training scans (no AD-vs-CN model)"}};
+  } catch (const Error& e) {
+    baselines["mean_age"] = {{"skipped", std::string(e.what())}};
   }
   const auto t_sup0 = std::chrono::steady_clock::now();
   {

@@ -278,6 +278,43 @@ ProbeTasks split_probe_tasks(const FeatureTable& table, const std::string& op, c
   return tasks;
 }
 
+json mean_age_floor(const FeatureTable& table, const ProbeOptions& o) {
+  const std::string op = "probe";
+  check_options(o);
+  validate_features(table, op);
+  const ProbeTasks tasks = split_probe_tasks(table, op, "AD-vs-CN probe", "age floor");
+  double mean = 0;
+  for (size_t r : tasks.age.train) mean += table.age[r];
+  mean /= static_cast<double>(tasks.age.train.size());
+  std::vector<double> pred(tasks.age.test.size(), mean), truth;
+  std::vector<std::string> subjects;
+  for (size_t r : tasks.age.test) {
+    truth.push_back(table.age[r]);
+    subjects.push_back(table.subject[r]);
+  }
+  const RegressionMetrics m = regression_metrics(pred, truth);
+  json out = {{"mae", m.mae}, {"rmse", m.rmse}};
+  if (o.bootstrap > 0) {
+    const std::vector<Interval> in = bootstrap_intervals(
+        subjects, o.bootstrap, o.seed, kAgeBootstrap,
+        [&](const std::vector<size_t>& rows) {
+          std::vector<double> p, t;
+          for (size_t i : rows) {
+            p.push_back(pred[i]);
+            t.push_back(truth[i]);
+          }
+          const RegressionMetrics b = regression_metrics(p, t);
+          return std::vector<double>{b.mae, b.rmse};
+        },
+        o.level);
+    out["mae_ci"] = {in[0].low, in[0].high};
+    out["rmse_ci"] = {in[1].low, in[1].high};
+  }
+  out["test_scans"] = tasks.age.test.size();
+  out["train_mean_age"] = mean;
+  return out;
+}
+
 ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   const std::string op = "probe";
   check_options(o);

@@ -93,6 +93,13 @@ ProbeTasks split_probe_tasks(const FeatureTable& table, const std::string& op, c
 // an age or all of them the same age, no test scan with an age, and bad options.
 ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& options);
 
+// The floor every age model must beat: the mean age of the age probe's training scans
+// (split_probe_tasks' age.train), predicted for every test scan with an age. Returns
+// {"mae", "mae_ci", "rmse", "rmse_ci", "test_scans", "train_mean_age"}, the intervals from
+// the age probe's own bootstrap resamples of test subjects (same seed: the same resamples),
+// so its row reads beside the probes'. Throws as split_probe_tasks.
+nlohmann::ordered_json mean_age_floor(const FeatureTable& table, const ProbeOptions& options);
+
 // Writes DIR/probe.json, DIR/predictions.csv (subject, session, diagnosis, age,
 // ad_probability, predicted (AD/CN at the threshold), age_predicted; one row per test scan),
 // DIR/roc.png and DIR/probes.safetensors (the two LinearProbes' state, "classifier.*" and

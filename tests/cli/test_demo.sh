@@ -46,7 +46,7 @@ for f in report.md report.html results.json features.csv timing.json evaluation/
 done
 for key in '"vae"' '"ssim"' '"encoded"' '"semantic_only"' '"unconditional"' '"probe"' '"ad_vs_cn"' '"auc"' \
            '"mcc"' '"age"' '"mae"' '"rmse"' '"baselines"' '"pca_latents"' '"oracle_hippocampus"' '"timing"' \
-           '"train_ae_s"' '"train_ldm_s"' '"train_repr_s"' '"ratio_per_step"' '"per_volume"' '"image_dae"' \
+           '"train_ae_s"' '"train_ldm_s"' '"train_repr_s"' '"ratio_per_step"' '"per_volume"' '"image_dae"' '"mean_age"' \
            '"image_dae_train_ldm_s"' '"image_dae_train_repr_s"' '"evaluate_image_dae_s"'; do
   grep -q "$key" "$A/results.json" && ok "results.json has $key" || fail "results.json lacks $key"
 done

@@ -196,6 +196,36 @@ TEST(Probe, FewStepsFromTheConstantStartPointTheRightWay) {
   }
 }
 
+// The age floor predicts the train scans' mean age (every diagnosis) for every test scan; its
+// MAE and RMSE match a hand computation over the same rows, and with the age probe's
+// bootstrap seed its intervals bracket the point values.
+TEST(Probe, MeanAgeFloorIsTheTrainMeanByHand) {
+  const FeatureTable t = synthetic_table(30, 2, 1.0);
+  double mean = 0;
+  int n_train = 0;
+  for (size_t r = 0; r < t.split.size(); ++r)
+    if (t.split[r] == "train") mean += t.age[r], ++n_train;
+  mean /= n_train;
+  double abs_sum = 0, sq_sum = 0;
+  int n_test = 0;
+  for (size_t r = 0; r < t.split.size(); ++r)
+    if (t.split[r] == "test") {
+      abs_sum += std::abs(t.age[r] - mean);
+      sq_sum += (t.age[r] - mean) * (t.age[r] - mean);
+      ++n_test;
+    }
+  const auto f = mean_age_floor(t, quick(200, 200));
+  EXPECT_NEAR(f["train_mean_age"].get<double>(), mean, 1e-12);
+  EXPECT_NEAR(f["mae"].get<double>(), abs_sum / n_test, 1e-9);
+  EXPECT_NEAR(f["rmse"].get<double>(), std::sqrt(sq_sum / n_test), 1e-9);
+  EXPECT_EQ(f["test_scans"].get<int>(), n_test);
+  EXPECT_LE(f["mae_ci"][0].get<double>(), f["mae"].get<double>());
+  EXPECT_GE(f["mae_ci"][1].get<double>(), f["mae"].get<double>());
+  // A probe that learns age (feature 1 is age) beats the floor; the floor is not a probe.
+  const ProbeOutcome p = run_probes(t, quick());
+  EXPECT_LT(p.report["age"]["test"]["mae"].get<double>(), f["mae"].get<double>());
+}
+
 TEST(Probe, RefusesBadTables) {
   const FeatureTable good = synthetic_table(30, 2, 1.0);
   {

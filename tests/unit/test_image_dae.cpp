@@ -17,9 +17,9 @@
 
 #include "autograd/no_grad.h"
 #include "common/test_helpers.h"
+#include "common/tiny_cohort.h"
 #include "data/nifti.h"
 #include "data/preprocess.h"
-#include "data/synth.h"
 #include "ldae/autoencoding.h"
 #include "ldae/evaluate.h"
 #include "ldae/inference_stages.h"
@@ -47,14 +47,7 @@ class ImageDae : public ::testing::Test {
   static fs::path dir;
   static void SetUpTestSuite() {
     dir = fs::temp_directory_path() / ("ldae_image_dae_" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    data::SynthOptions so;
-    so.out_dir = (dir / "cohort").string();
-    so.subjects = 6;
-    so.shape = {16, 20, 16};
-    so.visits = {0};
-    so.overview = false;
-    data::generate_cohort(so);
+    ldae::testing::make_tiny_cohort(dir);
     stages::TrainAeRequest ae;
     ae.manifest = (dir / "cohort" / "manifest.csv").string();
     ae.out = (dir / "run1").string();

@@ -13,29 +13,18 @@
 
 #include "autograd/no_grad.h"
 #include "common/test_helpers.h"
+#include "common/tiny_cohort.h"
 #include "data/manifest.h"
 #include "data/nifti.h"
 #include "data/preprocess.h"
-#include "data/synth.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ae_settings.h"
 #include "tensor/ops.h"
 
 using namespace ldae;
 using ldae::testing::expect_error;
+using ldae::testing::make_tiny_cohort;
 namespace fs = std::filesystem;
-
-// A fresh DIR/cohort: 6 phantom subjects of one 16x20x16 scan each (DIR emptied first).
-void make_tiny_cohort(const fs::path& dir) {
-  fs::remove_all(dir);
-  data::SynthOptions so;
-  so.out_dir = (dir / "cohort").string();
-  so.subjects = 6;
-  so.shape = {16, 20, 16};
-  so.visits = {0};
-  so.overview = false;
-  data::generate_cohort(so);
-}
 
 TEST(TrainAe, OneEpochThenALaterStageLoadsTheAutoencoder) {
   const fs::path dir = fs::temp_directory_path() / ("ldae_train_ae_" + std::to_string(::getpid()));

@@ -11,10 +11,10 @@
 
 #include "autograd/no_grad.h"
 #include "common/test_helpers.h"
+#include "common/tiny_cohort.h"
 #include "data/manifest.h"
 #include "data/nifti.h"
 #include "data/preprocess.h"
-#include "data/synth.h"
 #include "ldae/latent_cache.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ae_settings.h"
@@ -37,14 +37,7 @@ bool same_values(const Tensor& a, const Tensor& b) {
 
 TEST(TrainLdm, CacheLatentsThenTrainThenLoadTheUnet) {
   const fs::path dir = fs::temp_directory_path() / ("ldae_train_ldm_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  data::SynthOptions so;
-  so.out_dir = (dir / "cohort").string();
-  so.subjects = 6;
-  so.shape = {16, 20, 16};
-  so.visits = {0, 12};
-  so.overview = false;
-  data::generate_cohort(so);
+  ldae::testing::make_tiny_cohort(dir, {0, 12});
 
   stages::TrainAeRequest ae_req;
   ae_req.manifest = (dir / "cohort" / "manifest.csv").string();

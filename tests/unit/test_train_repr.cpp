@@ -11,9 +11,9 @@
 
 #include "autograd/no_grad.h"
 #include "common/test_helpers.h"
+#include "common/tiny_cohort.h"
 #include "data/nifti.h"
 #include "data/preprocess.h"
-#include "data/synth.h"
 #include "diffusion/ddim.h"
 #include "ldae/latent_cache.h"
 #include "ldae/metrics.h"
@@ -32,14 +32,7 @@ namespace fs = std::filesystem;
 TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
   const fs::path dir =
       fs::temp_directory_path() / ("ldae_train_repr_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  data::SynthOptions so;
-  so.out_dir = (dir / "cohort").string();
-  so.subjects = 6;
-  so.shape = {16, 20, 16};
-  so.visits = {0};
-  so.overview = false;
-  data::generate_cohort(so);
+  ldae::testing::make_tiny_cohort(dir);
 
   stages::TrainAeRequest ae;
   ae.manifest = (dir / "cohort" / "manifest.csv").string();

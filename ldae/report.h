@@ -6,10 +6,10 @@
 // {"skipped": "why"}, which the report prints:
 //   preset, seed, threads, machine {cpu, cores}, program, commands [..]
 //   cohort {subjects, scans, split {train, val, test}}
-//   vae {ssim, mse, psnr}                              test split, decode(mu) vs input
-//   ldae {encoded {"<S>": {ssim, mse}}, semantic_only {"<S>": {..}}, unconditional {"<S>": {..}}}
+//   vae {ssim, mse, scans}                             test split, decode(mu) vs input
+//   ldae {encoded {"<S>": {ssim, mse, scans}}, semantic_only {"<S>": {..}}, unconditional {"<S>": {..}}}
 //   probe {ad_vs_cn {auc, acc, precision, recall, f1, mcc, <name>_ci [lo, hi]}, age {mae, rmse, ..._ci}}
-//   baselines {"<name>": {description, ad_vs_cn {..}, age {..}}}
+//   baselines {"<name>": {description, ad_vs_cn {..}, age {..}}}   (mean_age: age only, the floor)
 //   manipulation {..}, interpolation {..}
 //   speed {summary, method, note, weights, machine {cpu, threads}, image_shape, latent_shape,
 //          image_dae_network {..}, repetitions {..}, macs {.., ratio_per_step},

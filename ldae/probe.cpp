@@ -295,18 +295,8 @@ json mean_age_floor(const FeatureTable& table, const ProbeOptions& o) {
   const RegressionMetrics m = regression_metrics(pred, truth);
   json out = {{"mae", m.mae}, {"rmse", m.rmse}};
   if (o.bootstrap > 0) {
-    const std::vector<Interval> in = bootstrap_intervals(
-        subjects, o.bootstrap, o.seed, kAgeBootstrap,
-        [&](const std::vector<size_t>& rows) {
-          std::vector<double> p, t;
-          for (size_t i : rows) {
-            p.push_back(pred[i]);
-            t.push_back(truth[i]);
-          }
-          const RegressionMetrics b = regression_metrics(p, t);
-          return std::vector<double>{b.mae, b.rmse};
-        },
-        o.level);
+    const std::vector<Interval> in =
+        regression_intervals(subjects, pred, truth, o.bootstrap, o.seed, kAgeBootstrap, o.level);
     out["mae_ci"] = {in[0].low, in[0].high};
     out["rmse_ci"] = {in[1].low, in[1].high};
   }
@@ -395,18 +385,7 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   const RegressionMetrics rm = regression_metrics(age_pred, age_true);
   std::vector<Interval> age_int;
   if (o.bootstrap > 0) {
-    age_int = bootstrap_intervals(
-        age_subjects, o.bootstrap, o.seed, kAgeBootstrap,
-        [&](const std::vector<size_t>& rows) {
-          std::vector<double> p, t;
-          for (size_t i : rows) {
-            p.push_back(age_pred[i]);
-            t.push_back(age_true[i]);
-          }
-          const RegressionMetrics m = regression_metrics(p, t);
-          return std::vector<double>{m.mae, m.rmse};
-        },
-        o.level);
+    age_int = regression_intervals(age_subjects, age_pred, age_true, o.bootstrap, o.seed, kAgeBootstrap, o.level);
   }
 
   // ---- The report --------------------------------------------------------------------------------

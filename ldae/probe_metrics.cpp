@@ -234,4 +234,21 @@ std::vector<Interval> bootstrap_intervals(const std::vector<std::string>& subjec
   return out;
 }
 
+std::vector<Interval> regression_intervals(const std::vector<std::string>& subjects,
+                                           const std::vector<double>& predicted, const std::vector<double>& target,
+                                           int64_t B, uint64_t seed, uint64_t stream, double level) {
+  return bootstrap_intervals(
+      subjects, B, seed, stream,
+      [&](const std::vector<size_t>& rows) {
+        std::vector<double> p, t;
+        for (size_t i : rows) {
+          p.push_back(predicted[i]);
+          t.push_back(target[i]);
+        }
+        const RegressionMetrics m = regression_metrics(p, t);
+        return std::vector<double>{m.mae, m.rmse};
+      },
+      level);
+}
+
 }  // namespace ldae::probe

@@ -106,4 +106,10 @@ std::vector<Interval> bootstrap_intervals(const std::vector<std::string>& subjec
                                           const std::function<std::vector<double>(const std::vector<size_t>&)>& statistic,
                                           double level = 0.95);
 
+// The two intervals {MAE, RMSE} of `predicted` against `target` (one entry per row, the
+// row's subject in `subjects`): bootstrap_intervals with regression_metrics as the statistic.
+std::vector<Interval> regression_intervals(const std::vector<std::string>& subjects,
+                                           const std::vector<double>& predicted, const std::vector<double>& target,
+                                           int64_t B, uint64_t seed, uint64_t stream, double level = 0.95);
+
 }  // namespace ldae::probe

@@ -342,18 +342,7 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
   const RegressionMetrics rm = regression_metrics(age_pred, age_true);
   std::vector<Interval> age_int;
   if (o.bootstrap > 0)
-    age_int = bootstrap_intervals(
-        age_subjects, o.bootstrap, o.seed, kAgeBootstrap,
-        [&](const std::vector<size_t>& rows) {
-          std::vector<double> p, q;
-          for (size_t i : rows) {
-            p.push_back(age_pred[i]);
-            q.push_back(age_true[i]);
-          }
-          const RegressionMetrics m = regression_metrics(p, q);
-          return std::vector<double>{m.mae, m.rmse};
-        },
-        o.level);
+    age_int = regression_intervals(age_subjects, age_pred, age_true, o.bootstrap, o.seed, kAgeBootstrap, o.level);
 
   // ---- The report (the probe report's layout) ----
   json& rep = out.report;

@@ -14,7 +14,9 @@
 //     default window) and MSE against the input scan, each with the number of test scans it
 //     averages (the preset's budget: more scans at fewer steps; one per subject first);
 //   linear probes on y_sem (ldae/probe.h), and the baselines that exist: PCA of the
-//     autoencoder latents + the same probe, and the oracle (the true hippocampal volume);
+//     autoencoder latents + the same probe, PCA of the images themselves + the same probe
+//     (skipped when the scans' voxels exceed 1.5e8 values), and the oracle (the true
+//     hippocampal volume);
 //     a supervised encoder; and the image-space diffusion autoencoder (the paper's "DAE":
 //     the same stages 2 and 3 on the images, `cache-latents --image-space`; given as
 //     image_dae_run): its y_sem of the same scans with the same probes, and its encoded and

@@ -70,6 +70,14 @@ for region, name in (("ventricle", "Ventricle region"), ("hippocampus", "Hippoca
     ok = ok and part.startswith("no measurable change") == (not c[region + "_measurable"])
 sys.exit(0 if ok else 1)
 PY
+# The image PCA baseline ran on the images (not skipped) and is summarised like the probes.
+python3 - "$A/results.json" <<'PY' && ok "results.json has baselines.pca_images with an AUC" \
+  || fail "results.json: baselines.pca_images is skipped, lacks ad_vs_cn.auc / age.mae or its description"
+import json, math, sys
+b = json.load(open(sys.argv[1]))["baselines"]["pca_images"]
+ok = "skipped" not in b and 0 <= b["ad_vs_cn"]["auc"] <= 1 and math.isfinite(b["age"]["mae"])
+sys.exit(0 if ok and b["description"].endswith("of the images") else 1)
+PY
 # The supervised 2.5D encoder baseline ran and is summarised like the probes.
 python3 - "$A/results.json" <<'PY' && ok "results.json has baselines.supervised.ad_vs_cn.auc" \
   || fail "results.json: the supervised baseline is skipped or lacks ad_vs_cn.auc / age.mae"

@@ -139,6 +139,41 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
   doc.table(rows);
 }
 
+// Reads each AD-vs-CN row's AUC against chance (0.5) by its bootstrap interval: above chance
+// (the whole interval above 0.5), below it, or not told apart from it (0.5 inside). Only rows
+// with an AUC and a 2-number interval count. Empty when there are none. The test split decides
+// how wide the intervals are: with a few AD subjects even a strong measure may not clear 0.5.
+std::string chance_reading(const json& r) {
+  std::vector<std::string> above, below, inside;
+  auto classify = [&](const std::string& label, const std::string& base) {
+    const json* auc = at_path(r, base + "ad_vs_cn.auc");
+    const json* ci = at_path(r, base + "ad_vs_cn.auc_ci");
+    if (!auc || !auc->is_number() || !ci || !ci->is_array() || ci->size() != 2 || !(*ci)[0].is_number() ||
+        !(*ci)[1].is_number())
+      return;
+    const std::string row = label + " " + with_interval(r, base + "ad_vs_cn.auc");
+    const double lo = (*ci)[0].get<double>(), hi = (*ci)[1].get<double>();
+    (lo > 0.5 ? above : hi < 0.5 ? below : inside).push_back(row);
+  };
+  classify("LDAE y_sem", "probe.");
+  if (const json* b = at_path(r, "baselines"); b && b->is_object())
+    for (const auto& [name, value] : b->items())
+      if (value.is_object() && !value.contains("skipped")) classify(text_or(value, "description", name), "baselines." + name + ".");
+  if (above.empty() && below.empty() && inside.empty()) return "";
+  auto list = [](const std::vector<std::string>& rows) {
+    std::string s;
+    for (size_t i = 0; i < rows.size(); ++i) s += (i ? "; " : "") + rows[i];
+    return s;
+  };
+  std::string text = "AD vs CN against chance (AUC 0.5), by each row's 95% interval. ";
+  text += "Above chance (the whole interval above 0.5): " + (above.empty() ? std::string("none") : list(above)) + ". ";
+  if (!below.empty()) text += "Below chance (the whole interval below 0.5): " + list(below) + ". ";
+  text += "Not told apart from chance (0.5 inside the interval): " + (inside.empty() ? std::string("none") : list(inside)) +
+          ". A row of the last kind may still be better than another; its interval says the test split is too "
+          "small to tell it from guessing.";
+  return text;
+}
+
 void probe_section(Document& doc, const json& r, const json& paper) {
   doc.heading("Linear probes (test subjects)");
   if (const std::string why = skipped(r, "probe"); !why.empty()) {
@@ -177,6 +212,7 @@ void probe_section(Document& doc, const json& r, const json& paper) {
   for (const auto& [name, label] : paper_rows)  // the paper's rows of models we did not list
     if (!b || !b->is_object() || !b->contains(name)) add(label, paper, "baselines." + name + ".");
   doc.table(rows);
+  if (const std::string reading = chance_reading(r); !reading.empty()) doc.paragraph(reading);
   if (const json* spread = at_path(r, "y_sem_spread"); spread && spread->contains("summary"))
     doc.paragraph((*spread)["summary"].get<std::string>());
 }

@@ -92,6 +92,35 @@ TEST(Report, ShowsOurNumbersThePapersAndWhatWasSkipped) {
   EXPECT_NE(md.find("| LDAE (paper, CN positive) | 0.895 | 0.837 |"), std::string::npos) << md;
 }
 
+// Each AD-vs-CN row is read against chance by its interval: above, below, or 0.5 inside;
+// skipped rows and rows without an interval are left out.
+TEST(Report, ReadsEachAucAgainstChanceByItsInterval) {
+  json r = {{"preset", "tiny"},
+            {"probe", {{"ad_vs_cn", {{"auc", 0.3}, {"auc_ci", {0.2, 0.45}}}}}},
+            {"baselines",
+             {{"oracle", {{"description", "the oracle"}, {"ad_vs_cn", {{"auc", 0.8}, {"auc_ci", {0.55, 0.95}}}}}},
+              {"pca", {{"description", "the PCA"}, {"ad_vs_cn", {{"auc", 0.52}, {"auc_ci", {0.3, 0.7}}}}}},
+              {"no_interval", {{"description", "no interval"}, {"ad_vs_cn", {{"auc", 0.9}}}}},
+              {"supervised", {{"skipped", "not trained"}}}}}};
+  const std::string md = build_report(r).markdown();
+  const size_t at = md.find("AD vs CN against chance (AUC 0.5)");
+  ASSERT_NE(at, std::string::npos) << md;
+  const std::string text = md.substr(at, md.find('\n', at) - at);
+  EXPECT_NE(text.find("Above chance (the whole interval above 0.5): the oracle 0.800 [0.550, 0.950]."),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Below chance (the whole interval below 0.5): LDAE y_sem 0.300 [0.200, 0.450]."),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Not told apart from chance (0.5 inside the interval): the PCA 0.520 [0.300, 0.700]."),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("no interval"), std::string::npos) << text;
+  EXPECT_EQ(text.find("not trained"), std::string::npos) << text;
+  // Without any AUC interval there is no such paragraph.
+  EXPECT_EQ(build_report(json{{"preset", "tiny"}}).markdown().find("against chance"), std::string::npos);
+}
+
 TEST(Report, WriteReportWritesBothFiles) {
   const auto dir = std::filesystem::temp_directory_path() / "ldae_test_report_write";
   std::filesystem::create_directories(dir);

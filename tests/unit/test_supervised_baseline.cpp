@@ -96,7 +96,9 @@ TEST(SupervisedBaseline, LearnsAnEasyImageDifferenceEndToEnd) {
   const size_t kept = cls["selected_epoch"].get<size_t>() - 1;
   for (size_t e = 0; e < mccs.size(); ++e) {
     EXPECT_LE(mccs[e], mccs[kept]);
-    if (mccs[e] == mccs[kept]) EXPECT_GE(bces[e], bces[kept]);
+    if (mccs[e] == mccs[kept]) {
+      EXPECT_GE(bces[e], bces[kept]);
+    }
   }
   // It learned: the training loss fell well below its first epoch's (a random head at
   // threshold 0.5 would not give a validation MCC of 1 by chance either).

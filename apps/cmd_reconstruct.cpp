@@ -15,6 +15,7 @@ struct ReconstructArgs {
   ldae::app::InferenceArgs common;
   std::string image, out, mode = "encoded";
   uint64_t seed = 0;
+  bool no_shift = false;
 };
 
 void run_reconstruct(const ReconstructArgs& a) {
@@ -26,6 +27,7 @@ void run_reconstruct(const ReconstructArgs& a) {
   req.out = a.out;
   req.mode = ldae::infer::parse_mode(a.mode);
   req.sampler = ldae::app::sampler_of(a.common);
+  req.sampler.semantic_shift = !a.no_shift;
   req.seed = a.seed;
   req.progress = !a.common.quiet;
   ldae::infer::LdaeModel model = ldae::app::load_model(a.common, &req.provenance);
@@ -35,9 +37,10 @@ void run_reconstruct(const ReconstructArgs& a) {
                 a.mode.c_str(), req.sampler.name().c_str(), r.vs_input.ssim, r.vs_input.psnr, r.vs_input.mse);
     return;
   }
-  std::printf("%s: LDAE (%s, %s sampler) vs input: SSIM %.4f, PSNR %.2f dB, MSE %.6f; vs the autoencoder's "
+  const char* what = a.no_shift ? "latent DDIM without the shift" : "LDAE";
+  std::printf("%s: %s (%s, %s sampler) vs input: SSIM %.4f, PSNR %.2f dB, MSE %.6f; vs the autoencoder's "
               "reconstruction: SSIM %.4f; autoencoder vs input: SSIM %.4f\n",
-              a.out.c_str(), a.mode.c_str(), req.sampler.name().c_str(), r.vs_input.ssim, r.vs_input.psnr,
+              a.out.c_str(), what, a.mode.c_str(), req.sampler.name().c_str(), r.vs_input.ssim, r.vs_input.psnr,
               r.vs_input.mse, r.vs_autoencoder.ssim, r.autoencoder_vs_input.ssim);
 }
 
@@ -55,6 +58,9 @@ void add_reconstruct_command(CLI::App& app) {
       ->check(CLI::IsMember({"encoded", "semantic"}))
       ->capture_default_str();
   sub->add_option("--seed", a->seed, "Seed of x_T in semantic mode")->capture_default_str();
+  sub->add_flag("--no-shift", a->no_shift,
+                "Leave the semantic shift out of the inversion and the sampling: the stage-2 latent DDIM alone "
+                "(y_sem unused), to see what the shift adds");
   ldae::app::add_inference_options(sub, a->common);
   sub->callback([a] { run_reconstruct(*a); });
 }

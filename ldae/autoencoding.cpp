@@ -78,6 +78,15 @@ ConditionalDenoiser shift_denoiser(const nets::ShiftUNet& net) {
   };
 }
 
+ConditionalDenoiser unshifted_denoiser(const nets::ShiftUNet& net) {
+  ConditionalDenoiser full = shift_denoiser(net);
+  return [full](const Tensor& x_t, int64_t t, const Tensor& y_sem) {
+    diffusion::EpsAndShift r = full(x_t, t, y_sem);
+    r.shift = Tensor();  // undefined: the DDIM step adds no shift
+    return r;
+  };
+}
+
 // ---- Options ------------------------------------------------------------------------------
 
 AutoencodingOptions AutoencodingOptions::published(int64_t steps) {
@@ -270,12 +279,14 @@ Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, co
   r.latent = scaled_latent(model.space(), volume);                                   // (N, C, d, h, w)
   check_latent("reconstruct", *model.shift_unet, r.latent);
   check_code("reconstruct", *model.shift_unet, r.y_sem, r.latent.size(0));
+  const ConditionalDenoiser fn =
+      o.semantic_shift ? shift_denoiser(*model.shift_unet) : unshifted_denoiser(*model.shift_unet);
   if (mode == Mode::Encoded) {
-    r.x_T = encode_xT(*model.shift_unet, model.schedule, r.latent, r.y_sem, o.ddim("encode"));
+    r.x_T = encode_xT(fn, model.schedule, r.latent, r.y_sem, o.ddim("encode"));
   } else {
     r.x_T = randn(r.latent.shape(), *gen, r.latent.dtype(), 0.0, 1.0, r.latent.device());
   }
-  r.recon_latent = decode_latent(*model.shift_unet, model.schedule, r.x_T, r.y_sem, o.ddim("decode"));
+  r.recon_latent = decode_latent(fn, model.schedule, r.x_T, r.y_sem, o.ddim("decode"));
   r.image = to_image(model.space(), r.recon_latent);
   r.autoencoder_image = to_image(model.space(), r.latent);
   return r;

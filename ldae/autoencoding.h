@@ -92,6 +92,10 @@ using ConditionalDenoiser =
 // A ShiftUNet as a ConditionalDenoiser (t passed as an (N,) tensor of x_t's dtype). Checks
 // the shapes first (see check_latent, check_code). The network must outlive the function.
 ConditionalDenoiser shift_denoiser(const nets::ShiftUNet& net);
+// The stage-2 model alone: the ShiftUNet's noise prediction with its shift dropped, so the
+// DDIM passes are plain ones and y_sem changes nothing (it is passed only because the
+// network's signature wants it). The network must outlive the function.
+ConditionalDenoiser unshifted_denoiser(const nets::ShiftUNet& net);
 
 // Checks that `latent` is (N, C, d, h, w) with the ShiftUNet's C and h, w (and d when the
 // resampling is isotropic) divisible by its total downsampling; throws
@@ -113,6 +117,9 @@ struct AutoencodingOptions {
   bool clamp_images = true;
   // Set by in_space(): the options drive a model that diffuses images.
   bool image_space = false;
+  // false: reconstruct() runs the inversion and the sampling with unshifted_denoiser (the
+  // stage-2 model alone, y_sem unused): what the DDIM passes do without the semantic shift.
+  bool semantic_shift = true;
   // Called after every network call of a DDIM pass: (phase "encode"|"decode", done, total).
   std::function<void(const std::string&, int64_t, int64_t)> on_step;
 

@@ -132,17 +132,6 @@ data::Volume as_volume(const Tensor& t, const data::Volume& like) {
   return v;
 }
 
-// The unconditional latent DDIM: the ShiftUNet's noise prediction without its shift (the
-// stage-2 model alone; y_sem is passed only because the network's signature wants it).
-infer::ConditionalDenoiser unconditional(const nets::ShiftUNet& net) {
-  infer::ConditionalDenoiser full = infer::shift_denoiser(net);
-  return [full](const Tensor& x_t, int64_t t, const Tensor& y_sem) {
-    diffusion::EpsAndShift r = full(x_t, t, y_sem);
-    r.shift = Tensor();
-    return r;
-  };
-}
-
 // ---- Reconstruction ----------------------------------------------------------------------
 
 ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache& cache, const Budget& budget,
@@ -172,7 +161,8 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
     calls_total += 4 * s * static_cast<int64_t>(scans_at[s]);  // encode + decode, semantic, unconditional
   }
   std::map<int64_t, Scores> encoded, semantic, uncond;
-  const infer::ConditionalDenoiser plain = unconditional(*model.shift_unet);
+  // The unconditional latent DDIM: the stage-2 model alone, from the same x_T draws.
+  const infer::ConditionalDenoiser plain = infer::unshifted_denoiser(*model.shift_unet);
   nn::Progress bar("evaluate: reconstructions", calls_total);
   int64_t calls = 0;
   for (size_t i = 0; i < n_max; ++i) {

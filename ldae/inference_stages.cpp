@@ -90,6 +90,7 @@ nlohmann::ordered_json sampler_json(const infer::AutoencodingOptions& o) {
       j["x0_clamp"] = "percentile " + std::to_string(clamp.percentile);
       break;
   }
+  j["semantic_shift"] = o.semantic_shift;
   j["shift_coefficient"] = o.shift_coefficient == diffusion::ShiftCoefficient::Reference
                                ? "reference: -sqrt(1 - alpha_bar_t)"
                                : "training: k_t";

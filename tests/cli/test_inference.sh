@@ -86,6 +86,12 @@ expect 0 'published sampler' reconstruct --run "$R3" --image "$SCAN" --out "$WOR
 [ "$(json_value "$WORK/faithful/metrics.json" sampler x0_clamp)" = 1.0 ] && ok "--faithful clamps x0 at 1" \
   || fail "--faithful clamp: $(json_value "$WORK/faithful/metrics.json" sampler x0_clamp)"
 
+expect 0 'latent DDIM without the shift' reconstruct --run "$R3" --image "$SCAN" --out "$WORK/noshift" --steps 3 --no-shift --quiet
+[ "$(json_value "$WORK/noshift/metrics.json" sampler semantic_shift)" = False ] \
+  && [ "$(json_value "$WORK/faithful/metrics.json" sampler semantic_shift)" = True ] \
+  && ok "metrics.json says whether the shift was used" \
+  || fail "semantic_shift in metrics.json: $(json_value "$WORK/noshift/metrics.json" sampler semantic_shift)"
+
 # ---- encode ----
 LATM="$WORK/lat/manifest.csv"
 n=$(($(wc -l < "$LATM") - 1))

@@ -329,6 +329,25 @@ TEST(Autoencoding, ShiftCoefficientChoiceReachesTheSampler) {
                          decode_latent(fn, s, xT, y, train.ddim("decode"))), 1e-4);
 }
 
+// semantic_shift = false: the inversion and the sampling are the plain DDIM of the stage-2
+// model (unshifted_denoiser), whatever the code; with the shift the result differs.
+TEST(Autoencoding, WithoutTheShiftReconstructIsThePlainDdimOfTheStage2Model) {
+  LdaeModel m = tiny_model();
+  const Tensor x = tiny_volume(4);
+  AutoencodingOptions o = few_steps();
+  o.semantic_shift = false;
+  const Reconstruction r = reconstruct(m, x, Mode::Encoded, o);
+  const AutoencodingOptions in = o.in_space(m.space());
+  const ConditionalDenoiser plain = unshifted_denoiser(*m.shift_unet);
+  const Tensor other_code = Tensor::zeros(r.y_sem.shape(), r.y_sem.dtype());  // y_sem must not matter
+  const Tensor xT = encode_xT(plain, m.schedule, r.latent, other_code, in.ddim("encode"));
+  EXPECT_TRUE(bit_identical(xT, r.x_T));
+  EXPECT_TRUE(bit_identical(decode_latent(plain, m.schedule, xT, other_code, in.ddim("decode")), r.recon_latent));
+  EXPECT_FALSE(plain(r.latent, 10, r.y_sem).shift.defined());
+  const Reconstruction shifted = reconstruct(m, x, Mode::Encoded, few_steps());
+  EXPECT_GT(max_abs_diff(shifted.recon_latent, r.recon_latent), 1e-6);
+}
+
 // ---- SLERP, interpolation ------------------------------------------------------------------------
 
 TEST(Autoencoding, SlerpEndpointsAndNorm) {

@@ -569,7 +569,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
       b = {{"skipped", std::string(e.what())}};
     }
     b["description"] = "supervised: 2.5D encoder + linear head, end to end from scratch (at most " +
-                       std::to_string(so.epochs) + " epochs per task)";
+                       std::to_string(so.epochs) + (so.epochs == 1 ? " epoch" : " epochs") + " per task)";
     baselines["supervised"] = b;
   }
   const double t_supervised = seconds_since(t_sup0);

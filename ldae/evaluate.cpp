@@ -42,10 +42,6 @@ constexpr const char* kOp = "evaluate";
 // The PCA baseline keeps the fewest components that explain this much of the training
 // latents' variance.
 constexpr double kPcaVarianceFraction = 0.95;
-// The image PCA baseline holds every scan's voxels in memory as float64: at most this many
-// values (1.2 GB; the course demo's 320 scans of 64x80x64 are 1.05e8).
-constexpr double kMaxImagePcaValues = 1.5e8;
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -378,6 +374,15 @@ ordered_json probe_summary(const ordered_json& report) {
 
 }  // namespace
 
+std::string image_pca_too_large(int64_t scans, int64_t voxels) {
+  const double values = static_cast<double>(scans) * static_cast<double>(voxels);
+  if (values <= kMaxImagePcaValues) return "";
+  char why[256];
+  std::snprintf(why, sizeof why, "%lld scans of %lld voxels (%.3g values) exceed the %.3g this baseline holds in memory",
+                static_cast<long long>(scans), static_cast<long long>(voxels), values, kMaxImagePcaValues);
+  return why;
+}
+
 EvaluateResult evaluate(const EvaluateRequest& r) {
   const auto t_start = std::chrono::steady_clock::now();
   const fs::path out = r.out, eval_dir = fs::path(r.out) / "evaluation";
@@ -524,12 +529,8 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     // says more about the cohort than about the encoder.
     const size_t n = cache.manifest.rows.size();
     const Scan first = read_scan(kOp, model, cache.manifest.rows[0].full_path);
-    const double values = static_cast<double>(n) * static_cast<double>(first.tensor.numel());
-    if (values > kMaxImagePcaValues) {
-      char why[256];
-      std::snprintf(why, sizeof why, "%zu scans of %lld voxels (%.3g values) exceed the %.3g this baseline holds in "
-                    "memory", n, static_cast<long long>(first.tensor.numel()), values, kMaxImagePcaValues);
-      baselines["pca_images"] = {{"skipped", std::string(why)}};
+    if (const std::string why = image_pca_too_large(static_cast<int64_t>(n), first.tensor.numel()); !why.empty()) {
+      baselines["pca_images"] = {{"skipped", why}};
     } else {
       std::vector<Tensor> rows;
       for (size_t i = 0; i < n; ++i) {

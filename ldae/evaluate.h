@@ -62,6 +62,14 @@ struct EvaluateResult {
   nlohmann::ordered_json results;  // what results.json holds
 };
 
+// The PCA-of-the-images baseline holds every scan's voxels in memory as float64: at most this
+// many values (1.2 GB; the course demo's 320 scans of 64x80x64 are 1.05e8).
+constexpr double kMaxImagePcaValues = 1.5e8;
+
+// Why that baseline cannot run on `scans` scans of `voxels` voxels each (more than
+// kMaxImagePcaValues values, e.g. the paper preset's), or "" when it can.
+std::string image_pca_too_large(int64_t scans, int64_t voxels);
+
 // Runs the evaluation and writes the files above. Throws ldae::Error when RUN3 (or the
 // runs it names) is missing or unfinished, or OUT cannot be written; also when image_dae_run
 // is not a finished image-space train-repr run or its scans or split differ from RUN3's.

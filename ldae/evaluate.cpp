@@ -42,6 +42,7 @@ constexpr const char* kOp = "evaluate";
 // The PCA baseline keeps the fewest components that explain this much of the training
 // latents' variance.
 constexpr double kPcaVarianceFraction = 0.95;
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -378,7 +379,8 @@ std::string image_pca_too_large(int64_t scans, int64_t voxels) {
   const double values = static_cast<double>(scans) * static_cast<double>(voxels);
   if (values <= kMaxImagePcaValues) return "";
   char why[256];
-  std::snprintf(why, sizeof why, "%lld scans of %lld voxels (%.3g values) exceed the %.3g this baseline holds in memory",
+  std::snprintf(why, sizeof why,
+                "%lld scans of %lld voxels (%.3g values) exceed the %.3g this baseline holds in memory",
                 static_cast<long long>(scans), static_cast<long long>(voxels), values, kMaxImagePcaValues);
   return why;
 }

@@ -158,7 +158,8 @@ std::string chance_reading(const json& r) {
   classify("LDAE y_sem", "probe.");
   if (const json* b = at_path(r, "baselines"); b && b->is_object())
     for (const auto& [name, value] : b->items())
-      if (value.is_object() && !value.contains("skipped")) classify(text_or(value, "description", name), "baselines." + name + ".");
+      if (value.is_object() && !value.contains("skipped"))
+        classify(text_or(value, "description", name), "baselines." + name + ".");
   if (above.empty() && below.empty() && inside.empty()) return "";
   auto list = [](const std::vector<std::string>& rows) {
     std::string s;
@@ -168,8 +169,8 @@ std::string chance_reading(const json& r) {
   std::string text = "AD vs CN against chance (AUC 0.5), by each row's 95% interval. ";
   text += "Above chance (the whole interval above 0.5): " + (above.empty() ? std::string("none") : list(above)) + ". ";
   if (!below.empty()) text += "Below chance (the whole interval below 0.5): " + list(below) + ". ";
-  text += "Not told apart from chance (0.5 inside the interval): " + (inside.empty() ? std::string("none") : list(inside)) +
-          ". A row of the last kind may still be better than another; its interval says the test split is too "
+  text += "Not told apart from chance (0.5 inside the interval): " +
+          (inside.empty() ? std::string("none") : list(inside)) + ". A row of the last kind may still be better than another; its interval says the test split is too "
           "small to tell it from guessing.";
   return text;
 }

@@ -161,17 +161,18 @@ std::string chance_reading(const json& r) {
       if (value.is_object() && !value.contains("skipped"))
         classify(text_or(value, "description", name), "baselines." + name + ".");
   if (above.empty() && below.empty() && inside.empty()) return "";
-  auto list = [](const std::vector<std::string>& rows) {
+  auto list = [](const std::vector<std::string>& rows) {  // "a; b; c", or "none"
+    if (rows.empty()) return std::string("none");
     std::string s;
     for (size_t i = 0; i < rows.size(); ++i) s += (i ? "; " : "") + rows[i];
     return s;
   };
   std::string text = "AD vs CN against chance (AUC 0.5), by each row's 95% interval. ";
-  text += "Above chance (the whole interval above 0.5): " + (above.empty() ? std::string("none") : list(above)) + ". ";
+  text += "Above chance (the whole interval above 0.5): " + list(above) + ". ";
   if (!below.empty()) text += "Below chance (the whole interval below 0.5): " + list(below) + ". ";
-  text += "Not told apart from chance (0.5 inside the interval): " +
-          (inside.empty() ? std::string("none") : list(inside)) + ". A row of the last kind may still be better than another; its interval says the test split is too "
-          "small to tell it from guessing.";
+  text += "Not told apart from chance (0.5 inside the interval): " + list(inside) +
+          ". A row of the last kind may still be better than another; its interval says the test split is "
+          "too small to tell it from guessing.";
   return text;
 }
 

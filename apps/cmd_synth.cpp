@@ -1,5 +1,6 @@
 // ldae synth: generate the synthetic longitudinal cohort (images, manifest.csv with the
-// ground truth, overview.png) on the shipped MNI template (default), a template the user
+// ground truth, overview.png, and cohort.json, the record that lets `ldae evaluate` rebuild
+// each subject's ground truth) on the shipped MNI template (default), a template the user
 // passes, or the procedural phantom (--phantom).
 #include <cstdio>
 #include <iostream>
@@ -10,6 +11,7 @@
 
 #include "apps/command.h"
 #include "data/synth.h"
+#include "ldae/synth_cohort.h"
 
 namespace {
 
@@ -63,11 +65,13 @@ void run_synth(SynthArgs& a) {
   }
   std::fprintf(stderr, "anatomy: %s\n", a.phantom ? "procedural phantom" : a.options.t1.c_str());
   const ldae::data::SynthSummary s = ldae::data::generate_cohort(a.options);
+  ldae::stages::write_synth_cohort_record(a.options);
   std::printf("wrote %lld scans of %lld subjects (CN %lld, MCI %lld, AD %lld) in %.1f s\n",
               static_cast<long long>(s.scans), static_cast<long long>(a.options.subjects),
               static_cast<long long>(s.counts[0]), static_cast<long long>(s.counts[1]),
               static_cast<long long>(s.counts[2]), s.seconds);
   std::printf("manifest: %s\n", s.manifest.c_str());
+  std::printf("record (seed, grid, anatomy): %s/cohort.json\n", a.options.out_dir.c_str());
   if (s.auc_hippocampus > 0)
     std::printf("baseline AD vs CN AUC of the true volumes: hippocampi %.3f, ventricles %.3f\n", s.auc_hippocampus,
                 s.auc_ventricles);
@@ -76,7 +80,8 @@ void run_synth(SynthArgs& a) {
 void add_synth_command(CLI::App& app) {
   auto a = std::make_shared<SynthArgs>();
   CLI::App* sub = app.add_subcommand(
-      "synth", "Generate a synthetic longitudinal AD cohort with ground truth (NIfTI scans, manifest.csv, overview.png), "
+      "synth", "Generate a synthetic longitudinal AD cohort with ground truth (NIfTI scans, manifest.csv, overview.png, "
+      "cohort.json), "
       "on the shipped MNI ICBM152 2009a template unless --template/--gm/--wm or --phantom say otherwise");
   sub->add_option("--out", a->options.out_dir, "Output folder")->required();
   sub->add_option("--subjects", a->options.subjects, "Number of subjects")->check(CLI::Range(1, 100000))->capture_default_str();

@@ -10,6 +10,7 @@
 #include "ldae/latent_cache.h"
 #include "ldae/run/run_folder.h"
 #include "ldae/run/settings.h"
+#include "ldae/synth_cohort.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ae_settings.h"
 #include "ldae/train_ldm.h"
@@ -225,19 +226,16 @@ DemoResult run_demo(const DemoRequest& r) {
 
   std::vector<Step> steps;
   steps.push_back({"synth", "the synthetic cohort", [&] {
-                     ordered_json want = {{"preset", r.preset}, {"seed", r.seed}, {"subjects", cohort.subjects},
-                                          {"shape", cohort.shape}, {"visits", cohort.visits}};
-                     // Only a non-default mix is recorded (the cohorts written before it existed
-                     // used the default and stay valid).
-                     if (!mix_flag(cohort.mix).empty())
-                       want["diagnosis_mix"] = {cohort.mix.cn, cohort.mix.mci, cohort.mix.ad};
-                     const std::string marker = (out / "cohort" / "cohort.json").string();
-                     if (cohort_done(cohort, marker, want)) return false;
                      data::SynthOptions o = cohort;
-                     o.t1.clear();
                      const data::TemplateFiles t = data::shipped_template();
                      o.t1 = t.t1, o.gm = t.gm, o.wm = t.wm;
                      o.progress = r.progress;
+                     // The record `ldae synth` writes (ldae/synth_cohort.h), with the preset first.
+                     ordered_json want = {{"preset", r.preset}};
+                     const ordered_json record = synth_cohort_record(o);
+                     for (const auto& [key, value] : record.items()) want[key] = value;
+                     const std::string marker = (out / "cohort" / "cohort.json").string();
+                     if (cohort_done(cohort, marker, want)) return false;
                      data::generate_cohort(o);
                      run::write_json_atomic(marker, want);
                      return true;

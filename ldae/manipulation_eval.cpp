@@ -71,41 +71,6 @@ double mean_of(const std::vector<double>& v) {
 
 }  // namespace
 
-bool find_synthetic_cohort(const std::string& folder, SynthCohort* cohort, std::string* why) {
-  const fs::path marker = fs::path(folder) / "cohort.json";
-  std::error_code ec;
-  if (folder.empty() || !fs::is_regular_file(marker, ec)) {
-    *why = "the cohort is not a known synthetic one (no " + marker.string() +
-           ", which `ldae demo` writes), so there is no ground truth to measure the manipulation with";
-    return false;
-  }
-  const json c = run::read_json(marker.string());
-  if (!c.contains("seed") || !c["seed"].is_number_integer() || !c.contains("shape") || !c["shape"].is_array() ||
-      c["shape"].size() != 3) {
-    *why = marker.string() + " lacks the seed or a 3-size shape";
-    return false;
-  }
-  if (c.contains("diagnosis_mix")) {
-    const json& m = c["diagnosis_mix"];
-    if (!m.is_array() || m.size() != 3 || !m[0].is_number() || !m[1].is_number() || !m[2].is_number()) {
-      *why = marker.string() + ": diagnosis_mix is not three numbers (CN, MCI, AD)";
-      return false;
-    }
-    cohort->mix = {m[0].get<double>(), m[1].get<double>(), m[2].get<double>()};
-    try {
-      data::check_diagnosis_mix(cohort->mix);
-    } catch (const Error& e) {
-      *why = marker.string() + ": " + e.what();
-      return false;
-    }
-  }
-  cohort->folder = folder;
-  cohort->seed = c["seed"].get<uint64_t>();
-  cohort->shape = c["shape"].get<std::vector<int64_t>>();
-  cohort->spacing = 192.0 / static_cast<double>(cohort->shape[0]);
-  return true;
-}
-
 int64_t synth_subject_index(const std::string& id) {
   const bool ok = id.size() > 4 && id.rfind("sub-", 0) == 0 &&
                   std::all_of(id.begin() + 4, id.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -152,10 +117,9 @@ ordered_json evaluate_manipulation(infer::LdaeModel& model, const LatentCache& c
                             shape_str(model.image_shape)}};
   data::Anatomy anatomy;
   try {
-    const data::TemplateFiles t = data::shipped_template();
-    anatomy = data::template_anatomy(t.t1, t.gm, t.wm);
+    anatomy = synth_cohort_anatomy(cohort);
   } catch (const Error& e) {
-    return {{"skipped", std::string("the generator's template anatomy is not available: ") + e.what()}};
+    return {{"skipped", std::string("the generator's anatomy is not available: ") + e.what()}};
   }
   const data::Affine grid = data::synth_grid(anatomy, cohort.shape, cohort.spacing);
 

@@ -7,9 +7,10 @@
 // points to AD, so alpha > 0 is towards AD) and decoded from the subject's own x_T.
 //
 // Ground truth: the cohort was made by `ldae synth` / `ldae demo` (data/synth.h). Its
-// cohort.json (seed, shape) and the subject's index rebuild the subject's own ventricle and
-// hippocampus labels in its scan grid with the generator's functions (subject_warp, the
-// shipped template anatomy, synth_regions at the scan's session). The measures are the
+// cohort.json (ldae/synth_cohort.h: seed, grid, diagnosis mix, anatomy) and the subject's
+// index rebuild the subject's own ventricle and hippocampus labels in its scan grid with the
+// generator's functions (subject_warp, the cohort's anatomy, synth_regions at the scan's
+// session). The measures are the
 // label-weighted mean intensities of the decoded image in the two regions: AD enlarges the
 // ventricles (dark CSF grows: the ventricle-region intensity falls) and shrinks the
 // hippocampi (their region's intensity falls as CSF replaces grey matter). The same measures
@@ -22,25 +23,12 @@
 #include <string>
 
 #include "data/synth.h"
+#include "ldae/synth_cohort.h"
 #include "ldae/autoencoding.h"
 #include "ldae/latent_cache.h"
 #include "ldae/probe.h"
 
 namespace ldae::stages {
-
-// The synthetic cohort a manifest came from: its folder's cohort.json (written by `ldae demo`:
-// {"preset", "seed", "subjects", "shape", "visits"} and, when not the default, "diagnosis_mix").
-struct SynthCohort {
-  std::string folder;
-  uint64_t seed = 0;
-  Shape shape;          // (X, Y, Z)
-  double spacing = 0;   // mm: 192 / X, the generator's default
-  data::DiagnosisMix mix;  // the subjects' draws depend on it
-};
-
-// Reads FOLDER/cohort.json. Returns false and sets *why when it is missing or lacks the seed
-// or a 3-size shape (the cohort cannot be identified as a synthetic one).
-bool find_synthetic_cohort(const std::string& folder, SynthCohort* cohort, std::string* why);
 
 // The generator's subject index of an id: "sub-0001" -> 0. Throws ldae::Error otherwise.
 int64_t synth_subject_index(const std::string& id);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The data commands of `ldae` (synth, info, preprocess, figure) end to end on a tiny
 # synthetic cohort: good input succeeds (exit 0), bad input is refused with "error: ..."
-# (exit 1), wrong usage exits 2, and the same seed reproduces the cohort byte for byte.
+# (exit 1), wrong usage exits 2, and the same seed reproduces the cohort byte for byte;
+# synth writes cohort.json, the record of how the cohort was drawn.
 # synth runs on the template shipped in data/template/ unless told --phantom; batch
 # preprocessing names outputs by subject and session and refuses collisions.
 # Usage: test_data_cli.sh /path/to/ldae
@@ -22,6 +23,17 @@ if ! diff -r -q "$WORK/c" "$WORK/c2" > /dev/null; then
 fi
 expect 0 "anatomy: .*data/template/mni_icbm152_2009a_t1_2mm.nii.gz" synth --out "$WORK/c4" --subjects 1 --shape 16,20,16 --visits 0 --no-overview
 expect 0 "anatomy: procedural phantom" synth --out "$WORK/c5" --subjects 1 --shape 16,20,16 --visits 0 --phantom
+# cohort.json, the record `ldae evaluate` rebuilds the ground truth from: the defaults record only
+# seed, subjects, shape and visits; the phantom is named.
+want='{"seed":3,"subjects":2,"shape":[32,40,32],"visits":[0,6,12,24]}'
+if [ "$(tr -d ' \n' < "$WORK/c/cohort.json")" != "$want" ]; then
+  echo "FAIL: cohort.json of the default cohort is not $want"
+  failures=$((failures + 1))
+fi
+if ! grep -q '"anatomy": "phantom"' "$WORK/c5/cohort.json"; then
+  echo "FAIL: the phantom cohort's cohort.json does not name the phantom"
+  failures=$((failures + 1))
+fi
 expect 2 "excludes" synth --out "$WORK/c6" --phantom --template "$scan"
 expect 1 "^error: synth: a template needs all three files" synth --out "$WORK/c7" --template "$scan"
 expect 1 "^error: synth: visits must be increasing" synth --out "$WORK/c3" --visits 6,0

@@ -8,6 +8,8 @@
 #     (timings aside): same seed, same thread count, same numbers;
 #   - the image-space DAE baseline (on by default at tiny) is trained next to the other runs and
 #     evaluated with the same probes (baselines.image_dae);
+#   - the commands the report prints, run one by one, reproduce features.csv and results.json
+#     (timings aside), the manipulation's ground truth included (cohort.json from `ldae synth`);
 #   - --help works and a bad preset is a usage error.
 # Usage: test_demo.sh /path/to/ldae
 set -u
@@ -143,6 +145,40 @@ expect 0 'demo finished' demo --preset tiny --seed 5 --out "$WORK/b" --quiet
 without_timing "$WORK/b/results.json" | sed "s|$WORK/b|$WORK/a|g" > "$WORK/b.json"
 cmp -s "$WORK/a1.json" "$WORK/b.json" && ok "same seed in another folder: same results.json (timings aside)" \
   || { fail "same seed gave another results.json"; diff "$WORK/a1.json" "$WORK/b.json" | head -20; }
+
+# The report's "How to reproduce" commands (results.json "commands", the `ldae demo` line aside),
+# run one by one in another folder, give the same features.csv and results.json (timings, speed
+# and the commands list aside; the folder renamed).
+C="$WORK/c"
+python3 - "$A/results.json" "$A" "$C" > "$WORK/commands.txt" <<'PY'
+import json, sys
+for c in json.load(open(sys.argv[1]))["commands"]:
+    if not c.startswith("ldae demo "):
+        print(c.replace(sys.argv[2], sys.argv[3]))
+PY
+[ "$(wc -l < "$WORK/commands.txt")" -ge 6 ] && ok "results.json prints the stage commands" \
+  || fail "results.json has fewer than 6 stage commands"
+while read -r line; do
+  read -r -a words <<< "$line"  # the temporary folder's paths hold no spaces
+  "$LDAE" "${words[@]:1}" < /dev/null > "$WORK/step.log" 2>&1 \
+    || { fail "printed command failed: $line"; tail -5 "$WORK/step.log"; }
+done < "$WORK/commands.txt"
+cmp -s "$A/features.csv" "$C/features.csv" && ok "printed commands: same features.csv" \
+  || fail "the printed commands gave another features.csv"
+python3 - "$A/results.json" "$C/results.json" "$A" "$C" <<'PY' && ok "printed commands: same results.json (timings aside)" \
+  || fail "the printed commands gave another results.json"
+import json, sys
+def load(path, folder):
+    r = json.load(open(path))
+    for key in ("timing", "speed", "commands"):
+        r.pop(key, None)
+    return json.dumps(r, sort_keys=True).replace(folder, "FOLDER")
+a, c = load(sys.argv[1], sys.argv[3]), load(sys.argv[2], sys.argv[4])
+if a != c:
+    ka, kc = json.loads(a), json.loads(c)
+    print("differ:", [k for k in sorted(set(ka) | set(kc)) if ka.get(k) != kc.get(k)])
+sys.exit(0 if a == c else 1)
+PY
 
 if [ "${failures:-0}" -ne 0 ]; then
   echo "$failures failure(s)"

@@ -31,8 +31,8 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
   std::vector<int64_t> values;
   std::stringstream ss(text);
   std::string item;
-  const std::string expect = count ? std::to_string(count) + " comma-separated positive integers"
-                                   : "comma-separated integers";
+  const std::string kind = allow_zero ? "integers >= 0" : "positive integers";
+  const std::string expect = (count ? std::to_string(count) + " " : std::string()) + "comma-separated " + kind;
   while (std::getline(ss, item, ',')) {
     size_t used = 0;
     long long v = 0;

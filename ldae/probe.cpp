@@ -275,6 +275,13 @@ ProbeTasks split_probe_tasks(const FeatureTable& table, const std::string& op, c
   tasks.val_has_both_classes = count_class(cls.val, "AD") > 0 && count_class(cls.val, "CN") > 0;
   tasks.test_ad = count_class(cls.test, "AD");
   tasks.test_cn = count_class(cls.test, "CN");
+  std::set<std::string> ad_subjects, cn_subjects;
+  for (size_t r : cls.test) {
+    if (table.diagnosis[r] == "AD") ad_subjects.insert(table.subject[r]);
+    if (table.diagnosis[r] == "CN") cn_subjects.insert(table.subject[r]);
+  }
+  tasks.test_ad_subjects = static_cast<int64_t>(ad_subjects.size());
+  tasks.test_cn_subjects = static_cast<int64_t>(cn_subjects.size());
   return tasks;
 }
 
@@ -436,6 +443,8 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   ct["subjects"] = count_subjects(table, cls.test);
   ct["AD"] = tasks.test_ad;
   ct["CN"] = tasks.test_cn;
+  ct["AD_subjects"] = tasks.test_ad_subjects;
+  ct["CN_subjects"] = tasks.test_cn_subjects;
   const std::vector<double> cls_values = {bm.auc, bm.accuracy, bm.precision, bm.recall, bm.specificity, bm.f1, bm.mcc};
   for (size_t k = 0; k < cls_names.size(); ++k) ct[cls_names[k]] = cls_values[k];
   ct["confusion"] = json{{"tp", bm.confusion.tp}, {"fp", bm.confusion.fp}, {"tn", bm.confusion.tn}, {"fn", bm.confusion.fn}};

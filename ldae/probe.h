@@ -77,6 +77,7 @@ struct ProbeTasks {
   double age_min = 0, age_max = 0;  // over the train scans with an age
   bool val_has_both_classes = false;  // the val split has AD and CN scans: model selection on val
   int64_t test_ad = 0, test_cn = 0;   // AD and CN scans in the test split
+  int64_t test_ad_subjects = 0, test_cn_subjects = 0;  // their subjects
 };
 
 // Splits `table` by its split column into the AD-vs-CN and the age task, and throws

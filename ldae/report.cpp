@@ -4,8 +4,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 
+#include "ldae/report_claims.h"
+#include "ldae/report_values.h"
 #include "tensor/error.h"
 
 namespace ldae::report {
@@ -39,44 +42,6 @@ const json& paper_numbers() {
 }
 
 namespace {
-
-// The value at a dotted path ("probe.ad_vs_cn.auc"), or nullptr.
-const json* at_path(const json& root, const std::string& path) {
-  const json* node = &root;
-  size_t start = 0;
-  while (start <= path.size()) {
-    const size_t dot = path.find('.', start);
-    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!node->is_object() || !node->contains(key)) return nullptr;
-    node = &(*node)[key];
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return node;
-}
-
-// A number with `digits` decimals, "–" when absent or not a number.
-std::string number(const json& root, const std::string& path, int digits = 3) {
-  const json* v = at_path(root, path);
-  if (!v || !v->is_number()) return "–";
-  const double x = v->get<double>();
-  if (!std::isfinite(x)) return "nan";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
-  return buf;
-}
-
-// "0.912 [0.850, 0.960]" when an interval `<path>_ci` exists.
-std::string with_interval(const json& root, const std::string& path, int digits = 3) {
-  std::string s = number(root, path, digits);
-  const json* ci = at_path(root, path + "_ci");
-  if (s != "–" && ci && ci->is_array() && ci->size() == 2 && (*ci)[0].is_number() && (*ci)[1].is_number()) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, " [%.*f, %.*f]", digits, (*ci)[0].get<double>(), digits, (*ci)[1].get<double>());
-    s += buf;
-  }
-  return s;
-}
 
 // A part that was not measured: {"skipped": "why"}. Returns the reason or "".
 std::string skipped(const json& root, const std::string& part) {
@@ -144,6 +109,8 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
 // with an AUC and a 2-number interval count. Empty when there are none. The test split decides
 // how wide the intervals are: with a few AD subjects even a strong measure may not clear 0.5.
 std::string chance_reading(const json& r) {
+  if (const std::string few = too_few_subjects(r, "probe."); !few.empty())
+    return "AD vs CN against chance (AUC 0.5): the intervals are not read: " + few + ".";
   std::vector<std::string> above, below, inside;
   auto classify = [&](const std::string& label, const std::string& base) {
     const json* auc = at_path(r, base + "ad_vs_cn.auc");
@@ -270,6 +237,43 @@ void speed_section(Document& doc, const json& r) {
   doc.paragraph(how);
 }
 
+// The wall times in the order the pipeline runs them (the evaluation's parts after the
+// stages, under evaluate_s, which holds them), any other key after those, then the total:
+// the stages plus evaluate_s.
+std::vector<std::vector<std::string>> timing_rows(const json& r, const json& timing) {
+  const std::vector<std::string> order = {"synth_s",
+                                          "train_ae_s",
+                                          "cache_latents_s",
+                                          "train_ldm_s",
+                                          "train_repr_s",
+                                          "image_dae_cache_s",
+                                          "image_dae_train_ldm_s",
+                                          "image_dae_train_repr_s",
+                                          "evaluate_s",
+                                          "evaluate_features_s",
+                                          "evaluate_reconstruction_s",
+                                          "evaluate_probes_s",
+                                          "evaluate_supervised_s",
+                                          "evaluate_image_dae_s",
+                                          "evaluate_manipulation_s",
+                                          "evaluate_interpolation_s",
+                                          "evaluate_speed_s"};
+  std::vector<std::string> keys;
+  for (const std::string& k : order)
+    if (timing.contains(k)) keys.push_back(k);
+  for (const auto& [k, v] : timing.items())
+    if (std::find(order.begin(), order.end(), k) == order.end()) keys.push_back(k);
+  std::vector<std::vector<std::string>> rows = {{"stage", "seconds"}};
+  double total = 0;
+  for (const std::string& k : keys) {
+    const bool part = k.rfind("evaluate_", 0) == 0 && k != "evaluate_s";  // a part of evaluate_s
+    rows.push_back({part ? "  of which " + k : k, number(r, "timing." + k, 1)});
+    if (!part && timing[k].is_number()) total += timing[k].get<double>();
+  }
+  rows.push_back({"total (stages and evaluation)", fixed(total, 1)});
+  return rows;
+}
+
 }  // namespace
 
 Document build_report(const json& r) {
@@ -286,6 +290,12 @@ Document build_report(const json& r) {
     const json& first = (*figs)[0];
     doc.figure(first.value("path", ""), first.value("caption", ""));
   }
+  doc.heading("The paper's relations on this run");
+  doc.paragraph(
+      "Each row is a relation the published LDAE reports (ldae-reference 7.7, 8), read on this run's numbers by the "
+      "rule beside it (ldae/report_claims.h). `not resolved`: the bootstrap intervals leave it open, the test split "
+      "is too small to tell; `not measured`: the part was skipped. The sections below hold the details.");
+  doc.table(claims_table(r), /*numeric=*/false);
   reconstruction_section(doc, r, paper);
   probe_section(doc, r, paper);
   generic_section(doc, r, "manipulation", "Manipulation along the AD direction");
@@ -294,9 +304,7 @@ Document build_report(const json& r) {
 
   doc.heading("Wall time per stage");
   if (const json* t = at_path(r, "timing"); t && t->is_object() && !t->empty()) {
-    std::vector<std::vector<std::string>> rows = {{"stage", "seconds"}};
-    for (const auto& [k, v] : t->items()) rows.push_back({k, number(r, "timing." + k, 1)});
-    doc.table(rows);
+    doc.table(timing_rows(r, *t));
   } else {
     doc.paragraph("Not recorded.");
   }

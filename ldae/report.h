@@ -8,7 +8,8 @@
 //   cohort {subjects, scans, split {train, val, test}}
 //   vae {ssim, mse, scans}                             test split, decode(mu) vs input
 //   ldae {encoded {"<S>": {ssim, mse, scans}}, semantic_only {"<S>": {..}}, unconditional {"<S>": {..}}}
-//   probe {ad_vs_cn {auc, acc, precision, recall, f1, mcc, <name>_ci [lo, hi]}, age {mae, rmse, ..._ci}}
+//   probe {ad_vs_cn {auc, acc, precision, recall, f1, mcc, <name>_ci [lo, hi], test_scans, test_subjects,
+//          test_subjects_AD, test_subjects_CN}, age {mae, rmse, ..._ci}}
 //   baselines {"<name>": {description, ad_vs_cn {..}, age {..}}}   (mean_age: age only, the floor)
 //   manipulation {..}, interpolation {..}
 //   speed {summary, method, note, weights, machine {cpu, threads}, image_shape, latent_shape,

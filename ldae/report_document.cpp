@@ -21,10 +21,11 @@ void Document::paragraph(const std::string& text) {
   blocks_.push_back(b);
 }
 
-void Document::table(std::vector<std::vector<std::string>> rows) {
+void Document::table(std::vector<std::vector<std::string>> rows, bool numeric) {
   Block b;
   b.kind = Block::Kind::Table;
   b.rows = std::move(rows);
+  b.numeric = numeric;
   blocks_.push_back(b);
 }
 
@@ -103,7 +104,7 @@ std::string Document::markdown() const {
           md << '\n';
           if (r == 0) {
             md << '|';
-            for (size_t c = 0; c < b.rows[0].size(); ++c) md << (c == 0 ? "---|" : "---:|");
+            for (size_t c = 0; c < b.rows[0].size(); ++c) md << (c == 0 || !b.numeric ? "---|" : "---:|");
             md << '\n';
           }
         }
@@ -120,7 +121,8 @@ std::string Document::html(const std::string& title, const std::string& folder) 
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << html_escape(title)
     << "</title>\n<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.4}"
        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.25em .6em}"
-       "td:not(:first-child){text-align:right}th{background:#eee}img{max-width:100%}"
+       "td:not(:first-child){text-align:right}table.text td{text-align:left;vertical-align:top}"
+       "th{background:#eee}img{max-width:100%}"
        "pre{background:#f4f4f4;padding:.6em;overflow-x:auto}figcaption{font-style:italic}</style>\n"
        "</head><body>\n";
   for (const Block& b : blocks_) {
@@ -149,7 +151,7 @@ std::string Document::html(const std::string& title, const std::string& folder) 
       }
       case Block::Kind::Table: {
         if (b.rows.empty()) break;
-        h << "<table>\n";
+        h << (b.numeric ? "<table>\n" : "<table class=\"text\">\n");
         for (size_t r = 0; r < b.rows.size(); ++r) {
           h << "<tr>";
           for (const auto& cell : b.rows[r])

@@ -14,6 +14,7 @@ struct Block {
   int level = 2;                                // Heading: 1, 2, 3
   std::string text;                             // Heading, Paragraph, Code: the text; Figure: the caption
   std::vector<std::vector<std::string>> rows;   // Table: rows[0] is the header
+  bool numeric = true;                          // Table: columns after the first right-aligned (numbers)
   std::string path;                             // Figure: the PNG, relative to the report's folder
 };
 
@@ -22,7 +23,9 @@ class Document {
   void heading(const std::string& text, int level = 2);
   // Paragraph text may use `code` and **bold** (rendered in both formats).
   void paragraph(const std::string& text);
-  void table(std::vector<std::vector<std::string>> rows);
+  // A table, rows[0] the header. `numeric`: the columns after the first hold numbers and are
+  // right-aligned; else every column is text, left-aligned.
+  void table(std::vector<std::vector<std::string>> rows, bool numeric = true);
   void figure(const std::string& relative_png, const std::string& caption);
   void code(const std::string& text);
 

@@ -394,6 +394,8 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
   ct["subjects"] = count_subjects(t, cls.test);
   ct["AD"] = tasks.test_ad;
   ct["CN"] = tasks.test_cn;
+  ct["AD_subjects"] = tasks.test_ad_subjects;
+  ct["CN_subjects"] = tasks.test_cn_subjects;
   const std::vector<double> cls_values = {bm.auc, bm.accuracy, bm.precision, bm.recall, bm.specificity, bm.f1, bm.mcc};
   for (size_t k = 0; k < cls_names.size(); ++k) ct[cls_names[k]] = cls_values[k];
   ct["confusion"] = json{{"tp", bm.confusion.tp}, {"fp", bm.confusion.fp}, {"tn", bm.confusion.tn}, {"fn", bm.confusion.fn}};

@@ -10,6 +10,8 @@
 #     evaluated with the same probes (baselines.image_dae);
 #   - the commands the report prints, run one by one, reproduce features.csv and results.json
 #     (timings aside), the manipulation's ground truth included (cohort.json from `ldae synth`);
+#   - `ldae report` rebuilds the same report.md from results.json, which leads with the paper's
+#     relations;
 #   - --help works and a bad preset is a usage error.
 # Usage: test_demo.sh /path/to/ldae
 set -u
@@ -132,6 +134,16 @@ for steps in (10, 20, 50, 100):
 sys.exit(0 if ok else 1)
 PY
 grep -q 'data:image/png;base64,' "$A/report.html" && ok "report.html embeds the figures" || fail "report.html has no figure"
+
+# `ldae report DIR` rebuilds the same report from results.json alone; a folder without one is refused.
+cp "$A/report.md" "$WORK/report_by_demo.md"
+expect 0 'written from' report "$A"
+cmp -s "$A/report.md" "$WORK/report_by_demo.md" && ok "ldae report: the same report.md from results.json" \
+  || { fail "ldae report wrote another report.md"; diff "$A/report.md" "$WORK/report_by_demo.md" | head -10; }
+grep -q "## The paper's relations on this run" "$A/report.md" && ok "report.md has the relations table" \
+  || fail "report.md lacks the relations table"
+expect 1 'error: report: cannot open' report "$WORK/no_such_folder"
+expect 2 'required' report
 
 without_timing "$A/results.json" > "$WORK/a1.json"
 expect 0 'demo finished' demo --preset tiny --seed 5 --out "$A" --quiet

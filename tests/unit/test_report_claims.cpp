@@ -1,0 +1,186 @@
+// The report's table of the paper's relations (ldae/report_claims.h): each rule read on a
+// results.json where it holds, where it does not, where the intervals leave it open, where
+// the test split has too few AD or CN subjects to read an interval, and where the part is
+// missing; the course demo's own numbers read as the note says; the wall
+// times in pipeline order with their total.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "ldae/report.h"
+#include "ldae/report_claims.h"
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using ldae::report::claims_table;
+
+// The reading of the row whose relation starts with `relation` ("" when there is none).
+std::string reading(const json& results, const std::string& relation) {
+  for (const auto& row : claims_table(results))
+    if (row[0].rfind(relation, 0) == 0) return row[4];
+  return "";
+}
+
+// The "this run" cell of that row.
+std::string ours(const json& results, const std::string& relation) {
+  for (const auto& row : claims_table(results))
+    if (row[0].rfind(relation, 0) == 0) return row[2];
+  return "";
+}
+
+json reconstructions(double encoded10, double encoded100, double semantic100, double unconditional100) {
+  return {{"encoded", {{"10", {{"ssim", encoded10}, {"scans", 8}}}, {"100", {{"ssim", encoded100}, {"scans", 1}}}}},
+          {"semantic_only", {{"10", {{"ssim", semantic100 - 0.05}}}, {"100", {{"ssim", semantic100}}}}},
+          {"unconditional", {{"10", {{"ssim", unconditional100}}}, {"100", {{"ssim", unconditional100}}}}}};
+}
+
+json manipulation(bool ventricle_ok, bool hippocampus_ok) {
+  return {{"per_alpha",
+           {{{"alpha", -2.0}, {"ventricle_change", 0.001}, {"hippocampus_change", 0.001}},
+            {{"alpha", 2.0}, {"ventricle_change", -0.002}, {"hippocampus_change", -0.0005}}}},
+          {"calibration", {{"ad_minus_cn_baseline", {{"ventricle", -0.01}, {"hippocampus", -0.001}}}}},
+          {"checks",
+           {{"ventricle_measurable", true},
+            {"ventricle_disease_direction", ventricle_ok},
+            {"ventricle_monotone_in_alpha", true},
+            {"hippocampus_measurable", true},
+            {"hippocampus_disease_direction", hippocampus_ok},
+            {"hippocampus_monotone_in_alpha", true}}}};
+}
+
+// A run where every relation holds.
+json all_hold() {
+  return {{"vae", {{"ssim", 0.95}, {"scans", 40}}},
+          {"ldae", reconstructions(0.945, 0.952, 0.9, 0.3)},
+          {"probe",
+           {{"ad_vs_cn", {{"auc", 0.9}, {"auc_ci", {0.8, 0.97}}, {"test_subjects", 60}}},
+            {"age", {{"mae", 3.0}, {"mae_ci", {2.5, 3.5}}}}}},
+          {"baselines",
+           {{"image_dae", {{"ad_vs_cn", {{"auc", 0.7}, {"auc_ci", {0.6, 0.78}}}}}},
+            {"oracle_hippocampus", {{"ad_vs_cn", {{"auc", 0.8}, {"auc_ci", {0.7, 0.9}}}}}},
+            {"mean_age", {{"age", {{"mae", 5.0}}}}}}},
+          {"manipulation", manipulation(true, true)},
+          {"interpolation", {{"by_gap", {{"12", {{"ldae_vs_autoencoder", {{"ssim", 0.96}}}}}}}}},
+          {"speed", {{"ratio_per_step", 30.0}, {"per_volume", {{"10", {{"ratio", 21.0}}}, {"100", {{"ratio", 28.0}}}}}}}};
+}
+
+TEST(ReportClaims, EveryRuleHoldsOnARunThatMeetsIt) {
+  const auto table = claims_table(all_hold());
+  ASSERT_EQ(table.size(), 10u);  // header + nine relations
+  EXPECT_EQ(table[0], (std::vector<std::string>{"relation in the paper", "paper", "this run", "rule", "reading"}));
+  for (size_t i = 1; i < table.size(); ++i) EXPECT_EQ(table[i][4].rfind("holds", 0), 0u) << table[i][0] << ": " << table[i][4];
+  EXPECT_EQ(reading(all_hold(), "reconstruction from the encoded"), "holds at every step count");
+  EXPECT_EQ(reading(all_hold(), "moving y_sem"), "holds for both regions");
+  // The paper's side comes from paper_numbers().
+  EXPECT_EQ(table[4][1], "AUC 0.895");
+  EXPECT_NE(table[2][1].find("0.869 / 0.962 = 0.90"), std::string::npos) << table[2][1];
+  EXPECT_NE(ours(all_hold(), "moving y_sem").find("at alpha +2: ventricle -0.0020 (real AD - CN -0.0100: 20 % of it)"),
+            std::string::npos)
+      << ours(all_hold(), "moving y_sem");
+}
+
+TEST(ReportClaims, TheCourseDemosNumbersReadAsMeasured) {
+  // Seed 0 course demo of 174a7f6 (docs/results.md), rounded.
+  json r = all_hold();
+  r["vae"] = {{"ssim", 0.702}, {"scans", 40}};
+  r["ldae"] = {{"encoded", {{"10", {{"ssim", 0.504}}}, {"50", {{"ssim", 0.704}}}, {"100", {{"ssim", 0.714}}}}},
+               {"semantic_only", {{"10", {{"ssim", 0.209}}}, {"100", {{"ssim", 0.265}}}}},
+               {"unconditional", {{"10", {{"ssim", 0.049}}}, {"100", {{"ssim", 0.069}}}}}};
+  r["probe"] = {{"ad_vs_cn", {{"auc", 0.366}, {"auc_ci", {0.147, 0.594}}, {"test_subjects", 27}, {"test_subjects_AD", 10},
+                              {"test_subjects_CN", 17}}},
+                {"age", {{"mae", 5.21}, {"mae_ci", {4.25, 6.32}}}}};
+  r["baselines"] = {{"image_dae", {{"skipped", "not trained by this demo"}}},
+                    {"oracle_hippocampus", {{"ad_vs_cn", {{"auc", 0.735}, {"auc_ci", {0.48, 0.958}}}}}},
+                    {"mean_age", {{"age", {{"mae", 5.207}}}}}};
+  r["manipulation"] = manipulation(true, false);
+  r["interpolation"] = {{"by_gap", {{"12", {{"ldae_vs_autoencoder", {{"ssim", 0.898}}}}},
+                                    {"24", {{"ldae_vs_autoencoder", {{"ssim", 0.898}}}}}}}};
+  EXPECT_EQ(reading(r, "reconstruction from the encoded"), "holds at 50, 100 steps; does not hold at 10");
+  EXPECT_EQ(reading(r, "y_sem alone keeps"), "does not hold");
+  EXPECT_EQ(reading(r, "y_sem carries"), "holds at every step count");
+  EXPECT_EQ(reading(r, "AD vs CN from y_sem"),
+            "not resolved: the interval holds 0.5; so does the oracle's (true hippocampal volume, 0.735 [0.480, "
+            "0.958]): this test split is too small to tell");
+  EXPECT_EQ(reading(r, "y_sem above the image-space DAE"), "not measured: image-space DAE not trained by this demo");
+  EXPECT_EQ(ours(r, "AD vs CN from y_sem"), "AUC 0.366 [0.147, 0.594] (10 AD and 17 CN test subjects)");
+  EXPECT_EQ(reading(r, "age from y_sem"), "does not hold: no better than the mean training age");
+  EXPECT_EQ(reading(r, "moving y_sem"), "holds for the ventricle region only");
+  EXPECT_EQ(reading(r, "interpolated visits"), "does not hold (12, 24 months)");
+}
+
+TEST(ReportClaims, IntervalsDecideBelowChanceOverlapAndUnresolvedAge) {
+  json r = all_hold();
+  r["probe"]["ad_vs_cn"]["auc"] = 0.3;
+  r["probe"]["ad_vs_cn"]["auc_ci"] = {0.2, 0.45};
+  EXPECT_EQ(reading(r, "AD vs CN from y_sem"), "does not hold: below chance");
+  EXPECT_EQ(reading(r, "y_sem above the image-space DAE"), "does not hold: the image-space DAE is higher");
+  r["probe"]["ad_vs_cn"]["auc_ci"] = {0.45, 0.75};
+  EXPECT_EQ(reading(r, "y_sem above the image-space DAE"), "not resolved: the intervals overlap");
+  EXPECT_EQ(reading(r, "AD vs CN from y_sem").rfind("not resolved: the interval holds 0.5; the oracle's", 0), 0u);
+  r["probe"]["age"]["mae_ci"] = {2.5, 5.5};  // MAE 3.0 below the constant's 5.0, the interval not
+  EXPECT_EQ(reading(r, "age from y_sem"), "not resolved: the interval reaches the constant's MAE");
+  r["speed"]["per_volume"]["10"]["ratio"] = 12.0;
+  EXPECT_EQ(reading(r, "LDAE inference"), "does not hold at 10 steps");
+  r["ldae"] = reconstructions(0.90, 0.93, 0.2, 0.3);  // y_sem only below the unconditional model
+  EXPECT_EQ(reading(r, "reconstruction from the encoded"), "does not hold at any step count");
+  EXPECT_EQ(reading(r, "y_sem carries"), "does not hold at 10, 100 steps");
+  r["manipulation"] = manipulation(false, false);
+  EXPECT_EQ(reading(r, "moving y_sem"), "does not hold for either region");
+}
+
+TEST(ReportClaims, TooFewTestSubjectsLeaveTheAucIntervalsUnread) {
+  // The tiny demo's split: one AD and one CN test subject give the point interval [1, 1].
+  json r = all_hold();
+  r["probe"]["ad_vs_cn"] = {{"auc", 1.0}, {"auc_ci", {1.0, 1.0}}, {"test_subjects", 2}, {"test_subjects_AD", 1},
+                            {"test_subjects_CN", 1}};
+  const std::string few = "not resolved: only 1 AD and 1 CN test subjects (fewer than 5 of a class: too few to read "
+                          "an interval)";
+  EXPECT_EQ(reading(r, "AD vs CN from y_sem"), few);
+  EXPECT_EQ(reading(r, "y_sem above the image-space DAE"), few);
+  EXPECT_EQ(ours(r, "AD vs CN from y_sem"), "AUC 1.000 [1.000, 1.000] (1 AD and 1 CN test subjects)");
+  const std::string md = ldae::report::build_report(r).markdown();
+  EXPECT_NE(md.find("AD vs CN against chance (AUC 0.5): the intervals are not read: only 1 AD"), std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("Above chance"), std::string::npos) << md;
+  // Five of each are enough; without the per-class counts (older results.json) ten in all.
+  r["probe"]["ad_vs_cn"]["test_subjects_AD"] = 5;
+  r["probe"]["ad_vs_cn"]["test_subjects_CN"] = 5;
+  EXPECT_EQ(reading(r, "AD vs CN from y_sem"), "holds");
+  r["probe"]["ad_vs_cn"].erase("test_subjects_AD");
+  r["probe"]["ad_vs_cn"].erase("test_subjects_CN");
+  EXPECT_EQ(reading(r, "AD vs CN from y_sem").rfind("not resolved: only 2 AD and CN test subjects (fewer than 10", 0),
+            0u);
+  r["probe"]["ad_vs_cn"]["test_subjects"] = 10;
+  EXPECT_EQ(reading(r, "AD vs CN from y_sem"), "holds");
+}
+
+TEST(ReportClaims, MissingOrSkippedPartsAreNotMeasured) {
+  const auto table = claims_table(json::object());
+  ASSERT_EQ(table.size(), 10u);
+  for (size_t i = 1; i < table.size(); ++i) {
+    EXPECT_EQ(table[i][4].rfind("not measured: ", 0), 0u) << table[i][0] << ": " << table[i][4];
+    EXPECT_EQ(table[i][2], "–") << table[i][0];
+  }
+  json r = all_hold();
+  r["manipulation"] = {{"skipped", "no cohort.json"}};
+  EXPECT_EQ(reading(r, "moving y_sem"), "not measured: no cohort.json");
+}
+
+TEST(ReportClaims, TheReportLeadsWithTheTableAndTimesTheStagesInOrder) {
+  json r = all_hold();
+  r["timing"] = {{"evaluate_probes_s", 3.0}, {"train_ae_s", 10.0}, {"evaluate_s", 5.0}, {"synth_s", 1.0}};
+  const std::string md = ldae::report::build_report(r).markdown();
+  const size_t claims = md.find("## The paper's relations on this run");
+  ASSERT_NE(claims, std::string::npos) << md;
+  EXPECT_LT(claims, md.find("## Reconstruction"));
+  EXPECT_NE(md.find("| relation in the paper | paper | this run | rule | reading |\n|---|---|---|---|---|"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| synth_s | 1.0 |\n| train_ae_s | 10.0 |\n| evaluate_s | 5.0 |\n|   of which evaluate_probes_s | "
+                    "3.0 |\n| total (stages and evaluation) | 16.0 |"),
+            std::string::npos)
+      << md;
+}
+
+}  // namespace

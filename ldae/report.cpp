@@ -171,7 +171,7 @@ void probe_section(Document& doc, const json& r, const json& paper) {
   if (b && b->is_object())
     for (const auto& [name, value] : b->items()) {
       if (value.is_object() && value.contains("skipped")) {
-        rows.push_back({name + " (ours): " + value["skipped"].get<std::string>(), "–", "–", "–", "–", "–", "–", "–",
+        rows.push_back({name + " (ours): " + text_or(value, "skipped", "skipped"), "–", "–", "–", "–", "–", "–", "–",
                         "–"});
       } else {
         add(text_or(value, "description", name) + " (ours)", r, "baselines." + name + ".");
@@ -182,8 +182,8 @@ void probe_section(Document& doc, const json& r, const json& paper) {
     if (!b || !b->is_object() || !b->contains(name)) add(label, paper, "baselines." + name + ".");
   doc.table(rows);
   if (const std::string reading = chance_reading(r); !reading.empty()) doc.paragraph(reading);
-  if (const json* spread = at_path(r, "y_sem_spread"); spread && spread->contains("summary"))
-    doc.paragraph((*spread)["summary"].get<std::string>());
+  if (const json* spread = at_path(r, "y_sem_spread.summary"); spread && spread->is_string())
+    doc.paragraph(spread->get<std::string>());
 }
 
 void generic_section(Document& doc, const json& r, const std::string& part, const std::string& title) {
@@ -237,6 +237,18 @@ void speed_section(Document& doc, const json& r) {
   doc.paragraph(how);
 }
 
+// results.json's figures as (path, caption): the entries that name a path (a string); a
+// caption that is not a string is left empty.
+std::vector<std::pair<std::string, std::string>> figure_list(const json& r) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (const json* figs = at_path(r, "figures"); figs && figs->is_array())
+    for (const json& f : *figs)
+      if (f.is_object() && f.contains("path") && f["path"].is_string())
+        out.emplace_back(f["path"].get<std::string>(),
+                         f.contains("caption") && f["caption"].is_string() ? f["caption"].get<std::string>() : "");
+  return out;
+}
+
 // The wall times in the order the pipeline runs them (the evaluation's parts after the
 // stages, under evaluate_s, which holds them), any other key after those, then the total:
 // the stages plus evaluate_s.
@@ -286,10 +298,8 @@ Document build_report(const json& r) {
                 text_or(r, "cohort.scans", "?") + " scans (split by subject: " + text_or(r, "cohort.split.train", "?") +
                 " train / " + text_or(r, "cohort.split.val", "?") + " val / " + text_or(r, "cohort.split.test", "?") +
                 " test scans). Every number below is read from `results.json`, written by the program in this run.");
-  if (const json* figs = at_path(r, "figures"); figs && figs->is_array() && !figs->empty()) {
-    const json& first = (*figs)[0];
-    doc.figure(first.value("path", ""), first.value("caption", ""));
-  }
+  const std::vector<std::pair<std::string, std::string>> figures = figure_list(r);
+  if (!figures.empty()) doc.figure(figures[0].first, figures[0].second);
   doc.heading("The paper's relations on this run");
   doc.paragraph(
       "Each row is a relation the published LDAE reports (ldae-reference 7.7, 8), read on this run's numbers by the "
@@ -308,9 +318,9 @@ Document build_report(const json& r) {
   } else {
     doc.paragraph("Not recorded.");
   }
-  if (const json* figs = at_path(r, "figures"); figs && figs->is_array() && figs->size() > 1) {
+  if (figures.size() > 1) {
     doc.heading("Figures");
-    for (size_t i = 1; i < figs->size(); ++i) doc.figure((*figs)[i].value("path", ""), (*figs)[i].value("caption", ""));
+    for (size_t i = 1; i < figures.size(); ++i) doc.figure(figures[i].first, figures[i].second);
   }
   doc.heading("How to reproduce");
   if (const json* c = at_path(r, "commands"); c && c->is_array()) {

@@ -2,7 +2,8 @@
 // results.json where it holds, where it does not, where the intervals leave it open, where
 // the test split has too few AD or CN subjects to read an interval, and where the part is
 // missing; the course demo's own numbers read as the note says; the wall
-// times in pipeline order with their total.
+// times in pipeline order with their total; and a report from any value at any place of
+// results.json (what `ldae report` may be handed).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -184,3 +185,66 @@ TEST(ReportClaims, TheReportLeadsWithTheTableAndTimesTheStagesInOrder) {
 }
 
 }  // namespace
+
+namespace {
+
+// Every JSON pointer below `node` ("" for the root itself).
+void pointers(const json& node, const std::string& at, std::vector<std::string>* out) {
+  out->push_back(at);
+  if (node.is_object())
+    for (const auto& [k, v] : node.items()) pointers(v, at + "/" + k, out);
+  else if (node.is_array())
+    for (size_t i = 0; i < node.size(); ++i) pointers(node[i], at + "/" + std::to_string(i), out);
+}
+
+// A results.json with every part the report reads (the tiny demo's layout, shortened).
+json full_results() {
+  json r = all_hold();
+  r["preset"] = "tiny";
+  r["seed"] = 5;
+  r["threads"] = 1;
+  r["machine"] = {{"cpu", "x"}, {"threads", 1}};
+  r["program"] = "ldae test";
+  r["cohort"] = {{"subjects", 16}, {"scans", 64}, {"split", {{"train", 36}, {"val", 12}, {"test", 16}}}};
+  r["metrics"] = {{"ssim_kernel", 3}};
+  r["baselines"]["image_dae"]["reconstruction"] = {{"encoded", {{"20", {{"ssim", 0.5}, {"mse", 0.01}, {"scans", 1}}}}}};
+  r["baselines"]["image_dae"]["description"] = "the image-space DAE";
+  r["baselines"]["supervised"] = {{"skipped", "not trained"}};
+  r["y_sem_spread"] = {{"summary", "spread"}};
+  r["manipulation"]["summary"] = "moved";
+  r["manipulation"]["table"] = {{"alpha", "change"}, {"-2", "+0.1"}};
+  r["interpolation"]["summary"] = "interpolated";
+  r["interpolation"]["table"] = {{"gap", "ssim"}, {"12", "0.9"}};
+  r["speed"]["summary"] = "fast";
+  r["speed"]["method"] = "timed";
+  r["speed"]["table"] = {{"steps", "ratio"}, {"10", "21"}};
+  r["speed"]["components_s"] = {{"semantic_encoder", 0.1}, {"ae_encode", 0.1}, {"ae_decode", 0.1}};
+  r["speed"]["end_to_end"] = {{"steps", 10}, {"ldae_s", 1.0}, {"ldae_composed_s", 1.1}};
+  r["timing"] = {{"train_ae_s", 1.0}, {"evaluate_s", 2.0}};
+  r["figures"] = {{{"path", "a.png"}, {"caption", "first"}}, {{"path", "b.png"}, {"caption", "second"}}};
+  r["commands"] = {"ldae demo --preset tiny"};
+  return r;
+}
+
+}  // namespace
+
+// `ldae report` reads any results.json a user hands it: whatever value stands at any place
+// (a string, a number, null, an array, an object), the report is built, never an exception.
+TEST(ReportClaims, AnyValueAnywhereStillGivesAReport) {
+  const json base = full_results();
+  std::vector<std::string> where;
+  pointers(base, "", &where);
+  const std::vector<json> replacements = {"text", 7, -1.5, nullptr, json::array({1, "a"}), json::object({{"x", 1}})};
+  int built = 0;
+  for (const std::string& at : where) {
+    if (at.empty()) continue;
+    for (const json& value : replacements) {
+      json r = base;
+      r[json::json_pointer(at)] = value;
+      std::string md;
+      EXPECT_NO_THROW(md = ldae::report::build_report(r).markdown()) << at << " = " << value.dump();
+      built += !md.empty();
+    }
+  }
+  EXPECT_EQ(built, static_cast<int>(6 * (where.size() - 1)));
+}

@@ -2,11 +2,13 @@
 // the built-in synthetic cohort, from the scans to the evaluation report (ldae/demo.h).
 // Running it again continues where it stopped.
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include "apps/command.h"
 #include "ldae/demo.h"
 #include "ldae/presets.h"
+#include "ldae/report_claims.h"
 #include "nn/progress.h"
 
 namespace {
@@ -22,6 +24,14 @@ void run_demo_command(const DemoArgs& a) {
   const ldae::stages::DemoResult r = ldae::stages::run_demo(req);
   std::printf("demo finished in %s: %s, %s, %s, %s\n", ldae::nn::Progress::format_duration(r.seconds).c_str(),
               r.report_md.c_str(), r.report_html.c_str(), r.results_json.c_str(), r.features_csv.c_str());
+  // What the run found: the readings of the report's first table, one line per relation.
+  std::ifstream in(r.results_json);
+  const nlohmann::ordered_json results = nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (results.is_object()) {
+    std::printf("The paper's relations on this run (the numbers and rules: %s):\n", r.report_md.c_str());
+    const auto table = ldae::report::claims_table(results);
+    for (size_t i = 1; i < table.size(); ++i) std::printf("  - %s: %s\n", table[i][0].c_str(), table[i][4].c_str());
+  }
 }
 
 void add_demo_command(CLI::App& app) {

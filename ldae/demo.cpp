@@ -127,6 +127,13 @@ std::string mix_flag(const data::DiagnosisMix& mix) {
   return buf;
 }
 
+// "0,6,12,24"
+std::string comma_list(const std::vector<int64_t>& values) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
+  return out;
+}
+
 // " --set a=1 --set b=2" for the commands the report prints.
 std::string set_flags(const std::vector<std::string>& assignments) {
   std::string out;
@@ -200,7 +207,7 @@ DemoResult run_demo(const DemoRequest& r) {
       "ldae demo --preset " + r.preset + " --seed " + seed + " --out " + r.out + "   # all of the below",
       "ldae synth --out " + cohort.out_dir + " --subjects " + std::to_string(cohort.subjects) + " --seed " + seed +
           " --shape " + std::to_string(cohort.shape[0]) + "," + std::to_string(cohort.shape[1]) + "," +
-          std::to_string(cohort.shape[2]) + " --visits 0,6,12,24" + mix_flag(cohort.mix),
+          std::to_string(cohort.shape[2]) + " --visits " + comma_list(cohort.visits) + mix_flag(cohort.mix),
       "ldae train-ae --data " + manifest + " --out " + run1 + " --preset " + r.preset + " --set seed=" + seed +
           set_flags(demo_overrides("train-ae", r.preset)),
       "ldae cache-latents --ae " + run1 + " --out " + latents,

@@ -1,10 +1,10 @@
 #include "ldae/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <map>
 
 #include "ldae/report_claims.h"

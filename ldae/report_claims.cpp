@@ -117,13 +117,10 @@ Row semantic_beats_unconditional(const json& r) {
     row.reading = "not measured: no y_sem-only and unconditional reconstructions at the same step count";
     return row;
   }
+  std::vector<std::string> unconditional;
+  for (const std::string& s : steps) unconditional.push_back(number(r, "ldae.unconditional." + s + ".ssim"));
   row.ours = "y_sem only " + ssim_series(r, "ldae.semantic_only", steps, false) + "; unconditional " +
-             join([&] {
-               std::vector<std::string> v;
-               for (const std::string& s : steps) v.push_back(number(r, "ldae.unconditional." + s + ".ssim"));
-               return v;
-             }(),
-                  " / ");
+             join(unconditional, " / ");
   std::vector<std::string> fail;
   for (const std::string& s : steps)
     if (!(value_at(r, "ldae.semantic_only." + s + ".ssim") > value_at(r, "ldae.unconditional." + s + ".ssim")))

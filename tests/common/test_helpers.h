@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "autograd/gradcheck.h"
 #include "tensor/random.h"
@@ -27,6 +28,13 @@ void expect_error(Body body, const std::vector<std::string>& parts) {
     for (const std::string& p : parts)
       EXPECT_NE(msg.find(p), std::string::npos) << "message \"" << msg << "\" lacks \"" << p << "\"";
   }
+}
+
+// sum(a * b) over two equally long float vectors, in double (e.g. a label-weighted volume).
+inline double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
 }
 
 #define EXPECT_GRADCHECK(f, inputs)                            \

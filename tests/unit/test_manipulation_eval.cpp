@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/test_helpers.h"
 #include "data/manifest.h"
 #include "data/synth.h"
 #include "ldae/manipulation_eval.h"
@@ -15,17 +16,7 @@
 
 namespace fs = std::filesystem;
 using namespace ldae;
-
-namespace {
-
-// sum(a * b) over voxels.
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
-
-}  // namespace
+using ldae::testing::dot;
 
 TEST(ManipulationEval, SubjectIndexFromId) {
   EXPECT_EQ(stages::synth_subject_index("sub-0001"), 0);

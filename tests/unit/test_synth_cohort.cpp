@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/test_helpers.h"
 #include "data/manifest.h"
 #include "data/synth.h"
 #include "ldae/manipulation_eval.h"
@@ -21,6 +22,7 @@
 
 namespace fs = std::filesystem;
 using namespace ldae;
+using ldae::testing::dot;
 
 namespace {
 
@@ -47,12 +49,6 @@ std::string read_back(const fs::path& folder, const std::string& text, stages::S
   return stages::find_synthetic_cohort(folder.string(), cohort, &why) ? "" : why;
 }
 
-// sum(a * b) over voxels.
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
 
 }  // namespace
 

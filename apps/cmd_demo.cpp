@@ -28,9 +28,8 @@ void run_demo_command(const DemoArgs& a) {
   std::ifstream in(r.results_json);
   const nlohmann::ordered_json results = nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (results.is_object()) {
-    std::printf("The paper's relations on this run (the numbers and rules: %s):\n", r.report_md.c_str());
-    const auto table = ldae::report::claims_table(results);
-    for (size_t i = 1; i < table.size(); ++i) std::printf("  - %s: %s\n", table[i][0].c_str(), table[i][4].c_str());
+    std::printf("The paper's relations on this run (the numbers and rules: %s):\n%s", r.report_md.c_str(),
+                ldae::report::claims_readings(results).c_str());
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include "apps/command.h"
 #include "ldae/report.h"
+#include "ldae/report_claims.h"
 #include "tensor/error.h"
 
 namespace {
@@ -25,6 +26,7 @@ void run_report(const std::string& dir) {
   ldae::check(results.is_object(), "report", path + " is not a JSON object");
   ldae::report::write_report(dir, results);
   std::printf("%s/report.md and %s/report.html written from %s\n", dir.c_str(), dir.c_str(), path.c_str());
+  std::printf("The paper's relations on this run:\n%s", ldae::report::claims_readings(results).c_str());
 }
 
 void add_report_command(CLI::App& app) {

@@ -228,6 +228,7 @@ DemoResult run_demo(const DemoRequest& r) {
                                       (r.preset == "tiny" ? " --image-dae-steps 20 --image-dae-reconstructions 1" : "")
                                 : std::string()));
 
+  ordered_json results;  // what the evaluation step wrote to results.json
   const std::string timing_path = (out / "timing.json").string();
   json timing = fs::exists(timing_path) ? run::read_json(timing_path) : json::object();
 
@@ -293,7 +294,7 @@ DemoResult run_demo(const DemoRequest& r) {
                                      " an image-space step costs ~20-50x a latent step (hours on a CPU); run ldae "
                                      "demo --image-dae to include it";
                      }
-                     evaluate(q);
+                     results = evaluate(q).results;
                      return true;  // always re-evaluated: cheap next to training, and the report shows the timings
                    }});
 
@@ -325,6 +326,7 @@ DemoResult run_demo(const DemoRequest& r) {
   result.report_html = (out / "report.html").string();
   result.results_json = (out / "results.json").string();
   result.features_csv = (out / "features.csv").string();
+  result.results = results;
   result.seconds = seconds_since(t_start);
   return result;
 }

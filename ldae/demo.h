@@ -18,6 +18,8 @@
 // demo again after a crash finishes the same results. The same preset, seed and thread
 // count give the same results.json, timings aside.
 #pragma once
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <string>
 
@@ -38,6 +40,7 @@ struct DemoRequest {
 
 struct DemoResult {
   std::string report_md, report_html, results_json, features_csv;
+  nlohmann::ordered_json results;  // what results.json holds
   double seconds = 0;  // wall time of this call
 };
 

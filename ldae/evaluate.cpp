@@ -359,8 +359,8 @@ ordered_json probe_summary(const ordered_json& report) {
   }
   c["test_scans"] = ct.at("scans");
   c["test_subjects"] = ct.at("subjects");
-  for (const char* dx : {"AD", "CN"})  // the AD and CN test subjects (probe.json files before them lack them)
-    if (ct.contains(std::string(dx) + "_subjects")) c["test_subjects_" + std::string(dx)] = ct[std::string(dx) + "_subjects"];
+  for (const std::string dx : {"AD", "CN"})  // the AD and CN test subjects (older probe.json files lack them)
+    if (ct.contains(dx + "_subjects")) c["test_subjects_" + dx] = ct[dx + "_subjects"];
   c["selected_epoch"] = report["classification"].at("selected_epoch");
   out["ad_vs_cn"] = c;
   const ordered_json& at = report.at("age").at("test");

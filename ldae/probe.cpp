@@ -275,13 +275,14 @@ ProbeTasks split_probe_tasks(const FeatureTable& table, const std::string& op, c
   tasks.val_has_both_classes = count_class(cls.val, "AD") > 0 && count_class(cls.val, "CN") > 0;
   tasks.test_ad = count_class(cls.test, "AD");
   tasks.test_cn = count_class(cls.test, "CN");
-  std::set<std::string> ad_subjects, cn_subjects;
-  for (size_t r : cls.test) {
-    if (table.diagnosis[r] == "AD") ad_subjects.insert(table.subject[r]);
-    if (table.diagnosis[r] == "CN") cn_subjects.insert(table.subject[r]);
-  }
-  tasks.test_ad_subjects = static_cast<int64_t>(ad_subjects.size());
-  tasks.test_cn_subjects = static_cast<int64_t>(cn_subjects.size());
+  auto test_rows_of = [&](const std::string& dx) {
+    std::vector<size_t> rows;
+    for (size_t r : cls.test)
+      if (table.diagnosis[r] == dx) rows.push_back(r);
+    return rows;
+  };
+  tasks.test_ad_subjects = count_subjects(table, test_rows_of("AD"));
+  tasks.test_cn_subjects = count_subjects(table, test_rows_of("CN"));
   return tasks;
 }
 

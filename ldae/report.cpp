@@ -1,7 +1,6 @@
 #include "ldae/report.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -45,10 +44,7 @@ namespace {
 
 // A part that was not measured: {"skipped": "why"}. Returns the reason or "".
 std::string skipped(const json& root, const std::string& part) {
-  const json* p = at_path(root, part);
-  if (!p) return "not measured in this run";
-  if (p->is_object() && p->contains("skipped") && (*p)["skipped"].is_string()) return (*p)["skipped"];
-  return "";
+  return report::skipped(root, part, "not measured in this run");
 }
 
 std::string text_or(const json& root, const std::string& path, const std::string& fallback) {
@@ -113,13 +109,10 @@ std::string chance_reading(const json& r) {
     return "AD vs CN against chance (AUC 0.5): the intervals are not read: " + few + ".";
   std::vector<std::string> above, below, inside;
   auto classify = [&](const std::string& label, const std::string& base) {
+    double lo = 0, hi = 0;
     const json* auc = at_path(r, base + "ad_vs_cn.auc");
-    const json* ci = at_path(r, base + "ad_vs_cn.auc_ci");
-    if (!auc || !auc->is_number() || !ci || !ci->is_array() || ci->size() != 2 || !(*ci)[0].is_number() ||
-        !(*ci)[1].is_number())
-      return;
+    if (!auc || !auc->is_number() || !interval_at(r, base + "ad_vs_cn.auc", &lo, &hi)) return;
     const std::string row = label + " " + with_interval(r, base + "ad_vs_cn.auc");
-    const double lo = (*ci)[0].get<double>(), hi = (*ci)[1].get<double>();
     (lo > 0.5 ? above : hi < 0.5 ? below : inside).push_back(row);
   };
   classify("LDAE y_sem", "probe.");
@@ -129,10 +122,7 @@ std::string chance_reading(const json& r) {
         classify(text_or(value, "description", name), "baselines." + name + ".");
   if (above.empty() && below.empty() && inside.empty()) return "";
   auto list = [](const std::vector<std::string>& rows) {  // "a; b; c", or "none"
-    if (rows.empty()) return std::string("none");
-    std::string s;
-    for (size_t i = 0; i < rows.size(); ++i) s += (i ? "; " : "") + rows[i];
-    return s;
+    return rows.empty() ? std::string("none") : join(rows, "; ");
   };
   std::string text = "AD vs CN against chance (AUC 0.5), by each row's 95% interval. ";
   text += "Above chance (the whole interval above 0.5): " + list(above) + ". ";

@@ -21,12 +21,6 @@ struct Row {
   std::string relation, paper, ours, rule, reading;
 };
 
-std::string join(const std::vector<std::string>& items, const std::string& separator = ", ") {
-  std::string s;
-  for (size_t i = 0; i < items.size(); ++i) s += (i ? separator : "") + items[i];
-  return s;
-}
-
 // The step counts under `path` ("ldae.encoded" -> {"10", "20", ...}) in results.json's order,
 // those with an SSIM only.
 std::vector<std::string> step_counts(const json& root, const std::string& path) {
@@ -52,24 +46,24 @@ std::string ssim_series(const json& root, const std::string& path, const std::ve
 }
 
 // The reason a part was skipped, "missing from results.json" when absent, "" when present.
-std::string why_missing(const json& r, const std::string& part) {
-  const json* p = at_path(r, part);
-  if (!p) return "missing from results.json";
-  if (p->is_object() && p->contains("skipped") && (*p)["skipped"].is_string()) return (*p)["skipped"];
-  return "";
+std::string why_missing(const json& r, const std::string& part) { return skipped(r, part, "missing from results.json"); }
+
+// `row` read as not measured, for `why`.
+Row not_measured(Row row, const std::string& why) {
+  row.ours = "–";
+  row.reading = "not measured: " + why;
+  return row;
 }
 
 Row encoded_matches_autoencoder(const json& r, const json& paper) {
   Row row{"reconstruction from the encoded x_T matches the autoencoder's",
           "encoded " + ssim_series(paper, "ldae.encoded", step_counts(paper, "ldae.encoded"), false) +
               "; autoencoder " + number(paper, "vae.ssim"),
-          "", "encoded at most 0.01 below the autoencoder (the paper's largest gap: 0.009)", ""};
+          "", "encoded at most " + fixed(kReconstructionTolerance, 2) + " below the autoencoder (the paper's largest gap: 0.009)", ""};
   const double ae = value_at(r, "vae.ssim");
   const std::vector<std::string> steps = step_counts(r, "ldae.encoded");
   if (std::isnan(ae) || steps.empty()) {
-    row.ours = "–";
-    row.reading = "not measured: " + (std::isnan(ae) ? "no autoencoder SSIM" : std::string("no encoded reconstruction"));
-    return row;
+    return not_measured(row, std::isnan(ae) ? "no autoencoder SSIM" : std::string("no encoded reconstruction"));
   }
   row.ours = "encoded " + ssim_series(r, "ldae.encoded", steps, true) + "; autoencoder " + number(r, "vae.ssim") +
              (at_path(r, "vae.scans") ? " (" + number(r, "vae.scans", 0) + ")" : "");
@@ -90,15 +84,14 @@ Row semantic_keeps_most(const json& r, const json& paper) {
   Row row{"y_sem alone keeps most of the image (y_sem-only reconstruction / encoded)",
           number(paper, "ldae.semantic_only.100.ssim") + " / " + number(paper, "ldae.encoded.100.ssim") + " = " +
               fixed(paper_ratio, 2) + " at 100 steps",
-          "", "at least the paper's ratio - 0.05 (" + fixed(paper_ratio - kRatioMargin, 2) + "), at the largest step count",
+          "", "at least the paper's ratio - " + fixed(kRatioMargin, 2) + " (" + fixed(paper_ratio - kRatioMargin, 2) +
+              "), at the largest step count",
           ""};
   std::string largest;
   for (const std::string& s : step_counts(r, "ldae.encoded"))
     if (!std::isnan(value_at(r, "ldae.semantic_only." + s + ".ssim"))) largest = s;
   if (largest.empty()) {
-    row.ours = "–";
-    row.reading = "not measured: no encoded and y_sem-only reconstructions at the same step count";
-    return row;
+    return not_measured(row, "no encoded and y_sem-only reconstructions at the same step count");
   }
   const double ratio =
       value_at(r, "ldae.semantic_only." + largest + ".ssim") / value_at(r, "ldae.encoded." + largest + ".ssim");
@@ -115,9 +108,7 @@ Row semantic_beats_unconditional(const json& r) {
   for (const std::string& s : step_counts(r, "ldae.semantic_only"))
     if (!std::isnan(value_at(r, "ldae.unconditional." + s + ".ssim"))) steps.push_back(s);
   if (steps.empty()) {
-    row.ours = "–";
-    row.reading = "not measured: no y_sem-only and unconditional reconstructions at the same step count";
-    return row;
+    return not_measured(row, "no y_sem-only and unconditional reconstructions at the same step count");
   }
   std::vector<std::string> unconditional;
   for (const std::string& s : steps) unconditional.push_back(number(r, "ldae.unconditional." + s + ".ssim"));
@@ -136,9 +127,7 @@ Row ad_from_y_sem(const json& r, const json& paper) {
           "the AUC's 95 % interval above 0.5", ""};
   double lo = 0, hi = 0;
   if (const std::string why = why_missing(r, "probe"); !why.empty() || !interval_at(r, "probe.ad_vs_cn.auc", &lo, &hi)) {
-    row.ours = "–";
-    row.reading = "not measured: " + (why.empty() ? std::string("no AUC interval") : why);
-    return row;
+    return not_measured(row, why.empty() ? std::string("no AUC interval") : why);
   }
   row.ours = "AUC " + with_interval(r, "probe.ad_vs_cn.auc");
   if (at_path(r, "probe.ad_vs_cn.test_subjects_AD") && at_path(r, "probe.ad_vs_cn.test_subjects_CN"))
@@ -172,9 +161,7 @@ Row ad_above_image_dae(const json& r, const json& paper) {
   const std::string why = why_missing(r, "baselines.image_dae");
   if (!why.empty() || !interval_at(r, "probe.ad_vs_cn.auc", &ylo, &yhi) ||
       !interval_at(r, "baselines.image_dae.ad_vs_cn.auc", &dlo, &dhi)) {
-    row.ours = "–";
-    row.reading = "not measured: " + (why.empty() ? std::string("no AUC intervals") : "image-space DAE " + why);
-    return row;
+    return not_measured(row, why.empty() ? std::string("no AUC intervals") : "image-space DAE " + why);
   }
   row.ours = with_interval(r, "probe.ad_vs_cn.auc") + " vs " + with_interval(r, "baselines.image_dae.ad_vs_cn.auc");
   if (std::string few = too_few_subjects(r, "probe."); !few.empty() ||
@@ -192,9 +179,7 @@ Row age_from_y_sem(const json& r, const json& paper) {
   double lo = 0, hi = 0;
   const double constant = value_at(r, "baselines.mean_age.age.mae");
   if (!interval_at(r, "probe.age.mae", &lo, &hi) || std::isnan(constant)) {
-    row.ours = "–";
-    row.reading = "not measured: no MAE interval for y_sem or no mean-age baseline";
-    return row;
+    return not_measured(row, "no MAE interval for y_sem or no mean-age baseline");
   }
   const double mae = value_at(r, "probe.age.mae");
   row.ours = "MAE " + with_interval(r, "probe.age.mae", 2) + "; the mean training age " + fixed(constant, 2);
@@ -208,9 +193,7 @@ Row manipulation_moves_regions(const json& r) {
           "each region's change moves the disease's way, monotone in alpha and measurably (Manipulation's checks)",
           ""};
   if (const std::string why = why_missing(r, "manipulation"); !why.empty()) {
-    row.ours = "–";
-    row.reading = "not measured: " + why;
-    return row;
+    return not_measured(row, why);
   }
   const json* per_alpha = at_path(r, "manipulation.per_alpha");
   const json* top = per_alpha && per_alpha->is_array() && !per_alpha->empty() ? &per_alpha->back() : nullptr;
@@ -249,13 +232,11 @@ Row interpolation_near_autoencoder(const json& r, const json& paper) {
   Row row{"interpolated visits match the autoencoder's reconstruction of the missing scan",
           "SSIM " + number(paper, "interpolation.6_months.ssim") + " at a 6-month gap, above " +
               number(paper, "interpolation.24_months.ssim", 2) + " at 24",
-          "", "at most 0.02 below the paper's SSIM at the same gap (linear between 6 and 24 months)", ""};
+          "", "at most " + fixed(kInterpolationTolerance, 2) + " below the paper's SSIM at the same gap (linear between 6 and 24 months)", ""};
   const json* by_gap = at_path(r, "interpolation.by_gap");
   if (const std::string why = why_missing(r, "interpolation"); !why.empty() || !by_gap || !by_gap->is_object() ||
                                                                   by_gap->empty()) {
-    row.ours = "–";
-    row.reading = "not measured: " + (why.empty() ? std::string("no gaps") : why);
-    return row;
+    return not_measured(row, why.empty() ? std::string("no gaps") : why);
   }
   std::vector<std::string> values, gaps, fail;
   for (const auto& [gap, _] : by_gap->items()) {
@@ -282,9 +263,7 @@ Row latent_is_faster(const json& r, const json& paper) {
   const json* per_volume = at_path(r, "speed.per_volume");
   if (const std::string why = why_missing(r, "speed"); !why.empty() || !per_volume || !per_volume->is_object() ||
                                                          per_volume->empty()) {
-    row.ours = "–";
-    row.reading = "not measured: " + (why.empty() ? std::string("no per-volume times") : why);
-    return row;
+    return not_measured(row, why.empty() ? std::string("no per-volume times") : why);
   }
   std::vector<std::string> ratios, steps, fail;
   for (const auto& [s, _] : per_volume->items()) {

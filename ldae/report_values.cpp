@@ -56,4 +56,17 @@ std::string with_interval(const json& root, const std::string& path, int digits)
   return s;
 }
 
+std::string skipped(const json& root, const std::string& part, const std::string& if_absent) {
+  const json* p = at_path(root, part);
+  if (!p) return if_absent;
+  if (p->is_object() && p->contains("skipped") && (*p)["skipped"].is_string()) return (*p)["skipped"];
+  return "";
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? separator : "") + items[i];
+  return s;
+}
+
 }  // namespace ldae::report

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace ldae::report {
 
@@ -24,5 +25,12 @@ std::string with_interval(const nlohmann::ordered_json& root, const std::string&
 
 // The interval `<path>_ci` as [lo, hi] into *lo, *hi; false when there is none.
 bool interval_at(const nlohmann::ordered_json& root, const std::string& path, double* lo, double* hi);
+
+// The reason a part of results.json was skipped ({"skipped": "why"}), `if_absent` when the part is
+// missing, "" when it is there and measured.
+std::string skipped(const nlohmann::ordered_json& root, const std::string& part, const std::string& if_absent);
+
+// "a, b, c" (items joined by `separator`).
+std::string join(const std::vector<std::string>& items, const std::string& separator = ", ");
 
 }  // namespace ldae::report

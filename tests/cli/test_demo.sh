@@ -143,6 +143,11 @@ cmp -s "$A/report.md" "$WORK/report_by_demo.md" && ok "ldae report: the same rep
 grep -q "## The paper's relations on this run" "$A/report.md" && ok "report.md has the relations table" \
   || fail "report.md lacks the relations table"
 expect 1 'error: report: cannot open' report "$WORK/no_such_folder"
+mkdir -p "$WORK/bad_results"
+printf '{bad' > "$WORK/bad_results/results.json"
+expect 1 'error: report: .*results.json is not valid JSON' report "$WORK/bad_results"
+printf '[1, 2]' > "$WORK/bad_results/results.json"
+expect 1 'error: report: .*results.json is not a JSON object' report "$WORK/bad_results"
 expect 2 'required' report
 
 without_timing "$A/results.json" > "$WORK/a1.json"

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "ldae/latent_cache.h"
 #include "ldae/manipulation_eval.h"
 #include "ldae/metrics.h"
+#include "ldae/pca.h"
 #include "ldae/presets.h"
 #include "ldae/probe.h"
 #include "ldae/report.h"
@@ -382,7 +384,7 @@ std::string image_pca_too_large(int64_t scans, int64_t voxels) {
   if (values <= kMaxImagePcaValues) return "";
   char why[256];
   std::snprintf(why, sizeof why,
-                "%lld scans of %lld voxels (%.3g values) exceed the %.3g this baseline holds in memory",
+                "%lld training scans of %lld voxels (%.3g values) exceed the %.3g this baseline holds in memory",
                 static_cast<long long>(scans), static_cast<long long>(voxels), values, kMaxImagePcaValues);
   return why;
 }
@@ -501,52 +503,66 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
                                {"summary", text}};
   }
   ordered_json baselines;
-  // PCA of a per-scan matrix x (one row per manifest row, float64) + the same probes: the
-  // fewest components that explain 95 % of the training rows' variance, at most as many as
-  // y_sem has dimensions and the training scans - 1 (pca_components_for_variance says why not
-  // all). `unit` names a row ("latents"), `what` the whole ("autoencoder latents").
-  auto pca_baseline = [&](const Tensor& x, const std::string& name, const std::string& unit,
-                          const std::string& what) {
+  // PCA of per-scan rows (one per manifest row, float64) + the same probes: the fewest
+  // components that explain 95 % of the training rows' variance, at most as many as y_sem has
+  // dimensions and the training scans - 1 (pca_components_for_variance says why not all).
+  // The fit sees the training rows `train_x` (M, d) only; `row(i)` gives manifest row i as
+  // (1, d), so that every row need not be in memory at once. `unit` names a row ("latents"),
+  // `what` the whole ("autoencoder latents").
+  const std::vector<size_t> train_rows = features.rows_of_split("train");
+  auto pca_baseline = [&](const Tensor& train_x, const std::function<Tensor(size_t)>& row, const std::string& name,
+                          const std::string& unit, const std::string& what) -> ordered_json {
+    const int64_t n_train = train_x.size(0);
+    if (n_train < 2)
+      return {{"skipped", "PCA needs at least 2 training " + unit + ", got " + std::to_string(n_train)}};
+    const int64_t max_k = std::max<int64_t>(1, std::min<int64_t>(features.dim(), n_train - 1));
+    const int64_t k = probe::components_for_variance(probe::fit_pca(train_x, max_k).explained_variance_ratio,
+                                                     kPcaVarianceFraction);
+    const probe::Pca pca = probe::fit_pca(train_x, k);
+    // x: (scans, k), each row projected on its own.
+    const size_t n = cache.manifest.rows.size();
+    Tensor x = Tensor::empty({static_cast<int64_t>(n), k}, DType::F64);
+    double* out_row = x.mutable_data<double>();
+    for (size_t i = 0; i < n; ++i, out_row += k) {
+      const Tensor z = pca.transform(row(i)).contiguous();  // (1, k)
+      std::copy(z.data<double>(), z.data<double>() + k, out_row);
+    }
     probe::FeatureTable table = features;
     table.x = x;
     table.feature_names.clear();
-    for (int64_t j = 0; j < table.x.shape()[1]; ++j) table.feature_names.push_back("z" + std::to_string(j));
-    table.source = what;
-    const int64_t n_train = static_cast<int64_t>(table.rows_of_split("train").size());
-    const int64_t max_k = std::max<int64_t>(1, std::min<int64_t>(features.dim(), n_train - 1));
-    const int64_t k = probe::pca_components_for_variance(table, kPcaVarianceFraction, max_k);
-    ordered_json b = run_probe(probe::with_pca(table, k), name);
+    for (int64_t j = 0; j < k; ++j) table.feature_names.push_back("pc" + std::to_string(j));
+    table.source = what + " (PCA, " + std::to_string(k) + " components fitted on the train split)";
+    ordered_json b = run_probe(table, name);
     b["description"] = "PCA (" + std::to_string(k) + " components: 95 % of the training " + unit +
                        "' variance) of the " + what;
     return b;
   };
+  // Manifest rows `rows` as one (rows, d) float64 matrix, row(i) giving (1, d).
+  auto stack_rows = [](const std::vector<size_t>& rows, const std::function<Tensor(size_t)>& row) {
+    std::vector<Tensor> parts;
+    for (size_t i : rows) parts.push_back(row(i));
+    return parts.empty() ? Tensor::empty({0, 0}, DType::F64) : cat(parts, 0);
+  };
   {
     // The autoencoder latents: the cache's latents (times the scale factor), flattened.
-    std::vector<Tensor> rows;
-    for (size_t i = 0; i < cache.manifest.rows.size(); ++i)
-      rows.push_back(read_scaled_latent(cache, i).reshape({1, -1}).to(DType::F64));
-    baselines["pca_latents"] = pca_baseline(cat(rows, 0), "pca_latents", "latents", "autoencoder latents");
+    auto latent_row = [&](size_t i) { return read_scaled_latent(cache, i).reshape({1, -1}).to(DType::F64); };
+    baselines["pca_latents"] = pca_baseline(stack_rows(train_rows, latent_row), latent_row, "pca_latents",
+                                            "latents", "autoencoder latents");
   }
   {
     // The images themselves (each scan in [0, 1] as the networks see it), flattened: what a
     // linear model can find without any network. When it fails too, a failing y_sem probe
-    // says more about the cohort than about the encoder.
-    const size_t n = cache.manifest.rows.size();
-    const Scan first = read_scan(kOp, model, cache.manifest.rows[0].full_path);
-    if (const std::string why = image_pca_too_large(static_cast<int64_t>(n), first.tensor.numel()); !why.empty()) {
+    // says more about the cohort than about the encoder. Only the training scans are held in
+    // memory; the others are read and projected one at a time.
+    auto image_row = [&](size_t i) {
+      return read_scan(kOp, model, cache.manifest.rows[i].full_path).tensor.reshape({1, -1}).to(DType::F64);
+    };
+    const int64_t voxels = read_scan(kOp, model, cache.manifest.rows[0].full_path).tensor.numel();
+    if (const std::string why = image_pca_too_large(static_cast<int64_t>(train_rows.size()), voxels); !why.empty())
       baselines["pca_images"] = {{"skipped", why}};
-    } else {
-      // x: (scans, voxels) float64, filled row by row (no second full copy, as cat would make).
-      const int64_t voxels = first.tensor.numel();
-      Tensor x = Tensor::empty({static_cast<int64_t>(n), voxels}, DType::F64);
-      double* row = x.mutable_data<double>();
-      for (size_t i = 0; i < n; ++i, row += voxels) {
-        const Tensor image = i == 0 ? first.tensor : read_scan(kOp, model, cache.manifest.rows[i].full_path).tensor;
-        const Tensor values = image.to(DType::F64).contiguous();
-        std::copy(values.data<double>(), values.data<double>() + voxels, row);
-      }
-      baselines["pca_images"] = pca_baseline(x, "pca_images", "images", "images");
-    }
+    else
+      baselines["pca_images"] =
+          pca_baseline(stack_rows(train_rows, image_row), image_row, "pca_images", "images", "images");
   }
   {
     std::vector<std::string> splits;

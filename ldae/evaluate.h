@@ -62,11 +62,12 @@ struct EvaluateResult {
   nlohmann::ordered_json results;  // what results.json holds
 };
 
-// The PCA-of-the-images baseline holds every scan's voxels in memory as float64: at most this
-// many values (1.2 GB; the course demo's 320 scans of 64x80x64 are 1.05e8).
+// The PCA-of-the-images baseline holds the training scans' voxels in memory as float64 (the
+// fit; every other scan is read and projected alone): at most this many values (1.2 GB; the
+// course demo's 112 training scans of 64x80x64 are 3.7e7).
 constexpr double kMaxImagePcaValues = 1.5e8;
 
-// Why that baseline cannot run on `scans` scans of `voxels` voxels each (more than
+// Why that baseline cannot run on `scans` training scans of `voxels` voxels each (more than
 // kMaxImagePcaValues values, e.g. the paper preset's), or "" when it can.
 std::string image_pca_too_large(int64_t scans, int64_t voxels);
 

@@ -15,7 +15,8 @@
 //   3. y_sem alone above the unconditional model at every step count (no paper number: the
 //      floor y_sem must beat);
 //   4. AD vs CN from y_sem: the AUC's 95 % interval above 0.5 (below: does not hold; holding
-//      0.5: not resolved, and whether the oracle's interval clears 0.5 says if the split could);
+//      0.5: does not hold when the oracle's interval clears 0.5 on the same test subjects, which
+//      shows they can tell, else not resolved);
 //   5. y_sem above the image-space DAE on AD vs CN: the intervals do not overlap;
 //      (4 and 5 are not resolved with fewer than kMinSubjectsPerClass AD or CN test subjects)
 //   6. age from y_sem: the interval of its MAE below the MAE of predicting the mean training age;

@@ -118,7 +118,16 @@ TEST(ReportClaims, IntervalsDecideBelowChanceOverlapAndUnresolvedAge) {
   EXPECT_EQ(reading(r, "y_sem above the image-space DAE"), "does not hold: the image-space DAE is higher");
   r["probe"]["ad_vs_cn"]["auc_ci"] = {0.45, 0.75};
   EXPECT_EQ(reading(r, "y_sem above the image-space DAE"), "not resolved: the intervals overlap");
-  EXPECT_EQ(reading(r, "AD vs CN from y_sem").rfind("not resolved: the interval holds 0.5; the oracle's", 0), 0u);
+  // Holding 0.5 while the oracle's interval (0.7, 0.9) clears it: the split can tell, so it fails.
+  EXPECT_EQ(reading(r, "AD vs CN from y_sem"),
+            "does not hold: the interval holds 0.5, while the oracle's (true hippocampal volume, 0.800 [0.700, "
+            "0.900]) is above 0.5 on the same test subjects");
+  {
+    json no_oracle = r;
+    no_oracle["baselines"].erase("oracle_hippocampus");
+    EXPECT_EQ(reading(no_oracle, "AD vs CN from y_sem"),
+              "not resolved: the interval holds 0.5 (no oracle to tell whether the split could)");
+  }
   r["probe"]["age"]["mae_ci"] = {2.5, 5.5};  // MAE 3.0 below the constant's 5.0, the interval not
   EXPECT_EQ(reading(r, "age from y_sem"), "not resolved: the interval reaches the constant's MAE");
   r["speed"]["per_volume"]["10"]["ratio"] = 12.0;

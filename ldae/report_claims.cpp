@@ -221,9 +221,22 @@ Row manipulation_moves_regions(const json& r) {
   }
   const double alpha = top ? value_at(*top, "alpha") : NAN;
   row.ours = "at alpha " + (alpha > 0 ? "+" : std::string()) + fixed(alpha, 0) + ": " + join(ours, "; ");
-  row.reading = hold.size() == 2 ? "holds for both regions"
-                : hold.empty()   ? "does not hold for either region"
-                                 : "holds for the " + hold[0] + " region only";
+  const std::string measured = hold.size() == 2 ? "holds for both regions"
+                               : hold.empty()   ? "does not hold for either region"
+                                                : "holds for the " + hold[0] + " region only";
+  // The direction is the AD probe's: only when that probe tells AD from CN (its AUC interval
+  // above 0.5) is it an AD direction; otherwise which way each region moves is chance.
+  double lo = 0, hi = 0;
+  if (const std::string few = too_few_subjects(r, "probe."); !few.empty())
+    row.reading = "not resolved: the AD probe it follows cannot be judged (" + few + "); measured: " + measured;
+  else if (!interval_at(r, "probe.ad_vs_cn.auc", &lo, &hi))
+    row.reading = "not resolved: the AD probe it follows has no AUC interval; measured: " + measured;
+  else if (lo <= 0.5)
+    row.reading = "not resolved: the AD probe it follows is not above chance (AUC " +
+                  with_interval(r, "probe.ad_vs_cn.auc") + "), so which way each region moves is chance; measured: " +
+                  measured;
+  else
+    row.reading = measured;
   return row;
 }
 

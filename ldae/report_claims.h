@@ -21,7 +21,9 @@
 //      (4 and 5 are not resolved with fewer than kMinSubjectsPerClass AD or CN test subjects)
 //   6. age from y_sem: the interval of its MAE below the MAE of predicting the mean training age;
 //   7. manipulation: each region (ventricle, hippocampus) moves the disease's way, monotone in
-//      alpha and measurably (ldae/manipulation_eval.h checks);
+//      alpha and measurably (ldae/manipulation_eval.h checks); read only when the AD probe
+//      whose direction it follows is above chance (its AUC interval above 0.5), else not
+//      resolved (a direction from a probe at chance moves each region either way by chance);
 //   8. interpolation no more than 0.02 SSIM below the paper's against the autoencoder's
 //      reconstruction of the missing visit at the same gap (0.969 at 6 months, 0.93 at 24, linear
 //      in between), at every gap;

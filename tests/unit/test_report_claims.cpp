@@ -106,7 +106,9 @@ TEST(ReportClaims, TheCourseDemosNumbersReadAsMeasured) {
   EXPECT_EQ(reading(r, "y_sem above the image-space DAE"), "not measured: image-space DAE not trained by this demo");
   EXPECT_EQ(ours(r, "AD vs CN from y_sem"), "AUC 0.366 [0.147, 0.594] (10 AD and 17 CN test subjects)");
   EXPECT_EQ(reading(r, "age from y_sem"), "does not hold: no better than the mean training age");
-  EXPECT_EQ(reading(r, "moving y_sem"), "holds for the ventricle region only");
+  EXPECT_EQ(reading(r, "moving y_sem"),
+            "not resolved: the AD probe it follows is not above chance (AUC 0.366 [0.147, 0.594]), so which way "
+            "each region moves is chance; measured: holds for the ventricle region only");
   EXPECT_EQ(reading(r, "interpolated visits"), "does not hold at 12 (paper 0.956), 24 (paper 0.930) months");
 }
 
@@ -136,6 +138,7 @@ TEST(ReportClaims, IntervalsDecideBelowChanceOverlapAndUnresolvedAge) {
   EXPECT_EQ(reading(r, "reconstruction from the encoded"), "does not hold at any step count");
   EXPECT_EQ(reading(r, "y_sem carries"), "does not hold at 10, 100 steps");
   r["manipulation"] = manipulation(false, false);
+  r["probe"]["ad_vs_cn"]["auc_ci"] = {0.6, 0.8};  // the direction's probe above chance: the checks decide
   EXPECT_EQ(reading(r, "moving y_sem"), "does not hold for either region");
   // The paper's interpolation target falls with the gap: 0.92 passes at 24 months (0.930 - 0.02), not at 12.
   r["interpolation"] = {{"by_gap", {{"12", {{"ldae_vs_autoencoder", {{"ssim", 0.92}}}}},
@@ -260,4 +263,27 @@ TEST(ReportClaims, AnyValueAnywhereStillGivesAReport) {
     }
   }
   EXPECT_EQ(built, static_cast<int>(6 * (where.size() - 1)));
+}
+
+TEST(ReportClaims, TheManipulationIsReadOnlyWhenItsProbeIsAboveChance) {
+  // The same measured changes (both regions the disease's way) under probes of three kinds.
+  json r = all_hold();
+  EXPECT_EQ(reading(r, "moving y_sem"), "holds for both regions");  // AUC 0.9 [0.8, 0.97]
+  r["probe"]["ad_vs_cn"]["auc"] = 0.45;
+  r["probe"]["ad_vs_cn"]["auc_ci"] = {0.3, 0.6};
+  EXPECT_EQ(reading(r, "moving y_sem"),
+            "not resolved: the AD probe it follows is not above chance (AUC 0.450 [0.300, 0.600]), so which way "
+            "each region moves is chance; measured: holds for both regions");
+  r["probe"]["ad_vs_cn"]["auc_ci"] = {0.5, 0.6};  // touching 0.5 is not above it
+  EXPECT_EQ(reading(r, "moving y_sem").rfind("not resolved: the AD probe it follows is not above chance", 0), 0u);
+  r["probe"]["ad_vs_cn"]["auc_ci"] = {0.8, 0.97};
+  r["probe"]["ad_vs_cn"]["test_subjects_AD"] = 1;  // the tiny demo's split
+  r["probe"]["ad_vs_cn"]["test_subjects_CN"] = 1;
+  EXPECT_EQ(reading(r, "moving y_sem").rfind("not resolved: the AD probe it follows cannot be judged (only 1 AD", 0), 0u)
+      << reading(r, "moving y_sem");
+  r["probe"]["ad_vs_cn"].erase("auc_ci");
+  r["probe"]["ad_vs_cn"]["test_subjects_AD"] = 20;
+  r["probe"]["ad_vs_cn"]["test_subjects_CN"] = 20;
+  EXPECT_EQ(reading(r, "moving y_sem"),
+            "not resolved: the AD probe it follows has no AUC interval; measured: holds for both regions");
 }

@@ -505,7 +505,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   ordered_json baselines;
   // PCA of per-scan rows (one per manifest row, float64) + the same probes: the fewest
   // components that explain 95 % of the training rows' variance, at most as many as y_sem has
-  // dimensions and the training scans - 1 (pca_components_for_variance says why not all).
+  // dimensions and the training scans - 1 (the Gram solver's limit: ldae/pca.h).
   // The fit sees the training rows `train_x` (M, d) only; `row(i)` gives manifest row i as
   // (1, d), so that every row need not be in memory at once. `unit` names a row ("latents"),
   // `what` the whole ("autoencoder latents").
@@ -537,11 +537,22 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
                        "' variance) of the " + what;
     return b;
   };
-  // Manifest rows `rows` as one (rows, d) float64 matrix, row(i) giving (1, d).
+  // Manifest rows `rows` as one (rows, d) float64 matrix, row(i) giving (1, d), filled row by
+  // row (no second full copy, as cat would make).
   auto stack_rows = [](const std::vector<size_t>& rows, const std::function<Tensor(size_t)>& row) {
-    std::vector<Tensor> parts;
-    for (size_t i : rows) parts.push_back(row(i));
-    return parts.empty() ? Tensor::empty({0, 0}, DType::F64) : cat(parts, 0);
+    if (rows.empty()) return Tensor::empty({0, 0}, DType::F64);
+    const Tensor first = row(rows[0]).contiguous();
+    const int64_t d = first.numel();
+    Tensor x = Tensor::empty({static_cast<int64_t>(rows.size()), d}, DType::F64);
+    double* out = x.mutable_data<double>();
+    for (size_t j = 0; j < rows.size(); ++j, out += d) {
+      const Tensor values = j == 0 ? first : row(rows[j]).contiguous();
+      check(values.numel() == d, kOp,
+            "manifest row " + std::to_string(rows[j]) + " has " + std::to_string(values.numel()) + " values, row " +
+                std::to_string(rows[0]) + " " + std::to_string(d) + ": every scan must have the same shape");
+      std::copy(values.data<double>(), values.data<double>() + d, out);
+    }
+    return x;
   };
   {
     // The autoencoder latents: the cache's latents (times the scale factor), flattened.

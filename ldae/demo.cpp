@@ -42,8 +42,9 @@ data::SynthOptions demo_cohort_options(const std::string& preset, uint64_t seed,
     // volume's AUC interval held 0.5 ([0.480, 0.958]). Test subjects cost only inference (about
     // 0.4 s a scan here), so the cohort grows there. Fewer MCI subjects than ADNI's mix (20 %
     // instead of the default 35 %; the AD-vs-CN probes do not use them): 58 CN, 24 MCI and 38
-    // AD at seed 0. 160 subjects of the default mix (30 AD and 47 CN test subjects) took the
-    // demo to 19:52 on this 2-core machine; this cohort has 26 AD and 39 CN test subjects.
+    // AD at seed 0, of whom 26 AD and 39 CN test subjects. The demo took 16:06 on a fresh clone
+    // on the project's 2-core machine (20:48 while it ran about 1.3x slower); 160 subjects of the
+    // default mix (30 AD and 47 CN test subjects) took 19:52 on that slow stretch.
     o.subjects = 120;
     o.mix = {0.45, 0.20, 0.35};
     o.shape = {64, 80, 64};  // 3 mm voxels

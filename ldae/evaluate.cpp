@@ -506,8 +506,9 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   // PCA of per-scan rows (one per manifest row, float64) + the same probes: the fewest
   // components that explain 95 % of the training rows' variance, at most as many as y_sem has
   // dimensions and the training scans - 1 (the Gram solver's limit: ldae/pca.h).
-  // The fit sees the training rows `train_x` (M, d) only; `row(i)` gives manifest row i as
-  // (1, d), so that every row need not be in memory at once. `unit` names a row ("latents"),
+  // The fit sees the training rows only: `train_x` (M, d) holds the manifest rows train_rows, in
+  // that order; `row(i)` reads any other manifest row i as (1, d), so that every row need not be
+  // in memory at once. `unit` names a row ("latents"),
   // `what` the whole ("autoencoder latents").
   const std::vector<size_t> train_rows = features.rows_of_split("train");
   auto pca_baseline = [&](const Tensor& train_x, const std::function<Tensor(size_t)>& row, const std::string& name,
@@ -519,12 +520,15 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     const int64_t k = probe::components_for_variance(probe::fit_pca(train_x, max_k).explained_variance_ratio,
                                                      kPcaVarianceFraction);
     const probe::Pca pca = probe::fit_pca(train_x, k);
-    // x: (scans, k), each row projected on its own.
+    // x: (scans, k), each row projected on its own; the training rows from train_x (read once).
     const size_t n = cache.manifest.rows.size();
+    std::vector<int64_t> in_train_x(n, -1);  // manifest row -> its row of train_x
+    for (size_t j = 0; j < train_rows.size(); ++j) in_train_x[train_rows[j]] = static_cast<int64_t>(j);
     Tensor x = Tensor::empty({static_cast<int64_t>(n), k}, DType::F64);
     double* out_row = x.mutable_data<double>();
     for (size_t i = 0; i < n; ++i, out_row += k) {
-      const Tensor z = pca.transform(row(i)).contiguous();  // (1, k)
+      const int64_t j = in_train_x[i];
+      const Tensor z = pca.transform(j >= 0 ? train_x.slice(0, j, j + 1).contiguous() : row(i)).contiguous();  // (1, k)
       std::copy(z.data<double>(), z.data<double>() + k, out_row);
     }
     probe::FeatureTable table = features;

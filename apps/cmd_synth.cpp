@@ -101,6 +101,9 @@ void add_synth_command(CLI::App& app) {
   sub->add_option("--diagnosis-mix", a->mix,
                   "Fractions of CN, MCI and AD subjects (each subject drawn independently; they sum to 1)")
       ->capture_default_str();
+  sub->add_flag("--registered", a->options.registered,
+                "Scans as an exact affine registration to the template leaves them: every subject's head size and "
+                "pose removed (the same subjects otherwise)");
   sub->add_flag("!--no-overview", a->options.overview, "Do not write overview.png");
   sub->callback([a] { run_synth(*a); });
 }

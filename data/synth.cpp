@@ -126,7 +126,7 @@ void check_diagnosis_mix(const DiagnosisMix& mix) {
         "the diagnosis fractions (CN, MCI, AD) must sum to 1, got " + fixed(f[0] + f[1] + f[2], 6));
 }
 
-SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix) {
+SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix, bool registered) {
   Stream r{seed, static_cast<uint64_t>(index + 1) * kSubjectBlock};
   SynthSubject s;
   s.index = index;
@@ -172,6 +172,10 @@ SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix)
   s.intensity[0] = 0.12 + 0.02 * r.normal();
   s.intensity[1] = 0.50 + 0.03 * r.normal();
   s.intensity[2] = 0.80 + 0.03 * r.normal();
+  if (registered) {  // what an exact affine registration to the template removes
+    s.head_scale = 1;
+    for (int a = 0; a < 3; ++a) s.rotation[a] = s.translation[a] = 0;
+  }
   return s;
 }
 
@@ -399,7 +403,7 @@ SynthSummary generate_cohort(const SynthOptions& o) {
   std::vector<Display> shown_display;
   bool shown_dx[3] = {false, false, false};
   for (int64_t si = 0; si < o.subjects; ++si) {
-    const SynthSubject s = draw_subject(si, o.seed, o.mix);
+    const SynthSubject s = draw_subject(si, o.seed, o.mix, o.registered);
     const int dx = s.diagnosis == "CN" ? 0 : (s.diagnosis == "MCI" ? 1 : 2);
     ++summary.counts[dx];
     fs::create_directories(fs::path(o.out_dir) / s.id);

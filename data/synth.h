@@ -55,9 +55,12 @@ struct DiagnosisMix {
 // Throws unless every fraction is in [0, 1] and they sum to 1 (within 1e-6).
 void check_diagnosis_mix(const DiagnosisMix& mix);
 
-// Draws subject `index` of the cohort with `seed` and `mix` (pure function of the three).
+// Draws subject `index` of the cohort with `seed` and `mix` (pure function of them).
 // With the default mix the subjects are those of the cohorts generated before the mix existed.
-SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix = {});
+// `registered`: the scans as an exact affine registration to template space leaves them, so
+// head size 1 and no rotation or translation. The pose is still drawn and then dropped, so
+// every other draw (diagnosis, age, deformation, intensities) is the unregistered subject's.
+SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix = {}, bool registered = false);
 
 // The output grid: RAS, isotropic `spacing` mm, `shape` (X, Y, Z), centred on the
 // anatomy's brain centre.
@@ -96,6 +99,8 @@ struct SynthOptions {
   double spacing = 0;  // mm; 0: 192 / shape[0] (the reference's 192 mm field of view)
   std::vector<int64_t> visits = {0, 6, 12, 24};  // months
   DiagnosisMix mix;                               // fractions of CN, MCI and AD subjects
+  bool registered = false;  // no head-size or pose differences (draw_subject); the default keeps
+                            // them, as the cohorts made before this option existed
   std::string t1, gm, wm;  // template files (all three), or all empty for the phantom
                            // (`ldae synth` fills in shipped_template() unless --phantom)
   double phantom_spacing = 1.5;  // mm, grid of the phantom anatomy (coarser: faster)

@@ -213,7 +213,8 @@ DemoResult run_demo(const DemoRequest& r) {
       "ldae demo --preset " + r.preset + " --seed " + seed + " --out " + r.out + "   # all of the below",
       "ldae synth --out " + cohort.out_dir + " --subjects " + std::to_string(cohort.subjects) + " --seed " + seed +
           " --shape " + std::to_string(cohort.shape[0]) + "," + std::to_string(cohort.shape[1]) + "," +
-          std::to_string(cohort.shape[2]) + " --visits " + comma_list(cohort.visits) + mix_flag(cohort.mix),
+          std::to_string(cohort.shape[2]) + " --visits " + comma_list(cohort.visits) + mix_flag(cohort.mix) +
+          (cohort.registered ? " --registered" : ""),
       "ldae train-ae --data " + manifest + " --out " + run1 + " --preset " + r.preset + " --set seed=" + seed +
           set_flags(demo_overrides("train-ae", r.preset)),
       "ldae cache-latents --ae " + run1 + " --out " + latents,

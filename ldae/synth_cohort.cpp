@@ -40,6 +40,7 @@ ordered_json synth_cohort_record(const data::SynthOptions& o) {
   if (o.spacing > 0 && o.spacing != default_spacing(o.shape)) record["spacing"] = o.spacing;
   const data::DiagnosisMix d;
   if (o.mix.cn != d.cn || o.mix.mci != d.mci || o.mix.ad != d.ad) record["diagnosis_mix"] = {o.mix.cn, o.mix.mci, o.mix.ad};
+  if (o.registered) record["registered"] = true;
   if (o.t1.empty()) {
     record["anatomy"] = "phantom";
     record["phantom_spacing"] = o.phantom_spacing;
@@ -106,6 +107,13 @@ bool find_synthetic_cohort(const std::string& folder, SynthCohort* cohort, std::
       *why = marker.string() + ": " + e.what();
       return false;
     }
+  }
+  if (c.contains("registered")) {
+    if (!c["registered"].is_boolean()) {
+      *why = marker.string() + ": registered is not true or false";
+      return false;
+    }
+    found.registered = c["registered"].get<bool>();
   }
   if (c.contains("anatomy")) {
     const json& a = c["anatomy"];

@@ -74,6 +74,29 @@ TEST(Synth, SubjectsAreDeterministicAndVaried) {
   for (int c3 : counts) EXPECT_GT(c3, 40);
 }
 
+// `registered` drops the head size and pose and nothing else: every other draw is the same
+// subject's (the pose is drawn and then discarded).
+TEST(Synth, RegisteredDropsOnlyTheHeadSizeAndPose) {
+  int posed = 0;
+  for (int i = 0; i < 50; ++i) {
+    const SynthSubject a = draw_subject(i, 0), b = draw_subject(i, 0, DiagnosisMix{}, true);
+    EXPECT_EQ(a.diagnosis, b.diagnosis);
+    EXPECT_EQ(a.age, b.age);
+    EXPECT_EQ(a.severity, b.severity);
+    EXPECT_EQ(a.hippocampus_size, b.hippocampus_size);
+    EXPECT_EQ(a.intensity[1], b.intensity[1]);
+    EXPECT_EQ(a.wave_amp[5][2], b.wave_amp[5][2]);
+    EXPECT_EQ(a.wave_phase[0], b.wave_phase[0]);
+    EXPECT_EQ(b.head_scale, 1.0);
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_EQ(b.rotation[k], 0.0);
+      EXPECT_EQ(b.translation[k], 0.0);
+    }
+    posed += a.head_scale != 1.0 && a.translation[0] != 0.0;
+  }
+  EXPECT_EQ(posed, 50);
+}
+
 // The diagnosis mix: the default is the ADNI-like 0.40 / 0.35 / 0.25 (thresholds 0.40 and
 // 0.40 + 0.35 == 0.75 exactly, those of the generator before the mix existed); another mix changes
 // the fractions (1000 subjects: within 5 points of each); the degenerate mixes give one diagnosis;

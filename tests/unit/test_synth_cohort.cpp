@@ -67,6 +67,7 @@ TEST(SynthCohort, DefaultsRecordOnlyTheSeedSubjectsShapeAndVisits) {
   EXPECT_EQ(c.shape, (Shape{64, 80, 64}));
   EXPECT_DOUBLE_EQ(c.spacing, 3.0);
   EXPECT_DOUBLE_EQ(c.mix.cn, data::DiagnosisMix{}.cn);
+  EXPECT_FALSE(c.registered);
   EXPECT_FALSE(c.phantom);
   EXPECT_TRUE(c.template_files.t1.empty());  // the shipped template
   // A spacing equal to the default (192 mm / X) is the default.
@@ -124,6 +125,7 @@ TEST(SynthCohort, BadRecordsAreRefusedWithTheReason) {
   EXPECT_NE(read_back(dir, R"({"seed": 5, "shape": [16, 0, 16]})", &c).find("sizes > 1"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("spacing": -1})", &c).find("spacing"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("spacing": "3"})", &c).find("spacing"), std::string::npos);
+  EXPECT_NE(read_back(dir, head + R"("registered": "yes"})", &c).find("registered"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("anatomy": "brain"})", &c).find("anatomy"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("anatomy": {"t1": "a", "gm": "b"}})", &c).find("anatomy"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("anatomy": "phantom", "phantom_spacing": 0})", &c).find("phantom_spacing"),
@@ -176,6 +178,55 @@ TEST(SynthCohort, APhantomCohortsRecordRebuildsItsTruth) {
     const stages::RegionMaps maps = stages::subject_regions(phantom, c, id, 0);
     const float* v = maps.ventricle.data<float>();
     for (size_t i = 0; i < own.ventricle.size(); ++i) ASSERT_EQ(v[i], own.ventricle[i]);
+  }
+  fs::remove_all(dir);
+}
+
+// A cohort generated with `registered` (no head size or pose) is recorded as such, and the
+// evaluation rebuilds its labels without the pose: they equal the registered subject's and give
+// the manifest's volumes, while the unregistered subject's labels are elsewhere.
+TEST(SynthCohort, ARegisteredCohortsRecordRebuildsItsTruthWithoutThePose) {
+  const fs::path dir = temp_folder("registered");
+  data::SynthOptions o;
+  o.out_dir = dir.string();
+  o.subjects = 2;
+  o.seed = 3;
+  o.shape = {16, 20, 16};
+  o.visits = {0};
+  o.phantom_spacing = 3.0;
+  o.overview = false;
+  o.registered = true;
+  data::generate_cohort(o);
+  stages::write_synth_cohort_record(o);
+  EXPECT_TRUE(stages::synth_cohort_record(o).value("registered", false));
+  stages::SynthCohort c;
+  std::string why;
+  ASSERT_TRUE(stages::find_synthetic_cohort(dir.string(), &c, &why)) << why;
+  ASSERT_TRUE(c.registered);
+  const data::Manifest m = data::read_manifest((dir / "manifest.csv").string());
+  ASSERT_EQ(m.rows.size(), 2u);
+  const double ml = c.spacing * c.spacing * c.spacing / 1000.0;
+  const data::Anatomy phantom = stages::synth_cohort_anatomy(c);
+  const data::Affine grid = data::synth_grid(phantom, c.shape, c.spacing);
+  for (size_t row = 0; row < m.rows.size(); ++row) {
+    const std::string& id = m.rows[row].subject;
+    const int64_t index = stages::synth_subject_index(id);
+    const data::SynthSubject registered = data::draw_subject(index, c.seed, c.mix, true);
+    const data::SynthSubject posed = data::draw_subject(index, c.seed, c.mix);
+    EXPECT_NE(posed.head_scale, 1.0) << id;  // the pose the option drops is there without it
+    const data::SynthRegions own = data::synth_regions(phantom, registered, 0, grid, c.shape);
+    const double ventricle_ml = std::stod(m.field(row, "ventricle_ml"));
+    EXPECT_NEAR(dot(own.csf, own.ventricle) * ml, ventricle_ml, 2e-3 + 1e-4 * ventricle_ml) << id;
+    const data::SynthRegions wrong = data::synth_regions(phantom, posed, 0, grid, c.shape);
+    double moved = 0, mass = 0;
+    for (size_t i = 0; i < own.ventricle.size(); ++i) {
+      moved += std::abs(static_cast<double>(own.ventricle[i]) - wrong.ventricle[i]);
+      mass += own.ventricle[i];
+    }
+    EXPECT_GT(moved, 0.01 * mass) << id;
+    const stages::RegionMaps maps = stages::subject_regions(phantom, c, id, 0);
+    const float* v = maps.ventricle.data<float>();
+    for (size_t i = 0; i < own.ventricle.size(); ++i) ASSERT_EQ(v[i], own.ventricle[i]) << id;
   }
   fs::remove_all(dir);
 }

@@ -15,6 +15,7 @@
 #include "data/figures.h"
 #include "data/manifest.h"
 #include "ldae/autoencoding.h"
+#include "ldae/code_content.h"
 #include "ldae/feature_table.h"
 #include "ldae/inference_stages.h"
 #include "ldae/latent_cache.h"
@@ -88,6 +89,54 @@ Budget preset_budget(const std::string& preset) {
 // The test rows in the order they are reconstructed: every subject's first visit (in manifest
 // order), then every subject's second visit, and so on, so that the first n scans come from
 // as many different subjects as possible.
+// What y_sem carries of the manifest's known quantities (ldae/code_content.h): for each of the
+// synthetic cohort's ground-truth columns present (and age), the out-of-fold R^2 of ridge
+// regression on y_sem over all scans, five folds by subject, at three penalties. Skipped with
+// the reason when the features' rows cannot be matched to the manifest's or there is nothing to
+// regress.
+ordered_json y_sem_content(const probe::FeatureTable& features, const data::Manifest& manifest) {
+  const std::vector<double> penalties = {0.1, 10, 1000};
+  std::map<std::pair<std::string, std::string>, size_t> row_of;  // (subject, session) -> manifest row
+  for (size_t i = 0; i < manifest.rows.size(); ++i)
+    row_of[{manifest.rows[i].subject, std::to_string(manifest.rows[i].session)}] = i;
+  std::vector<size_t> rows;
+  for (int64_t i = 0; i < features.rows(); ++i) {
+    const auto it = row_of.find({features.subject[static_cast<size_t>(i)], features.session[static_cast<size_t>(i)]});
+    if (it == row_of.end()) return {{"skipped", "a features.csv row has no manifest row"}};
+    rows.push_back(it->second);
+  }
+  ordered_json r2 = ordered_json::object();
+  std::string text;
+  for (const char* column : {"hippocampus_ml", "ventricle_ml", "gm_ml", "severity", "age"}) {
+    if (manifest.column_index(column) < 0) continue;
+    std::vector<double> target;
+    for (size_t row : rows) {  // a field that is not a whole number gives NaN: the column is skipped
+      const std::string& field = manifest.field(row, column);
+      char* end = nullptr;
+      const double v = std::strtod(field.c_str(), &end);
+      target.push_back(!field.empty() && end == field.c_str() + field.size() ? v : std::nan(""));
+    }
+    try {
+      const std::vector<double> values = probe::out_of_fold_r2(features, target, penalties);
+      r2[column] = values;
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "%s%s %.2f / %.2f / %.2f", text.empty() ? "" : "; ", column, values[0], values[1],
+                    values[2]);
+      text += buf;
+    } catch (const Error& e) {
+      r2[column] = {{"skipped", std::string(e.what())}};
+    }
+  }
+  if (text.empty()) return {{"skipped", "no ground-truth column to regress"}};
+  return {{"method", "ridge regression on the z-scored y_sem of every scan, 5 folds by subject (sorted subjects, "
+                     "the k-th in fold k % 5); out-of-fold R^2"},
+          {"penalties", penalties},
+          {"r2", r2},
+          {"summary", "What y_sem carries (out-of-fold R^2 of ridge regression on y_sem over all " +
+                          std::to_string(features.rows()) + " scans, five folds by subject, penalties 0.1 / 10 / 1000; "
+                          "1 is perfect, 0 or below nothing a linear read-out can use): " + text + "."}};
+}
+
 std::vector<size_t> test_rows_spread_over_subjects(const LatentCache& cache) {
   std::vector<std::string> order;                           // subjects, first appearance
   std::map<std::string, std::vector<size_t>> by_subject;  // subject -> rows by session
@@ -502,6 +551,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
                                {"ratio", ratio},
                                {"summary", text}};
   }
+  results["y_sem_content"] = y_sem_content(features, cache.manifest);
   ordered_json baselines;
   // PCA of per-scan rows (one per manifest row, float64) + the same probes: the fewest
   // components that explain 95 % of the training rows' variance, at most as many as y_sem has

@@ -22,6 +22,9 @@
 //     image_dae_run): its y_sem of the same scans with the same probes, and its encoded and
 //     y_sem-only reconstructions of the same test scans (baselines.image_dae); a baseline
 //     that cannot run is listed as skipped with the reason;
+//   what y_sem carries of the manifest's ground truth (y_sem_content: the out-of-fold R^2 of
+//     ridge regression of hippocampus_ml, ventricle_ml, gm_ml, severity and age, those
+//     present, on y_sem; ldae/code_content.h);
 //   manipulation along the AD-vs-CN probe's direction, measured in the synthetic
 //     generator's true ventricle and hippocampus regions (ldae/manipulation_eval.h;
 //     skipped when the cohort has no cohort.json), figure evaluation/manipulation.png;

@@ -174,6 +174,8 @@ void probe_section(Document& doc, const json& r, const json& paper) {
   if (const std::string reading = chance_reading(r); !reading.empty()) doc.paragraph(reading);
   if (const json* spread = at_path(r, "y_sem_spread.summary"); spread && spread->is_string())
     doc.paragraph(spread->get<std::string>());
+  if (const json* content = at_path(r, "y_sem_content.summary"); content && content->is_string())
+    doc.paragraph(content->get<std::string>());
 }
 
 void generic_section(Document& doc, const json& r, const std::string& part, const std::string& title) {

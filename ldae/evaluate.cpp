@@ -86,9 +86,6 @@ Budget preset_budget(const std::string& preset) {
   return {{10, 20, 50, 100}, 20000, -1, 100, 50, 20};
 }
 
-// The test rows in the order they are reconstructed: every subject's first visit (in manifest
-// order), then every subject's second visit, and so on, so that the first n scans come from
-// as many different subjects as possible.
 // What y_sem carries of the manifest's known quantities (ldae/code_content.h): for each of the
 // synthetic cohort's ground-truth columns present (and age), the out-of-fold R^2 of ridge
 // regression on y_sem over all scans, five folds by subject, at three penalties. Skipped with
@@ -110,7 +107,7 @@ ordered_json y_sem_content(const probe::FeatureTable& features, const data::Mani
   for (const char* column : {"hippocampus_ml", "ventricle_ml", "gm_ml", "severity", "age"}) {
     if (manifest.column_index(column) < 0) continue;
     std::vector<double> target;
-    for (size_t row : rows) {  // a field that is not a whole number gives NaN: the column is skipped
+    for (size_t row : rows) {  // a field that is not a number gives NaN: the column is skipped
       const std::string& field = manifest.field(row, column);
       char* end = nullptr;
       const double v = std::strtod(field.c_str(), &end);
@@ -137,6 +134,9 @@ ordered_json y_sem_content(const probe::FeatureTable& features, const data::Mani
                           "1 is perfect, 0 or below nothing a linear read-out can use): " + text + "."}};
 }
 
+// The test rows in the order they are reconstructed: every subject's first visit (in manifest
+// order), then every subject's second visit, and so on, so that the first n scans come from
+// as many different subjects as possible.
 std::vector<size_t> test_rows_spread_over_subjects(const LatentCache& cache) {
   std::vector<std::string> order;                           // subjects, first appearance
   std::map<std::string, std::vector<size_t>> by_subject;  // subject -> rows by session

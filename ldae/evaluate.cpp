@@ -106,14 +106,10 @@ ordered_json y_sem_content(const probe::FeatureTable& features, const data::Mani
   std::string text;
   for (const char* column : {"hippocampus_ml", "ventricle_ml", "gm_ml", "severity", "age"}) {
     if (manifest.column_index(column) < 0) continue;
-    std::vector<double> target;
-    for (size_t row : rows) {  // a field that is not a number gives NaN: the column is skipped
-      const std::string& field = manifest.field(row, column);
-      char* end = nullptr;
-      const double v = std::strtod(field.c_str(), &end);
-      target.push_back(!field.empty() && end == field.c_str() + field.size() ? v : std::nan(""));
-    }
-    try {
+    try {  // a column with a value that is not a finite number is skipped with the reason
+      const std::vector<double> all = probe::manifest_numbers(manifest, column, "y_sem_content");
+      std::vector<double> target;
+      for (size_t row : rows) target.push_back(all[row]);
       const std::vector<double> values = probe::out_of_fold_r2(features, target, penalties);
       r2[column] = values;
       char buf[128];

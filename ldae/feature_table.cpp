@@ -277,15 +277,13 @@ FeatureTable features_from_manifest(const data::Manifest& manifest, const std::v
   return t;
 }
 
-FeatureTable oracle_features(const data::Manifest& manifest, const std::string& column,
-                             const std::vector<std::string>& splits) {
-  const std::string op = "oracle_features";
+std::vector<double> manifest_numbers(const data::Manifest& manifest, const std::string& column,
+                                     const std::string& op) {
   if (manifest.column_index(column) < 0) {
     std::string cols;
     for (const auto& c : manifest.columns) cols += (cols.empty() ? "" : ", ") + c;
     fail(op, manifest.source + ": no column \"" + column + "\" (columns: " + cols + ")");
   }
-  check(splits.size() == manifest.rows.size(), op, "needs one split per manifest row");
   std::vector<double> values;
   for (size_t r = 0; r < manifest.rows.size(); ++r) {
     const std::string& text = manifest.field(r, column);
@@ -295,6 +293,14 @@ FeatureTable oracle_features(const data::Manifest& manifest, const std::string& 
               "\", not a finite number");
     values.push_back(v);
   }
+  return values;
+}
+
+FeatureTable oracle_features(const data::Manifest& manifest, const std::string& column,
+                             const std::vector<std::string>& splits) {
+  const std::string op = "oracle_features";
+  const std::vector<double> values = manifest_numbers(manifest, column, op);
+  check(splits.size() == manifest.rows.size(), op, "needs one split per manifest row");
   FeatureTable t = features_from_manifest(
       manifest, splits, Tensor::from_vector(values, {static_cast<int64_t>(values.size()), 1}, DType::F64), {column});
   t.source = manifest.source + " column " + column;

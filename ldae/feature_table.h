@@ -67,6 +67,11 @@ std::vector<std::string> manifest_splits(const data::Manifest& manifest, double 
 FeatureTable features_from_manifest(const data::Manifest& manifest, const std::vector<std::string>& splits,
                                     const Tensor& x, std::vector<std::string> feature_names = {});
 
+// The manifest's numeric `column`, one value per row. Throws ldae::Error "OP: ..." for a
+// missing column (the columns listed) or a value that is not a finite number (line named).
+std::vector<double> manifest_numbers(const data::Manifest& manifest, const std::string& column,
+                                     const std::string& op);
+
 // The oracle baseline's table: one feature, the manifest's numeric `column` (e.g.
 // hippocampus_ml), labels from the manifest, `splits` one per row. Throws ldae::Error
 // "oracle_features: ..." for a missing column (the columns listed) or a value that is not

@@ -50,6 +50,35 @@ std::string read_back(const fs::path& folder, const std::string& text, stages::S
 }
 
 
+// A 2-subject phantom cohort of one visit on a 16x20x16 grid (seed 3), with its cohort.json.
+data::SynthOptions write_small_phantom_cohort(const fs::path& dir, bool registered) {
+  data::SynthOptions o;
+  o.out_dir = dir.string();
+  o.subjects = 2;
+  o.seed = 3;
+  o.shape = {16, 20, 16};
+  o.visits = {0};
+  o.phantom_spacing = 3.0;
+  o.overview = false;
+  o.registered = registered;
+  data::generate_cohort(o);
+  stages::write_synth_cohort_record(o);
+  return o;
+}
+
+// How much of the ventricle label differs between two sets of regions (sum of |a - b|), and
+// the label's own mass (sum of a).
+double ventricle_label_moved(const data::SynthRegions& a, const data::SynthRegions& b) {
+  double moved = 0;
+  for (size_t i = 0; i < a.ventricle.size(); ++i) moved += std::abs(static_cast<double>(a.ventricle[i]) - b.ventricle[i]);
+  return moved;
+}
+double ventricle_label_mass(const data::SynthRegions& a) {
+  double mass = 0;
+  for (float v : a.ventricle) mass += v;
+  return mass;
+}
+
 }  // namespace
 
 TEST(SynthCohort, DefaultsRecordOnlyTheSeedSubjectsShapeAndVisits) {
@@ -137,16 +166,7 @@ TEST(SynthCohort, BadRecordsAreRefusedWithTheReason) {
 
 TEST(SynthCohort, APhantomCohortsRecordRebuildsItsTruth) {
   const fs::path dir = temp_folder("phantom");
-  data::SynthOptions o;
-  o.out_dir = dir.string();
-  o.subjects = 2;
-  o.seed = 3;
-  o.shape = {16, 20, 16};
-  o.visits = {0};
-  o.phantom_spacing = 3.0;
-  o.overview = false;
-  data::generate_cohort(o);
-  stages::write_synth_cohort_record(o);
+  write_small_phantom_cohort(dir, /*registered=*/false);
   stages::SynthCohort c;
   std::string why;
   ASSERT_TRUE(stages::find_synthetic_cohort(dir.string(), &c, &why)) << why;
@@ -168,12 +188,7 @@ TEST(SynthCohort, APhantomCohortsRecordRebuildsItsTruth) {
         data::synth_regions(shipped, s, 0, data::synth_grid(shipped, c.shape, c.spacing), c.shape);
     // The phantom is drawn to resemble the template, so its volumes are close; its labels are not where
     // the template's are: more than a tenth of the ventricle label moves.
-    double moved = 0, mass = 0;
-    for (size_t i = 0; i < own.ventricle.size(); ++i) {
-      moved += std::abs(static_cast<double>(own.ventricle[i]) - wrong.ventricle[i]);
-      mass += own.ventricle[i];
-    }
-    EXPECT_GT(moved, 0.1 * mass) << id;
+    EXPECT_GT(ventricle_label_moved(own, wrong), 0.1 * ventricle_label_mass(own)) << id;
     // The evaluation's labels are the phantom's.
     const stages::RegionMaps maps = stages::subject_regions(phantom, c, id, 0);
     const float* v = maps.ventricle.data<float>();
@@ -187,17 +202,7 @@ TEST(SynthCohort, APhantomCohortsRecordRebuildsItsTruth) {
 // the manifest's volumes, while the unregistered subject's labels are elsewhere.
 TEST(SynthCohort, ARegisteredCohortsRecordRebuildsItsTruthWithoutThePose) {
   const fs::path dir = temp_folder("registered");
-  data::SynthOptions o;
-  o.out_dir = dir.string();
-  o.subjects = 2;
-  o.seed = 3;
-  o.shape = {16, 20, 16};
-  o.visits = {0};
-  o.phantom_spacing = 3.0;
-  o.overview = false;
-  o.registered = true;
-  data::generate_cohort(o);
-  stages::write_synth_cohort_record(o);
+  const data::SynthOptions o = write_small_phantom_cohort(dir, /*registered=*/true);
   EXPECT_TRUE(stages::synth_cohort_record(o).value("registered", false));
   stages::SynthCohort c;
   std::string why;
@@ -218,12 +223,7 @@ TEST(SynthCohort, ARegisteredCohortsRecordRebuildsItsTruthWithoutThePose) {
     const double ventricle_ml = std::stod(m.field(row, "ventricle_ml"));
     EXPECT_NEAR(dot(own.csf, own.ventricle) * ml, ventricle_ml, 2e-3 + 1e-4 * ventricle_ml) << id;
     const data::SynthRegions wrong = data::synth_regions(phantom, posed, 0, grid, c.shape);
-    double moved = 0, mass = 0;
-    for (size_t i = 0; i < own.ventricle.size(); ++i) {
-      moved += std::abs(static_cast<double>(own.ventricle[i]) - wrong.ventricle[i]);
-      mass += own.ventricle[i];
-    }
-    EXPECT_GT(moved, 0.01 * mass) << id;
+    EXPECT_GT(ventricle_label_moved(own, wrong), 0.01 * ventricle_label_mass(own)) << id;
     const stages::RegionMaps maps = stages::subject_regions(phantom, c, id, 0);
     const float* v = maps.ventricle.data<float>();
     for (size_t i = 0; i < own.ventricle.size(); ++i) ASSERT_EQ(v[i], own.ventricle[i]) << id;

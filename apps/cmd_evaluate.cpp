@@ -44,6 +44,10 @@ void add_evaluate_command(CLI::App& app) {
                   "At most this many test scans at each DDIM step count (default: the preset's budget, which gives the "
                   "cheaper step counts more scans; the autoencoder-alone row is not capped)");
   sub->add_option("--probe-epochs", a->request.probe_epochs, "Epochs of the linear probes (default: 200, published)");
+  sub->add_option("--supervised-epochs", a->request.supervised_epochs,
+                  "At most this many epochs of the supervised baseline per task (default: the preset's budget: "
+                  "tiny 4, course 1, paper 50, published; early stopping on the validation split as published)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--image-dae", a->request.image_dae_run,
                   "A finished train-repr run of the image-space diffusion autoencoder (the paper's DAE baseline: "
                   "cache-latents --image-space from the same stage-1 run, train-ldm, train-repr): its y_sem gets the "

@@ -644,7 +644,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     // (ldae/supervised_baseline.h); the epoch budget per preset.
     probe::SupervisedOptions so;
     so.seed = r.seed;
-    so.epochs = probe::supervised_epochs(preset);
+    so.epochs = r.supervised_epochs > 0 ? r.supervised_epochs : probe::supervised_epochs(preset);
     so.progress = r.progress;
     ordered_json b;
     try {

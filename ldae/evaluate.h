@@ -49,6 +49,8 @@ struct EvaluateRequest {
   std::vector<int64_t> steps;        // DDIM step counts; empty: the preset's default
   int64_t max_reconstructions = -1;  // at most this many test scans per step count; -1: the preset's
   int64_t probe_epochs = -1;         // -1: the published 200
+  int64_t supervised_epochs = -1;    // at most this many epochs per task; -1: the preset's
+                                     // (probe::supervised_epochs: tiny 4, course 1, paper 50)
   std::vector<std::string> commands; // shown in the report
   nlohmann::json timing;             // {"<stage>_s": seconds} to include
   // The image-space DAE: a finished train-repr run on an image-space cache made from the

@@ -12,6 +12,8 @@
 #     (timings aside), the manipulation's ground truth included (cohort.json from `ldae synth`);
 #   - `ldae report` rebuilds the same report.md from results.json, which leads with the paper's
 #     relations;
+#   - `ldae evaluate --supervised-epochs N` trains the supervised baseline for at most N
+#     epochs instead of the preset's budget (and refuses 0);
 #   - --help works and a bad preset is a usage error.
 # Usage: test_demo.sh /path/to/ldae
 set -u
@@ -196,6 +198,21 @@ if a != c:
     ka, kc = json.loads(a), json.loads(c)
     print("differ:", [k for k in sorted(set(ka) | set(kc)) if ka.get(k) != kc.get(k)])
 sys.exit(0 if a == c else 1)
+PY
+
+# The supervised baseline's epoch budget: the preset's (tiny: 4) unless --supervised-epochs
+# says otherwise; a budget below 1 is a usage error.
+expect 2 'supervised-epochs' evaluate --repr "$A/runs/3-repr" --out "$WORK/e0" --supervised-epochs 0
+expect 0 'results.json, report.md' evaluate --repr "$A/runs/3-repr" --out "$WORK/e1" --steps 10 \
+  --max-reconstructions 1 --probe-epochs 2 --supervised-epochs 1 --quiet
+python3 - "$A/results.json" "$WORK/e1/results.json" "$WORK/e1/evaluation/supervised/supervised.json" <<'PY' \
+  && ok "evaluate --supervised-epochs 1: one epoch per task (the demo's default: 4)" \
+  || fail "evaluate --supervised-epochs did not set the supervised baseline's epochs"
+import json, sys
+demo, one = (json.load(open(p))["baselines"]["supervised"]["description"] for p in sys.argv[1:3])
+runs = json.load(open(sys.argv[3]))
+epochs = [runs[t]["epochs_run"] for t in ("classification", "age")]
+sys.exit(0 if "at most 4 epochs" in demo and "at most 1 epoch per task" in one and epochs == [1, 1] else 1)
 PY
 
 if [ "${failures:-0}" -ne 0 ]; then

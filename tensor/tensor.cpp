@@ -26,10 +26,53 @@ std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device dev
   return impl;
 }
 
+// A copy whose source runs along another axis than the destination: after merging axes,
+// dst[o, p, q] = src[o, p, q] with q contiguous in dst and p contiguous in src (a permute's
+// contiguous(), e.g. (N, C, H, W) -> (N, H, W, C) in ConvNeXt's blocks). Row by row, each
+// element of a dst row comes from another cache line of src; here the (p, q) plane is walked
+// in kTile x kTile tiles, so each src line is read whole for kTile rows while it is in cache.
+// Returns false, copying nothing, for any other layout (or a plane smaller than a tile).
+template <typename Dst, typename Src>
+bool copy_transposed(Dst* dst, const Strides& dst_strides, const Src* src, const Strides& src_strides,
+                     const Shape& shape) {
+  constexpr int64_t kTile = 16;
+  const cpu::MergedLayout<2> m = cpu::merge_axes<2>(shape, {dst_strides, src_strides});
+  const int64_t nd = static_cast<int64_t>(m.shape.size());
+  if (nd < 2) return false;
+  const Strides& ds = m.strides[0];
+  const Strides& ss = m.strides[1];
+  if (ds[nd - 1] != 1 || ss[nd - 2] != 1 || ss[nd - 1] == 1) return false;
+  const int64_t P = m.shape[nd - 2], Q = m.shape[nd - 1];
+  if (P < kTile || Q < kTile) return false;
+  const int64_t dst_p = ds[nd - 2], src_q = ss[nd - 1];
+  const int64_t outer = numel(m.shape) / (P * Q), p_tiles = (P + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static) if (outer * P * Q >= cpu::kParallelGrain)
+  for (int64_t task = 0; task < outer * p_tiles; ++task) {
+    const int64_t o = task / p_tiles, p0 = (task % p_tiles) * kTile, p1 = std::min(P, p0 + kTile);
+    int64_t dst_o = 0, src_o = 0, rest = o;  // offsets of the outer multi-index o
+    for (int64_t axis = nd - 3; axis >= 0; --axis) {
+      const int64_t idx = rest % m.shape[axis];
+      rest /= m.shape[axis];
+      dst_o += idx * ds[axis];
+      src_o += idx * ss[axis];
+    }
+    for (int64_t q0 = 0; q0 < Q; q0 += kTile) {
+      const int64_t q1 = std::min(Q, q0 + kTile);
+      for (int64_t p = p0; p < p1; ++p) {
+        Dst* d = dst + dst_o + p * dst_p;
+        const Src* s = src + src_o + p;
+        for (int64_t q = q0; q < q1; ++q) d[q] = static_cast<Dst>(s[q * src_q]);
+      }
+    }
+  }
+  return true;
+}
+
 // Strided copy with conversion: dst[i] = (Dst) src[i] for tensors of the same shape.
 template <typename Dst, typename Src>
 void copy_elements(Dst* dst, const Strides& dst_strides, const Src* src, const Strides& src_strides,
                    const Shape& shape) {
+  if (copy_transposed(dst, dst_strides, src, src_strides, shape)) return;
   cpu::for_each_row<2>(shape, {dst_strides, src_strides},
                        [&](const std::array<int64_t, 2>& off, int64_t n,
                            const std::array<int64_t, 2>& step) {

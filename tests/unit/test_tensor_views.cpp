@@ -91,6 +91,31 @@ TEST(TensorViews, DtypeConversion) {
   EXPECT_EQ(f.to_vector(), (std::vector<double>{1.5, -2.25}));
 }
 
+// contiguous() of a permuted view whose source and destination run along different axes takes
+// the tiled transposing copy (tensor.cpp, copy_transposed) once the plane is at least a tile
+// (16 x 16); small ones, odd sizes (tile edges), a batch of planes and a converting copy
+// must all give the permuted values.
+TEST(TensorViews, PermutedCopiesMatchTheIndexing) {
+  for (const Shape& shape : std::vector<Shape>{{3, 20, 5, 7}, {2, 33, 4, 9}, {1, 4, 2, 3}, {2, 17, 17, 1}}) {
+    const Tensor t = Tensor::arange(numel(shape), DType::F32).reshape(shape);  // (N, C, H, W)
+    const Tensor nhwc = t.permute({0, 2, 3, 1}).contiguous();                    // (N, H, W, C)
+    const Tensor back = nhwc.permute({0, 3, 1, 2}).contiguous();                 // (N, C, H, W)
+    const Tensor nhwc64 = t.permute({0, 2, 3, 1}).to(DType::F64);
+    ASSERT_TRUE(nhwc.is_contiguous());
+    const std::vector<double> a = nhwc.to_vector(), b = back.to_vector(), c = nhwc64.to_vector();
+    size_t i = 0;
+    for (int64_t n = 0; n < shape[0]; ++n)
+      for (int64_t h = 0; h < shape[2]; ++h)
+        for (int64_t w = 0; w < shape[3]; ++w)
+          for (int64_t ch = 0; ch < shape[1]; ++ch, ++i) {
+            const double expected = static_cast<double>(((n * shape[1] + ch) * shape[2] + h) * shape[3] + w);
+            ASSERT_EQ(a[i], expected) << shape_str(shape) << " at " << i;
+            ASSERT_EQ(c[i], expected) << shape_str(shape) << " at " << i;
+          }
+    for (size_t j = 0; j < b.size(); ++j) ASSERT_EQ(b[j], static_cast<double>(j)) << shape_str(shape);
+  }
+}
+
 TEST(TensorViews, PrintingIsReadable) {
   Tensor t = Tensor::from_vector({1.0, 2.0, 3.0, 4.0}, {2, 2}, DType::F32);
   EXPECT_EQ(t.str(), "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]], f32, shape=(2, 2))");

@@ -6,7 +6,7 @@ output of ldae_bench, prints the side-by-side ratio table that docs/benchmarks.m
 Run it with Debian's Python, which has torch 1.13 (the `python3` first on PATH may not):
 
     OMP_NUM_THREADS=2 build/tests/ldae_bench \
-        --benchmark_filter='^(conv3d_|matmul|softmax|group_norm|conv2d_depthwise7|interp_trilinear)' \
+        --benchmark_filter='^(conv3d_|matmul|softmax|group_norm|conv2d_depthwise7|interp_trilinear|silu|gelu_erf)' \
         --benchmark_repetitions=5 --benchmark_format=json --benchmark_out=conv.json
     OMP_NUM_THREADS=2 /usr/bin/python3 tests/bench/pytorch_bench.py --ours conv.json
 
@@ -49,7 +49,9 @@ OTHER_OPS = ["matmul_forward/1024x1024x1024", "softmax_forward/4096x1024",
              "group_norm_forward/1x64x32x40x32/g32", "group_norm_forward_backward/1x64x32x40x32/g32",
              "conv2d_depthwise7_forward_backward/64x32x16x20",
              "interp_trilinear_x2_forward/1x64x16x20x16",
-             "interp_trilinear_x2_forward_backward/1x64x16x20x16"]
+             "interp_trilinear_x2_forward_backward/1x64x16x20x16",
+             "silu_forward/1x16x64x80x64", "silu_forward_backward/1x16x64x80x64",
+             "gelu_erf_forward/64x16x20x128", "gelu_erf_forward_backward/64x16x20x128"]
 GEMM_PEAK_GFLOPS = 300.0  # Eigen SGEMM at 2 threads on the project's 2-core AVX-512 machine
 
 
@@ -134,8 +136,25 @@ def torch_other_times(warmup, repeats):
         xtr.grad = None
         F.interpolate(xtr, scale_factor=2, mode="trilinear", align_corners=False).backward(gyt)
 
+    # The activations (ours: tensor/cpu/vector_math.h): the course autoencoder's first-level
+    # SiLU and ConvNeXt's first-stage GELU (erf form), inputs uniform in [-4, 4] and [-3, 3].
+    xs = torch.rand(1, 16, 64, 80, 64, generator=gen).mul_(8).sub_(4)
+    xg = torch.rand(64, 16, 20, 128, generator=gen).mul_(6).sub_(3)
+    xsr, xgr = xs.clone().requires_grad_(), xg.clone().requires_grad_()
+    gys, gyg = torch.randn(xs.shape, generator=gen), torch.randn(xg.shape, generator=gen)
+
+    def silu_fb():
+        xsr.grad = None
+        F.silu(xsr).backward(gys)
+
+    def gelu_fb():
+        xgr.grad = None
+        F.gelu(xgr).backward(gyg)
+
     with torch.no_grad():
         calls = {
+            OTHER_OPS[7]: lambda: F.silu(xs),
+            OTHER_OPS[9]: lambda: F.gelu(xg),
             OTHER_OPS[0]: lambda: torch.matmul(a, b),
             OTHER_OPS[1]: lambda: torch.softmax(s, -1),
             OTHER_OPS[2]: lambda: F.group_norm(x, 32, w, bias, 1e-5),
@@ -146,6 +165,8 @@ def torch_other_times(warmup, repeats):
     out[OTHER_OPS[3]] = median_seconds(group_norm_fb, warmup, repeats)
     out[OTHER_OPS[4]] = median_seconds(depthwise_fb, warmup, repeats)
     out[OTHER_OPS[6]] = median_seconds(trilinear_fb, warmup, repeats)
+    out[OTHER_OPS[8]] = median_seconds(silu_fb, warmup, repeats)
+    out[OTHER_OPS[10]] = median_seconds(gelu_fb, warmup, repeats)
     return out
 
 

@@ -135,7 +135,21 @@ void elementwise(Builder& b) {
   b.add("relu", {kinked({3, 4})}, [](const V& v) { return ag::relu(v[0]); });
   b.add("leaky_relu", {kinked({3, 4})}, [](const V& v) { return ag::leaky_relu(v[0], 0.2); });
   b.add("silu", {{{3, 4}, -4, 4}}, [](const V& v) { return ag::silu(v[0]); });
+  {
+    // The course autoencoder's first-level activation: 16 channels of 64x80x64.
+    Bench s{"silu", "1x16x64x80x64", {{{1, 16, 64, 80, 64}, -4, 4}}};
+    s.forward_backward = true;
+    s.bytes = 2.0 * 4 * 16 * 64 * 80 * 64;  // reads x, writes y
+    b.last().benches = {s};
+  }
   b.add("gelu_erf", {{{3, 4}, -3, 3}}, [](const V& v) { return ag::gelu(v[0], "none"); });
+  {
+    // ConvNeXt's first-stage hidden layer at the course preset: 64 slices x 16x20 x 4*32.
+    Bench g{"gelu_erf", "64x16x20x128", {{{64, 16, 20, 128}, -3, 3}}};
+    g.forward_backward = true;
+    g.bytes = 2.0 * 4 * 64 * 16 * 20 * 128;  // reads x, writes y
+    b.last().benches = {g};
+  }
   b.add("gelu_tanh", {{{3, 4}, -3, 3}}, [](const V& v) { return ag::gelu(v[0], "tanh"); });
 }
 

@@ -24,11 +24,11 @@ double ulp_error(float got, double exact) {
 }
 
 TEST(VectorMath, ExpWithinTwoUlpOnTheWholeNormalRange) {
-  // Every 97th float bit pattern with e^x a normal float (about 11 million values of each sign).
+  // Every 389th float bit pattern with e^x a normal float (about 2.9 million values of each sign).
   double worst = 0;
   float worst_x = 0;
   int64_t checked = 0;
-  for (uint64_t b = 0; b <= 0xFFFFFFFFu; b += 97) {
+  for (uint64_t b = 0; b <= 0xFFFFFFFFu; b += 389) {
     const uint32_t bits = static_cast<uint32_t>(b);
     float x;
     std::memcpy(&x, &bits, sizeof x);
@@ -37,7 +37,7 @@ TEST(VectorMath, ExpWithinTwoUlpOnTheWholeNormalRange) {
     if (e > worst) worst = e, worst_x = x;
     ++checked;
   }
-  EXPECT_GT(checked, 20'000'000);
+  EXPECT_GT(checked, 5'000'000);
   EXPECT_LE(worst, 2.0) << "at x = " << worst_x;
 }
 
@@ -78,11 +78,11 @@ TEST(VectorMath, FloatSigmoidAndSiluMatchDouble) {
 double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
 
 TEST(VectorMath, NormalCdfWithinOneMillionthRelative) {
-  // Every 97th float bit pattern in [-12.9, 20] (Phi >= 1e-37), about 22 million values.
+  // Every 389th float bit pattern in [-12.9, 20] (Phi >= 1e-37), about 5.6 million values.
   double worst = 0;
   float worst_x = 0;
   int64_t checked = 0;
-  for (uint64_t b = 0; b <= 0xFFFFFFFFu; b += 97) {
+  for (uint64_t b = 0; b <= 0xFFFFFFFFu; b += 389) {
     const uint32_t bits = static_cast<uint32_t>(b);
     float x;
     std::memcpy(&x, &bits, sizeof x);
@@ -92,7 +92,7 @@ TEST(VectorMath, NormalCdfWithinOneMillionthRelative) {
     if (e > worst) worst = e, worst_x = x;
     ++checked;
   }
-  EXPECT_GT(checked, 20'000'000);
+  EXPECT_GT(checked, 5'000'000);
   EXPECT_LE(worst, 1e-6) << "at x = " << worst_x;
 }
 

@@ -274,9 +274,22 @@ Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, co
               shape_str(model.image_shape));
   }
   check(mode == Mode::Encoded || gen != nullptr, "reconstruct", "semantic mode needs a Generator to draw x_T");
+  const Tensor y_sem = semantic_code(*model.encoder, volume);   // (N, E)
+  const Tensor latent = scaled_latent(model.space(), volume);   // (N, C, d, h, w)
+  Reconstruction r = reconstruct_from(model, latent, y_sem, mode, o, gen);
+  r.autoencoder_image = to_image(model.space(), r.latent);
+  return r;
+}
+
+Reconstruction reconstruct_from(LdaeModel& model, const Tensor& latent, const Tensor& y_sem, Mode mode,
+                                const AutoencodingOptions& options, Generator* gen) {
+  const AutoencodingOptions o = options.in_space(model.space());
+  check(model.shift_unet && model.encoder, "reconstruct",
+        "the model lacks a network (shift_unet and encoder are needed, and the autoencoder for a latent model)");
+  check(mode == Mode::Encoded || gen != nullptr, "reconstruct", "semantic mode needs a Generator to draw x_T");
   Reconstruction r;
-  r.y_sem = semantic_code(*model.encoder, volume);                                   // (N, E)
-  r.latent = scaled_latent(model.space(), volume);                                   // (N, C, d, h, w)
+  r.y_sem = y_sem;    // (N, E)
+  r.latent = latent;  // (N, C, d, h, w)
   check_latent("reconstruct", *model.shift_unet, r.latent);
   check_code("reconstruct", *model.shift_unet, r.y_sem, r.latent.size(0));
   const ConditionalDenoiser fn =
@@ -288,7 +301,6 @@ Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, co
   }
   r.recon_latent = decode_latent(fn, model.schedule, r.x_T, r.y_sem, o.ddim("decode"));
   r.image = to_image(model.space(), r.recon_latent);
-  r.autoencoder_image = to_image(model.space(), r.latent);
   return r;
 }
 

@@ -196,6 +196,16 @@ struct Reconstruction {
 Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, const AutoencodingOptions& o,
                            Generator* gen = nullptr);
 
+// The same pipeline after the two encoders, for a caller that already has the input's scaled
+// latent z0 (N, C, d, h, w) and its y_sem (N, E), e.g. one scan reconstructed at several step
+// counts and in both modes, whose encoders then run once: x_T, the decoded latent and the image.
+// r.latent and r.y_sem are the inputs; r.autoencoder_image is left undefined (to_image(z0) gives
+// it). Given reconstruct's z0 and y_sem, the same draws from `gen` give the same bits. Throws
+// ldae::Error("reconstruct: ...") for a missing network, a latent or code that does not fit the
+// ShiftUNet, and Semantic mode without `gen`.
+Reconstruction reconstruct_from(LdaeModel& model, const Tensor& latent, const Tensor& y_sem, Mode mode,
+                                const AutoencodingOptions& o, Generator* gen = nullptr);
+
 // Stochastic variations: `count` draws x_T ~ N(0, I) (one after the other from `gen`, each
 // of shape latent_shape (N, C, d, h, w)), each decoded with the same y_sem (N, E).
 // Returns `count` scaled latents. Draw k is the same whatever `count` is.

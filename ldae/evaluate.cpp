@@ -79,7 +79,8 @@ Budget preset_budget(const std::string& preset) {
   // cores, so the demo's 20-minute budget allows a few thousand calls: 8 test scans at 10
   // steps, 4 at 20, one at 50 and at 100 (1240 calls), four subjects' interpolation at 20 steps
   // (about 11 s each) and four manipulations at 20 steps (about 7 s each: two AD and two CN
-  // subjects); the autoencoder alone on 40 test scans (0.3 s each).
+  // subjects); the autoencoder alone on 40 test scans (a decode each, 0.3 s: the latent cache
+  // holds the encodings).
   // The speed comparison adds one image-space ShiftUNet call at 64x80x64 (about 100 GMAC) and
   // 3 x the latent components.
   if (preset == "course") return {{10, 20, 50, 100}, 320, 40, 20, 4, 4};
@@ -183,6 +184,16 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
   const std::vector<size_t> rows = test_rows_spread_over_subjects(cache);
   if (rows.empty()) return {{"skipped", "the test split is empty"}};
   auto capped = [&](int64_t n) { return n < 0 ? rows.size() : std::min(rows.size(), static_cast<size_t>(n)); };
+  // The scaled latent z0 (1, C, d, h, w) of manifest row `row`, whose scan is `volume`. A cache of
+  // posterior means already holds it: cache-latents encoded this very scan with this autoencoder
+  // (the run's checkpoint), so the encoder is not run again; otherwise (a cache of posterior
+  // samples, image space) it is computed.
+  const bool cached_means = !model.space().image_space() && !cache.image_space && cache.info.value("mode", "") == "mean";
+  auto latent_of = [&](size_t row, const Tensor& volume) {
+    if (!cached_means) return infer::scaled_latent(model.space(), volume);
+    const Shape& ls = cache.latent_shape;  // (C, d, h, w)
+    return read_scaled_latent(cache, row).reshape({1, ls[0], ls[1], ls[2], ls[3]});
+  };
   // The autoencoder alone (encode to the posterior mean, decode) on its own, larger set.
   Scores vae;
   {
@@ -190,7 +201,7 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
     nn::Progress bar("evaluate: autoencoder", static_cast<int64_t>(n));
     for (size_t i = 0; i < n; ++i) {
       const Scan scan = read_scan(kOp, model, cache.manifest.rows[rows[i]].full_path);
-      vae.add(infer::to_image(model.space(), infer::scaled_latent(model.space(), scan.tensor)), scan.tensor);
+      vae.add(infer::to_image(model.space(), latent_of(rows[i], scan.tensor)), scan.tensor);
       if (progress) bar.update(static_cast<int64_t>(i + 1));
     }
     if (progress) bar.finish();
@@ -212,6 +223,9 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
   for (size_t i = 0; i < n_max; ++i) {
     const Scan scan = read_scan(kOp, model, cache.manifest.rows[rows[i]].full_path);
     const Tensor& x = scan.tensor;  // (1, 1, X, Y, Z)
+    // The two encoders once per scan, for every step count and mode (as reconstruct would).
+    const Tensor z0 = latent_of(rows[i], x);                         // (1, C, d, h, w)
+    const Tensor y_sem = infer::semantic_code(*model.encoder, x);   // (1, E)
     std::vector<data::Volume> fig;
     std::vector<data::Display> disp;
     for (int64_t steps : budget.steps) {
@@ -220,11 +234,11 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
       o.on_step = [&](const std::string&, int64_t, int64_t) {
         if (progress) bar.update(++calls);
       };
-      const infer::Reconstruction enc = infer::reconstruct(model, x, infer::Mode::Encoded, o);
+      const infer::Reconstruction enc = infer::reconstruct_from(model, z0, y_sem, infer::Mode::Encoded, o);
       encoded[steps].add(enc.image, x);
       // y_sem only and unconditional from the same x_T draw (one stream per scan).
       Generator gen(seed, (uint64_t{1} << 40) * (i + 1));
-      const infer::Reconstruction sem = infer::reconstruct(model, x, infer::Mode::Semantic, o, &gen);
+      const infer::Reconstruction sem = infer::reconstruct_from(model, z0, y_sem, infer::Mode::Semantic, o, &gen);
       semantic[steps].add(sem.image, x);
       const Tensor unc_latent =
           infer::decode_latent(plain, model.schedule, sem.x_T, sem.y_sem, o.ddim("decode"));
@@ -233,7 +247,7 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
       if (i == 0 && steps == budget.steps.back()) {
         const std::string s = std::to_string(steps);
         fig = {scan.volume,
-               as_volume(enc.autoencoder_image, scan.volume),
+               as_volume(infer::to_image(model.space(), z0), scan.volume),
                as_volume(enc.image, scan.volume),
                as_volume(sem.image, scan.volume),
                as_volume(unc, scan.volume),

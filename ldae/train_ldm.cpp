@@ -356,7 +356,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   const int64_t nan_at = s.get_int("debug_nan_at_step");
   const int64_t checkpoint_every = s.get_int("checkpoint_every"), log_every = s.get_int("log_every");
   const bool ema_per_batch = s.get_bool("ema_per_batch");
-  const int64_t val_k = s.get_int("val_timesteps");
+  const int64_t val_k = s.get_int("val_timesteps"), val_every = s.get_int("val_every");
   const double scale = 1.0 / static_cast<double>(accumulate);
 
   nn::ProgressOptions po;
@@ -406,22 +406,26 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
       progress.update(step, {{"loss", row["loss"]}});
 
       if (b == batches) {
-        // ---- End of the epoch: validation, samples, best, last ----
-        ema.copy_to(ema_net);
-        unet.eval();
-        last_val = validation_mse(unet, sched, val, val_k, seed);
-        unet.train();
-        last_val_ema = validation_mse(ema_net, sched, val, val_k, seed);
-        log.log(step, {{"epoch", static_cast<double>(epoch + 1)}, {"val_mse", last_val}, {"val_mse_ema", last_val_ema}});
-        if (sample_count > 0) {
-          char name[64];
-          std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
-          draw_samples((fs::path(paths.figures) / name).string());
-        }
-        if (last_val_ema < best) {
-          best = last_val_ema;
-          best_step = step;
-          save(paths.best, epoch + 1, 0);
+        // ---- End of the epoch: validation, samples and best (every val_every epochs and at
+        // the last), last ----
+        if ((epoch + 1) % val_every == 0 || epoch + 1 == epochs) {
+          ema.copy_to(ema_net);
+          unet.eval();
+          last_val = validation_mse(unet, sched, val, val_k, seed);
+          unet.train();
+          last_val_ema = validation_mse(ema_net, sched, val, val_k, seed);
+          log.log(step,
+                  {{"epoch", static_cast<double>(epoch + 1)}, {"val_mse", last_val}, {"val_mse_ema", last_val_ema}});
+          if (sample_count > 0) {
+            char name[64];
+            std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
+            draw_samples((fs::path(paths.figures) / name).string());
+          }
+          if (last_val_ema < best) {
+            best = last_val_ema;
+            best_step = step;
+            save(paths.best, epoch + 1, 0);
+          }
         }
         save(paths.last, epoch + 1, 0);
         have_checkpoint = true;

@@ -1,20 +1,23 @@
 // One training step of every LDAE network, part of ldae_bench:
 //
 //   network_forward_backward/<net>/<preset>
+//   network_inference/<net>/<preset>
 //
-// The step is the zoo's example forward pass (ldae/model_zoo.h: a random input for the
+// The first is the zoo's example forward pass (ldae/model_zoo.h: a random input for the
 // preset's image, batch 1, float32, train mode) and the backward of sum(output), which fills
 // every parameter's gradient. The weights are initialised as in training. Counters: the peak of
 // the tensor memory one step allocates and the multiply-adds of its forward pass
 // (tensor/cost_counter.h, counted on two extra steps before timing).
 // tests/bench/pytorch_bench_networks.py times the same steps in PyTorch and prints the table
-// of docs/benchmarks.md.
+// of docs/benchmarks.md. The second is the forward pass alone as the evaluation runs it (eval
+// mode, no autograd graph): what `ldae evaluate` and `ldae encode` pay per scan.
 #include <benchmark/benchmark.h>
 
 #include <memory>
 #include <string>
 
 #include "autograd/engine.h"
+#include "autograd/no_grad.h"
 #include "ldae/model_zoo.h"
 #include "ldae/presets.h"
 #include "tensor/cost_counter.h"
@@ -58,6 +61,24 @@ void run_network(benchmark::State& state, std::string net, std::string preset) {
   state.counters["forward_GMAC"] = forward_macs * 1e-9;
 }
 
+void run_network_inference(benchmark::State& state, std::string net, std::string preset) {
+  const nets::ModelEntry& entry = nets::find_model(net);
+  Generator init(0);
+  const std::shared_ptr<nn::Module> model = entry.build(preset, init);
+  model->eval();
+  const Shape image = nets::preset_image_shape(preset);
+  Generator data(1);
+  NoGrad no_grad;
+  double forward_macs = 0;
+  {
+    CountCosts counting;
+    entry.example_forward(*model, preset, image, data);
+    forward_macs = counting.counts().multiply_adds;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(entry.example_forward(*model, preset, image, data));
+  state.counters["forward_GMAC"] = forward_macs * 1e-9;
+}
+
 const bool kRegistered = [] {
   for (const nets::ModelEntry& entry : nets::model_zoo()) {
     if (!entry.example_forward) continue;
@@ -65,6 +86,9 @@ const bool kRegistered = [] {
       benchmark::RegisterBenchmark(("network_forward_backward/" + entry.name + "/" + preset).c_str(), run_network,
                                    entry.name, std::string(preset))
           ->Unit(benchmark::kMillisecond);  // real_time (wall clock) is in the output too
+      benchmark::RegisterBenchmark(("network_inference/" + entry.name + "/" + preset).c_str(), run_network_inference,
+                                   entry.name, std::string(preset))
+          ->Unit(benchmark::kMillisecond);
     }
   }
   return true;

@@ -13,6 +13,7 @@
 #   - kill -9 at a random step, then the same command: the final checkpoints and log.csv
 #     are byte-identical to the uninterrupted run's;
 #   - a NaN loss stops the run naming the step and keeps the last good checkpoint;
+#   - val_every validates every n-th epoch and the last, without changing the training;
 #   - bad settings, a preset other than the cache's, an unfinished cache or autoencoder
 #     run and a different configuration in the folder are refused before any training.
 # Usage: test_train_ldm.sh /path/to/ldae
@@ -170,6 +171,22 @@ expect 0 'steps' "${TRAIN[@]}" --out "$WORK/emab" --set accumulate=2 --set ema_p
 expect 0 'ldae.ema.updates = 3$' ckpt info "$WORK/emab/checkpoints/last.safetensors"
 expect 0 'steps' "${TRAIN[@]}" --out "$WORK/emas" --set accumulate=2 --set epochs=1
 expect 0 'ldae.ema.updates = 2$' ckpt info "$WORK/emas/checkpoints/last.safetensors"
+
+# ---- val_every: validation (and figure, best) at epochs 3 and 4 only; the training unchanged ----
+expect 0 'steps' "${TRAIN[@]}" --out "$WORK/v3" --set val_every=3
+validated=$(awk -F, 'NR > 1 && $5 != "" { printf "%s ", $2 }' "$WORK/v3/log.csv")
+[ "$validated" = "3 4 " ] && ok "val_every=3: validation rows at epochs 3 and 4" \
+  || fail "val_every=3: validation rows at epochs '$validated', want '3 4 '"
+[ -s "$WORK/v3/figures/epoch_003.png" ] && [ ! -e "$WORK/v3/figures/epoch_002.png" ] \
+  && ok "val_every=3: figures of the validated epochs only" || fail "val_every=3: figures $(ls "$WORK/v3/figures")"
+# The tensors of a safetensors file: the bytes after its 8-byte length and JSON header (the
+# metadata, with the best validation value, differs).
+tensor_bytes() { tail -c +$((9 + $(od -An -tu8 -N8 "$1" | tr -d ' '))) "$1"; }
+tensor_bytes "$A/checkpoints/last.safetensors" > "$WORK/a.tensors"
+tensor_bytes "$WORK/v3/checkpoints/last.safetensors" > "$WORK/v3.tensors"
+[ "$(wc -c < "$WORK/a.tensors")" -gt 100000 ] && cmp -s "$WORK/a.tensors" "$WORK/v3.tensors" \
+  && ok "val_every=3: last.safetensors holds the same tensors as with val_every=1" \
+  || fail "val_every=3 changed the trained tensors of last.safetensors"
 
 # ---- Refused before any work ----
 expect 2 "unknown setting 'epoch'.*known: seed" "${TRAIN[@]}" --out "$WORK/bad1" --set epoch=2

@@ -114,6 +114,27 @@ TEST(Autoencoding, SameSeedIsBitIdenticalOtherSeedDiffers) {
   EXPECT_TRUE(bit_identical(e1.image, e2.image));
 }
 
+TEST(Autoencoding, ReconstructFromTheEncodingsIsReconstruct) {
+  // What ldae evaluate relies on to run the two encoders once per scan: given reconstruct's z0
+  // and y_sem, reconstruct_from gives the same bits in both modes (same draws from the same
+  // seed), leaves autoencoder_image empty, and refuses what reconstruct refuses.
+  LdaeModel m = tiny_model();
+  const Tensor x = tiny_volume(8);
+  Generator g1(21), g2(21);
+  const Reconstruction whole = reconstruct(m, x, Mode::Semantic, few_steps(), &g1);
+  const Reconstruction from = reconstruct_from(m, whole.latent, whole.y_sem, Mode::Semantic, few_steps(), &g2);
+  EXPECT_TRUE(bit_identical(whole.x_T, from.x_T));
+  EXPECT_TRUE(bit_identical(whole.image, from.image));
+  EXPECT_FALSE(from.autoencoder_image.defined());
+  const Reconstruction enc = reconstruct(m, x, Mode::Encoded, few_steps());
+  const Reconstruction enc_from = reconstruct_from(m, enc.latent, enc.y_sem, Mode::Encoded, few_steps());
+  EXPECT_TRUE(bit_identical(enc.x_T, enc_from.x_T));
+  EXPECT_TRUE(bit_identical(enc.recon_latent, enc_from.recon_latent));
+  EXPECT_TRUE(bit_identical(enc.image, enc_from.image));
+  EXPECT_THROW(reconstruct_from(m, enc.latent, enc.y_sem, Mode::Semantic, few_steps()), Error);  // no generator
+  EXPECT_THROW(reconstruct_from(m, enc.latent.slice(1, 0, 1), enc.y_sem, Mode::Encoded, few_steps()), Error);
+}
+
 TEST(Autoencoding, NetworksRunInEvalModeAndKeepTheirMode) {
   LdaeModel m = tiny_model();
   const Tensor x = tiny_volume(6);

@@ -179,21 +179,23 @@ data::Volume as_volume(const Tensor& t, const data::Volume& like) {
 
 // ---- Reconstruction ----------------------------------------------------------------------
 
+// The scaled latent z0 (1, C, d, h, w) of manifest row `row`, whose scan is `volume`. A cache of
+// posterior means already holds it: cache-latents encoded this very scan with this autoencoder
+// (the run's checkpoint), so the autoencoder's encoder is not run again; otherwise (a cache of
+// posterior samples, image space) it is computed.
+Tensor scan_latent(infer::LdaeModel& model, const LatentCache& cache, size_t row, const Tensor& volume) {
+  const bool cached_means =
+      !model.space().image_space() && !cache.image_space && cache.info.value("mode", "") == "mean";
+  if (!cached_means) return infer::scaled_latent(model.space(), volume);
+  const Shape& ls = cache.latent_shape;  // (C, d, h, w)
+  return read_scaled_latent(cache, row).reshape({1, ls[0], ls[1], ls[2], ls[3]});
+}
+
 ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache& cache, const Budget& budget,
                                      uint64_t seed, const std::string& figure_path, bool progress) {
   const std::vector<size_t> rows = test_rows_spread_over_subjects(cache);
   if (rows.empty()) return {{"skipped", "the test split is empty"}};
   auto capped = [&](int64_t n) { return n < 0 ? rows.size() : std::min(rows.size(), static_cast<size_t>(n)); };
-  // The scaled latent z0 (1, C, d, h, w) of manifest row `row`, whose scan is `volume`. A cache of
-  // posterior means already holds it: cache-latents encoded this very scan with this autoencoder
-  // (the run's checkpoint), so the encoder is not run again; otherwise (a cache of posterior
-  // samples, image space) it is computed.
-  const bool cached_means = !model.space().image_space() && !cache.image_space && cache.info.value("mode", "") == "mean";
-  auto latent_of = [&](size_t row, const Tensor& volume) {
-    if (!cached_means) return infer::scaled_latent(model.space(), volume);
-    const Shape& ls = cache.latent_shape;  // (C, d, h, w)
-    return read_scaled_latent(cache, row).reshape({1, ls[0], ls[1], ls[2], ls[3]});
-  };
   // The autoencoder alone (encode to the posterior mean, decode) on its own, larger set.
   Scores vae;
   {
@@ -201,7 +203,7 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
     nn::Progress bar("evaluate: autoencoder", static_cast<int64_t>(n));
     for (size_t i = 0; i < n; ++i) {
       const Scan scan = read_scan(kOp, model, cache.manifest.rows[rows[i]].full_path);
-      vae.add(infer::to_image(model.space(), latent_of(rows[i], scan.tensor)), scan.tensor);
+      vae.add(infer::to_image(model.space(), scan_latent(model, cache, rows[i], scan.tensor)), scan.tensor);
       if (progress) bar.update(static_cast<int64_t>(i + 1));
     }
     if (progress) bar.finish();
@@ -224,7 +226,7 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
     const Scan scan = read_scan(kOp, model, cache.manifest.rows[rows[i]].full_path);
     const Tensor& x = scan.tensor;  // (1, 1, X, Y, Z)
     // The two encoders once per scan, for every step count and mode (as reconstruct would).
-    const Tensor z0 = latent_of(rows[i], x);                         // (1, C, d, h, w)
+    const Tensor z0 = scan_latent(model, cache, rows[i], x);         // (1, C, d, h, w)
     const Tensor y_sem = infer::semantic_code(*model.encoder, x);   // (1, E)
     std::vector<data::Volume> fig;
     std::vector<data::Display> disp;
@@ -339,7 +341,7 @@ ordered_json evaluate_interpolation(infer::LdaeModel& model, const LatentCache& 
       const Scan scan = read_scan(kOp, model, cache.manifest.rows[r].full_path);
       x.push_back(scan.tensor);
       y.push_back(infer::semantic_code(*model.encoder, scan.tensor));
-      const Tensor z0 = infer::scaled_latent(model.space(), scan.tensor);
+      const Tensor z0 = scan_latent(model, cache, r, scan.tensor);
       xT.push_back(infer::encode_xT(*model.shift_unet, model.schedule, z0, y.back(), o.ddim("encode")));
       ae.push_back(infer::to_image(model.space(), z0));
     }

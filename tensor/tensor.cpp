@@ -16,8 +16,10 @@ namespace ldae {
 namespace {
 
 std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device device) {
+  // `if (!...) fail` rather than check(): these run for every tensor an op makes, and check()
+  // would build its message (shape_str) each time.
   for (int64_t s : shape)
-    check(s >= 0, "empty", "negative size in shape " + shape_str(shape));
+    if (s < 0) fail("empty", "negative size in shape " + shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(numel(shape) * dtype_size(dtype), device);
   impl->shape = shape;
@@ -151,9 +153,9 @@ bool Tensor::is_contiguous() const {
 
 template <typename T>
 const T* Tensor::data() const {
-  check(device().is_cpu(), "data",
-        "tensor of shape " + shape_str(shape()) + " is on " + device().str() +
-            ", whose memory the host cannot read; copy it with to(cpu_device())");
+  if (!device().is_cpu())  // not check(): its message would be built on every call of this hot accessor
+    fail("data", "tensor of shape " + shape_str(shape()) + " is on " + device().str() +
+                     ", whose memory the host cannot read; copy it with to(cpu_device())");
   return device_data<T>();
 }
 template const float* Tensor::data<float>() const;
@@ -172,8 +174,8 @@ template double* Tensor::mutable_data<double>() const;
 
 template <typename T>
 const T* Tensor::device_data() const {
-  check(dtype_of<T>() == dtype(), "data",
-        "requested " + dtype_name(dtype_of<T>()) + " from a " + dtype_name(dtype()) + " tensor");
+  if (dtype_of<T>() != dtype())
+    fail("data", "requested " + dtype_name(dtype_of<T>()) + " from a " + dtype_name(dtype()) + " tensor");
   return static_cast<const T*>(storage()->data()) + offset();
 }
 template const float* Tensor::device_data<float>() const;

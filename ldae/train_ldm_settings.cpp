@@ -37,9 +37,9 @@ const run::SettingsTable& train_ldm_settings() {
       int_setting("val_every", 1, 3, 1, 1, 1e6,
                   "epochs between validations (the eps-MSE of both weights, the sample figure and the best "
                   "checkpoint); the last epoch always validates. Course: 3, as one validation (about 6 s on 2 "
-                  "cores: 80 UNet calls per set of weights, 20 DDIM calls and 3 decodes for the figure) cost 40 % of "
-                  "a 16 s epoch; the training itself, and so the last checkpoint that stage 3 reads, is the same "
-                  "whatever the value"),
+                  "cores: 40 UNet calls of 2 samples for each set of weights, then 10 DDIM calls of 2 samples and "
+                  "3 decodes for the figure) cost 40 % of a 16 s epoch; the training itself, and so the last "
+                  "checkpoint that stage 3 reads, is the same whatever the value"),
       int_setting("val_timesteps", 4, 2, 10, 1, 1000,
                   "validation: fixed seeded timesteps (and noises) per validation latent for the eps-MSE"),
       int_setting("sample_count", 2, 2, 4, 0, 64,

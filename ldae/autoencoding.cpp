@@ -262,7 +262,6 @@ Mode parse_mode(const std::string& name) {
 
 Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, const AutoencodingOptions& options,
                            Generator* gen) {
-  const AutoencodingOptions o = options.in_space(model.space());
   check(model.shift_unet && model.encoder, "reconstruct",
         "the model lacks a network (shift_unet and encoder are needed, and the autoencoder for a latent model)");
   check(volume.defined() && volume.dim() == 5, "reconstruct",
@@ -273,10 +272,11 @@ Reconstruction reconstruct(LdaeModel& model, const Tensor& volume, Mode mode, co
           "the volume is " + shape_str(s) + " (X, Y, Z), the networks were trained on " +
               shape_str(model.image_shape));
   }
+  // Checked here too (reconstruct_from does) so that a missing generator fails before the encoders run.
   check(mode == Mode::Encoded || gen != nullptr, "reconstruct", "semantic mode needs a Generator to draw x_T");
   const Tensor y_sem = semantic_code(*model.encoder, volume);   // (N, E)
   const Tensor latent = scaled_latent(model.space(), volume);   // (N, C, d, h, w)
-  Reconstruction r = reconstruct_from(model, latent, y_sem, mode, o, gen);
+  Reconstruction r = reconstruct_from(model, latent, y_sem, mode, options, gen);
   r.autoencoder_image = to_image(model.space(), r.latent);
   return r;
 }

@@ -26,13 +26,28 @@ namespace {
 
 using namespace ldae;
 
-void run_network(benchmark::State& state, std::string net, std::string preset) {
+// The zoo's network `net` at `preset`, initialised as in training (seed 0), the preset's image
+// shape and the generator of the example inputs (seed 1): what both benchmarks run.
+struct Network {
+  const nets::ModelEntry& entry;
+  std::shared_ptr<nn::Module> model;
+  Shape image;
+  Generator data{1};
+};
+
+Network build_network(const std::string& net, const std::string& preset) {
   const nets::ModelEntry& entry = nets::find_model(net);
   Generator init(0);
-  const std::shared_ptr<nn::Module> model = entry.build(preset, init);
+  return {entry, entry.build(preset, init), nets::preset_image_shape(preset)};
+}
+
+void run_network(benchmark::State& state, std::string net, std::string preset) {
+  Network n = build_network(net, preset);
+  const nets::ModelEntry& entry = n.entry;
+  const std::shared_ptr<nn::Module>& model = n.model;
+  const Shape& image = n.image;
+  Generator& data = n.data;
   model->train();
-  const Shape image = nets::preset_image_shape(preset);
-  Generator data(1);
   auto step = [&] {
     model->zero_grad();
     const Tensor out = entry.example_forward(*model, preset, image, data);
@@ -62,20 +77,17 @@ void run_network(benchmark::State& state, std::string net, std::string preset) {
 }
 
 void run_network_inference(benchmark::State& state, std::string net, std::string preset) {
-  const nets::ModelEntry& entry = nets::find_model(net);
-  Generator init(0);
-  const std::shared_ptr<nn::Module> model = entry.build(preset, init);
-  model->eval();
-  const Shape image = nets::preset_image_shape(preset);
-  Generator data(1);
+  Network n = build_network(net, preset);
+  n.model->eval();
   NoGrad no_grad;
+  auto forward = [&] { return n.entry.example_forward(*n.model, preset, n.image, n.data); };
   double forward_macs = 0;
   {
     CountCosts counting;
-    entry.example_forward(*model, preset, image, data);
+    forward();
     forward_macs = counting.counts().multiply_adds;
   }
-  for (auto _ : state) benchmark::DoNotOptimize(entry.example_forward(*model, preset, image, data));
+  for (auto _ : state) benchmark::DoNotOptimize(forward());
   state.counters["forward_GMAC"] = forward_macs * 1e-9;
 }
 

@@ -6,7 +6,7 @@ output of ldae_bench, prints the side-by-side ratio table that docs/benchmarks.m
 Run it with Debian's Python, which has torch 1.13 (the `python3` first on PATH may not):
 
     OMP_NUM_THREADS=2 build/tests/ldae_bench \
-        --benchmark_filter='^(conv3d_|matmul|softmax|group_norm|conv2d_depthwise7|interp_trilinear|silu|gelu_erf)' \
+        --benchmark_filter='^(conv3d_|matmul|softmax|group_norm|conv2d_depthwise7|interp_trilinear|silu|gelu_erf|permute_to)' \
         --benchmark_repetitions=5 --benchmark_format=json --benchmark_out=conv.json
     OMP_NUM_THREADS=2 /usr/bin/python3 tests/bench/pytorch_bench.py --ours conv.json
 
@@ -51,7 +51,9 @@ OTHER_OPS = ["matmul_forward/1024x1024x1024", "softmax_forward/4096x1024",
              "interp_trilinear_x2_forward/1x64x16x20x16",
              "interp_trilinear_x2_forward_backward/1x64x16x20x16",
              "silu_forward/1x16x64x80x64", "silu_forward_backward/1x16x64x80x64",
-             "gelu_erf_forward/64x16x20x128", "gelu_erf_forward_backward/64x16x20x128"]
+             "gelu_erf_forward/64x16x20x128", "gelu_erf_forward_backward/64x16x20x128",
+             "permute_to_channels_last_forward/64x32x16x20",
+             "permute_to_channels_first_forward/64x16x20x32"]
 GEMM_PEAK_GFLOPS = 300.0  # Eigen SGEMM at 2 threads on the project's 2-core AVX-512 machine
 
 
@@ -151,8 +153,14 @@ def torch_other_times(warmup, repeats):
         xgr.grad = None
         F.gelu(xgr).backward(gyg)
 
+    # ConvNeXt's block permutes at the course preset's first stage, copied to contiguous.
+    xn = torch.randn(64, 32, 16, 20, generator=gen)
+    xl = torch.randn(64, 16, 20, 32, generator=gen)
+
     with torch.no_grad():
         calls = {
+            OTHER_OPS[11]: lambda: xn.permute(0, 2, 3, 1).contiguous(),
+            OTHER_OPS[12]: lambda: xl.permute(0, 3, 1, 2).contiguous(),
             OTHER_OPS[7]: lambda: F.silu(xs),
             OTHER_OPS[9]: lambda: F.gelu(xg),
             OTHER_OPS[0]: lambda: torch.matmul(a, b),

@@ -579,6 +579,16 @@ void attention(Builder& b) {
   });
 }
 
+// A bench of a permute's contiguous copy: read and write every element once.
+Bench permute_bench(const std::string& name, const Shape& shape) {
+  std::string label;  // e.g. "64x32x16x20"
+  for (size_t i = 0; i < shape.size(); ++i) label += (i ? "x" : "") + std::to_string(shape[i]);
+  Bench bench{name, label, {{shape}}};
+  bench.cuda = false;
+  bench.bytes = 2.0 * 4.0 * static_cast<double>(numel(shape));  // float32 in and out
+  return bench;
+}
+
 void shapes(Builder& b) {
   b.family = "shape";
   b.add("reshape", {{{2, 3, 4}}}, [](const V& v) { return ag::reshape(v[0], {4, -1}); });
@@ -593,6 +603,19 @@ void shapes(Builder& b) {
   b.add("reshape_contiguous", {{{2, 3, 4}}}, [](const V& v) {
     return ag::contiguous(ag::reshape(ag::transpose(v[0], 1, 2), {2, 12}));
   });
+  // ConvNeXt's block permutes (N, C, H, W) to (N, H, W, C) for its LayerNorm and Linear layers
+  // and back (ldae/convnext.cpp); the benches time the copies at the course preset's first
+  // stage (64 slices of 32 channels at 16x20).
+  b.add("permute_to_channels_last", {{{2, 3, 4, 5}}}, [](const V& v) {
+    return ag::contiguous(ag::permute(v[0], {0, 2, 3, 1}));
+  });
+  b.last().det_inputs = {{{8, 32, 16, 20}}};
+  b.last().benches = {permute_bench("permute_to_channels_last", {64, 32, 16, 20})};
+  b.add("permute_to_channels_first", {{{2, 4, 5, 3}}}, [](const V& v) {
+    return ag::contiguous(ag::permute(v[0], {0, 3, 1, 2}));
+  });
+  b.last().det_inputs = {{{8, 16, 20, 32}}};
+  b.last().benches = {permute_bench("permute_to_channels_first", {64, 16, 20, 32})};
   b.add("reshape_permuted", {{{2, 3, 4}}}, [](const V& v) {
     return ag::contiguous(ag::reshape(ag::permute(v[0], {1, 0, 2}), {3, 8}));
   });

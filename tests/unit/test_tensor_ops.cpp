@@ -8,6 +8,7 @@
 
 #include "common/test_helpers.h"
 #include "tensor/ops.h"
+#include "tensor/random.h"
 
 using namespace ldae;
 using ldae::testing::expect_error;
@@ -74,6 +75,46 @@ TEST(Reduce, SumMeanOverAxes) {
   EXPECT_DOUBLE_EQ(amax(t, {0, 1}).at({3}), 23.0);
   expect_error([&] { sum(t, {3}); }, {"sum", "axis 3"});
   expect_error([&] { sum(t, {1, 1}); }, {"sum", "repeated"});
+}
+
+// A contiguous tensor whose kept axes sit between reduced ones is summed where it lies
+// (tensor/reduce.cpp, sum_kept_block); a non-contiguous view of the same values still takes the
+// transposed copy and rows. Both must give the same bits: each output adds the same numbers in
+// the same order. Float32 (the training's dtype) and float64; small and parallel sizes.
+TEST(Reduce, SumAroundKeptAxesMatchesTheRowPlanBitForBit) {
+  struct Case {
+    Shape shape;
+    std::vector<int64_t> dims;
+  };
+  const std::vector<Case> cases = {
+      {{5, 7, 3}, {0, 2}},                // (A, K, B)
+      {{40, 33}, {0}},                     // a Linear's bias gradient: rows (A) x features (K)
+      {{3, 2, 37, 4, 5}, {0, 1, 3, 4}},    // (N, G, C, H, W) -> C
+      {{4, 48, 16, 20}, {0, 2, 3}},        // a conv bias gradient, large enough to run in parallel
+      {{6, 3, 17}, {0}},                   // B = 17 elements after the kept ones, none reduced
+  };
+  Generator gen(7);
+  for (DType dtype : {DType::F32, DType::F64}) {
+    for (const Case& c : cases) {
+      const Tensor x = randn(c.shape, gen, dtype);
+      // The same values in a non-contiguous layout: reversed axes, then permuted back.
+      std::vector<int64_t> reverse(c.shape.size());
+      for (size_t i = 0; i < reverse.size(); ++i) reverse[i] = static_cast<int64_t>(reverse.size() - 1 - i);
+      const Tensor strided = x.permute(reverse).contiguous().permute(reverse);
+      ASSERT_TRUE(x.is_contiguous());
+      ASSERT_FALSE(strided.is_contiguous());
+      for (bool keepdim : {false, true}) {
+        const Tensor fast = sum(x, c.dims, keepdim), rows = sum(strided, c.dims, keepdim);
+        ASSERT_EQ(fast.shape(), rows.shape()) << shape_str(c.shape);
+        EXPECT_EQ(fast.to_vector(), rows.to_vector()) << "sum of " << shape_str(c.shape);
+        EXPECT_EQ(mean(x, c.dims, keepdim).to_vector(), mean(strided, c.dims, keepdim).to_vector())
+            << "mean of " << shape_str(c.shape);
+      }
+    }
+  }
+  // Against a hand sum: x (2, 3, 2) = 0..11 summed over axes 0 and 2 keeps the middle axis.
+  const Tensor t = Tensor::arange(12, DType::F32).reshape({2, 3, 2});
+  EXPECT_EQ(sum(t, {0, 2}).to_vector(), (std::vector<double>{0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11}));
 }
 
 TEST(Reduce, LogSumExpIsStable) {

@@ -121,24 +121,29 @@ bool find_kept_block(const Tensor& a, const std::vector<bool>& reduce, KeptBlock
 
 // out[k] = sum over (a, b) of x[a, k, b], for x (A, K, B) contiguous. Each out[k] adds its
 // elements in plan_reduction's row order (a, then b) in double, so the result is bit-identical
-// to the copy-and-rows plan. Columns go in blocks of 16 (one cache line of floats): for B = 1,
-// a block reads one line per a.
+// to the copy-and-rows plan. Columns go in blocks of 16: the innermost loop runs over the
+// block's columns, 16 sums that do not wait for each other (and, for B = 1, 16 adjacent floats).
 template <typename T>
 void sum_kept_block(const T* x, const KeptBlock& blk, T* out) {
   constexpr int64_t kCols = 16;
   const int64_t blocks = (blk.K + kCols - 1) / kCols;
 #pragma omp parallel for schedule(static) if (blk.A * blk.K * blk.B > 65536)
   for (int64_t block = 0; block < blocks; ++block) {
-    const int64_t k0 = block * kCols, k1 = std::min(blk.K, k0 + kCols);
+    const int64_t k0 = block * kCols, cols = std::min(blk.K - k0, kCols);
     double acc[kCols] = {};
-    for (int64_t a = 0; a < blk.A; ++a)
-      for (int64_t k = k0; k < k1; ++k) {
-        const T* column = x + (a * blk.K + k) * blk.B;  // x[a, k, 0:B]
-        double s = acc[k - k0];
-        for (int64_t b = 0; b < blk.B; ++b) s += static_cast<double>(column[b]);
-        acc[k - k0] = s;
+    if (blk.B == 1 && cols == kCols) {  // rows of features (a Linear's bias): 16 adjacent floats
+      for (int64_t a = 0; a < blk.A; ++a) {
+        const T* xa = x + a * blk.K + k0;  // x[a, k0]
+        for (int64_t c = 0; c < kCols; ++c) acc[c] += static_cast<double>(xa[c]);
       }
-    for (int64_t k = k0; k < k1; ++k) out[k] = static_cast<T>(acc[k - k0]);
+    } else {
+      for (int64_t a = 0; a < blk.A; ++a) {
+        const T* xa = x + (a * blk.K + k0) * blk.B;  // x[a, k0, 0]
+        for (int64_t b = 0; b < blk.B; ++b)
+          for (int64_t c = 0; c < cols; ++c) acc[c] += static_cast<double>(xa[c * blk.B + b]);
+      }
+    }
+    for (int64_t c = 0; c < cols; ++c) out[k0 + c] = static_cast<T>(acc[c]);
   }
 }
 

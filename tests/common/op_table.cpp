@@ -159,6 +159,18 @@ void reductions(Builder& b) {
   b.last().det_inputs = {{{40, 50, 60}}};
   b.add("sum_dims", {{{2, 3, 4}}}, [](const V& v) { return ag::sum(v[0], {0, 2}); });
   b.last().det_inputs = {{{64, 30, 64}}};
+  // A per-channel gradient (ConvNeXt's layer scale, a conv bias): the course preset's first
+  // ConvNeXt stage, 64 slices x 32 channels x 16*20 positions, summed to the 32 channels.
+  b.last().benches = {{"sum_dims", "64x32x320", {{{64, 32, 320}}}}};
+  b.last().benches[0].cuda = false;
+  b.last().benches[0].bytes = 4.0 * 64 * 32 * 320;
+  // A Linear's bias gradient: rows summed to features (ConvNeXt's first fc1: 64 x 16 x 20
+  // positions of 128 features).
+  b.add("sum_rows", {{{5, 3}}}, [](const V& v) { return ag::sum(v[0], {0}); });
+  b.last().det_inputs = {{{2000, 70}}};
+  b.last().benches = {{"sum_rows", "20480x128", {{{20480, 128}}}}};
+  b.last().benches[0].cuda = false;
+  b.last().benches[0].bytes = 4.0 * 20480 * 128;
   b.add("sum_dim_keep", {{{3, 4, 5}}}, [](const V& v) { return ag::sum(v[0], {1}, true); });
   b.add("mean_all", {{{2, 3, 4}}}, [](const V& v) { return ag::mean(v[0]); });
   b.add("mean_dims", {{{3, 4, 5}}}, [](const V& v) { return ag::mean(v[0], {0, 2}); });

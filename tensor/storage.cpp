@@ -9,6 +9,35 @@
 
 namespace ldae {
 
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kCacheCpuBlocks = false;  // AddressSanitizer must see every free
+#else
+constexpr bool kCacheCpuBlocks = true;
+#endif
+
+// 64-byte aligned CPU memory; aligned_alloc needs a size that is a multiple of the alignment.
+void* aligned_cpu_alloc(size_t nbytes) { return std::aligned_alloc(64, (nbytes + 63) / 64 * 64); }
+
+// The cache of large CPU blocks, created on first use and never destroyed (tensors in static
+// objects may outlive any destructor order; the system frees everything at exit).
+CachingAllocator& cpu_block_cache() {
+  static CachingAllocator* cache = new CachingAllocator(
+      "CPU allocator", aligned_cpu_alloc, [](void* p) { std::free(p); }, kCpuCacheLimit);
+  return *cache;
+}
+
+}  // namespace
+
+AllocatorStats cpu_block_cache_stats() {
+  return kCacheCpuBlocks ? cpu_block_cache().stats() : AllocatorStats{};
+}
+
+void empty_cpu_block_cache() {
+  if (kCacheCpuBlocks) cpu_block_cache().empty_cache();
+}
+
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   cost::add_allocation(nbytes);  // ldae model's memory count (tensor/cost_counter.h)
   if (device.is_cuda()) {
@@ -21,10 +50,14 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
     fail("Storage", "cannot allocate on " + device.str() + ": " + cuda_unavailable_reason());
 #endif
   }
-  // aligned_alloc needs a size that is a multiple of the alignment.
-  const size_t rounded = (nbytes + 63) / 64 * 64;
-  data_ = rounded == 0 ? nullptr : std::aligned_alloc(64, rounded);
-  if (rounded != 0 && data_ == nullptr) throw std::bad_alloc();
+  if (nbytes == 0) return;  // data_ stays nullptr
+  if (kCacheCpuBlocks && nbytes >= kCpuCacheFrom) {
+    data_ = cpu_block_cache().allocate(nbytes);  // 512-byte multiples: aligned; throws when out
+    from_cpu_cache_ = true;
+    return;
+  }
+  data_ = aligned_cpu_alloc(nbytes);
+  if (data_ == nullptr) throw std::bad_alloc();
 }
 
 Storage::~Storage() {
@@ -35,7 +68,10 @@ Storage::~Storage() {
 #endif
     return;
   }
-  std::free(data_);
+  if (from_cpu_cache_)
+    cpu_block_cache().deallocate(data_);  // back to the cache, never throws
+  else
+    std::free(data_);
 }
 
 }  // namespace ldae

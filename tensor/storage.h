@@ -4,13 +4,26 @@
 #include <cstdint>
 #include <memory>
 
+#include "tensor/caching_allocator.h"
 #include "tensor/device.h"
 
 namespace ldae {
 
+// CPU blocks of kCpuCacheFrom bytes and more come from a caching allocator (see
+// tensor/caching_allocator.h: training steps reuse them instead of page-faulting fresh memory
+// in), smaller ones from aligned_alloc. An AddressSanitizer build caches nothing, so that it
+// still sees every use after free.
+constexpr size_t kCpuCacheFrom = size_t(1) << 20;      // 1 MiB
+constexpr size_t kCpuCacheLimit = size_t(2) << 30;     // the free lists keep at most 2 GiB
+
+// The CPU block cache's counters (all zero in an AddressSanitizer build), and a way to give
+// its cached blocks back to the system (e.g. between the stages of a long program).
+AllocatorStats cpu_block_cache_stats();
+void empty_cpu_block_cache();
+
 class Storage {
  public:
-  // Allocates `nbytes` (64-byte aligned, uninitialised) on `device`.
+  // Allocates `nbytes` (64-byte aligned, uninitialised: never assume zeros) on `device`.
   Storage(size_t nbytes, Device device);
   ~Storage();
   Storage(const Storage&) = delete;
@@ -29,6 +42,7 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
+  bool from_cpu_cache_ = false;  // a block of the CPU cache: goes back there
   Device device_;
   uint64_t version_ = 0;
 };

@@ -102,6 +102,7 @@ DeviceState& state(int device) {
   DeviceState& d = states()[device];
   if (d.allocator == nullptr) {
     d.allocator = new CachingAllocator(
+        "CUDA allocator",
         [device](size_t n) -> void* {
           void* p = nullptr;
           int previous = 0;

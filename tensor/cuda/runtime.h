@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <string>
 
-#include "tensor/cuda/caching_allocator.h"
+#include "tensor/caching_allocator.h"
 #include "tensor/device.h"
 
 namespace ldae {

@@ -1,14 +1,19 @@
-#include "tensor/cuda/caching_allocator.h"
+#include "tensor/caching_allocator.h"
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "tensor/error.h"
 
-namespace ldae::cuda {
+namespace ldae {
 
-CachingAllocator::CachingAllocator(RawAlloc raw_alloc, RawFree raw_free)
-    : raw_alloc_(std::move(raw_alloc)), raw_free_(std::move(raw_free)) {}
+CachingAllocator::CachingAllocator(std::string name, RawAlloc raw_alloc, RawFree raw_free,
+                                   size_t max_cached_bytes)
+    : name_(std::move(name)),
+      raw_alloc_(std::move(raw_alloc)),
+      raw_free_(std::move(raw_free)),
+      max_cached_bytes_(max_cached_bytes) {}
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -47,7 +52,7 @@ void* CachingAllocator::allocate(size_t nbytes) {
       p = raw_alloc_(size);
     }
     if (p == nullptr)
-      fail("CUDA allocator", "out of memory allocating " + std::to_string(nbytes) + " bytes (" +
+      fail(name_, "out of memory allocating " + std::to_string(nbytes) + " bytes (" +
                                  std::to_string(stats_.in_use_bytes) + " bytes in use, " +
                                  std::to_string(stats_.cached_bytes) + " cached)");
     ++stats_.raw_allocs;
@@ -66,6 +71,11 @@ void CachingAllocator::deallocate(void* p) noexcept {
   const size_t size = it->second;
   live_blocks_.erase(it);
   stats_.in_use_bytes -= size;
+  if (stats_.cached_bytes + size > max_cached_bytes_) {  // the cache is full: give it back
+    raw_free_(p);
+    ++stats_.raw_frees;
+    return;
+  }
   try {
     free_blocks_[size].push_back(p);
     stats_.cached_bytes += size;
@@ -95,4 +105,4 @@ AllocatorStats CachingAllocator::stats() const {
   return stats_;
 }
 
-}  // namespace ldae::cuda
+}  // namespace ldae

@@ -11,9 +11,11 @@ namespace ldae {
 
 // CPU blocks of kCpuCacheFrom bytes and more come from a caching allocator (see
 // tensor/caching_allocator.h: training steps reuse them instead of page-faulting fresh memory
-// in), smaller ones from aligned_alloc. An AddressSanitizer build caches nothing, so that it
-// still sees every use after free.
-constexpr size_t kCpuCacheFrom = size_t(1) << 20;      // 1 MiB
+// in), smaller ones from aligned_alloc. The threshold is glibc's: malloc keeps freed blocks up
+// to 32 MiB itself, but unmaps every larger one, so only those are worth caching here (caching
+// from 1 MiB filled the free lists with blocks that the evaluation never reused, and slowed it).
+// An AddressSanitizer build caches nothing, so that it still sees every use after free.
+constexpr size_t kCpuCacheFrom = size_t(32) << 20;     // 32 MiB
 constexpr size_t kCpuCacheLimit = size_t(2) << 30;     // the free lists keep at most 2 GiB
 
 // The CPU block cache's counters (all zero in an AddressSanitizer build), and a way to give

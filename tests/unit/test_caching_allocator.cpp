@@ -172,7 +172,7 @@ TEST(CpuBlockCache, LargeTensorsReuseFreedBlocksSmallOnesDoNot) {
   const AllocatorStats before = cpu_block_cache_stats();
   const void* first = nullptr;
   {
-    Tensor t = Tensor::empty({large});  // float32: just over 1 MiB
+    Tensor t = Tensor::empty({large});  // float32: just over kCpuCacheFrom
     first = t.data<float>();
   }
   const AllocatorStats freed = cpu_block_cache_stats();

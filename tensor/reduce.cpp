@@ -19,50 +19,49 @@ namespace ldae {
 
 namespace {
 
-struct RowView {
-  Tensor rows;          // (outer, inner), contiguous
-  Shape out_shape;      // result shape without keepdim
-  Shape keep_shape;     // result shape with keepdim
+// What a reduction over some axes of `a` produces: which axes go, the result's shape without
+// and with keepdim, and how many elements of `a` go into each result element.
+struct ReductionPlan {
+  std::vector<bool> reduce;  // reduce[i]: axis i is reduced
+  Shape out_shape;           // result shape without keepdim
+  Shape keep_shape;          // result shape with keepdim (reduced axes of size 1)
+  int64_t inner = 1;         // elements per result element (0 for an empty reduced axis)
+  const Shape& shape(bool keepdim) const { return keepdim ? keep_shape : out_shape; }
 };
 
-// Which axes of `a` a reduction over `dims_in` removes (all of them when dims_in is empty).
-std::vector<bool> reduced_axes(const std::string& op, const Tensor& a, const std::vector<int64_t>& dims_in) {
-  const int64_t nd = a.dim();
-  std::vector<bool> reduce(nd, dims_in.empty());
-  for (int64_t d : dims_in) {
-    const int64_t axis = normalize_axis(d, nd, op);
-    check(!reduce[axis] || dims_in.empty(), op, "axis " + std::to_string(axis) + " repeated");
-    reduce[axis] = true;
-  }
-  return reduce;
-}
-
-RowView plan_reduction(const std::string& op, const Tensor& a, const std::vector<int64_t>& dims_in) {
+// The plan for reducing `a` over `dims_in` (every axis when dims_in is empty).
+ReductionPlan plan_reduction(const std::string& op, const Tensor& a, const std::vector<int64_t>& dims_in) {
   check_plain_input(op, a);
 #ifndef LDAE_WITH_CUDA
   check(a.device().is_cpu(), op, "CUDA backend is not built into this program");
 #endif
   const int64_t nd = a.dim();
-  const std::vector<bool> reduce = reduced_axes(op, a, dims_in);
-  std::vector<int64_t> perm;
-  RowView v;
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < nd; ++i)
-    if (!reduce[i]) {
-      perm.push_back(i);
-      v.out_shape.push_back(a.shape()[i]);
-      v.keep_shape.push_back(a.shape()[i]);
-      outer *= a.shape()[i];
+  ReductionPlan plan;
+  plan.reduce.assign(nd, dims_in.empty());
+  for (int64_t d : dims_in) {
+    const int64_t axis = normalize_axis(d, nd, op);
+    check(!plan.reduce[axis] || dims_in.empty(), op, "axis " + std::to_string(axis) + " repeated");
+    plan.reduce[axis] = true;
+  }
+  for (int64_t i = 0; i < nd; ++i) {
+    if (plan.reduce[i]) {
+      plan.inner *= a.shape()[i];
     } else {
-      v.keep_shape.push_back(1);
+      plan.out_shape.push_back(a.shape()[i]);
     }
-  for (int64_t i = 0; i < nd; ++i)
-    if (reduce[i]) {
-      perm.push_back(i);
-      inner *= a.shape()[i];
-    }
-  v.rows = a.permute(perm).contiguous().reshape({outer, inner});
-  return v;
+    plan.keep_shape.push_back(plan.reduce[i] ? 1 : a.shape()[i]);
+  }
+  return plan;
+}
+
+// `a` with the reduced axes moved to the end, contiguous, viewed as (outer, inner) rows.
+Tensor as_rows(const Tensor& a, const ReductionPlan& plan) {
+  std::vector<int64_t> perm;
+  for (int64_t i = 0; i < a.dim(); ++i)
+    if (!plan.reduce[i]) perm.push_back(i);
+  for (int64_t i = 0; i < a.dim(); ++i)
+    if (plan.reduce[i]) perm.push_back(i);
+  return a.permute(perm).contiguous().reshape({numel(plan.out_shape), plan.inner});
 }
 
 // out[r] = combine over row r, with `init` and `step(acc, x)`; parallel over rows, or
@@ -99,7 +98,7 @@ void reduce_rows(const Tensor& rows, T* out, Acc init, Step step, Join join) {
 }
 
 // The kept axes of a contiguous CPU tensor as one block between reduced axes: `a` viewed as
-// (A, K, B), reduced over A and B, with A > 1 (else plan_reduction copies nothing) and K > 1
+// (A, K, B), reduced over A and B, with A > 1 (else as_rows copies nothing) and K > 1
 // (else it is a single row, which reduce_rows splits into chunks); an empty tensor takes the
 // row plan.
 struct KeptBlock {
@@ -120,7 +119,7 @@ bool find_kept_block(const Tensor& a, const std::vector<bool>& reduce, KeptBlock
 }
 
 // out[k] = sum over (a, b) of x[a, k, b], for x (A, K, B) contiguous. Each out[k] adds its
-// elements in plan_reduction's row order (a, then b) in double, so the result is bit-identical
+// elements in as_rows' row order (a, then b) in double, so the result is bit-identical
 // to the copy-and-rows plan. Columns go in blocks of 16: the innermost loop runs over the
 // block's columns, 16 sums that do not wait for each other (and, for B = 1, 16 adjacent floats).
 template <typename T>
@@ -147,47 +146,36 @@ void sum_kept_block(const T* x, const KeptBlock& blk, T* out) {
   }
 }
 
+// Divides every element of `out` by `count`: a sum into a mean (of an empty set: NaN, as in
+// PyTorch).
+template <typename T>
+void divide_by_count(Tensor& out, int64_t count) {
+  const T scale = count > 0 ? T(1) / T(count) : std::numeric_limits<T>::quiet_NaN();
+  T* o = out.mutable_data<T>();
+  for (int64_t i = 0; i < out.numel(); ++i) o[i] *= scale;
+}
+
 Tensor reduce_sum(const std::string& op, const Tensor& a, const std::vector<int64_t>& dims,
                   bool keepdim, bool average) {
-  check_plain_input(op, a);
-  const std::vector<bool> reduce = reduced_axes(op, a, dims);
-  KeptBlock blk;
-  if (find_kept_block(a, reduce, blk)) {
-    Shape out_shape, keep_shape;
-    for (int64_t i = 0; i < a.dim(); ++i) {
-      if (!reduce[i]) out_shape.push_back(a.shape()[i]);
-      keep_shape.push_back(reduce[i] ? 1 : a.shape()[i]);
-    }
-    Tensor out = Tensor::empty(keepdim ? keep_shape : out_shape, a.dtype(), a.device());
-    LDAE_DISPATCH(a.dtype(), T, {
-      sum_kept_block<T>(a.data<T>(), blk, out.mutable_data<T>());
-      if (average) {
-        const T scale = T(1) / T(blk.A * blk.B);  // as below: inner = A * B > 0
-        T* o = out.mutable_data<T>();
-        for (int64_t i = 0; i < out.numel(); ++i) o[i] *= scale;
-      }
-    });
-    return out;
-  }
-  RowView v = plan_reduction(op, a, dims);
-  Tensor out = Tensor::empty(keepdim ? v.keep_shape : v.out_shape, a.dtype(), a.device());
-  const int64_t inner = v.rows.shape()[1];
+  const ReductionPlan plan = plan_reduction(op, a, dims);
+  Tensor out = Tensor::empty(plan.shape(keepdim), a.dtype(), a.device());
 #ifdef LDAE_WITH_CUDA
   if (a.device().is_cuda()) {
-    cuda::sum_rows(v.rows, out, average);  // tensor/cuda/reduce.cu
+    cuda::sum_rows(as_rows(a, plan), out, average);  // tensor/cuda/reduce.cu
     return out;
   }
 #endif
+  KeptBlock blk;
+  const bool in_place = find_kept_block(a, plan.reduce, blk);
   LDAE_DISPATCH(a.dtype(), T, {
-    auto add = [](double acc, T x) { return acc + static_cast<double>(x); };
-    auto join = [](double x, double y) { return x + y; };
-    reduce_rows<T, double>(v.rows, out.mutable_data<T>(), 0.0, add, join);
-    if (average) {
-      // mean of an empty set is NaN, as in PyTorch
-      const T scale = inner > 0 ? T(1) / T(inner) : std::numeric_limits<T>::quiet_NaN();
-      T* o = out.mutable_data<T>();
-      for (int64_t i = 0; i < out.numel(); ++i) o[i] *= scale;
+    if (in_place) {
+      sum_kept_block<T>(a.data<T>(), blk, out.mutable_data<T>());
+    } else {
+      auto add = [](double acc, T x) { return acc + static_cast<double>(x); };
+      auto join = [](double x, double y) { return x + y; };
+      reduce_rows<T, double>(as_rows(a, plan), out.mutable_data<T>(), 0.0, add, join);
     }
+    if (average) divide_by_count<T>(out, plan.inner);
   });
   return out;
 }
@@ -203,18 +191,19 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
-  RowView v = plan_reduction("amax", a, dims);
-  check(v.rows.shape()[1] > 0, "amax", "cannot reduce over an empty axis of " + shape_str(a.shape()));
-  Tensor out = Tensor::empty(keepdim ? v.keep_shape : v.out_shape, a.dtype(), a.device());
+  const ReductionPlan plan = plan_reduction("amax", a, dims);
+  check(plan.inner > 0, "amax", "cannot reduce over an empty axis of " + shape_str(a.shape()));
+  Tensor out = Tensor::empty(plan.shape(keepdim), a.dtype(), a.device());
+  const Tensor rows = as_rows(a, plan);
 #ifdef LDAE_WITH_CUDA
   if (a.device().is_cuda()) {
-    cuda::max_rows(v.rows, out);
+    cuda::max_rows(rows, out);
     return out;
   }
 #endif
   LDAE_DISPATCH(a.dtype(), T, {
     auto take_max = [](T acc, T x) { return x > acc || std::isnan(x) ? x : acc; };
-    reduce_rows<T, T>(v.rows, out.mutable_data<T>(), -std::numeric_limits<T>::infinity(), take_max,
+    reduce_rows<T, T>(rows, out.mutable_data<T>(), -std::numeric_limits<T>::infinity(), take_max,
                       take_max);
   });
   return out;
@@ -236,10 +225,7 @@ Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim
     });
   }
   Tensor out = add(log(sum(exp(sub(a, m)), dims, true)), m);
-  if (!keepdim) {
-    RowView v = plan_reduction("logsumexp", a, dims);
-    out = out.reshape(v.out_shape);
-  }
+  if (!keepdim) out = out.reshape(plan_reduction("logsumexp", a, dims).out_shape);
   return out;
 }
 

@@ -249,14 +249,20 @@ void softmaxes(Builder& b) {
   b.last().det_inputs = {{{64, 777}, -3, 3}};
 }
 
+// A shape as a bench label: {64, 32, 16, 20} -> "64x32x16x20".
+std::string dims_label(const Shape& shape) {
+  std::string label;
+  for (size_t i = 0; i < shape.size(); ++i) label += (i ? "x" : "") + std::to_string(shape[i]);
+  return label;
+}
+
 // A conv3d benchmark with kernel k^3 (default 3), padding 1 and the given stride:
 // "<name>_forward[_backward]/NxCinxDxHxW/Cout".
 Bench conv_bench(const std::string& name, int64_t n, int64_t cin, int64_t d, int64_t h, int64_t w,
                  int64_t cout, int64_t stride, bool forward, int64_t k = 3) {
   Bench bench;
   bench.name = name;
-  bench.label = std::to_string(n) + "x" + std::to_string(cin) + "x" + std::to_string(d) + "x" +
-                std::to_string(h) + "x" + std::to_string(w) + "/" + std::to_string(cout);
+  bench.label = dims_label({n, cin, d, h, w}) + "/" + std::to_string(cout);
   bench.inputs = {{{n, cin, d, h, w}}, {{cout, cin, k, k, k}, -0.1, 0.1}, {{cout}}};
   bench.forward = forward;
   bench.forward_backward = true;
@@ -593,9 +599,7 @@ void attention(Builder& b) {
 
 // A bench of a permute's contiguous copy: read and write every element once.
 Bench permute_bench(const std::string& name, const Shape& shape) {
-  std::string label;  // e.g. "64x32x16x20"
-  for (size_t i = 0; i < shape.size(); ++i) label += (i ? "x" : "") + std::to_string(shape[i]);
-  Bench bench{name, label, {{shape}}};
+  Bench bench{name, dims_label(shape), {{shape}}};
   bench.cuda = false;
   bench.bytes = 2.0 * 4.0 * static_cast<double>(numel(shape));  // float32 in and out
   return bench;

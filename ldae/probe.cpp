@@ -13,6 +13,7 @@
 #include "autograd/functions.h"
 #include "autograd/no_grad.h"
 #include "data/manifest.h"
+#include "ldae/probe_common.h"
 #include "ldae/roc_figure.h"
 #include "ldae/run/run_folder.h"
 #include "nn/adam.h"
@@ -30,16 +31,6 @@ using json = nlohmann::ordered_json;
 // Philox offsets of the independent random streams (2^40 apart: never overlap in practice).
 constexpr uint64_t kClassifierInit = 0, kClassifierShuffle = 1, kAgeInit = 2, kAgeShuffle = 3;
 constexpr uint64_t kClassifierBootstrap = 4, kAgeBootstrap = 5;
-Generator stream(uint64_t seed, uint64_t id) { return Generator(seed, id << 40); }
-
-// A permutation of 0..n-1: n uniforms from gen, stably sorted.
-std::vector<size_t> permutation(size_t n, Generator& gen) {
-  const std::vector<double> u = rand({static_cast<int64_t>(n)}, gen, DType::F64).to_vector();
-  std::vector<size_t> p(n);
-  std::iota(p.begin(), p.end(), size_t{0});
-  std::stable_sort(p.begin(), p.end(), [&](size_t a, size_t b) { return u[a] < u[b]; });
-  return p;
-}
 
 // The rows `rows` of the table's features as a float32 (M, d) tensor.
 Tensor gather(const FeatureTable& t, const std::vector<size_t>& rows) {
@@ -56,15 +47,6 @@ std::vector<double> outputs(const nets::LinearProbe& model, const Tensor& x) {
   if (x.size(0) == 0) return {};
   NoGrad no_grad;
   return model.forward(x).to_vector();
-}
-
-double sigmoid(double z) { return z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z) / (1.0 + std::exp(z)); }
-
-std::map<std::string, Tensor> copy_state(const nn::Module& m) {
-  NoGrad no_grad;
-  std::map<std::string, Tensor> s;
-  for (const auto& [k, v] : m.state_dict()) s[k] = v.detach().clone();
-  return s;
 }
 
 using TaskData = TaskRows;
@@ -187,12 +169,6 @@ FitResult fit(const FeatureTable& table, const TaskData& data, bool classificati
   return r;
 }
 
-int64_t count_subjects(const FeatureTable& t, const std::vector<size_t>& rows) {
-  std::set<std::string> s;
-  for (size_t r : rows) s.insert(t.subject[r]);
-  return static_cast<int64_t>(s.size());
-}
-
 json split_counts(const FeatureTable& t, const std::string& split) {
   const std::vector<size_t> rows = t.rows_of_split(split);
   int64_t ad = 0, cn = 0, mci = 0, with_age = 0;
@@ -205,8 +181,6 @@ json split_counts(const FeatureTable& t, const std::string& split) {
   return json{{"scans", rows.size()}, {"subjects", count_subjects(t, rows)}, {"AD", ad}, {"CN", cn},
               {"MCI", mci},          {"with_age", with_age}};
 }
-
-json interval_json(const Interval& in) { return json{{"low", in.low}, {"high", in.high}, {"valid_resamples", in.valid}}; }
 
 void check_options(const ProbeOptions& o) {
   check(o.epochs >= 1, "probe", "epochs must be >= 1, got " + std::to_string(o.epochs));
@@ -345,56 +319,15 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   // ---- Test predictions (every test scan) -------------------------------------------------
   const std::vector<double> logits = outputs(*fc.model, gather(table, test_rows));
   const std::vector<double> ages = outputs(*fa.model, gather(table, test_rows));
-  std::map<size_t, size_t> pos;  // table row -> index in test_rows
-  for (size_t i = 0; i < test_rows.size(); ++i) {
+  for (size_t i = 0; i < test_rows.size(); ++i)
     out.predictions.push_back({test_rows[i], sigmoid(logits[i]), age_min + ages[i] * age_range});
-    pos[test_rows[i]] = i;
-  }
 
-  // ---- Classification metrics ----------------------------------------------------------------
-  std::vector<double> prob;
-  std::vector<int> lab;
-  std::vector<std::string> cls_subjects;
-  for (size_t r : cls.test) {
-    prob.push_back(out.predictions[pos.at(r)].ad_probability);
-    lab.push_back(table.diagnosis[r] == "AD" ? 1 : 0);
-    cls_subjects.push_back(table.subject[r]);
-  }
-  const BinaryMetrics bm = binary_metrics(prob, lab, o.threshold);
-  out.roc = roc_curve(prob, lab);
-  out.auc = bm.auc;
-  const std::vector<std::string> cls_names = {"auc", "accuracy", "precision", "recall", "specificity", "f1", "mcc"};
-  std::vector<Interval> cls_int;
-  if (o.bootstrap > 0) {
-    cls_int = bootstrap_intervals(
-        cls_subjects, o.bootstrap, o.seed, kClassifierBootstrap,
-        [&](const std::vector<size_t>& rows) {
-          std::vector<double> p;
-          std::vector<int> l;
-          for (size_t i : rows) {
-            p.push_back(prob[i]);
-            l.push_back(lab[i]);
-          }
-          const BinaryMetrics m = binary_metrics(p, l, o.threshold);
-          return std::vector<double>{m.auc, m.accuracy, m.precision, m.recall, m.specificity, m.f1, m.mcc};
-        },
-        o.level);
-    out.auc_interval = cls_int[0];
-  }
-
-  // ---- Age metrics -----------------------------------------------------------------------------
-  std::vector<double> age_pred, age_true;
-  std::vector<std::string> age_subjects;
-  for (size_t r : age.test) {
-    age_pred.push_back(out.predictions[pos.at(r)].age_predicted);
-    age_true.push_back(table.age[r]);
-    age_subjects.push_back(table.subject[r]);
-  }
-  const RegressionMetrics rm = regression_metrics(age_pred, age_true);
-  std::vector<Interval> age_int;
-  if (o.bootstrap > 0) {
-    age_int = regression_intervals(age_subjects, age_pred, age_true, o.bootstrap, o.seed, kAgeBootstrap, o.level);
-  }
+  // ---- Test metrics, with bootstrap intervals over test subjects -----------------------------
+  const TestScores scores = score_test_predictions(
+      table, tasks, out.predictions, {o.threshold, o.bootstrap, o.seed, o.level, kClassifierBootstrap, kAgeBootstrap});
+  out.roc = roc_curve(scores.ad_probability, scores.is_ad);
+  out.auc = scores.classification.auc;
+  if (!scores.classification_intervals.empty()) out.auc_interval = scores.classification_intervals[0];
 
   // ---- The report --------------------------------------------------------------------------------
   json& rep = out.report;
@@ -438,24 +371,7 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   c["selected_epoch"] = fc.epoch;
   c["selected_by"] = fc.by_validation ? "validation MCC" : "last epoch (the val split lacks AD or CN scans)";
   c["validation_mcc"] = fc.value;
-  c["scans"] = json{{"train", cls.train.size()}, {"val", cls.val.size()}, {"test", cls.test.size()}};
-  json ct;
-  ct["scans"] = cls.test.size();
-  ct["subjects"] = count_subjects(table, cls.test);
-  ct["AD"] = tasks.test_ad;
-  ct["CN"] = tasks.test_cn;
-  ct["AD_subjects"] = tasks.test_ad_subjects;
-  ct["CN_subjects"] = tasks.test_cn_subjects;
-  const std::vector<double> cls_values = {bm.auc, bm.accuracy, bm.precision, bm.recall, bm.specificity, bm.f1, bm.mcc};
-  for (size_t k = 0; k < cls_names.size(); ++k) ct[cls_names[k]] = cls_values[k];
-  ct["confusion"] = json{{"tp", bm.confusion.tp}, {"fp", bm.confusion.fp}, {"tn", bm.confusion.tn}, {"fn", bm.confusion.fn}};
-  c["test"] = ct;
-  if (!cls_int.empty()) {
-    json ci;
-    for (size_t k = 0; k < cls_names.size(); ++k) ci[cls_names[k]] = interval_json(cls_int[k]);
-    ci["subjects"] = count_subjects(table, cls.test);
-    c["intervals"] = ci;
-  }
+  add_classification_scores(c, table, tasks, scores);
   c["validation_mcc_per_epoch"] = fc.val_per_epoch;
   c["validation_bce_per_epoch"] = fc.val_bce_per_epoch;
   c["train_loss_per_epoch"] = fc.train_loss_per_epoch;
@@ -466,12 +382,7 @@ ProbeOutcome run_probes(const FeatureTable& table, const ProbeOptions& o) {
   a["validation_rmse"] = fa.value;
   a["age_min"] = age_min;
   a["age_max"] = age_max;
-  a["scans"] = json{{"train", age.train.size()}, {"val", age.val.size()}, {"test", age.test.size()}};
-  a["test"] = json{{"scans", age.test.size()}, {"subjects", count_subjects(table, age.test)}, {"mae", rm.mae}, {"rmse", rm.rmse}};
-  if (!age_int.empty())
-    a["intervals"] = json{{"mae", interval_json(age_int[0])},
-                          {"rmse", interval_json(age_int[1])},
-                          {"subjects", count_subjects(table, age.test)}};
+  add_age_scores(a, table, tasks, scores);
   a["validation_rmse_per_epoch"] = fa.val_per_epoch;
   a["train_loss_per_epoch"] = fa.train_loss_per_epoch;
   rep["age"] = a;

@@ -19,6 +19,7 @@
 #include "data/preprocess.h"
 #include "ldae/attention_semantic_encoder.h"
 #include "ldae/presets.h"
+#include "ldae/probe_common.h"
 #include "ldae/run/run_folder.h"
 #include "nn/adam.h"
 #include "nn/clip_grad.h"
@@ -38,7 +39,6 @@ constexpr const char* kOp = "supervised";
 // Philox offsets of the independent random streams (2^40 apart), distinct from the probe's.
 constexpr uint64_t kClsInit = 16, kClsDrop = 17, kClsShuffle = 18, kAgeInit = 19, kAgeDrop = 20, kAgeShuffle = 21;
 constexpr uint64_t kClsBootstrap = 22, kAgeBootstrap = 23;
-Generator stream(uint64_t seed, uint64_t id) { return Generator(seed, id << 40); }
 
 // The encoder and its head: x (B, 1, X, Y, Z) -> one output per scan (B,).
 class SupervisedNet : public nn::Module {
@@ -65,14 +65,6 @@ class SupervisedNet : public nn::Module {
   std::shared_ptr<nn::Linear> head_;
 };
 
-std::vector<size_t> permutation(size_t n, Generator& gen) {
-  const std::vector<double> u = rand({static_cast<int64_t>(n)}, gen, DType::F64).to_vector();
-  std::vector<size_t> p(n);
-  std::iota(p.begin(), p.end(), size_t{0});
-  std::stable_sort(p.begin(), p.end(), [&](size_t a, size_t b) { return u[a] < u[b]; });
-  return p;
-}
-
 // The images of `rows` stacked: (b, 1, X, Y, Z).
 Tensor stack(const std::vector<Tensor>& images, const std::vector<size_t>& rows) {
   std::vector<Tensor> parts;
@@ -87,15 +79,6 @@ std::vector<double> outputs(SupervisedNet& net, const std::vector<Tensor>& image
   std::vector<double> out;
   for (size_t r : rows) out.push_back(net.forward(images[r]).to_vector()[0]);
   return out;
-}
-
-double sigmoid(double z) { return z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z) / (1.0 + std::exp(z)); }
-
-std::map<std::string, Tensor> copy_state(const nn::Module& m) {
-  NoGrad no_grad;
-  std::map<std::string, Tensor> s;
-  for (const auto& [k, v] : m.state_dict()) s[k] = v.detach().clone();
-  return s;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -229,14 +212,6 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
   return r;
 }
 
-int64_t count_subjects(const FeatureTable& t, const std::vector<size_t>& rows) {
-  std::set<std::string> s;
-  for (size_t r : rows) s.insert(t.subject[r]);
-  return static_cast<int64_t>(s.size());
-}
-
-json interval_json(const Interval& in) { return json{{"low", in.low}, {"high", in.high}, {"valid_resamples", in.valid}}; }
-
 void check_options(const SupervisedOptions& o) {
   check(o.epochs >= 1, kOp, "epochs must be >= 1, got " + std::to_string(o.epochs));
   check(o.patience_classifier >= 1 && o.patience_age >= 1, kOp, "patience must be >= 1");
@@ -300,49 +275,12 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
   SupervisedOutcome out;
   const std::vector<double> logits = outputs(*fc.net, images, test_rows);
   const std::vector<double> ages = outputs(*fa.net, images, test_rows);
-  std::map<size_t, size_t> pos;
-  for (size_t i = 0; i < test_rows.size(); ++i) {
+  for (size_t i = 0; i < test_rows.size(); ++i)
     out.predictions.push_back({test_rows[i], sigmoid(logits[i]), age_min + ages[i] * age_range});
-    pos[test_rows[i]] = i;
-  }
 
   // ---- Test metrics, as the probes compute them ----
-  std::vector<double> prob;
-  std::vector<int> lab;
-  std::vector<std::string> cls_subjects;
-  for (size_t r : cls.test) {
-    prob.push_back(out.predictions[pos.at(r)].ad_probability);
-    lab.push_back(t.diagnosis[r] == "AD" ? 1 : 0);
-    cls_subjects.push_back(t.subject[r]);
-  }
-  const BinaryMetrics bm = binary_metrics(prob, lab, o.threshold);
-  const std::vector<std::string> cls_names = {"auc", "accuracy", "precision", "recall", "specificity", "f1", "mcc"};
-  std::vector<Interval> cls_int;
-  if (o.bootstrap > 0)
-    cls_int = bootstrap_intervals(
-        cls_subjects, o.bootstrap, o.seed, kClsBootstrap,
-        [&](const std::vector<size_t>& rows) {
-          std::vector<double> p;
-          std::vector<int> l;
-          for (size_t i : rows) {
-            p.push_back(prob[i]);
-            l.push_back(lab[i]);
-          }
-          const BinaryMetrics m = binary_metrics(p, l, o.threshold);
-          return std::vector<double>{m.auc, m.accuracy, m.precision, m.recall, m.specificity, m.f1, m.mcc};
-        },
-        o.level);
-  std::vector<double> age_pred, age_true;
-  std::vector<std::string> age_subjects;
-  for (size_t r : age.test) {
-    age_pred.push_back(out.predictions[pos.at(r)].age_predicted);
-    age_true.push_back(t.age[r]);
-    age_subjects.push_back(t.subject[r]);
-  }
-  const RegressionMetrics rm = regression_metrics(age_pred, age_true);
-  std::vector<Interval> age_int;
-  if (o.bootstrap > 0)
-    age_int = regression_intervals(age_subjects, age_pred, age_true, o.bootstrap, o.seed, kAgeBootstrap, o.level);
+  const TestScores scores = score_test_predictions(
+      t, tasks, out.predictions, {o.threshold, o.bootstrap, o.seed, o.level, kClsBootstrap, kAgeBootstrap});
 
   // ---- The report (the probe report's layout) ----
   json& rep = out.report;
@@ -388,24 +326,7 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
   c["epochs_run"] = fc.epochs_run;
   c["stopped_early"] = fc.stopped_early;
   c["seconds"] = fc.seconds;
-  c["scans"] = json{{"train", cls.train.size()}, {"val", cls.val.size()}, {"test", cls.test.size()}};
-  json ct;
-  ct["scans"] = cls.test.size();
-  ct["subjects"] = count_subjects(t, cls.test);
-  ct["AD"] = tasks.test_ad;
-  ct["CN"] = tasks.test_cn;
-  ct["AD_subjects"] = tasks.test_ad_subjects;
-  ct["CN_subjects"] = tasks.test_cn_subjects;
-  const std::vector<double> cls_values = {bm.auc, bm.accuracy, bm.precision, bm.recall, bm.specificity, bm.f1, bm.mcc};
-  for (size_t k = 0; k < cls_names.size(); ++k) ct[cls_names[k]] = cls_values[k];
-  ct["confusion"] = json{{"tp", bm.confusion.tp}, {"fp", bm.confusion.fp}, {"tn", bm.confusion.tn}, {"fn", bm.confusion.fn}};
-  c["test"] = ct;
-  if (!cls_int.empty()) {
-    json ci;
-    for (size_t k = 0; k < cls_names.size(); ++k) ci[cls_names[k]] = interval_json(cls_int[k]);
-    ci["subjects"] = count_subjects(t, cls.test);
-    c["intervals"] = ci;
-  }
+  add_classification_scores(c, t, tasks, scores);
   c["validation_mcc_per_epoch"] = fc.val_per_epoch;
   c["validation_bce_per_epoch"] = fc.val_bce_per_epoch;
   c["train_loss_per_epoch"] = fc.train_loss_per_epoch;
@@ -419,12 +340,7 @@ SupervisedOutcome run_supervised(const FeatureTable& t, const std::vector<Tensor
   a["seconds"] = fa.seconds;
   a["age_min"] = age_min;
   a["age_max"] = age_max;
-  a["scans"] = json{{"train", age.train.size()}, {"val", age.val.size()}, {"test", age.test.size()}};
-  a["test"] = json{{"scans", age.test.size()}, {"subjects", count_subjects(t, age.test)}, {"mae", rm.mae}, {"rmse", rm.rmse}};
-  if (!age_int.empty())
-    a["intervals"] = json{{"mae", interval_json(age_int[0])},
-                          {"rmse", interval_json(age_int[1])},
-                          {"subjects", count_subjects(t, age.test)}};
+  add_age_scores(a, t, tasks, scores);
   a["validation_mae_per_epoch"] = fa.val_per_epoch;
   a["train_loss_per_epoch"] = fa.train_loss_per_epoch;
   rep["age"] = a;

@@ -23,6 +23,7 @@
 #include "ldae/metrics.h"
 #include "ldae/patch_discriminator.h"
 #include "ldae/presets.h"
+#include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
 #include "ldae/train_ae_settings.h"
 #include "nn/adam.h"
@@ -118,11 +119,6 @@ Validation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, cons
   v.ssim /= static_cast<double>(rows.size());
   v.lpips /= static_cast<double>(rows.size());
   return v;
-}
-
-std::string stage_error_where(const run::RunPaths& paths, int64_t checkpoint_step, bool have_checkpoint) {
-  if (!have_checkpoint) return "no checkpoint had been written yet";
-  return "the last good checkpoint, " + paths.last + " (step " + std::to_string(checkpoint_step) + "), is kept";
 }
 
 }  // namespace
@@ -299,11 +295,9 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   schedule_g.decay = schedule_d.decay = nn::parse_lr_decay(s.get_string("lr_decay"));
   schedule_g.total_steps = schedule_d.total_steps = total_steps;
 
-  int64_t step = 0, epoch = 0, first_batch = 0, best_step = 0;
-  double best = std::numeric_limits<double>::infinity();
+  int64_t step = 0, epoch = 0, first_batch = 0;
+  run::CheckpointBook book(run::CheckpointBook::Better::Lower);  // by the validation L1
   Validation last_val;
-  bool have_checkpoint = false;
-  int64_t checkpoint_step = 0;
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st =
         nn::load_checkpoint(paths.last, nets, nn::NamedMutableOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr);
@@ -318,15 +312,12 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     }
     epoch = parse_count(st.metadata, "epoch");
     first_batch = parse_count(st.metadata, "batch");
-    best = parse_exact(st.metadata, "best_val_l1");
-    best_step = parse_count(st.metadata, "best_step");
     last_val.l1 = parse_exact(st.metadata, "val_l1");
     last_val.psnr = parse_exact(st.metadata, "val_psnr");
     last_val.ssim = parse_exact(st.metadata, "val_ssim");
     if (use_lpips) last_val.lpips = parse_exact(st.metadata, "val_lpips");
     check(first_batch <= batches && epoch <= epochs, kStage, paths.last + " holds a position outside this run");
-    have_checkpoint = true;
-    checkpoint_step = step;
+    book.resume(parse_exact(st.metadata, "best_val_l1"), parse_count(st.metadata, "best_step"), step);
     std::cerr << "train-ae: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
               << first_batch << ")\n";
   } else {
@@ -345,8 +336,8 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
                    {"preset", r.preset},
                    {"epoch", std::to_string(next_epoch)},
                    {"batch", std::to_string(next_batch)},
-                   {"best_val_l1", exact(best)},
-                   {"best_step", std::to_string(best_step)},
+                   {"best_val_l1", exact(book.best())},
+                   {"best_step", std::to_string(book.best_step())},
                    {"val_l1", exact(last_val.l1)},
                    {"val_psnr", exact(last_val.psnr)},
                    {"val_ssim", exact(last_val.ssim)}};
@@ -354,11 +345,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     nn::save_checkpoint(path, nets, nn::NamedOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr, st);
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
-    const std::string v = std::isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
-    fail(kStage, what + " is " + v + " at step " + std::to_string(step + 1) + " (epoch " +
-                     std::to_string(ep + 1) + ", micro-batch " + std::to_string(b + 1) + " of " +
-                     std::to_string(batches) + "); stopped without saving this step: " +
-                     stage_error_where(paths, checkpoint_step, have_checkpoint));
+    fail(kStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
   };
 
   nets::AeGanLossOptions lopt;
@@ -437,27 +424,20 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
 
       if (b == batches) {
         // ---- End of the epoch: validation, figure, best, last ----
-        char name[64];
-        std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
-        last_val = validate(*nets.ae, m, split.val, (fs::path(paths.figures) / name).string(), val_lpips);
+        const std::string figure = (fs::path(paths.figures) / run::epoch_figure_name(epoch + 1)).string();
+        last_val = validate(*nets.ae, m, split.val, figure, val_lpips);
         std::map<std::string, double> val_row = {{"epoch", static_cast<double>(epoch + 1)},
                                                  {"val_l1", last_val.l1},
                                                  {"val_psnr", last_val.psnr},
                                                  {"val_ssim", last_val.ssim}};
         if (use_lpips) val_row["val_lpips"] = last_val.lpips;
         log.log(step, val_row);
-        if (last_val.l1 < best) {
-          best = last_val.l1;
-          best_step = step;
-          save(paths.best, epoch + 1, 0);
-        }
+        if (book.improves(last_val.l1, step)) save(paths.best, epoch + 1, 0);
         save(paths.last, epoch + 1, 0);
-        have_checkpoint = true;
-        checkpoint_step = step;
+        book.wrote(step);
       } else if (step % checkpoint_every == 0) {
         save(paths.last, epoch, b);
-        have_checkpoint = true;
-        checkpoint_step = step;
+        book.wrote(step);
       }
     }
   }
@@ -466,8 +446,8 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   ordered_json summary;
   summary["steps"] = step;
   summary["epochs"] = epochs;
-  summary["best_val_l1"] = best;
-  summary["best_step"] = best_step;
+  summary["best_val_l1"] = book.best();
+  summary["best_step"] = book.best_step();
   summary["val_l1"] = last_val.l1;
   summary["val_psnr"] = last_val.psnr;
   summary["val_ssim"] = last_val.ssim;
@@ -478,8 +458,8 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
 
   result.steps = step;
   result.steps_run = step - start_step;
-  result.best_val_l1 = best;
-  result.best_step = best_step;
+  result.best_val_l1 = book.best();
+  result.best_step = book.best_step();
   result.last_val_l1 = last_val.l1;
   result.last_val_psnr = last_val.psnr;
   result.last_val_ssim = last_val.ssim;

@@ -21,6 +21,7 @@
 #include "ldae/autoencoding.h"
 #include "ldae/latent_cache.h"
 #include "ldae/presets.h"
+#include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ldm_settings.h"
@@ -255,10 +256,9 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   const int64_t steps_per_epoch = (batches + accumulate - 1) / accumulate;
   const int64_t total_steps = epochs * steps_per_epoch;
 
-  int64_t step = 0, epoch = 0, first_batch = 0, best_step = 0;
-  double best = std::numeric_limits<double>::infinity(), last_val = 0, last_val_ema = 0;
-  bool have_checkpoint = false;
-  int64_t checkpoint_step = 0;
+  int64_t step = 0, epoch = 0, first_batch = 0;
+  run::CheckpointBook book(run::CheckpointBook::Better::Lower);  // by the EMA weights' validation MSE
+  double last_val = 0, last_val_ema = 0;
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st = nn::load_checkpoint(paths.last, unet, &opt, &ema);
     check(st.metadata.count("stage") && st.metadata.at("stage") == kStage, kStage,
@@ -270,13 +270,10 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
     *dropout = st.generators.at("dropout");
     epoch = parse_count(st.metadata, "epoch");
     first_batch = parse_count(st.metadata, "batch");
-    best = parse_exact(st.metadata, "best_val_mse_ema");
-    best_step = parse_count(st.metadata, "best_step");
     last_val = parse_exact(st.metadata, "val_mse");
     last_val_ema = parse_exact(st.metadata, "val_mse_ema");
     check(first_batch <= batches && epoch <= epochs, kStage, paths.last + " holds a position outside this run");
-    have_checkpoint = true;
-    checkpoint_step = step;
+    book.resume(parse_exact(st.metadata, "best_val_mse_ema"), parse_count(st.metadata, "best_step"), step);
     std::cerr << "train-ldm: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
               << first_batch << ")\n";
   } else {
@@ -294,21 +291,15 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
                    {"preset", r.preset},
                    {"epoch", std::to_string(next_epoch)},
                    {"batch", std::to_string(next_batch)},
-                   {"best_val_mse_ema", exact(best)},
-                   {"best_step", std::to_string(best_step)},
+                   {"best_val_mse_ema", exact(book.best())},
+                   {"best_step", std::to_string(book.best_step())},
                    {"val_mse", exact(last_val)},
                    {"val_mse_ema", exact(last_val_ema)},
                    {"scale_factor", exact(cache.scale_factor)}};
     nn::save_checkpoint(path, unet, &opt, &ema, st);
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
-    const std::string v = std::isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
-    fail(kStage, what + " is " + v + " at step " + std::to_string(step + 1) + " (epoch " + std::to_string(ep + 1) +
-                     ", micro-batch " + std::to_string(b + 1) + " of " + std::to_string(batches) +
-                     "); stopped without saving this step: " +
-                     (have_checkpoint ? "the last good checkpoint, " + paths.last + " (step " +
-                                            std::to_string(checkpoint_step) + "), is kept"
-                                      : std::string("no checkpoint had been written yet")));
+    fail(kStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
   };
 
   // Validation samples: fixed x_T, DDIM with the EMA weights, decoded, drawn with a
@@ -417,23 +408,15 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
           log.log(step,
                   {{"epoch", static_cast<double>(epoch + 1)}, {"val_mse", last_val}, {"val_mse_ema", last_val_ema}});
           if (sample_count > 0) {
-            char name[64];
-            std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
-            draw_samples((fs::path(paths.figures) / name).string());
+            draw_samples((fs::path(paths.figures) / run::epoch_figure_name(epoch + 1)).string());
           }
-          if (last_val_ema < best) {
-            best = last_val_ema;
-            best_step = step;
-            save(paths.best, epoch + 1, 0);
-          }
+          if (book.improves(last_val_ema, step)) save(paths.best, epoch + 1, 0);
         }
         save(paths.last, epoch + 1, 0);
-        have_checkpoint = true;
-        checkpoint_step = step;
+        book.wrote(step);
       } else if (step % checkpoint_every == 0) {
         save(paths.last, epoch, b);
-        have_checkpoint = true;
-        checkpoint_step = step;
+        book.wrote(step);
       }
     }
   }
@@ -442,8 +425,8 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   ordered_json summary;
   summary["steps"] = step;
   summary["epochs"] = epochs;
-  summary["best_val_mse_ema"] = best;
-  summary["best_step"] = best_step;
+  summary["best_val_mse_ema"] = book.best();
+  summary["best_step"] = book.best_step();
   summary["val_mse"] = last_val;
   summary["val_mse_ema"] = last_val_ema;
   summary["scale_factor"] = cache.scale_factor;
@@ -452,8 +435,8 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
 
   result.steps = step;
   result.steps_run = step - start_step;
-  result.best_val_mse = best;
-  result.best_step = best_step;
+  result.best_val_mse = book.best();
+  result.best_step = book.best_step();
   result.last_val_mse = last_val;
   result.last_val_mse_ema = last_val_ema;
   return result;

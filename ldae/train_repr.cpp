@@ -22,6 +22,7 @@
 #include "ldae/metrics.h"
 #include "ldae/pdae_step.h"
 #include "ldae/presets.h"
+#include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ldm.h"
@@ -208,13 +209,6 @@ diffusion::DdimOptions validation_ddim(const run::Settings& s, bool image_space)
             : clamp == "dynamic" ? diffusion::X0Clamp::dynamic(0.995)
                                  : infer::data_range_clamp(image_space);
   return o;
-}
-
-std::string stage_error_where(const run::RunPaths& paths, int64_t checkpoint_step,
-                              bool have_checkpoint) {
-  if (!have_checkpoint) return "no checkpoint had been written yet";
-  return "the last good checkpoint, " + paths.last + " (step " + std::to_string(checkpoint_step) +
-         "), is kept";
 }
 
 }  // namespace
@@ -424,11 +418,9 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   const int64_t steps_per_epoch = (batches + accumulate - 1) / accumulate;
   const int64_t total_steps = epochs * steps_per_epoch;
 
-  int64_t step = 0, epoch = 0, first_batch = 0, best_step = 0;
-  double best = -std::numeric_limits<double>::infinity();
+  int64_t step = 0, epoch = 0, first_batch = 0;
+  run::CheckpointBook book(run::CheckpointBook::Better::Higher);  // by the EMA validation SSIM
   Validation last_val;
-  bool have_checkpoint = false;
-  int64_t checkpoint_step = 0;
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st = nn::load_checkpoint(paths.last, *trainable, &opt, &ema);
     check(meta(st.metadata, "stage", paths.last) == kStage, kStage,
@@ -442,14 +434,12 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     *shift_drop = st.generators.at("shift_dropout");
     epoch = std::stoll(meta(st.metadata, "epoch", paths.last));
     first_batch = std::stoll(meta(st.metadata, "batch", paths.last));
-    best = std::strtod(meta(st.metadata, "best_val_ssim", paths.last).c_str(), nullptr);
-    best_step = std::stoll(meta(st.metadata, "best_step", paths.last));
     last_val.ssim = std::strtod(meta(st.metadata, "val_ssim", paths.last).c_str(), nullptr);
     last_val.mse = std::strtod(meta(st.metadata, "val_mse", paths.last).c_str(), nullptr);
     check(first_batch <= batches && epoch <= epochs, kStage,
           paths.last + " holds a position outside this run");
-    have_checkpoint = true;
-    checkpoint_step = step;
+    book.resume(std::strtod(meta(st.metadata, "best_val_ssim", paths.last).c_str(), nullptr),
+                std::stoll(meta(st.metadata, "best_step", paths.last)), step);
     std::cerr << "train-repr: resuming " << r.out << " from step " << step << " (epoch "
               << epoch + 1 << ", batch " << first_batch << ")\n";
   } else {
@@ -470,18 +460,14 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
                    {"preset", r.preset},
                    {"epoch", std::to_string(next_epoch)},
                    {"batch", std::to_string(next_batch)},
-                   {"best_val_ssim", exact(best)},
-                   {"best_step", std::to_string(best_step)},
+                   {"best_val_ssim", exact(book.best())},
+                   {"best_step", std::to_string(book.best_step())},
                    {"val_ssim", exact(last_val.ssim)},
                    {"val_mse", exact(last_val.mse)}};
     nn::save_checkpoint(path, *trainable, &opt, &ema, st);
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
-    const std::string v = std::isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
-    fail(kStage, what + " is " + v + " at step " + std::to_string(step + 1) + " (epoch " +
-                     std::to_string(ep + 1) + ", micro-batch " + std::to_string(b + 1) + " of " +
-                     std::to_string(batches) + "); stopped without saving this step: " +
-                     stage_error_where(paths, checkpoint_step, have_checkpoint));
+    fail(kStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
   };
   // The training scans whose codes give log.csv's y_sem_spread (the first of the split).
   const std::vector<size_t> spread_rows(
@@ -574,26 +560,18 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
 
       if (b == batches) {
         // ---- End of the epoch: validation (EMA), figure, best, last ----
-        char name[64];
-        std::snprintf(name, sizeof name, "epoch_%03lld.png", static_cast<long long>(epoch + 1));
-        last_val = validate_ema((fs::path(paths.figures) / name).string());
+        last_val = validate_ema((fs::path(paths.figures) / run::epoch_figure_name(epoch + 1)).string());
         std::map<std::string, double> epoch_row = {{"epoch", static_cast<double>(epoch + 1)},
                                                    {"val_ssim", last_val.ssim},
                                                    {"val_mse", last_val.mse}};
         if (std::isfinite(last_val.y_sem_spread)) epoch_row["y_sem_spread"] = last_val.y_sem_spread;
         log.log(step, epoch_row);
-        if (last_val.ssim > best) {
-          best = last_val.ssim;
-          best_step = step;
-          save(paths.best, epoch + 1, 0);
-        }
+        if (book.improves(last_val.ssim, step)) save(paths.best, epoch + 1, 0);
         save(paths.last, epoch + 1, 0);
-        have_checkpoint = true;
-        checkpoint_step = step;
+        book.wrote(step);
       } else if (step % checkpoint_every == 0) {
         save(paths.last, epoch, b);
-        have_checkpoint = true;
-        checkpoint_step = step;
+        book.wrote(step);
       }
     }
   }
@@ -602,8 +580,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   ordered_json summary;
   summary["steps"] = step;
   summary["epochs"] = epochs;
-  summary["best_val_ssim"] = best;
-  summary["best_step"] = best_step;
+  summary["best_val_ssim"] = book.best();
+  summary["best_step"] = book.best_step();
   summary["val_ssim"] = last_val.ssim;
   summary["val_mse"] = last_val.mse;
   summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"},
@@ -612,8 +590,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
 
   result.steps = step;
   result.steps_run = step - start_step;
-  result.best_val_ssim = best;
-  result.best_step = best_step;
+  result.best_val_ssim = book.best();
+  result.best_step = book.best_step();
   result.last_val_ssim = last_val.ssim;
   result.last_val_mse = last_val.mse;
   return result;

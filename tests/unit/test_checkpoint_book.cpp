@@ -1,0 +1,70 @@
+// ldae/run/checkpoint_book.h: the best score and the last checkpoint of a training stage.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "ldae/run/checkpoint_book.h"
+
+namespace ldae::run {
+namespace {
+
+TEST(CheckpointBook, ALossImprovesOnlyWhenStrictlyLower) {
+  CheckpointBook book(CheckpointBook::Better::Lower);
+  EXPECT_EQ(book.best(), std::numeric_limits<double>::infinity());
+  EXPECT_TRUE(book.improves(0.5, 10));
+  EXPECT_FALSE(book.improves(0.5, 20));  // equal: the earlier step stays the best
+  EXPECT_FALSE(book.improves(0.7, 30));
+  EXPECT_FALSE(book.improves(std::nan(""), 40));
+  EXPECT_TRUE(book.improves(0.25, 50));
+  EXPECT_EQ(book.best(), 0.25);
+  EXPECT_EQ(book.best_step(), 50);
+}
+
+TEST(CheckpointBook, ASimilarityImprovesOnlyWhenStrictlyHigher) {
+  CheckpointBook book(CheckpointBook::Better::Higher);
+  EXPECT_EQ(book.best(), -std::numeric_limits<double>::infinity());
+  EXPECT_TRUE(book.improves(0.1, 3));
+  EXPECT_FALSE(book.improves(0.05, 6));
+  EXPECT_FALSE(book.improves(std::nan(""), 9));
+  EXPECT_EQ(book.best(), 0.1);
+  EXPECT_EQ(book.best_step(), 3);
+}
+
+TEST(CheckpointBook, KeptNamesTheLastCheckpointWritten) {
+  CheckpointBook book(CheckpointBook::Better::Lower);
+  EXPECT_EQ(book.kept("run/checkpoints/last.safetensors"), "no checkpoint had been written yet");
+  book.wrote(12);
+  book.wrote(24);
+  EXPECT_EQ(book.kept("run/checkpoints/last.safetensors"),
+            "the last good checkpoint, run/checkpoints/last.safetensors (step 24), is kept");
+}
+
+TEST(CheckpointBook, ResumeRestoresTheBestAndCountsAsACheckpoint) {
+  CheckpointBook book(CheckpointBook::Better::Lower);
+  book.resume(0.3, 8, 16);
+  EXPECT_EQ(book.best(), 0.3);
+  EXPECT_EQ(book.best_step(), 8);
+  EXPECT_EQ(book.kept("last.safetensors"), "the last good checkpoint, last.safetensors (step 16), is kept");
+  EXPECT_FALSE(book.improves(0.4, 20));
+  EXPECT_TRUE(book.improves(0.2, 24));
+}
+
+TEST(CheckpointBook, NonFiniteStopMessageCountsFromOne) {
+  EXPECT_EQ(non_finite_stop_message("the loss", std::nan(""), 4, 0, 2, 7, "no checkpoint had been written yet"),
+            "the loss is NaN at step 5 (epoch 1, micro-batch 3 of 7); stopped without saving this step: "
+            "no checkpoint had been written yet");
+  EXPECT_NE(non_finite_stop_message("x", std::numeric_limits<double>::infinity(), 0, 0, 0, 1, "k").find("+infinity"),
+            std::string::npos);
+  EXPECT_NE(non_finite_stop_message("x", -std::numeric_limits<double>::infinity(), 0, 0, 0, 1, "k").find("-infinity"),
+            std::string::npos);
+}
+
+TEST(CheckpointBook, EpochFigureNamesHaveAtLeastThreeDigits) {
+  EXPECT_EQ(epoch_figure_name(1), "epoch_001.png");
+  EXPECT_EQ(epoch_figure_name(42), "epoch_042.png");
+  EXPECT_EQ(epoch_figure_name(1234), "epoch_1234.png");
+}
+
+}  // namespace
+}  // namespace ldae::run

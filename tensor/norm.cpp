@@ -59,6 +59,38 @@ const T* device_data_or_null(const Tensor& t) {
   return t.defined() ? t.device_data<T>() : nullptr;
 }
 
+// A normalisation's backward: its inputs checked (gy like x, mean and rstd `stat_count` elements
+// each; `stats_of` ends the error, e.g. " with 4 groups") and made contiguous, and its gradients
+// allocated (gx like x, gw and gb zeros of `param_shape`).
+struct BackwardPass {
+  Tensor gy, x, mean, rstd, w;  // contiguous; w undefined without a weight
+  NormGrads grads;
+};
+BackwardPass prepare_backward(const std::string& op, const Tensor& gy_in, const Tensor& x_in,
+                              const Tensor& mean_in, const Tensor& rstd_in, const Tensor& weight_in,
+                              int64_t stat_count, const std::string& stats_of, const Shape& param_shape) {
+  check_like_x(op, "gy", gy_in, x_in);
+  check(
+      gy_in.shape() == x_in.shape(), op,
+      "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
+  for (const Tensor* s : {&mean_in, &rstd_in}) {
+    check_like_x(op, "mean/rstd", *s, x_in);
+    check(s->numel() == stat_count, op,
+          "mean/rstd of shape " + shape_str(s->shape()) + " do not match x " + shape_str(x_in.shape()) +
+              stats_of);
+  }
+  BackwardPass b;
+  b.gy = gy_in.contiguous();
+  b.x = x_in.contiguous();
+  b.mean = mean_in.contiguous();
+  b.rstd = rstd_in.contiguous();
+  if (weight_in.defined()) b.w = weight_in.contiguous();
+  b.grads.gx = Tensor::empty(b.x.shape(), b.x.dtype(), b.x.device());
+  b.grads.gw = Tensor::zeros(param_shape, b.x.dtype(), b.x.device());
+  b.grads.gb = Tensor::zeros(param_shape, b.x.dtype(), b.x.device());
+  return b;
+}
+
 // The checks shared by group_norm and group_norm_backward; returns the kernel geometry.
 cpu::GroupNormGeometry group_geometry(const std::string& op, const Tensor& x, int64_t groups,
                                       const Tensor& weight) {
@@ -170,23 +202,10 @@ NormGrads group_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
                               const Tensor& rstd_in, int64_t groups, const Tensor& weight_in) {
   const std::string op = "group_norm_backward";
   const cpu::GroupNormGeometry g = group_geometry(op, x_in, groups, weight_in);
-  check_like_x(op, "gy", gy_in, x_in);
-  check(
-      gy_in.shape() == x_in.shape(), op,
-      "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
-  for (const Tensor* s : {&mean_in, &rstd_in}) {
-    check_like_x(op, "mean/rstd", *s, x_in);
-    check(s->numel() == g.N * groups, op,
-          "mean/rstd of shape " + shape_str(s->shape()) + " do not match x " +
-              shape_str(x_in.shape()) + " with " + std::to_string(groups) + " groups");
-  }
-  const Tensor gy = gy_in.contiguous(), x = x_in.contiguous();
-  const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
-  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
-  NormGrads r;
-  r.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  r.gw = Tensor::zeros({g.C}, x.dtype(), x.device());
-  r.gb = Tensor::zeros({g.C}, x.dtype(), x.device());
+  const BackwardPass in = prepare_backward(op, gy_in, x_in, mean_in, rstd_in, weight_in, g.N * groups,
+                                           " with " + std::to_string(groups) + " groups", {g.C});
+  const Tensor &gy = in.gy, &x = in.x, &mean = in.mean, &rstd = in.rstd, &w = in.w;
+  NormGrads r = in.grads;
   if (x.numel() == 0) return r;
 #ifdef LDAE_WITH_CUDA
   if (x.device().is_cuda()) {
@@ -257,23 +276,10 @@ NormGrads layer_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
                               const Tensor& weight_in) {
   const std::string op = "layer_norm_backward";
   const LayerGeometry g = layer_geometry(op, x_in, normalized_shape, weight_in);
-  check_like_x(op, "gy", gy_in, x_in);
-  check(
-      gy_in.shape() == x_in.shape(), op,
-      "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
-  for (const Tensor* s : {&mean_in, &rstd_in}) {
-    check_like_x(op, "mean/rstd", *s, x_in);
-    check(s->numel() == g.M, op,
-          "mean/rstd of shape " + shape_str(s->shape()) + " do not match x " +
-              shape_str(x_in.shape()) + " normalised over " + shape_str(normalized_shape));
-  }
-  const Tensor gy = gy_in.contiguous(), x = x_in.contiguous();
-  const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
-  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
-  NormGrads r;
-  r.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  r.gw = Tensor::zeros(normalized_shape, x.dtype(), x.device());
-  r.gb = Tensor::zeros(normalized_shape, x.dtype(), x.device());
+  const BackwardPass in = prepare_backward(op, gy_in, x_in, mean_in, rstd_in, weight_in, g.M,
+                                           " normalised over " + shape_str(normalized_shape), normalized_shape);
+  const Tensor &gy = in.gy, &x = in.x, &mean = in.mean, &rstd = in.rstd, &w = in.w;
+  NormGrads r = in.grads;
   if (x.numel() == 0) return r;
 #ifdef LDAE_WITH_CUDA
   if (x.device().is_cuda()) {
@@ -374,23 +380,9 @@ NormGrads batch_norm_backward(const Tensor& gy_in, const Tensor& x_in, const Ten
                               const Tensor& rstd_in, const Tensor& weight_in, bool training) {
   const std::string op = "batch_norm_backward";
   const cpu::BatchNormGeometry g = batch_geometry(op, x_in, weight_in);
-  check_like_x(op, "gy", gy_in, x_in);
-  check(
-      gy_in.shape() == x_in.shape(), op,
-      "gy shape " + shape_str(gy_in.shape()) + " differs from x shape " + shape_str(x_in.shape()));
-  for (const Tensor* s : {&mean_in, &rstd_in}) {
-    check_like_x(op, "mean/rstd", *s, x_in);
-    check(s->numel() == g.C, op,
-          "mean/rstd of shape " + shape_str(s->shape()) + " do not match x " +
-              shape_str(x_in.shape()));
-  }
-  const Tensor gy = gy_in.contiguous(), x = x_in.contiguous();
-  const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
-  const Tensor w = weight_in.defined() ? weight_in.contiguous() : Tensor();
-  NormGrads r;
-  r.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  r.gw = Tensor::zeros({g.C}, x.dtype(), x.device());
-  r.gb = Tensor::zeros({g.C}, x.dtype(), x.device());
+  const BackwardPass in = prepare_backward(op, gy_in, x_in, mean_in, rstd_in, weight_in, g.C, "", {g.C});
+  const Tensor &gy = in.gy, &x = in.x, &mean = in.mean, &rstd = in.rstd, &w = in.w;
+  NormGrads r = in.grads;
   if (x.numel() == 0) return r;
 #ifdef LDAE_WITH_CUDA
   if (x.device().is_cuda()) {

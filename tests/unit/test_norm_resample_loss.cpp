@@ -136,6 +136,17 @@ TEST(Norm, Errors) {
         group_norm_backward(Tensor::zeros({2, 6}), x, r.mean, r.rstd, 2, Tensor());
       },
       {"group_norm_backward", "(2, 6)", "(2, 6, 3)"});
+  // Statistics that do not fit x: each backward names what they must match.
+  const Tensor stats5 = Tensor::zeros({5});
+  expect_error([&] { group_norm_backward(x, x, stats5, stats5, 2, Tensor()); },
+               {"group_norm_backward", "mean/rstd", "(5,)", "(2, 6, 3)", "with 2 groups"});
+  expect_error([&] { layer_norm_backward(x, x, stats5, stats5, {3}, Tensor()); },
+               {"layer_norm_backward", "mean/rstd", "(5,)", "normalised over (3,)"});
+  expect_error([&] { batch_norm_backward(x, x, stats5, stats5, Tensor(), true); },
+               {"batch_norm_backward", "mean/rstd", "(5,)", "(2, 6, 3)"});
+  const Tensor mean_f64 = Tensor::zeros({2, 6, 1}, DType::F64), rstd = Tensor::zeros({2, 6, 1});
+  expect_error([&] { layer_norm_backward(x, x, mean_f64, rstd, {3}, Tensor()); },
+               {"layer_norm_backward", "mean/rstd", "f64"});
 }
 
 // ---- Pooling and interpolation ---------------------------------------------------------------

@@ -18,3 +18,46 @@ expect() {
     echo "ok:   ldae $* -> exit $rc"
   fi
 }
+
+# ok MESSAGE / fail MESSAGE: one line of the test's report; fail counts in $failures.
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+ok() { echo "ok:   $*"; }
+# now: seconds since the epoch, with fractions (for the timing lines).
+now() { date +%s.%N; }
+
+# kill_during_run DIR TARGET PAUSE ARGS...: runs "$LDAE" ARGS (a training stage writing
+# DIR/log.csv) in the background and kills it with kill -9 once log.csv has TARGET rows,
+# after a random pause of 0 to PAUSE-1 hundredths of a second (anywhere in the next step,
+# maybe inside a checkpoint write). Reports ok when the run was killed before it finished.
+kill_during_run() {
+  local dir=$1 target=$2 pause=$3
+  shift 3
+  "$LDAE" "$@" > /dev/null 2>&1 &
+  local pid=$! killed=0
+  for _ in $(seq 1 6000); do
+    if [ -f "$dir/log.csv" ] && [ "$(($(wc -l < "$dir/log.csv") - 1))" -ge "$target" ]; then
+      sleep "$(printf '0.%02d' $((RANDOM % pause)))"
+      kill -9 "$pid" 2>/dev/null && killed=1
+      break
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.01
+  done
+  wait "$pid" 2>/dev/null
+  local at=$(($(wc -l < "$dir/log.csv") - 1))
+  if [ "$killed" -eq 1 ] && [ ! -f "$dir/done.json" ]; then ok "killed with kill -9 after $at log rows (target $target)"
+  else fail "the run finished before the kill (target $target rows)"; fi
+}
+
+# expect_same_files A B FILE...: each FILE of run folder B byte-identical to A's (cmp).
+expect_same_files() {
+  local a=$1 b=$2
+  shift 2
+  for f in "$@"; do
+    cmp -s "$a/$f" "$b/$f" && ok "resumed run: $f byte-identical to the uninterrupted run" \
+      || fail "resumed run: $f differs from the uninterrupted run"
+  done
+}

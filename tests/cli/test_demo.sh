@@ -23,13 +23,6 @@ trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$0")/expect.sh"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-ok() { echo "ok:   $*"; }
-now() { date +%s.%N; }
-
 # results.json without its "timing" object and without "speed" (wall times differ from run to
 # run; the file is indented two spaces per level, one key per line; "timing" holds only
 # numbers, so it ends at the first '}'; the top-level "speed" object ends at the first line

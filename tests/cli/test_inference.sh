@@ -20,12 +20,6 @@ source "$(dirname "$0")/expect.sh"
 # One thread: the tiny networks gain nothing from more (the results are the same bits).
 export OMP_NUM_THREADS=1
 
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-ok() { echo "ok:   $*"; }
-now() { date +%s.%N; }
 t_start=$(now)
 
 # 6 subjects x 3 visits of 16x20x16 (the tiny preset's image), one epoch of every stage.

@@ -20,13 +20,6 @@ source "$(dirname "$0")/expect.sh"
 # results are the same bits with any thread count.)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-ok() { echo "ok:   $*"; }
-now() { date +%s.%N; }
-
 # 8 subjects x 2 visits of 16x20x16 (the tiny preset's image): 12 training scans after the
 # split, 6 optimizer steps per epoch (accumulate 2), 3 epochs.
 "$LDAE" synth --out "$WORK/cohort" --subjects 8 --shape 16,20,16 --visits 0,12 --phantom --no-overview \
@@ -65,30 +58,12 @@ expect 0 'model.autoencoder.encoder' ckpt info "$A/checkpoints/last.safetensors"
 # ---- kill -9 at a random step, then the same command ----
 B="$WORK/b"
 target=$((RANDOM % 8 + 3))  # kill once log.csv has this many rows (of 21)
-"$LDAE" "${TRAIN[@]}" --out "$B" > /dev/null 2>&1 &
-pid=$!
-killed=0
-for _ in $(seq 1 3000); do
-  if [ -f "$B/log.csv" ] && [ "$(($(wc -l < "$B/log.csv") - 1))" -ge "$target" ]; then
-    sleep "0.0$((RANDOM % 10))"  # anywhere in the next step (maybe inside a checkpoint write)
-    kill -9 "$pid" 2>/dev/null && killed=1
-    break
-  fi
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.01
-done
-wait "$pid" 2>/dev/null
-at=$(($(wc -l < "$B/log.csv") - 1))
-if [ "$killed" -eq 1 ] && [ ! -f "$B/done.json" ]; then ok "killed with kill -9 after $at log rows (target $target)"
-else fail "the run finished before the kill (target $target rows)"; fi
+kill_during_run "$B" "$target" 10 "${TRAIN[@]}" --out "$B"
 t0=$(now)
 expect 0 'steps \([0-9]+ in this run\)' "${TRAIN[@]}" --out "$B"
 t1=$(now)
 echo "time: resumed tiny train-ae run $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
-for f in checkpoints/last.safetensors checkpoints/best.safetensors log.csv; do
-  cmp -s "$A/$f" "$B/$f" && ok "resumed run: $f byte-identical to the uninterrupted run" \
-    || fail "resumed run: $f differs from the uninterrupted run"
-done
+expect_same_files "$A" "$B" checkpoints/last.safetensors checkpoints/best.safetensors log.csv
 
 # ---- A NaN loss stops the run and keeps the last good checkpoint ----
 expect 1 'generator loss is NaN at step 4 .*last good checkpoint.*last.safetensors \(step 3\)' \

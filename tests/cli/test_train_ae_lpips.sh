@@ -17,12 +17,6 @@ trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$0")/expect.sh"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # see test_train_ae.sh
 
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-ok() { echo "ok:   $*"; }
-
 # write_lpips FILE SEED: LPIPS SqueezeNet 1.1 weights, F32, uniform(-1/sqrt(fan_in), ...)
 # convolutions and non-negative lin heads in [0, 1/C).
 write_lpips() {
@@ -100,27 +94,9 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) c[$i] = i; next }
 # ---- kill -9 at a random step, then the same command ----
 B="$WORK/b"
 target=$((RANDOM % 8 + 2))  # kill once log.csv has this many rows (of 14)
-"$LDAE" "${TRAIN[@]}" --out "$B" > /dev/null 2>&1 &
-pid=$!
-killed=0
-for _ in $(seq 1 6000); do
-  if [ -f "$B/log.csv" ] && [ "$(($(wc -l < "$B/log.csv") - 1))" -ge "$target" ]; then
-    sleep "0.$((RANDOM % 3))$((RANDOM % 10))"  # anywhere in the next step
-    kill -9 "$pid" 2>/dev/null && killed=1
-    break
-  fi
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.01
-done
-wait "$pid" 2>/dev/null
-at=$(($(wc -l < "$B/log.csv") - 1))
-if [ "$killed" -eq 1 ] && [ ! -f "$B/done.json" ]; then ok "killed with kill -9 after $at log rows (target $target)"
-else fail "the run finished before the kill (target $target rows)"; fi
+kill_during_run "$B" "$target" 30 "${TRAIN[@]}" --out "$B"
 expect 0 'steps \([0-9]+ in this run\)' "${TRAIN[@]}" --out "$B"
-for f in checkpoints/last.safetensors checkpoints/best.safetensors log.csv; do
-  cmp -s "$A/$f" "$B/$f" && ok "resumed run: $f byte-identical to the uninterrupted run" \
-    || fail "resumed run: $f differs from the uninterrupted run"
-done
+expect_same_files "$A" "$B" checkpoints/last.safetensors checkpoints/best.safetensors log.csv
 
 # ---- Refused before any training ----
 cp "$A/checkpoints/last.safetensors" "$WORK/last_before"

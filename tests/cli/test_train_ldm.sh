@@ -26,12 +26,6 @@ source "$(dirname "$0")/expect.sh"
 # with any thread count).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-ok() { echo "ok:   $*"; }
-now() { date +%s.%N; }
 T_START=$(now)
 
 # 8 subjects x 2 visits of 16x20x16: 12 training, 2 validation, 2 test scans.
@@ -137,27 +131,9 @@ expect 0 'ldae.ema.updates = 12' ckpt info "$A/checkpoints/last.safetensors"
 # ---- kill -9 at a random step, then the same command ----
 B="$WORK/b"
 target=$((RANDOM % 10 + 2))  # kill once log.csv has this many rows (of 16)
-"$LDAE" "${TRAIN[@]}" --out "$B" > /dev/null 2>&1 &
-pid=$!
-killed=0
-for _ in $(seq 1 3000); do
-  if [ -f "$B/log.csv" ] && [ "$(($(wc -l < "$B/log.csv") - 1))" -ge "$target" ]; then
-    sleep "0.0$((RANDOM % 10))"  # anywhere in the next step (maybe inside a checkpoint write)
-    kill -9 "$pid" 2>/dev/null && killed=1
-    break
-  fi
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.01
-done
-wait "$pid" 2>/dev/null
-at=$(($(wc -l < "$B/log.csv") - 1))
-if [ "$killed" -eq 1 ] && [ ! -f "$B/done.json" ]; then ok "killed with kill -9 after $at log rows (target $target)"
-else fail "the run finished before the kill (target $target rows)"; fi
+kill_during_run "$B" "$target" 10 "${TRAIN[@]}" --out "$B"
 expect 0 'resuming .* from step [1-9]' "${TRAIN[@]}" --out "$B"
-for f in checkpoints/last.safetensors checkpoints/best.safetensors log.csv figures/epoch_004.png; do
-  cmp -s "$A/$f" "$B/$f" && ok "resumed run: $f byte-identical to the uninterrupted run" \
-    || fail "resumed run: $f differs from the uninterrupted run"
-done
+expect_same_files "$A" "$B" checkpoints/last.safetensors checkpoints/best.safetensors log.csv figures/epoch_004.png
 
 # ---- A NaN loss stops the run and keeps the last good checkpoint ----
 expect 1 'loss is NaN at step 4 .*last good checkpoint.*last.safetensors \(step 3\)' \

@@ -19,12 +19,6 @@ source "$(dirname "$0")/expect.sh"
 # One thread: the tiny networks gain nothing from more (the results are the same bits).
 export OMP_NUM_THREADS=1
 
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-ok() { echo "ok:   $*"; }
-now() { date +%s.%N; }
 t_start=$(now)
 
 # 8 subjects x 2 visits of 16x20x16 (the tiny preset's image): 12 training scans after the
@@ -92,27 +86,9 @@ expect 0 'ldae.ema.updates = 11' ckpt info "$WORK/perbatch/checkpoints/last.safe
 # ---- kill -9 at a random step, then the same command ----
 B="$WORK/b"
 target=$((RANDOM % 8 + 2))  # kill once log.csv has this many rows (of 14)
-"$LDAE" "${TRAIN[@]}" --out "$B" > /dev/null 2>&1 &
-pid=$!
-killed=0
-for _ in $(seq 1 3000); do
-  if [ -f "$B/log.csv" ] && [ "$(($(wc -l < "$B/log.csv") - 1))" -ge "$target" ]; then
-    sleep "0.0$((RANDOM % 10))"  # anywhere in the next step (maybe inside a checkpoint write)
-    kill -9 "$pid" 2>/dev/null && killed=1
-    break
-  fi
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.01
-done
-wait "$pid" 2>/dev/null
-at=$(($(wc -l < "$B/log.csv") - 1))
-if [ "$killed" -eq 1 ] && [ ! -f "$B/done.json" ]; then ok "killed with kill -9 after $at log rows (target $target)"
-else fail "the run finished before the kill (target $target rows)"; fi
+kill_during_run "$B" "$target" 10 "${TRAIN[@]}" --out "$B"
 expect 0 'steps \([0-9]+ in this run\)' "${TRAIN[@]}" --out "$B"
-for f in checkpoints/last.safetensors checkpoints/best.safetensors log.csv; do
-  cmp -s "$A/$f" "$B/$f" && ok "resumed run: $f byte-identical to the uninterrupted run" \
-    || fail "resumed run: $f differs from the uninterrupted run"
-done
+expect_same_files "$A" "$B" checkpoints/last.safetensors checkpoints/best.safetensors log.csv
 
 # ---- A NaN loss stops the run and keeps the last good checkpoint ----
 expect 1 'the loss is NaN at step 3 .*last good checkpoint.*last.safetensors \(step 2\)' \

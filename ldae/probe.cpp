@@ -7,7 +7,6 @@
 #include <fstream>
 #include <map>
 #include <numeric>
-#include <set>
 
 #include "autograd/engine.h"
 #include "autograd/functions.h"

@@ -10,7 +10,6 @@
 #include <map>
 #include <memory>
 #include <numeric>
-#include <set>
 
 #include "autograd/engine.h"
 #include "autograd/functions.h"

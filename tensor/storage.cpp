@@ -17,6 +17,9 @@ constexpr bool kCacheCpuBlocks = false;  // AddressSanitizer must see every free
 constexpr bool kCacheCpuBlocks = true;
 #endif
 
+// Whether a CPU block of nbytes comes from (and goes back to) the block cache.
+bool from_cpu_cache(size_t nbytes) { return kCacheCpuBlocks && nbytes >= kCpuCacheFrom; }
+
 // 64-byte aligned CPU memory; aligned_alloc needs a size that is a multiple of the alignment.
 void* aligned_cpu_alloc(size_t nbytes) { return std::aligned_alloc(64, (nbytes + 63) / 64 * 64); }
 
@@ -51,9 +54,8 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 #endif
   }
   if (nbytes == 0) return;  // data_ stays nullptr
-  if (kCacheCpuBlocks && nbytes >= kCpuCacheFrom) {
+  if (from_cpu_cache(nbytes)) {
     data_ = cpu_block_cache().allocate(nbytes);  // 512-byte multiples: aligned; throws when out
-    from_cpu_cache_ = true;
     return;
   }
   data_ = aligned_cpu_alloc(nbytes);
@@ -68,7 +70,7 @@ Storage::~Storage() {
 #endif
     return;
   }
-  if (from_cpu_cache_)
+  if (from_cpu_cache(nbytes_))
     cpu_block_cache().deallocate(data_);  // back to the cache, never throws
   else
     std::free(data_);

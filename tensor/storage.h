@@ -44,7 +44,6 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
-  bool from_cpu_cache_ = false;  // a block of the CPU cache: goes back there
   Device device_;
   uint64_t version_ = 0;
 };

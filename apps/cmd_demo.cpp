@@ -1,10 +1,11 @@
-// ldae demo [--preset tiny|course|paper] [--seed N] [--out DIR]: the whole LDAE pipeline on
+// ldae demo [--preset tiny|course|paper] [--seed N] [--out DIR] [--device D]: the whole LDAE pipeline on
 // the built-in synthetic cohort, from the scans to the evaluation report (ldae/demo.h).
 // Running it again continues where it stopped.
 #include <cstdio>
 #include <memory>
 
 #include "apps/command.h"
+#include "apps/stage_args.h"
 #include "ldae/demo.h"
 #include "ldae/presets.h"
 #include "ldae/report_claims.h"
@@ -14,12 +15,14 @@ namespace {
 
 struct DemoArgs {
   ldae::stages::DemoRequest request;
+  std::string device = "cpu";
   bool quiet = false;
 };
 
 void run_demo_command(const DemoArgs& a) {
   ldae::stages::DemoRequest req = a.request;
   req.progress = !a.quiet;
+  req.device = ldae::parse_device("--device", a.device);
   const ldae::stages::DemoResult r = ldae::stages::run_demo(req);
   std::printf("demo finished in %s: %s, %s, %s, %s\n", ldae::nn::Progress::format_duration(r.seconds).c_str(),
               r.report_md.c_str(), r.report_html.c_str(), r.results_json.c_str(), r.features_csv.c_str());
@@ -45,6 +48,9 @@ void add_demo_command(CLI::App& app) {
   sub->add_flag_callback("--image-dae", [a] { a->request.image_dae = 1; },
                          "Also train the image-space diffusion autoencoder baseline (the paper's DAE) and evaluate "
                          "it (default: only at preset tiny; at course and paper it takes hours on a CPU)");
+  ldae::app::add_device_option(sub, a->device,
+                               "Where the training stages run (the cohort, the latent cache and the evaluation "
+                               "stay on the CPU)");
   sub->add_flag("--quiet", a->quiet,
                 "No progress bars or per-step lines on stderr (each stage still prints the line that names the run "
                 "it starts or resumes)");

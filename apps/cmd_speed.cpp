@@ -1,4 +1,4 @@
-// ldae speed --preset P [--steps 10,20,50,100] [--repr RUN3] [--out FILE.json]: the inference
+// ldae speed --preset P [--steps 10,20,50,100] [--repr RUN3] [--out FILE.json] [--device D]: the inference
 // speed of LDAE against an image-space diffusion autoencoder on this machine
 // (ldae/speed_eval.h): one DDIM step (one ShiftUNet call) in latent and in image space, and
 // per volume at each step count, with the multiply-adds beside the times. Without --repr
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "apps/command.h"
+#include "apps/stage_args.h"
 #include "ldae/inference_stages.h"
 #include "ldae/presets.h"
 #include "ldae/run/run_folder.h"
@@ -25,6 +26,7 @@ struct SpeedArgs {
   int64_t image_repetitions = 1;
   bool end_to_end = false;
   uint64_t seed = 0;
+  std::string device = "cpu";
   bool quiet = false;
 };
 
@@ -36,6 +38,7 @@ void run_speed(const SpeedArgs& a) {
   req.end_to_end = a.end_to_end;
   req.seed = a.seed;
   req.progress = !a.quiet;
+  req.device = ldae::parse_device("--device", a.device);
   ldae::infer::LdaeModel model;
   if (!a.repr.empty()) {
     const nlohmann::json config = ldae::run::require_finished_stage(a.repr, "train-repr");
@@ -93,6 +96,7 @@ void add_speed_command(CLI::App& app) {
   sub->add_flag("--end-to-end", a->end_to_end,
                 "Also time one whole LDAE reconstruction at the smallest step count (checks the composition)");
   sub->add_option("--seed", a->seed, "Fresh weights and random inputs")->capture_default_str();
+  ldae::app::add_device_option(sub, a->device, "Where the networks run (the times of a GPU: each call synchronised)");
   sub->add_flag("--quiet", a->quiet, "No progress on stderr");
   sub->callback([a] { run_speed(*a); });
 }

@@ -2,7 +2,29 @@
 
 #include <cstdio>
 
+#include "tensor/error.h"
+
 namespace ldae::app {
+
+void add_device_option(CLI::App* sub, std::string& device, const std::string& what) {
+  sub->add_option("--device", device,
+                  what + ": cpu, cuda (the first GPU) or cuda:N; a GPU needs a program built with "
+                         "-DLDAE_CUDA=ON and is refused before any work when none is usable")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            try {
+              parse_device("--device", text);
+              return std::string();
+            } catch (const Error& e) {  // CLI11 puts "--device: " in front itself
+              const std::string what = e.what();
+              return what.substr(what.find(": ") + 2);
+            }
+          },
+          "DEVICE"))
+      ->capture_default_str();
+}
+
+Device stage_device(const StageArgs& args) { return parse_device("--device", args.device); }
 
 void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable& table) {
   sub->add_option("--preset", args.preset, "Network sizes and default settings: tiny, course or paper")
@@ -16,6 +38,7 @@ void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable&
       ->allow_extra_args(false);
   sub->add_flag("--list-settings", args.list_settings,
                 "Print the resolved settings as JSON and exit (nothing is read or written)");
+  add_device_option(sub, args.device, "Where the networks train");
   sub->footer("Settings (key (type)  defaults at tiny, course, paper; range):\n" + run::settings_help(table));
 }
 

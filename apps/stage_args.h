@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ldae/run/settings.h"
+#include "tensor/device.h"
 
 namespace ldae::app {
 
@@ -17,7 +18,11 @@ struct StageArgs {
   std::string config;                // --config FILE.json
   std::vector<std::string> sets;     // --set key=value (repeatable)
   bool list_settings = false;
+  std::string device = "cpu";        // --device cpu|cuda|cuda:N
 };
+
+// Adds --device to `sub` (the text checked by parse_device: a bad name is a usage error).
+void add_device_option(CLI::App* sub, std::string& device, const std::string& what);
 
 // Adds the options above to `sub`; `table` is described in the command's --help footer.
 void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable& table);
@@ -25,6 +30,9 @@ void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable&
 // Resolves the settings (preset, then --config, then --set); a SettingsError becomes a
 // CLI::ValidationError (exit code 2).
 run::Settings resolve_stage_settings(const StageArgs& args, const run::SettingsTable& table);
+
+// The device of --device (already checked by the option's validator).
+Device stage_device(const StageArgs& args);
 
 // Prints the resolved settings as JSON (for --list-settings).
 void print_settings(const run::Settings& settings);

@@ -28,7 +28,7 @@ std::vector<int64_t> sample_timesteps(int64_t n, int64_t T, Generator& gen) {
 Tensor per_sample(const std::vector<double>& values, const Tensor& like) {
   Shape shape(static_cast<size_t>(std::max<int64_t>(like.dim(), 1)), 1);
   shape[0] = static_cast<int64_t>(values.size());
-  return Tensor::from_vector(values, shape, like.dtype());
+  return Tensor::from_vector(values, shape, like.dtype()).to(like.device());  // on like's device
 }
 
 Tensor q_sample(const Schedule& s, const Tensor& x0, const std::vector<int64_t>& t, const Tensor& eps) {

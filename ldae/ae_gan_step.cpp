@@ -52,7 +52,7 @@ GeneratorPass generator_backward(const AutoencoderKL& ae, PatchDiscriminator& di
     FreezeGuard freeze(disc, adv_on && !o.faithful_disc_grad_leak);
     if (adv_on) {
       const Tensor logits = disc.forward(x_hat);
-      const Tensor adv = ag::mse_loss(logits, Tensor::ones(logits.shape(), logits.dtype()));
+      const Tensor adv = ag::mse_loss(logits, Tensor::ones(logits.shape(), logits.dtype(), logits.device()));
       out.adversarial = adv.item();
       loss = ag::add(loss, ag::mul_scalar(adv, o.adv_weight));
     }
@@ -70,9 +70,9 @@ DiscriminatorPass discriminator_backward(const PatchDiscriminator& disc, const T
                                          const AeGanLossOptions& o, double scale) {
   DiscriminatorPass out;
   const Tensor fake_logits = disc.forward(x_hat.detach());
-  const Tensor fake = ag::mse_loss(fake_logits, Tensor::zeros(fake_logits.shape(), fake_logits.dtype()));
+  const Tensor fake = ag::mse_loss(fake_logits, Tensor::zeros(fake_logits.shape(), fake_logits.dtype(), fake_logits.device()));
   const Tensor real_logits = disc.forward(x);
-  const Tensor real = ag::mse_loss(real_logits, Tensor::ones(real_logits.shape(), real_logits.dtype()));
+  const Tensor real = ag::mse_loss(real_logits, Tensor::ones(real_logits.shape(), real_logits.dtype(), real_logits.device()));
   const Tensor loss = ag::mul_scalar(ag::mul_scalar(ag::add(fake, real), 0.5), o.adv_weight);
   out.fake = fake.item();
   out.real = real.item();

@@ -171,6 +171,7 @@ std::function<bool()> train_ldm_step(const DemoRequest& r, const std::string& la
     q.preset = r.preset;
     q.settings = stage_settings(train_ldm_settings(), r.preset, r.seed, demo_overrides(overrides_key, r.preset));
     q.progress = r.progress;
+    q.device = r.device;
     return train_ldm(q).start != run::RunStart::Finished;
   };
 }
@@ -184,6 +185,7 @@ std::function<bool()> train_repr_step(const DemoRequest& r, const std::string& l
     q.preset = r.preset;
     q.settings = stage_settings(train_repr_settings(), r.preset, r.seed, demo_overrides(overrides_key, r.preset));
     q.progress = r.progress;
+    q.device = r.device;
     return train_repr(q).start != run::RunStart::Finished;
   };
 }
@@ -192,6 +194,7 @@ std::function<bool()> train_repr_step(const DemoRequest& r, const std::string& l
 
 DemoResult run_demo(const DemoRequest& r) {
   const auto t_start = std::chrono::steady_clock::now();
+  require_usable_device("demo", r.device);
   const fs::path out = r.out;
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -202,6 +205,7 @@ DemoResult run_demo(const DemoRequest& r) {
   const std::string run1 = (out / "runs" / "1-autoencoder").string(), latents = (out / "latents").string(),
                     run2 = (out / "runs" / "2-ldm").string(), run3 = (out / "runs" / "3-repr").string();
   const std::string seed = std::to_string(r.seed);
+  const std::string device = r.device.is_cpu() ? "" : " --device " + r.device.str();  // the stages' flag
   // The image-space DAE baseline: the same stages 2 and 3 on the images (same stage-1 split).
   const bool image_dae = r.image_dae < 0 ? r.preset == "tiny" : r.image_dae > 0;
   const std::string latents_image = (out / "latents-image").string(),
@@ -210,25 +214,25 @@ DemoResult run_demo(const DemoRequest& r) {
 
   // The commands that reproduce each step one by one (printed in the report).
   std::vector<std::string> commands = {
-      "ldae demo --preset " + r.preset + " --seed " + seed + " --out " + r.out + "   # all of the below",
+      "ldae demo --preset " + r.preset + " --seed " + seed + " --out " + r.out + device + "   # all of the below",
       "ldae synth --out " + cohort.out_dir + " --subjects " + std::to_string(cohort.subjects) + " --seed " + seed +
           " --shape " + std::to_string(cohort.shape[0]) + "," + std::to_string(cohort.shape[1]) + "," +
           std::to_string(cohort.shape[2]) + " --visits " + comma_list(cohort.visits) + mix_flag(cohort.mix) +
           (cohort.registered ? " --registered" : ""),
       "ldae train-ae --data " + manifest + " --out " + run1 + " --preset " + r.preset + " --set seed=" + seed +
-          set_flags(demo_overrides("train-ae", r.preset)),
+          set_flags(demo_overrides("train-ae", r.preset)) + device,
       "ldae cache-latents --ae " + run1 + " --out " + latents,
       "ldae train-ldm --latents " + latents + " --out " + run2 + " --preset " + r.preset + " --set seed=" + seed +
-          set_flags(demo_overrides("train-ldm", r.preset)),
+          set_flags(demo_overrides("train-ldm", r.preset)) + device,
       "ldae train-repr --ldm " + run2 + " --out " + run3 + " --preset " + r.preset + " --set seed=" + seed +
-          set_flags(demo_overrides("train-repr", r.preset)),
+          set_flags(demo_overrides("train-repr", r.preset)) + device,
   };
   if (image_dae) {
     commands.push_back("ldae cache-latents --image-space --ae " + run1 + " --out " + latents_image);
     commands.push_back("ldae train-ldm --latents " + latents_image + " --out " + run2_image + " --preset " +
-                       r.preset + " --set seed=" + seed + set_flags(demo_overrides("image-train-ldm", r.preset)));
+                       r.preset + " --set seed=" + seed + set_flags(demo_overrides("image-train-ldm", r.preset)) + device);
     commands.push_back("ldae train-repr --ldm " + run2_image + " --out " + run3_image + " --preset " + r.preset +
-                       " --set seed=" + seed + set_flags(demo_overrides("image-train-repr", r.preset)));
+                       " --set seed=" + seed + set_flags(demo_overrides("image-train-repr", r.preset)) + device);
   }
   commands.push_back("ldae evaluate --repr " + run3 + " --out " + r.out + " --seed " + seed +
                      (image_dae ? " --image-dae " + run3_image +
@@ -262,6 +266,7 @@ DemoResult run_demo(const DemoRequest& r) {
                      q.preset = r.preset;
                      q.settings = stage_settings(train_ae_settings(), r.preset, r.seed, demo_overrides("train-ae", r.preset));
                      q.progress = r.progress;
+                     q.device = r.device;
                      return train_ae(q).start != run::RunStart::Finished;
                    }});
   steps.push_back({"cache_latents", "the latent cache", cache_step(r, run1, latents, /*image_space=*/false)});

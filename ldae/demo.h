@@ -36,6 +36,9 @@ struct DemoRequest {
   // off at course and paper, where an image step costs ~20-50x a latent step: hours on a
   // CPU), 0 off, 1 on (`ldae demo --image-dae`).
   int image_dae = -1;
+  // Where the three training stages (and the baseline's stages 2 and 3) train; the cohort,
+  // the latent cache and the evaluation run on the CPU.
+  Device device = cpu_device();
 };
 
 struct DemoResult {

@@ -12,6 +12,7 @@
 #include "ldae/presets.h"
 #include "ldae/run/run_folder.h"
 #include "tensor/cost_counter.h"
+#include "tensor/cuda/runtime.h"
 #include "tensor/error.h"
 #include "tensor/random.h"
 
@@ -24,12 +25,14 @@ namespace {
 constexpr const char* kOp = "speed";
 constexpr int64_t kTimestep = 500;  // the t of the timed network calls (any t costs the same)
 
-// Median of `reps` timed calls of fn, in seconds (steady_clock).
-double median_seconds(int64_t reps, const std::function<void()>& fn) {
+// Median of `reps` timed calls of fn, in seconds (steady_clock). On a GPU each call ends
+// with a synchronisation, so that its time is the kernels' and not only their launches'.
+double median_seconds(int64_t reps, const std::function<void()>& fn, Device device) {
   std::vector<double> s;
   for (int64_t i = 0; i < reps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
+    if (device.is_cuda()) cuda::synchronize();
     s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(s.begin(), s.end());
@@ -77,6 +80,13 @@ void check_request(const SpeedRequest& r) {
   for (int64_t s : r.steps)
     check(s >= 1 && s <= 1000, kOp, "DDIM step counts must be in 1..1000 (T = 1000), got " + std::to_string(s));
   check(r.repetitions >= 1 && r.image_repetitions >= 1, kOp, "repetitions must be at least 1");
+  require_usable_device(kOp, r.device);
+}
+
+// What the times were measured on: the CPU and its threads, or the GPU (and its host CPU).
+std::string machine_text(Device device, int threads) {
+  if (device.is_cuda()) return cuda_device_name(device.index) + " (" + device.str() + "; host " + cpu_name() + ")";
+  return cpu_name() + ", " + std::to_string(threads) + (threads == 1 ? " thread" : " threads");
 }
 
 }  // namespace
@@ -125,17 +135,24 @@ ordered_json measure_speed(const SpeedRequest& r) {
   Generator image_gen(r.seed + 1);
   nets::ShiftUNet image_net(image_options, image_gen);
   image_net.train_shift(false);
+  // Every network on the device of the measurement (a trained model given by the caller moves
+  // too: the evaluation passes it on the CPU, where this changes nothing).
+  const Device dev = r.device;
+  model.autoencoder->to(dev);
+  model.shift_unet->to(dev);
+  model.encoder->to(dev);
+  image_net.to(dev);
 
   // ---- Inputs ----
   Generator data_gen(r.seed + 2);
-  const Tensor volume = rand(image_shape, data_gen);  // (1, 1, D, H, W) in [0, 1)
+  const Tensor volume = rand(image_shape, data_gen).to(dev);  // (1, 1, D, H, W) in [0, 1)
   infer::check_latent(kOp, image_net, volume);         // the image DAE's levels divide the image
   ShiftEval latent_eval(*model.shift_unet);
   NoGrad no_grad;
   const Tensor y_sem = infer::semantic_code(*model.encoder, volume);  // (1, E)
   const Tensor latent = infer::scaled_latent(*model.autoencoder, volume, model.scale_factor);  // (1, C, d, h, w)
-  const Tensor x_latent = randn(latent.shape(), data_gen);
-  const Tensor x_image = randn(image_shape, data_gen);
+  const Tensor x_latent = randn(latent.shape(), data_gen).to(dev);  // drawn on the host: the same on any device
+  const Tensor x_image = randn(image_shape, data_gen).to(dev);
   const infer::ConditionalDenoiser latent_step = infer::shift_denoiser(*model.shift_unet);
   const infer::ConditionalDenoiser image_step = infer::shift_denoiser(image_net);
 
@@ -153,9 +170,12 @@ ordered_json measure_speed(const SpeedRequest& r) {
       {"image_dae_step", [&] { image_step(x_image, kTimestep, y_sem); }, r.image_repetitions},
   };
   for (Component& c : parts) {
-    c.macs = count_macs(c.call);  // also the warm-up
+    c.macs = count_macs(c.call);  // also the warm-up on the CPU
+    // On a GPU the counting pass runs no convolution or product kernel: one real call first
+    // (cuBLAS's handle and workspaces, the caching allocator's first blocks).
+    if (dev.is_cuda()) median_seconds(1, c.call, dev);
     say(std::string("timing ") + c.name + " (" + std::to_string(c.reps) + "x)");
-    c.seconds = median_seconds(c.reps, c.call);
+    c.seconds = median_seconds(c.reps, c.call, dev);
   }
   auto part = [&](const std::string& name) -> const Component& {
     for (const Component& c : parts)
@@ -178,9 +198,8 @@ ordered_json measure_speed(const SpeedRequest& r) {
                                               : 0;
   out["summary"] = "One DDIM step: image-space DAE " + fmt("%.3g", is.seconds) + " s, LDAE " +
                    fmt("%.3g", ls.seconds) + " s (" + fmt("%.1f", ratio_step) + "x; multiply-adds " +
-                   fmt("%.1f", is.macs / ls.macs) + "x); the paper claims 20x per volume. Measured on " + cpu_name() +
-                   ", " + std::to_string(threads) + (threads == 1 ? " thread" : " threads") +
-                   ", batch 1; other work on the machine inflates the times.";
+                   fmt("%.1f", is.macs / ls.macs) + "x); the paper claims 20x per volume. Measured on " +
+                   machine_text(dev, threads) + ", batch 1; other work on the machine inflates the times.";
   out["method"] =
       "Each component timed with steady_clock under NoGrad in eval mode, batch 1, float32: median of " +
       std::to_string(r.repetitions) + " calls (image-space step: " + std::to_string(r.image_repetitions) +
@@ -198,7 +217,8 @@ ordered_json measure_speed(const SpeedRequest& r) {
       std::to_string(tokens) + " tokens.";
   out["weights"] = trained ? "LDAE: the trained networks given (RUN3); image-space DAE: freshly initialised"
                            : "freshly initialised networks for both (speed does not depend on the weights)";
-  out["machine"] = {{"cpu", cpu_name()}, {"threads", threads}};
+  out["machine"] = {{"cpu", cpu_name()}, {"threads", threads}, {"device", dev.str()}};
+  if (dev.is_cuda()) out["machine"]["gpu"] = cuda_device_name(dev.index);
   out["image_shape"] = shape_json(image_shape);
   out["latent_shape"] = shape_json(latent.shape());
   out["image_dae_network"] = {{"input_channel", 1},
@@ -238,7 +258,8 @@ ordered_json measure_speed(const SpeedRequest& r) {
     const int64_t s = *std::min_element(r.steps.begin(), r.steps.end());
     say("one whole LDAE reconstruction at " + std::to_string(s) + " steps");
     const infer::AutoencodingOptions o = infer::AutoencodingOptions::fixed(s);
-    const double measured = median_seconds(1, [&] { infer::reconstruct(model, volume, infer::Mode::Encoded, o); });
+    const double measured =
+        median_seconds(1, [&] { infer::reconstruct(model, volume, infer::Mode::Encoded, o); }, dev);
     out["end_to_end"] = {{"steps", s},
                          {"ldae_s", measured},
                          {"ldae_composed_s", per_volume[std::to_string(s)]["ldae_s"]},

@@ -68,6 +68,9 @@ struct SpeedRequest {
   // freshly initialised networks at the preset. The image DAE is always fresh.
   infer::LdaeModel* model = nullptr;
   bool progress = false;                 // one line per measured component on stderr
+  // Where the networks run (a GPU: each timed call ends with a synchronisation, and one real
+  // call warms each component up first). A model given above is moved there.
+  Device device = cpu_device();
 };
 
 // Measures and returns the JSON above. Throws ldae::Error("speed: ...") for an unknown

@@ -87,8 +87,10 @@ constexpr uint64_t kValLpipsOffset = uint64_t{3} << 60;
 // decode(mu) over the validation rows, and with an LPIPS network the 2.5D LPIPS at the
 // training's fake_3d_ratio (ldae-reference 7.6, but with the fixed slice choice above); the
 // first row's figure goes to `figure`.
+// The autoencoder (and the LPIPS network) are on `device`; the scores and the figure are
+// computed on the CPU.
 Validation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, const std::vector<size_t>& rows,
-                    const std::string& figure, const ValidationLpips& vl) {
+                    const std::string& figure, const ValidationLpips& vl, Device device) {
   NoGrad no_grad;
   Validation v;
   Generator lpips_gen(vl.seed, kValLpipsOffset);
@@ -98,14 +100,16 @@ Validation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, cons
     const data::Volume vol = to_unit_range(data::read_nifti(m.rows[rows[i]].full_path, quiet));
     const Shape s = vol.voxels.shape();                                 // (X, Y, Z)
     const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]});      // (1, 1, X, Y, Z)
-    const Tensor x_hat = ae.reconstruct(x);
+    const Tensor x_on = x.to(device);
+    const Tensor x_hat_on = ae.reconstruct(x_on);
+    const Tensor x_hat = x_hat_on.to(cpu_device());
     const Tensor d = sub(x_hat, x);
     const double l1 = mean(abs(d)).item();
     const double mse = mean(mul(d, d)).item();
     v.l1 += l1;
     v.psnr += mse > 0 ? 10.0 * std::log10(1.0 / mse) : 100.0;
     v.ssim += metrics::ssim3d(x_hat, x).mean;
-    if (vl.lpips) v.lpips += nets::perceptual_loss_25d(x_hat, x, *vl.lpips, vl.ratio, lpips_gen).item();
+    if (vl.lpips) v.lpips += nets::perceptual_loss_25d(x_hat_on, x_on, *vl.lpips, vl.ratio, lpips_gen).item();
     if (i == 0) {
       data::Volume rec = vol;
       rec.voxels = x_hat.reshape({s[0], s[1], s[2]}).contiguous();
@@ -145,6 +149,7 @@ const std::vector<std::string>& train_ae_log_columns() {
 TrainAeResult train_ae(const TrainAeRequest& r) {
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
+  require_usable_device(kStage, r.device);
   // ---- The perceptual term: the LPIPS network of --lpips, loaded strictly ----
   // (ldae/lpips.h; tools/convert_lpips.py writes the file from the published weights).
   const bool use_lpips = !r.lpips.empty();
@@ -251,7 +256,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
                     {"split", {{"train", split.train.size()}, {"val", split.val.size()}, {"test", split.test.size()}}}};
   config["networks"] = {{"autoencoder", "AutoencoderKL, preset " + r.preset},
                         {"discriminator", "PatchDiscriminator, preset " + r.preset}};
-  config["environment"] = {{"version", run::program_version()}, {"threads", run::thread_count_hint()}};
+  config["environment"] = run::environment_json(r.device);
   TrainAeResult result;
   result.start = run::open_run(paths, config);
   if (result.start == run::RunStart::Finished) {
@@ -272,6 +277,8 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   Generator noise(seed, uint64_t{1} << 60);  // the posterior samples z = mu + sigma eps
   Generator slices(seed, uint64_t{2} << 60);  // the 2.5D LPIPS's slice choice (with --lpips)
   AeGanPair nets(ae_options, d_options, init);
+  nets.to(r.device);  // before the optimizers, which keep their state beside the weights
+  if (lpips) lpips->to(r.device);
   nn::Adam opt_g(nets.ae->named_parameters(), nn::AdamOptions{s.get_float("lr_g")});
   nn::Adam opt_d(nets.disc->named_parameters(), nn::AdamOptions{s.get_float("lr_d")});
   nets.train();
@@ -376,7 +383,8 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     int64_t in_window = 0;
     while (loader.next(&batch)) {
       const bool adv_on = step >= warmup;
-      const nets::GeneratorPass g = nets::generator_backward(*nets.ae, *nets.disc, batch.images, noise, lopt, adv_on,
+      const Tensor images = batch.images.to(r.device);  // (N, 1, X, Y, Z)
+      const nets::GeneratorPass g = nets::generator_backward(*nets.ae, *nets.disc, images, noise, lopt, adv_on,
                                                              scale, step + 1 == nan_at && in_window == 0);
       if (!std::isfinite(g.loss)) stop_on("the generator loss", g.loss, epoch, b);
       sums["loss_g"] += g.loss;
@@ -386,7 +394,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
       if (adv_on) {
         sums["g_adv"] += g.adversarial;
         const nets::DiscriminatorPass d =
-            nets::discriminator_backward(*nets.disc, batch.images, g.reconstruction, lopt, scale);
+            nets::discriminator_backward(*nets.disc, images, g.reconstruction, lopt, scale);
         if (!std::isfinite(d.loss)) stop_on("the discriminator loss", d.loss, epoch, b);
         sums["loss_d"] += d.loss;
         sums["d_fake"] += d.fake;
@@ -423,7 +431,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
       if (b == batches) {
         // ---- End of the epoch: validation, figure, best, last ----
         const std::string figure = (fs::path(paths.figures) / run::epoch_figure_name(epoch + 1)).string();
-        last_val = validate(*nets.ae, m, split.val, figure, val_lpips);
+        last_val = validate(*nets.ae, m, split.val, figure, val_lpips, r.device);
         std::map<std::string, double> val_row = {{"epoch", static_cast<double>(epoch + 1)},
                                                  {"val_l1", last_val.l1},
                                                  {"val_psnr", last_val.psnr},

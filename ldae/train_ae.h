@@ -43,6 +43,7 @@ struct TrainAeRequest {
   run::Settings settings;  // resolved from train_ae_settings()
   std::string lpips;       // LPIPS SqueezeNet weights (ldae/lpips.h); empty: no perceptual term
   bool progress = true;    // a progress line with ETA on stderr
+  Device device = cpu_device();  // where the networks train (a GPU: --device cuda)
 };
 
 struct TrainAeResult {

@@ -70,10 +70,10 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
-// (N,) timesteps as the UNet takes them.
-Tensor timestep_tensor(const std::vector<int64_t>& t) {
+// (N,) timesteps as the UNet takes them, on `device`.
+Tensor timestep_tensor(const std::vector<int64_t>& t, Device device) {
   std::vector<double> v(t.begin(), t.end());
-  return Tensor::from_vector(v, {static_cast<int64_t>(t.size())});
+  return Tensor::from_vector(v, {static_cast<int64_t>(t.size())}).to(device);
 }
 
 // latents[i] (C, D, H, W) for i in idx -> (len(idx), C, D, H, W).
@@ -94,9 +94,9 @@ double validation_mse(const nets::UNet& net, const diffusion::Schedule& sched, c
     const Shape s = z.shape();
     const Tensor z0 = z.unsqueeze(0).expand({k, s[0], s[1], s[2], s[3]}).contiguous();  // (k, C, D, H, W)
     const std::vector<int64_t> t = diffusion::sample_timesteps(k, sched.T(), g);
-    const Tensor eps = randn(z0.shape(), g);
+    const Tensor eps = randn(z0.shape(), g, z0.dtype(), 0.0, 1.0, z0.device());
     const Tensor z_t = diffusion::q_sample(sched, z0, t, eps);
-    total += diffusion::eps_mse_loss(net.forward(z_t, timestep_tensor(t)), eps).item();
+    total += diffusion::eps_mse_loss(net.forward(z_t, timestep_tensor(t, z0.device())), eps).item();
   }
   return total / static_cast<double>(val.size());
 }
@@ -152,6 +152,7 @@ const std::vector<std::string>& train_ldm_log_columns() {
 TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
+  require_usable_device(kStage, r.device);
   const int64_t batch_size = s.get_int("batch_size"), accumulate = s.get_int("accumulate");
   const int64_t epochs = s.get_int("epochs");
   const uint64_t seed = static_cast<uint64_t>(s.get_int("seed"));
@@ -211,7 +212,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   if (cache.image_space) config["data"]["space"] = "image";
   config["networks"] = {{"unet", "UNet, preset " + r.preset +
                                      (cache.image_space ? " on the image (1 channel, isotropic resampling)" : "")}};
-  config["environment"] = {{"version", run::program_version()}, {"threads", run::thread_count_hint()}};
+  config["environment"] = run::environment_json(r.device);
   TrainLdmResult result;
   result.start = run::open_run(paths, config);
   if (result.start == run::RunStart::Finished) {
@@ -225,16 +226,17 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
     return result;
   }
 
-  // ---- Data in memory ----
+  // ---- Data in memory, on the training device ----
   std::vector<Tensor> train, val;
-  for (size_t row : train_rows) train.push_back(read_scaled_latent(cache, row));
-  for (size_t row : val_rows) val.push_back(read_scaled_latent(cache, row));
+  for (size_t row : train_rows) train.push_back(read_scaled_latent(cache, row).to(r.device));
+  for (size_t row : val_rows) val.push_back(read_scaled_latent(cache, row).to(r.device));
 
   // ---- Networks, optimizer, EMA, generators ----
   Generator init(seed, 0);
   Generator noise(seed, kNoiseOffset);
   auto dropout = std::make_shared<Generator>(seed, kDropoutOffset);
   nets::UNet unet(unet_options, init, dropout);
+  unet.to(r.device);  // before the optimizer and the EMA, which keep their state beside the weights
   nn::Adam opt(unet.named_parameters(), nn::AdamOptions{s.get_float("lr")});
   nn::EmaOptions eo;
   eo.decay = s.get_float("ema_decay");
@@ -244,6 +246,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   // The EMA weights are evaluated in a second instance (eval mode: no dropout drawn).
   Generator init2(seed, 0);
   nets::UNet ema_net(unet_options, init2, std::make_shared<Generator>(seed, kDropoutOffset));
+  ema_net.to(r.device);
   ema_net.eval();
   std::shared_ptr<nets::AutoencoderKL> ae;  // null in image space: the samples are images
   if (sample_count > 0 && !cache.image_space)
@@ -314,19 +317,21 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   auto draw_samples = [&](const std::string& figure) {
     NoGrad no_grad;
     Generator g(seed, kSampleOffset);
-    const Tensor x_T = randn({sample_count, ls[0], ls[1], ls[2], ls[3]}, g);
+    const Tensor x_T = randn({sample_count, ls[0], ls[1], ls[2], ls[3]}, g, DType::F32, 0.0, 1.0, r.device);
     diffusion::DdimOptions o;
     o.steps = std::min<int64_t>(s.get_int("sample_steps"), sched.T() - 1);
     o.clamp = infer::data_range_clamp(cache.image_space);  // image space: [-1, 1]; latents: none
     const Tensor z = diffusion::ddim_sample(
         sched, x_T,
         [&](const Tensor& x, int64_t t) {
-          return ema_net.forward(x, timestep_tensor(std::vector<int64_t>(static_cast<size_t>(x.size(0)), t)));
+          return ema_net.forward(
+              x, timestep_tensor(std::vector<int64_t>(static_cast<size_t>(x.size(0)), t), r.device));
         },
         o);
-    const Tensor real = val[0].unsqueeze(0);
+    // Decoded and drawn on the CPU (the autoencoder stays there: a few latents per epoch).
+    const Tensor real = val[0].unsqueeze(0).to(cpu_device());
     const infer::DiffusionSpace space{ae, cache.scale_factor};  // ae null: image space
-    const Tensor images = infer::to_image(space, cat({real, z}, 0));  // (1+n, 1, X, Y, Z)
+    const Tensor images = infer::to_image(space, cat({real, z.to(cpu_device())}, 0));  // (1+n, 1, X, Y, Z)
     std::vector<data::Volume> vols;
     std::vector<data::Display> displays;
     for (int64_t i = 0; i < images.size(0); ++i) {
@@ -366,9 +371,9 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
       const Tensor z0 = stack(train, std::vector<size_t>(order.begin() + lo, order.begin() + hi));  // (B, C, D, H, W)
       const int64_t n = z0.size(0);
       const std::vector<int64_t> t = diffusion::sample_timesteps(n, sched.T(), noise);
-      const Tensor eps = randn(z0.shape(), noise);
+      const Tensor eps = randn(z0.shape(), noise, z0.dtype(), 0.0, 1.0, z0.device());
       const Tensor z_t = diffusion::q_sample(sched, z0, t, eps);
-      Tensor loss = diffusion::eps_mse_loss(unet.forward(z_t, timestep_tensor(t)), eps);
+      Tensor loss = diffusion::eps_mse_loss(unet.forward(z_t, timestep_tensor(t, r.device)), eps);
       if (step + 1 == nan_at && in_window == 0) loss = ag::add_scalar(loss, std::numeric_limits<double>::quiet_NaN());
       const double lv = loss.item();
       if (!std::isfinite(lv)) stop_on("the loss", lv, epoch, b);

@@ -44,6 +44,7 @@ struct TrainLdmRequest {
   std::string preset;      // tiny, course or paper; must equal LAT's preset
   run::Settings settings;  // resolved from train_ldm_settings()
   bool progress = true;    // a progress line with ETA on stderr
+  Device device = cpu_device();  // where the UNet trains (a GPU: --device cuda)
 };
 
 struct TrainLdmResult {

@@ -140,15 +140,17 @@ data::Volume read_unit_scan(const LatentCache& cache, size_t row) {
 
 // How much the semantic codes of `rows` differ (the report's y_sem_spread ratio,
 // probe::FeatureSpread::ratio). Near 0: the encoder gives every scan nearly the same code
-// (the codes have collapsed). NaN for fewer than two scans.
+// (the codes have collapsed). NaN for fewer than two scans. The scans go to `device`, the
+// encoder's.
 double code_spread(nets::AttentionSemanticEncoder& encoder, const LatentCache& cache,
-                   const std::vector<size_t>& rows) {
+                   const std::vector<size_t>& rows, Device device) {
   if (rows.size() < 2) return std::numeric_limits<double>::quiet_NaN();
   std::vector<Tensor> codes;
   for (size_t row : rows) {
     const data::Volume vol = read_unit_scan(cache, row);
     const Shape s = vol.voxels.shape();  // (X, Y, Z)
-    codes.push_back(infer::semantic_code(encoder, vol.voxels.reshape({1, 1, s[0], s[1], s[2]})));
+    const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]}).to(device);
+    codes.push_back(infer::semantic_code(encoder, x).to(cpu_device()));
   }
   return probe::feature_spread(cat(codes, 0)).ratio();  // codes (N, E)
 }
@@ -158,28 +160,31 @@ double code_spread(nets::AttentionSemanticEncoder& encoder, const LatentCache& c
 // by SSIM (ldae/metrics.h defaults) and MSE against the autoencoder's decoding of the true
 // latent (in image space: against the image itself). The networks are used as they are (the
 // caller puts the EMA weights in and sets eval mode). The first scan's figure goes to `figure`.
+// The networks (and the autoencoder) are on `device`; the scores and the figure are computed
+// on the CPU.
 Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::ShiftUNet& net,
                     const infer::DiffusionSpace& space, const LatentCache& cache,
                     const std::vector<size_t>& rows, const diffusion::Schedule& schedule,
-                    const diffusion::DdimOptions& ddim, Generator gen, const std::string& figure) {
+                    const diffusion::DdimOptions& ddim, Generator gen, const std::string& figure,
+                    Device device) {
   NoGrad no_grad;
   Validation v;
   const Shape& ls = cache.latent_shape;  // (C, D, H, W)
   for (size_t i = 0; i < rows.size(); ++i) {
     const data::Volume vol = read_unit_scan(cache, rows[i]);
     const Shape s = vol.voxels.shape();                             // (X, Y, Z)
-    const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]});  // (1, 1, X, Y, Z)
-    const Tensor y = encoder.forward(nets::axial_slices(x));        // (1, E)
-    const Tensor z0 = read_scaled_latent(cache, rows[i]).reshape({1, ls[0], ls[1], ls[2], ls[3]});
-    const Tensor x_T = randn(z0.shape(), gen);
+    const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]}).to(device);  // (1, 1, X, Y, Z)
+    const Tensor y = encoder.forward(nets::axial_slices(x));                    // (1, E)
+    const Tensor z0 = read_scaled_latent(cache, rows[i]).reshape({1, ls[0], ls[1], ls[2], ls[3]}).to(device);
+    const Tensor x_T = randn(z0.shape(), gen, z0.dtype(), 0.0, 1.0, device);
     auto fn = [&](const Tensor& x_t, int64_t t) {
       const auto [eps, shift] =
-          net.forward(x_t, Tensor::full({x_t.size(0)}, static_cast<double>(t)), y);
+          net.forward(x_t, Tensor::full({x_t.size(0)}, static_cast<double>(t), x_t.dtype(), device), y);
       return diffusion::EpsAndShift{eps, shift};
     };
     const Tensor z_hat = diffusion::ddim_sample_shifted(schedule, x_T, fn, ddim);
-    const Tensor generated = infer::to_image(space, z_hat);  // (1, 1, X, Y, Z)
-    const Tensor reference = space.image_space() ? x : infer::to_image(space, z0);
+    const Tensor generated = infer::to_image(space, z_hat).to(cpu_device());  // (1, 1, X, Y, Z)
+    const Tensor reference = (space.image_space() ? x : infer::to_image(space, z0)).to(cpu_device());
     v.ssim += metrics::ssim3d(generated, reference).mean;
     v.mse += metrics::mse(generated, reference).mean;
     if (i == 0) {
@@ -258,6 +263,7 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
 TrainReprResult train_repr(const TrainReprRequest& r) {
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
+  require_usable_device(kStage, r.device);
   const int64_t batch_size = s.get_int("batch_size"), accumulate = s.get_int("accumulate");
   const int64_t epochs = s.get_int("epochs");
   const uint64_t seed = static_cast<uint64_t>(s.get_int("seed"));
@@ -343,6 +349,10 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   if (!u.image_space)
     space.autoencoder = load_trained_autoencoder(u.autoencoder_run, r.preset, u.autoencoder_checkpoint);
   const diffusion::Schedule schedule = trained_ldm_schedule(u.ldm_run);
+  // Everything on the training device before the optimizer and the EMA take their state.
+  encoder->to(r.device);
+  net->to(r.device);
+  if (space.autoencoder) space.autoencoder->to(r.device);
   const auto trainable = trainable_view(encoder, net);
 
   // ---- The run folder and its configuration ----
@@ -375,8 +385,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
                          std::to_string(net_options.latent_dim) + ", dropout " +
                          nn::format_number(net_options.unet.dropout) + " (RUN2's)" +
                          (u.image_space ? ", on the image (1 channel, isotropic resampling)" : "")}};
-  config["environment"] = {{"version", run::program_version()},
-                           {"threads", run::thread_count_hint()}};
+  config["environment"] = run::environment_json(r.device);
   TrainReprResult result;
   result.start = run::open_run(paths, config);
   if (result.start == run::RunStart::Finished) {
@@ -484,8 +493,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     encoder->eval();
     net->train_shift(false);
     Validation v = validate(*encoder, *net, space, cache, val_rows, schedule,
-                            validation_ddim(s, u.image_space), val_noise, figure);
-    v.y_sem_spread = code_spread(*encoder, cache, spread_rows);
+                            validation_ddim(s, u.image_space), val_noise, figure, r.device);
+    v.y_sem_spread = code_spread(*encoder, cache, spread_rows, r.device);
     {
       NoGrad no_grad;
       trainable->load_state_dict(saved);
@@ -524,9 +533,10 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
         const Tensor z = read_scaled_latent(cache, row);  // (C, D, H, W)
         latents.push_back(z.reshape({1, ls[0], ls[1], ls[2], ls[3]}));
       }
-      const Tensor z0 = latents.size() == 1 ? latents[0] : cat(latents, 0);  // (N, C, D, H, W)
+      const Tensor z0 = (latents.size() == 1 ? latents[0] : cat(latents, 0)).to(r.device);  // (N, C, D, H, W)
+      const Tensor images = batch.images.to(r.device);                                     // (N, 1, X, Y, Z)
       const nets::PdaePass p =
-          nets::pdae_backward(*encoder, *net, schedule, nets::axial_slices(batch.images), z0, noise,
+          nets::pdae_backward(*encoder, *net, schedule, nets::axial_slices(images), z0, noise,
                               lopt, scale, step + 1 == nan_at && in_window == 0);
       if (!std::isfinite(p.loss)) stop_on("the loss", p.loss, epoch, b);
       sums["loss"] += p.loss;

@@ -55,6 +55,7 @@ struct TrainReprRequest {
   std::string preset;      // tiny, course or paper (must be RUN2's)
   run::Settings settings;  // resolved from train_repr_settings()
   bool progress = true;    // a progress line with ETA on stderr
+  Device device = cpu_device();  // where the encoder and the shift branch train (a GPU: --device cuda)
 };
 
 struct TrainReprResult {

@@ -108,6 +108,9 @@ void save_impl(const std::string& path, const Module& model, const Optimizer* op
     for (const auto& [name, t] : ema->state_dict()) tensors["ema." + name] = t;
   }
   NoGrad no_grad;
+  // A model trained on a GPU is saved from host copies: the file is the same on any device.
+  for (auto& [name, t] : tensors)
+    if (!t.device().is_cpu()) t = t.to(cpu_device());
   write_safetensors(path, tensors, meta);
 }
 

@@ -22,4 +22,13 @@ inline Device cpu_device() { return Device{DeviceType::CPU, 0}; }
 // cuda_available() says whether this program and machine have one).
 inline Device cuda_device(int index = 0) { return Device{DeviceType::CUDA, index}; }
 
+// "cpu", "cuda" (= cuda:0) or "cuda:N" -> the Device. Throws ldae::Error naming `op` for
+// any other text. Says nothing about whether the device can be used (see below).
+Device parse_device(const std::string& op, const std::string& text);
+
+// Throws ldae::Error("<op>: cannot use cuda:N: <reason>") unless `device` is the CPU or a
+// usable GPU of this program and machine (tensor/cuda/runtime.h). Commands call it before
+// any work, so that a missing GPU is refused at once, not after a stage has started.
+void require_usable_device(const std::string& op, Device device);
+
 }  // namespace ldae

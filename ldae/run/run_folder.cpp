@@ -215,4 +215,8 @@ int thread_count_hint() {
   return static_cast<int>(std::thread::hardware_concurrency());
 }
 
+nlohmann::ordered_json environment_json(Device device) {
+  return {{"version", program_version()}, {"threads", thread_count_hint()}, {"device", device.str()}};
+}
+
 }  // namespace ldae::run

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/device.h"
+
 namespace ldae::run {
 
 struct RunPaths {
@@ -70,5 +72,8 @@ nlohmann::json require_finished_stage(const std::string& root, const std::string
 std::string program_version();
 // The thread count in effect ($OMP_NUM_THREADS, else the hardware threads).
 int thread_count_hint();
+// config.json's "environment" part: {"version", "threads", "device"} (informative only: a
+// run may resume with another thread count or on another device).
+nlohmann::ordered_json environment_json(Device device);
 
 }  // namespace ldae::run

@@ -19,6 +19,10 @@ int cuda_device_count() {
   return 0;
 }
 
+std::string cuda_device_name(int) {
+  return "";
+}
+
 }  // namespace ldae
 
 namespace ldae::cuda {

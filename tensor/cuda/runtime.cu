@@ -230,4 +230,11 @@ int cuda_device_count() {
   return cuda::discovery().usable_devices;
 }
 
+std::string cuda_device_name(int index) {
+  if (index < 0 || index >= cuda_device_count()) return "";
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) return "";
+  return prop.name;
+}
+
 }  // namespace ldae

@@ -28,6 +28,8 @@ bool cuda_available();
 std::string cuda_unavailable_reason();
 // The number of usable GPUs (0 when cuda_available() is false).
 int cuda_device_count();
+// The name of usable GPU `index` ("NVIDIA H200"); empty when there is no such GPU.
+std::string cuda_device_name(int index);
 
 }  // namespace ldae
 

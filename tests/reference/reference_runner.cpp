@@ -419,17 +419,11 @@ int run_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
       } else {
         name = a.substr(9);
       }
-      if (name == "cpu") {
-        device = cpu_device();
-      } else if (name == "cuda" || (name.rfind("cuda:", 0) == 0 && name.size() > 5 &&
-                                    name.find_first_not_of("0123456789", 5) == std::string::npos)) {
-        device = cuda_device(name == "cuda" ? 0 : std::stoi(name.substr(5)));
-        if (!cuda_available()) {
-          err << "reference_check: cannot run on " << name << ": " << cuda_unavailable_reason() << "\n";
-          return 2;
-        }
-      } else {
-        err << "reference_check: unknown device " << name << " (cpu, cuda or cuda:N)\n" << kUsage;
+      try {
+        device = parse_device("reference_check", name);
+        require_usable_device("reference_check", device);
+      } catch (const Error& e) {
+        err << e.what() << "\n" << kUsage;
         return 2;
       }
     } else {

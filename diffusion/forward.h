@@ -14,7 +14,7 @@ namespace ldae::diffusion {
 std::vector<int64_t> sample_timesteps(int64_t n, int64_t T, Generator& gen);
 
 // values (one per sample) as a (N, 1, ..., 1) tensor with like.dim() axes and like's
-// dtype, ready to broadcast against x.
+// dtype, on like's device, ready to broadcast against x.
 Tensor per_sample(const std::vector<double>& values, const Tensor& like);
 
 // x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.

@@ -107,6 +107,19 @@ void expect_device_recorded(const fs::path& run, const std::string& device) {
   EXPECT_EQ(config.at("environment").at("device").get<std::string>(), device) << run;
 }
 
+// What every stage's two runs must share: the first step's loss and gradient norm (log.csv
+// columns `loss` and `grad_norm`), the weights within 3 * lr * steps, and config.json naming
+// each run's device.
+void expect_stage_parity(const fs::path& cpu_run, const fs::path& gpu_run, const std::string& loss,
+                         const std::string& grad_norm, double lr, int64_t steps) {
+  const std::string stage = cpu_run.filename().string();
+  expect_close(first_step(cpu_run, loss), first_step(gpu_run, loss), 1e-3, stage + " " + loss);
+  expect_close(first_step(cpu_run, grad_norm), first_step(gpu_run, grad_norm), 1e-3, stage + " " + grad_norm);
+  EXPECT_GT(expect_same_weights(cpu_run, gpu_run, 3 * lr * static_cast<double>(steps)), 0) << stage;
+  expect_device_recorded(cpu_run, "cpu");
+  expect_device_recorded(gpu_run, "cuda:0");
+}
+
 }  // namespace
 
 TEST(CudaStages, EachStageTrainsOnTheGpuAsOnTheCpu) {
@@ -126,14 +139,9 @@ TEST(CudaStages, EachStageTrainsOnTheGpuAsOnTheCpu) {
   ae.device = cuda_device(0);
   const stages::TrainAeResult ae_gpu = stages::train_ae(ae);
   EXPECT_EQ(ae_gpu.steps, ae_cpu.steps);
-  expect_close(first_step(dir / "run1", "loss_g"), first_step(dir / "run1-gpu", "loss_g"), 1e-3, "train-ae loss_g");
-  expect_close(first_step(dir / "run1", "grad_norm_g"), first_step(dir / "run1-gpu", "grad_norm_g"), 1e-3,
-               "train-ae grad_norm_g");
+  expect_stage_parity(dir / "run1", dir / "run1-gpu", "loss_g", "grad_norm_g", ae.settings.get_float("lr_g"),
+                      ae_cpu.steps);
   expect_close(ae_cpu.last_val_ssim, ae_gpu.last_val_ssim, 2e-2, "train-ae validation SSIM");
-  const double lr_g = ae.settings.get_float("lr_g");
-  EXPECT_GT(expect_same_weights(dir / "run1", dir / "run1-gpu", 3 * lr_g * static_cast<double>(ae_cpu.steps)), 0);
-  expect_device_recorded(dir / "run1-gpu", "cuda:0");
-  expect_device_recorded(dir / "run1", "cpu");
 
   // ---- The latent cache (on the CPU, from the CPU's stage 1) ----
   stages::CacheLatentsRequest cl;
@@ -154,13 +162,9 @@ TEST(CudaStages, EachStageTrainsOnTheGpuAsOnTheCpu) {
   ldm.device = cuda_device(0);
   const stages::TrainLdmResult ldm_gpu = stages::train_ldm(ldm);
   EXPECT_EQ(ldm_gpu.steps, ldm_cpu.steps);
-  expect_close(first_step(dir / "run2", "loss"), first_step(dir / "run2-gpu", "loss"), 1e-3, "train-ldm loss");
-  expect_close(first_step(dir / "run2", "grad_norm"), first_step(dir / "run2-gpu", "grad_norm"), 1e-3,
-               "train-ldm grad_norm");
+  expect_stage_parity(dir / "run2", dir / "run2-gpu", "loss", "grad_norm", ldm.settings.get_float("lr"),
+                      ldm_cpu.steps);
   expect_close(ldm_cpu.last_val_mse_ema, ldm_gpu.last_val_mse_ema, 1e-2, "train-ldm validation eps-MSE (EMA)");
-  const double lr = ldm.settings.get_float("lr");
-  EXPECT_GT(expect_same_weights(dir / "run2", dir / "run2-gpu", 3 * lr * static_cast<double>(ldm_cpu.steps)), 0);
-  expect_device_recorded(dir / "run2-gpu", "cuda:0");
   EXPECT_TRUE(fs::exists(dir / "run2-gpu" / "figures" / "epoch_001.png"));
 
   // ---- Stage 3 (from the CPU's stage 2) ----
@@ -175,13 +179,9 @@ TEST(CudaStages, EachStageTrainsOnTheGpuAsOnTheCpu) {
   repr.device = cuda_device(0);
   const stages::TrainReprResult repr_gpu = stages::train_repr(repr);
   EXPECT_EQ(repr_gpu.steps, repr_cpu.steps);
-  expect_close(first_step(dir / "run3", "loss"), first_step(dir / "run3-gpu", "loss"), 1e-3, "train-repr loss");
-  expect_close(first_step(dir / "run3", "grad_norm"), first_step(dir / "run3-gpu", "grad_norm"), 1e-3,
-               "train-repr grad_norm");
+  expect_stage_parity(dir / "run3", dir / "run3-gpu", "loss", "grad_norm",
+                      std::max(repr.settings.get_float("lr"), repr.settings.get_float("encoder_lr")), repr_cpu.steps);
   EXPECT_TRUE(std::isfinite(repr_gpu.last_val_ssim) && std::isfinite(repr_gpu.last_val_mse));
-  const double lr3 = std::max(repr.settings.get_float("lr"), repr.settings.get_float("encoder_lr"));
-  EXPECT_GT(expect_same_weights(dir / "run3", dir / "run3-gpu", 3 * lr3 * static_cast<double>(repr_cpu.steps)), 0);
-  expect_device_recorded(dir / "run3-gpu", "cuda:0");
 
   // The GPU-trained run loads on the CPU like any other (the checkpoints are host files).
   const stages::TrainedLdae loaded = stages::load_trained_ldae(repr.out, "last", true);

@@ -34,7 +34,7 @@ void run_train_ae(const TrainAeArgs& a) {
   req.settings = settings;
   req.lpips = a.lpips;
   req.progress = !a.quiet;
-  req.device = ldae::app::stage_device(a.stage);
+  req.device = ldae::parse_device("--device", a.stage.device);  // checked by the option
   const ldae::stages::TrainAeResult r = ldae::stages::train_ae(req);
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation L1 %.6g at step %lld\n", a.out.c_str(),

@@ -33,7 +33,7 @@ void run_train_ldm(const TrainLdmArgs& a) {
   req.preset = a.stage.preset;
   req.settings = settings;
   req.progress = !a.quiet;
-  req.device = ldae::app::stage_device(a.stage);
+  req.device = ldae::parse_device("--device", a.stage.device);  // checked by the option
   const ldae::stages::TrainLdmResult r = ldae::stages::train_ldm(req);
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation eps-MSE (EMA) %.6g at step %lld\n", a.out.c_str(),

@@ -33,7 +33,7 @@ void run_train_repr(const TrainReprArgs& a) {
   req.preset = a.stage.preset;
   req.settings = settings;
   req.progress = !a.quiet;
-  req.device = ldae::app::stage_device(a.stage);
+  req.device = ldae::parse_device("--device", a.stage.device);  // checked by the option
   const ldae::stages::TrainReprResult r = ldae::stages::train_repr(req);
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation SSIM %.6g at step %lld\n",

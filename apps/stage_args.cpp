@@ -24,8 +24,6 @@ void add_device_option(CLI::App* sub, std::string& device, const std::string& wh
       ->capture_default_str();
 }
 
-Device stage_device(const StageArgs& args) { return parse_device("--device", args.device); }
-
 void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable& table) {
   sub->add_option("--preset", args.preset, "Network sizes and default settings: tiny, course or paper")
       ->check(CLI::IsMember({"tiny", "course", "paper"}))

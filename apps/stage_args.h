@@ -31,9 +31,6 @@ void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable&
 // CLI::ValidationError (exit code 2).
 run::Settings resolve_stage_settings(const StageArgs& args, const run::SettingsTable& table);
 
-// The device of --device (already checked by the option's validator).
-Device stage_device(const StageArgs& args);
-
 // Prints the resolved settings as JSON (for --list-settings).
 void print_settings(const run::Settings& settings);
 

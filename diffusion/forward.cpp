@@ -25,6 +25,11 @@ std::vector<int64_t> sample_timesteps(int64_t n, int64_t T, Generator& gen) {
   return t;
 }
 
+Tensor timestep_tensor(const std::vector<int64_t>& t, Device device) {
+  const std::vector<double> v(t.begin(), t.end());
+  return Tensor::from_vector(v, {static_cast<int64_t>(t.size())}, DType::F32).to(device);
+}
+
 Tensor per_sample(const std::vector<double>& values, const Tensor& like) {
   Shape shape(static_cast<size_t>(std::max<int64_t>(like.dim(), 1)), 1);
   shape[0] = static_cast<int64_t>(values.size());

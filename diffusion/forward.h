@@ -13,6 +13,9 @@ namespace ldae::diffusion {
 // N timesteps drawn uniformly from {0, ..., T-1} (the training distribution).
 std::vector<int64_t> sample_timesteps(int64_t n, int64_t T, Generator& gen);
 
+// The timesteps t as the UNets take them: an (N,) float32 tensor on `device`.
+Tensor timestep_tensor(const std::vector<int64_t>& t, Device device);
+
 // values (one per sample) as a (N, 1, ..., 1) tensor with like.dim() axes and like's
 // dtype, on like's device, ready to broadcast against x.
 Tensor per_sample(const std::vector<double>& values, const Tensor& like);

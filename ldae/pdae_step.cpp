@@ -27,9 +27,7 @@ PdaePass pdae_backward(const AttentionSemanticEncoder& encoder, const ShiftUNet&
   const std::vector<int64_t> t = diffusion::sample_timesteps(n, s.T(), noise);
   const Tensor eps = randn(z0.shape(), noise, z0.dtype(), 0.0, 1.0, z0.device());
   const Tensor z_t = diffusion::q_sample(s, z0, t, eps);  // (N, C, D, H, W)
-  std::vector<double> tv(t.begin(), t.end());
-  const Tensor t_tensor = Tensor::from_vector(tv, {n}, DType::F32).to(z0.device());
-  const auto [eps_theta, shift] = net.forward(z_t, t_tensor, y_sem);
+  const auto [eps_theta, shift] = net.forward(z_t, diffusion::timestep_tensor(t, z0.device()), y_sem);
   Tensor loss = diffusion::pdae_loss(s, t, eps, eps_theta, shift, o.gamma, o.weighted);
   if (inject_nan) loss = ag::add_scalar(loss, std::numeric_limits<double>::quiet_NaN());
   out.loss = loss.item();

@@ -70,12 +70,6 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
-// (N,) timesteps as the UNet takes them, on `device`.
-Tensor timestep_tensor(const std::vector<int64_t>& t, Device device) {
-  std::vector<double> v(t.begin(), t.end());
-  return Tensor::from_vector(v, {static_cast<int64_t>(t.size())}).to(device);
-}
-
 // latents[i] (C, D, H, W) for i in idx -> (len(idx), C, D, H, W).
 Tensor stack(const std::vector<Tensor>& latents, const std::vector<size_t>& idx) {
   std::vector<Tensor> parts;
@@ -96,7 +90,7 @@ double validation_mse(const nets::UNet& net, const diffusion::Schedule& sched, c
     const std::vector<int64_t> t = diffusion::sample_timesteps(k, sched.T(), g);
     const Tensor eps = randn(z0.shape(), g, z0.dtype(), 0.0, 1.0, z0.device());
     const Tensor z_t = diffusion::q_sample(sched, z0, t, eps);
-    total += diffusion::eps_mse_loss(net.forward(z_t, timestep_tensor(t, z0.device())), eps).item();
+    total += diffusion::eps_mse_loss(net.forward(z_t, diffusion::timestep_tensor(t, z0.device())), eps).item();
   }
   return total / static_cast<double>(val.size());
 }
@@ -325,7 +319,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
         sched, x_T,
         [&](const Tensor& x, int64_t t) {
           return ema_net.forward(
-              x, timestep_tensor(std::vector<int64_t>(static_cast<size_t>(x.size(0)), t), r.device));
+              x, diffusion::timestep_tensor(std::vector<int64_t>(static_cast<size_t>(x.size(0)), t), r.device));
         },
         o);
     // Decoded and drawn on the CPU (the autoencoder stays there: a few latents per epoch).
@@ -373,7 +367,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
       const std::vector<int64_t> t = diffusion::sample_timesteps(n, sched.T(), noise);
       const Tensor eps = randn(z0.shape(), noise, z0.dtype(), 0.0, 1.0, z0.device());
       const Tensor z_t = diffusion::q_sample(sched, z0, t, eps);
-      Tensor loss = diffusion::eps_mse_loss(unet.forward(z_t, timestep_tensor(t, r.device)), eps);
+      Tensor loss = diffusion::eps_mse_loss(unet.forward(z_t, diffusion::timestep_tensor(t, r.device)), eps);
       if (step + 1 == nan_at && in_window == 0) loss = ag::add_scalar(loss, std::numeric_limits<double>::quiet_NaN());
       const double lv = loss.item();
       if (!std::isfinite(lv)) stop_on("the loss", lv, epoch, b);

@@ -1,4 +1,4 @@
-// ldae demo [--preset tiny|course|paper] [--seed N] [--out DIR] [--device D]: the whole LDAE pipeline on
+// ldae demo [--preset tiny|course|paper] [--seed N] [--out DIR] [--registered|--preprocessed] [--device D]: the whole LDAE pipeline on
 // the built-in synthetic cohort, from the scans to the evaluation report (ldae/demo.h).
 // Running it again continues where it stopped.
 #include <cstdio>
@@ -48,6 +48,13 @@ void add_demo_command(CLI::App& app) {
   sub->add_flag_callback("--image-dae", [a] { a->request.image_dae = 1; },
                          "Also train the image-space diffusion autoencoder baseline (the paper's DAE) and evaluate "
                          "it (default: only at preset tiny; at course and paper it takes hours on a CPU)");
+  auto* registered = sub->add_flag_callback(
+      "--registered", [a] { a->request.preprocessing = ldae::data::Preprocessing::registered; },
+      "Cohort of scans as an exact affine registration leaves them (no head size or pose; ldae synth --help)");
+  sub->add_flag_callback("--preprocessed", [a] { a->request.preprocessing = ldae::data::Preprocessing::full; },
+                         "Cohort of scans as a whole preprocessing leaves them (registered, bias-corrected, little "
+                         "smooth deformation, standardised intensities; ldae synth --help)")
+      ->excludes(registered);
   ldae::app::add_device_option(sub, a->device,
                                "Where the training stages run (the cohort, the latent cache and the evaluation "
                                "stay on the CPU)");

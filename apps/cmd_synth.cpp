@@ -70,6 +70,8 @@ void run_synth(SynthArgs& a) {
               static_cast<long long>(s.scans), static_cast<long long>(a.options.subjects),
               static_cast<long long>(s.counts[0]), static_cast<long long>(s.counts[1]),
               static_cast<long long>(s.counts[2]), s.seconds);
+  if (a.options.preprocessing != ldae::data::Preprocessing::none)
+    std::printf("preprocessing already applied: %s\n", ldae::data::preprocessing_name(a.options.preprocessing));
   std::printf("manifest: %s\n", s.manifest.c_str());
   std::printf("record (seed, grid, anatomy): %s/cohort.json\n", a.options.out_dir.c_str());
   if (s.auc_hippocampus > 0)
@@ -101,9 +103,16 @@ void add_synth_command(CLI::App& app) {
   sub->add_option("--diagnosis-mix", a->mix,
                   "Fractions of CN, MCI and AD subjects (each subject drawn independently; they sum to 1)")
       ->capture_default_str();
-  sub->add_flag("--registered", a->options.registered,
-                "Scans as an exact affine registration to the template leaves them: every subject's head size and "
-                "pose removed (the same subjects otherwise)");
+  auto* registered = sub->add_flag_callback(
+      "--registered", [a] { a->options.preprocessing = ldae::data::Preprocessing::registered; },
+      "Scans as an exact affine registration to the template leaves them: every subject's head size and pose "
+      "removed (the same subjects otherwise)");
+  sub->add_flag_callback("--preprocessed", [a] { a->options.preprocessing = ldae::data::Preprocessing::full; },
+                         "Scans roughly as a whole preprocessing leaves them: registered as above, no bias field (bias "
+                         "correction), 30 % of the smooth random deformation (what a deformable registration leaves; "
+                         "a guess) and the template's tissue intensities (intensity standardisation); the same "
+                         "subjects otherwise")
+      ->excludes(registered);
   sub->add_flag("!--no-overview", a->options.overview, "Do not write overview.png");
   sub->callback([a] { run_synth(*a); });
 }

@@ -126,7 +126,16 @@ void check_diagnosis_mix(const DiagnosisMix& mix) {
         "the diagnosis fractions (CN, MCI, AD) must sum to 1, got " + fixed(f[0] + f[1] + f[2], 6));
 }
 
-SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix, bool registered) {
+const char* preprocessing_name(Preprocessing p) {
+  switch (p) {
+    case Preprocessing::none: return "none";
+    case Preprocessing::registered: return "registered";
+    case Preprocessing::full: return "full";
+  }
+  return "?";
+}
+
+SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix, Preprocessing preprocessing) {
   Stream r{seed, static_cast<uint64_t>(index + 1) * kSubjectBlock};
   SynthSubject s;
   s.index = index;
@@ -172,9 +181,15 @@ SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix,
   s.intensity[0] = 0.12 + 0.02 * r.normal();
   s.intensity[1] = 0.50 + 0.03 * r.normal();
   s.intensity[2] = 0.80 + 0.03 * r.normal();
-  if (registered) {  // what an exact affine registration to the template removes
+  if (preprocessing != Preprocessing::none) {  // what an exact affine registration to the template removes
     s.head_scale = 1;
     for (int a = 0; a < 3; ++a) s.rotation[a] = s.translation[a] = 0;
+  }
+  if (preprocessing == Preprocessing::full) {
+    s.bias_scale = 0;                                    // bias correction
+    for (auto& amp : s.wave_amp)                         // deformable registration: a residual
+      for (double& a : amp) a *= 0.3;
+    s.intensity[0] = 0.12, s.intensity[1] = 0.50, s.intensity[2] = 0.80;  // intensity standardisation
   }
   return s;
 }
@@ -231,7 +246,7 @@ Volume synthesize_scan(const Anatomy& anat, const SynthSubject& s, int64_t sessi
   const uint64_t subject_offset = static_cast<uint64_t>(s.index + 1) * kSubjectBlock;
   Stream scanner{seed, subject_offset + kVisitBlock / 2};
   double bias[9];
-  for (double& b : bias) b = 0.08 * scanner.normal();
+  for (double& b : bias) b = s.bias_scale * 0.08 * scanner.normal();
   const uint64_t visit_offset = subject_offset + static_cast<uint64_t>(visit + 1) * kVisitBlock;
   Stream r{seed, visit_offset};
   const double noise_sigma = r.uniform(0.012, 0.03);
@@ -403,7 +418,7 @@ SynthSummary generate_cohort(const SynthOptions& o) {
   std::vector<Display> shown_display;
   bool shown_dx[3] = {false, false, false};
   for (int64_t si = 0; si < o.subjects; ++si) {
-    const SynthSubject s = draw_subject(si, o.seed, o.mix, o.registered);
+    const SynthSubject s = draw_subject(si, o.seed, o.mix, o.preprocessing);
     const int dx = s.diagnosis == "CN" ? 0 : (s.diagnosis == "MCI" ? 1 : 2);
     ++summary.counts[dx];
     fs::create_directories(fs::path(o.out_dir) / s.id);

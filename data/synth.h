@@ -38,6 +38,7 @@ struct SynthSubject {
   double ventricle_size = 0;    // natural variation (enlargement factor offset)
   double gm_loss = 0;           // natural variation of cortical thinning
   double intensity[3] = {0.12, 0.5, 0.8};  // CSF, GM, WM at age 70, healthy
+  double bias_scale = 1;                   // multiplies the scanner's bias field (0: bias-corrected)
 };
 
 // Ground truth of one generated scan.
@@ -55,12 +56,28 @@ struct DiagnosisMix {
 // Throws unless every fraction is in [0, 1] and they sum to 1 (within 1e-6).
 void check_diagnosis_mix(const DiagnosisMix& mix);
 
+// What a preprocessing pipeline has already removed from the scans the generator writes. The
+// reference's pipeline (ldae-reference 1.1: N4 bias correction, brain extraction, SyN registration
+// to MNI) hands its networks scans without the head size, the pose or the bias field, and with
+// little of the smooth large-scale deformation left.
+enum class Preprocessing {
+  none,        // raw scans: head size, pose, bias field, the whole smooth deformation, own tissue intensities
+  registered,  // an exact affine registration to the template: no head size or pose (`--registered`)
+  full,        // `--preprocessed`: registered, bias-corrected (no bias field), 30 % of the smooth deformation
+               // (the residual a deformable registration leaves: our choice, not a measured figure) and
+               // the template's tissue intensities (an intensity standardisation, which the reference
+               // does not do: its min-max scaling keeps each scanner's contrast)
+};
+
+// "none", "registered" or "full".
+const char* preprocessing_name(Preprocessing p);
+
 // Draws subject `index` of the cohort with `seed` and `mix` (pure function of them).
 // With the default mix the subjects are those of the cohorts generated before the mix existed.
-// `registered`: the scans as an exact affine registration to template space leaves them, so
-// head size 1 and no rotation or translation. The pose is still drawn and then dropped, so
-// every other draw (diagnosis, age, deformation, intensities) is the unregistered subject's.
-SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix = {}, bool registered = false);
+// `preprocessing` drops what it names (see above) after the draws: every other draw
+// (diagnosis, age, severity, the deformation's waves, the scanner's noise) is the raw subject's.
+SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix = {},
+                          Preprocessing preprocessing = Preprocessing::none);
 
 // The output grid: RAS, isotropic `spacing` mm, `shape` (X, Y, Z), centred on the
 // anatomy's brain centre.
@@ -99,8 +116,9 @@ struct SynthOptions {
   double spacing = 0;  // mm; 0: 192 / shape[0] (the reference's 192 mm field of view)
   std::vector<int64_t> visits = {0, 6, 12, 24};  // months
   DiagnosisMix mix;                               // fractions of CN, MCI and AD subjects
-  bool registered = false;  // no head-size or pose differences (draw_subject); the default keeps
-                            // them, as the cohorts made before this option existed
+  // What is already removed from the scans (draw_subject); the default removes nothing, as the
+  // cohorts made before this option existed.
+  Preprocessing preprocessing = Preprocessing::none;
   std::string t1, gm, wm;  // template files (all three), or all empty for the phantom
                            // (`ldae synth` fills in shipped_template() unless --phantom)
   double phantom_spacing = 1.5;  // mm, grid of the phantom anatomy (coarser: faster)

@@ -200,7 +200,11 @@ DemoResult run_demo(const DemoRequest& r) {
   fs::create_directories(out, ec);
   if (ec) fail("demo", "cannot create " + r.out + ": " + ec.message());
 
-  const data::SynthOptions cohort = demo_cohort_options(r.preset, r.seed, (out / "cohort").string());
+  data::SynthOptions cohort = demo_cohort_options(r.preset, r.seed, (out / "cohort").string());
+  cohort.preprocessing = r.preprocessing;
+  const std::string preprocessing_flag = r.preprocessing == data::Preprocessing::registered ? " --registered"
+                                         : r.preprocessing == data::Preprocessing::full     ? " --preprocessed"
+                                                                                            : "";
   const std::string manifest = (out / "cohort" / "manifest.csv").string();
   const std::string run1 = (out / "runs" / "1-autoencoder").string(), latents = (out / "latents").string(),
                     run2 = (out / "runs" / "2-ldm").string(), run3 = (out / "runs" / "3-repr").string();
@@ -214,11 +218,12 @@ DemoResult run_demo(const DemoRequest& r) {
 
   // The commands that reproduce each step one by one (printed in the report).
   std::vector<std::string> commands = {
-      "ldae demo --preset " + r.preset + " --seed " + seed + " --out " + r.out + device + "   # all of the below",
+      "ldae demo --preset " + r.preset + " --seed " + seed + " --out " + r.out + preprocessing_flag + device +
+          "   # all of the below",
       "ldae synth --out " + cohort.out_dir + " --subjects " + std::to_string(cohort.subjects) + " --seed " + seed +
           " --shape " + std::to_string(cohort.shape[0]) + "," + std::to_string(cohort.shape[1]) + "," +
           std::to_string(cohort.shape[2]) + " --visits " + comma_list(cohort.visits) + mix_flag(cohort.mix) +
-          (cohort.registered ? " --registered" : ""),
+          preprocessing_flag,
       "ldae train-ae --data " + manifest + " --out " + run1 + " --preset " + r.preset + " --set seed=" + seed +
           set_flags(demo_overrides("train-ae", r.preset)) + device,
       "ldae cache-latents --ae " + run1 + " --out " + latents,

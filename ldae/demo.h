@@ -39,6 +39,8 @@ struct DemoRequest {
   // Where the three training stages (and the baseline's stages 2 and 3) train; the cohort,
   // the latent cache and the evaluation run on the CPU.
   Device device = cpu_device();
+  // What the cohort's scans lack (`ldae demo --registered` / `--preprocessed`; data/synth.h).
+  data::Preprocessing preprocessing = data::Preprocessing::none;
 };
 
 struct DemoResult {

@@ -82,7 +82,7 @@ int64_t synth_subject_index(const std::string& id) {
 
 RegionMaps subject_regions(const data::Anatomy& anatomy, const SynthCohort& cohort, const std::string& subject_id,
                            int64_t session) {
-  const data::SynthSubject s = data::draw_subject(synth_subject_index(subject_id), cohort.seed, cohort.mix, cohort.registered);
+  const data::SynthSubject s = data::draw_subject(synth_subject_index(subject_id), cohort.seed, cohort.mix, cohort.preprocessing);
   const data::Affine grid = data::synth_grid(anatomy, cohort.shape, cohort.spacing);
   const data::SynthRegions r = data::synth_regions(anatomy, s, session, grid, cohort.shape);
   auto as_tensor = [&](const std::vector<float>& v) {

@@ -40,7 +40,8 @@ ordered_json synth_cohort_record(const data::SynthOptions& o) {
   if (o.spacing > 0 && o.spacing != default_spacing(o.shape)) record["spacing"] = o.spacing;
   const data::DiagnosisMix d;
   if (o.mix.cn != d.cn || o.mix.mci != d.mci || o.mix.ad != d.ad) record["diagnosis_mix"] = {o.mix.cn, o.mix.mci, o.mix.ad};
-  if (o.registered) record["registered"] = true;
+  if (o.preprocessing == data::Preprocessing::registered) record["registered"] = true;
+  if (o.preprocessing == data::Preprocessing::full) record["preprocessed"] = true;
   if (o.t1.empty()) {
     record["anatomy"] = "phantom";
     record["phantom_spacing"] = o.phantom_spacing;
@@ -108,13 +109,14 @@ bool find_synthetic_cohort(const std::string& folder, SynthCohort* cohort, std::
       return false;
     }
   }
-  if (c.contains("registered")) {
-    if (!c["registered"].is_boolean()) {
-      *why = marker.string() + ": registered is not true or false";
+  for (const char* key : {"registered", "preprocessed"}) {
+    if (c.contains(key) && !c[key].is_boolean()) {
+      *why = marker.string() + ": " + key + " is not true or false";
       return false;
     }
-    found.registered = c["registered"].get<bool>();
   }
+  if (c.value("registered", false)) found.preprocessing = data::Preprocessing::registered;
+  if (c.value("preprocessed", false)) found.preprocessing = data::Preprocessing::full;
   if (c.contains("anatomy")) {
     const json& a = c["anatomy"];
     if (a.is_string() && a.get<std::string>() == "phantom") {

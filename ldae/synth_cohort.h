@@ -5,8 +5,8 @@
 // own ventricle and hippocampus labels; without it a cohort is not known to be synthetic.
 //
 // cohort.json: {"seed", "subjects", "shape", "visits"} always; "spacing" (mm), "diagnosis_mix"
-// ([CN, MCI, AD]), "registered" (true) and "anatomy" only when not the defaults (192 mm / X;
-// 0.40, 0.35, 0.25; head size and pose drawn; the template shipped in data/template/), so that
+// ([CN, MCI, AD]), "registered" (true) or "preprocessed" (true), and "anatomy" only when not the
+// defaults (192 mm / X; 0.40, 0.35, 0.25; raw scans; the template shipped in data/template/), so that
 // the records written before they existed still describe their cohorts. "anatomy" is "phantom" (with "phantom_spacing") or {"t1", "gm", "wm"}
 // (absolute paths). `ldae demo` adds "preset".
 #pragma once
@@ -25,7 +25,7 @@ struct SynthCohort {
   Shape shape;             // (X, Y, Z)
   double spacing = 0;      // mm: 192 / X unless the record says otherwise
   data::DiagnosisMix mix;  // the subjects' draws depend on it
-  bool registered = false; // no head-size or pose differences (data::draw_subject)
+  data::Preprocessing preprocessing = data::Preprocessing::none;  // what the scans lack (data::draw_subject)
   // The anatomy the scans were drawn on: the shipped template (template_files empty, not
   // phantom), another template (template_files), or the procedural phantom.
   bool phantom = false;

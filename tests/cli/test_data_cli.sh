@@ -45,6 +45,13 @@ expect 2 "--diagnosis-mix: '0.5,0.5' is not three fractions" synth --out "$WORK/
 expect 2 "is not three fractions" synth --out "$WORK/c9" --diagnosis-mix 0.5,0.6,-0.1
 expect 2 "is not three fractions" synth --out "$WORK/c9" --diagnosis-mix 0.4,0.4,0.4
 expect 2 "is not three fractions" synth --out "$WORK/c9" --diagnosis-mix 0.4,x,0.6
+# What preprocessing has removed: recorded in cohort.json; the two flags exclude each other.
+expect 0 "preprocessing already applied: full" synth --out "$WORK/c10" --subjects 1 --shape 16,20,16 --visits 0 \
+  --no-overview --preprocessed
+if grep -q '"preprocessed": true' "$WORK/c10/cohort.json"; then ok "cohort.json records preprocessed"; else fail "cohort.json lacks \"preprocessed\": true"; fi
+expect 0 "preprocessing already applied: registered" synth --out "$WORK/c11" --subjects 1 --shape 16,20,16 \
+  --visits 0 --no-overview --registered
+expect 2 "excludes" synth --out "$WORK/c12" --registered --preprocessed
 
 expect 0 "dimensions: +32 x 40 x 32" info "$scan"
 expect 0 "RAS" info "$scan"

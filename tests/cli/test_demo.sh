@@ -14,7 +14,8 @@
 #     relations;
 #   - `ldae evaluate --supervised-epochs N` trains the supervised baseline for at most N
 #     epochs instead of the preset's budget (and refuses 0);
-#   - --help works and a bad preset is a usage error.
+#   - --help works and a bad preset is a usage error, as are --registered and --preprocessed
+#     together; a folder holding the default cohort refuses a --preprocessed run.
 # Usage: test_demo.sh /path/to/ldae
 set -u
 LDAE=${1:?usage: test_demo.sh /path/to/ldae}
@@ -31,6 +32,8 @@ without_timing() { sed -e '/"timing": {/,/}/d' -e '/^  "speed": {/,/^  },\{0,1\}
 
 expect 0 'whole LDAE pipeline' demo --help
 expect 2 'preset' demo --preset huge --out "$WORK/x"
+expect 0 'preprocessed' demo --help
+expect 2 'excludes' demo --registered --preprocessed --out "$WORK/x"
 
 t0=$(now)
 expect 0 'demo finished' demo --preset tiny --seed 5 --out "$WORK/a" --quiet
@@ -49,6 +52,8 @@ for key in '"vae"' '"ssim"' '"encoded"' '"semantic_only"' '"unconditional"' '"pr
            '"image_dae_train_ldm_s"' '"image_dae_train_repr_s"' '"evaluate_image_dae_s"'; do
   grep -q "$key" "$A/results.json" && ok "results.json has $key" || fail "results.json lacks $key"
 done
+# Another cohort in the same folder is refused before anything is written.
+expect 1 'holds another cohort' demo --preset tiny --seed 5 --out "$WORK/a" --preprocessed --quiet
 # The manipulation experiment ran (a synthetic cohort with cohort.json): a table, not skipped.
 python3 - "$A/results.json" <<'PY' && ok "results.json has manipulation with a table" \
   || fail "results.json: manipulation skipped or without a table"

@@ -79,7 +79,7 @@ TEST(Synth, SubjectsAreDeterministicAndVaried) {
 TEST(Synth, RegisteredDropsOnlyTheHeadSizeAndPose) {
   int posed = 0;
   for (int i = 0; i < 50; ++i) {
-    const SynthSubject a = draw_subject(i, 0), b = draw_subject(i, 0, DiagnosisMix{}, true);
+    const SynthSubject a = draw_subject(i, 0), b = draw_subject(i, 0, DiagnosisMix{}, Preprocessing::registered);
     EXPECT_EQ(a.diagnosis, b.diagnosis);
     EXPECT_EQ(a.age, b.age);
     EXPECT_EQ(a.severity, b.severity);
@@ -92,9 +92,72 @@ TEST(Synth, RegisteredDropsOnlyTheHeadSizeAndPose) {
       EXPECT_EQ(b.rotation[k], 0.0);
       EXPECT_EQ(b.translation[k], 0.0);
     }
+    EXPECT_EQ(b.bias_scale, 1.0);
     posed += a.head_scale != 1.0 && a.translation[0] != 0.0;
   }
   EXPECT_EQ(posed, 50);
+}
+
+// `full` preprocessing also drops the bias field, keeps 30 % of the smooth deformation and gives
+// every subject the template's tissue intensities; the disease, the age and the waves' directions
+// and phases stay the raw subject's.
+TEST(Synth, FullPreprocessingAlsoDropsTheBiasMostOfTheWarpAndTheIntensities) {
+  int varied_intensity = 0;
+  for (int i = 0; i < 50; ++i) {
+    const SynthSubject a = draw_subject(i, 0), b = draw_subject(i, 0, DiagnosisMix{}, Preprocessing::full);
+    EXPECT_EQ(a.diagnosis, b.diagnosis);
+    EXPECT_EQ(a.age, b.age);
+    EXPECT_EQ(a.severity, b.severity);
+    EXPECT_EQ(a.rate, b.rate);
+    EXPECT_EQ(a.hippocampus_size, b.hippocampus_size);
+    EXPECT_EQ(a.ventricle_size, b.ventricle_size);
+    EXPECT_EQ(a.gm_loss, b.gm_loss);
+    EXPECT_EQ(b.head_scale, 1.0);
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(b.rotation[k] + b.translation[k], 0.0);
+    EXPECT_EQ(b.bias_scale, 0.0);
+    for (int w = 0; w < 6; ++w) {
+      EXPECT_EQ(a.wave_phase[w], b.wave_phase[w]);
+      for (int k = 0; k < 3; ++k) {
+        EXPECT_EQ(a.wave_vec[w][k], b.wave_vec[w][k]);
+        EXPECT_DOUBLE_EQ(b.wave_amp[w][k], 0.3 * a.wave_amp[w][k]);
+      }
+    }
+    EXPECT_EQ(b.intensity[0], 0.12);
+    EXPECT_EQ(b.intensity[1], 0.50);
+    EXPECT_EQ(b.intensity[2], 0.80);
+    varied_intensity += a.intensity[1] != 0.50;
+  }
+  EXPECT_EQ(varied_intensity, 50);
+  EXPECT_STREQ(preprocessing_name(Preprocessing::full), "full");
+}
+
+// bias_scale 0 removes the bias field and nothing else: the same subject's scan with and without
+// it differs inside the brain (the field multiplies it there) and nowhere else; the ratio of the
+// two, where the noise is small next to the signal, is a smooth field near 1, not 1.
+TEST(Synth, BiasScaleZeroRemovesTheBiasField) {
+  const Anatomy& phantom = coarse_phantom();
+  const Shape shape = {16, 20, 16};
+  const Affine grid = synth_grid(phantom, shape, 12.0);
+  SynthSubject s = draw_subject(1, 4, DiagnosisMix{}, Preprocessing::registered);
+  const Volume biased = synthesize_scan(phantom, s, 0, 0, grid, shape, 4, nullptr);
+  s.bias_scale = 0;
+  const Volume flat = synthesize_scan(phantom, s, 0, 0, grid, shape, 4, nullptr);
+  const float* b = biased.voxels.data<float>();
+  const float* f = flat.voxels.data<float>();
+  double lo = 1e9, hi = 0;
+  int64_t bright = 0;
+  for (int64_t i = 0; i < numel(shape); ++i) {
+    ASSERT_EQ(b[i] == 0.0f, f[i] == 0.0f) << i;  // the same brain: empty in both or in neither
+    if (f[i] > 0.4f) {  // white matter: noise (sigma <= 0.03) small next to the signal
+      lo = std::min(lo, double(b[i]) / f[i]);
+      hi = std::max(hi, double(b[i]) / f[i]);
+      ++bright;
+    }
+  }
+  ASSERT_GT(bright, 20);
+  EXPECT_GT(hi - lo, 0.01);  // the field varies across the brain
+  EXPECT_GT(lo, 0.6);
+  EXPECT_LT(hi, 1.6);
 }
 
 // The diagnosis mix: the default is the ADNI-like 0.40 / 0.35 / 0.25 (thresholds 0.40 and

@@ -51,7 +51,7 @@ std::string read_back(const fs::path& folder, const std::string& text, stages::S
 
 
 // A 2-subject phantom cohort of one visit on a 16x20x16 grid (seed 3), with its cohort.json.
-data::SynthOptions write_small_phantom_cohort(const fs::path& dir, bool registered) {
+data::SynthOptions write_small_phantom_cohort(const fs::path& dir, data::Preprocessing preprocessing) {
   data::SynthOptions o;
   o.out_dir = dir.string();
   o.subjects = 2;
@@ -60,7 +60,7 @@ data::SynthOptions write_small_phantom_cohort(const fs::path& dir, bool register
   o.visits = {0};
   o.phantom_spacing = 3.0;
   o.overview = false;
-  o.registered = registered;
+  o.preprocessing = preprocessing;
   data::generate_cohort(o);
   stages::write_synth_cohort_record(o);
   return o;
@@ -96,7 +96,7 @@ TEST(SynthCohort, DefaultsRecordOnlyTheSeedSubjectsShapeAndVisits) {
   EXPECT_EQ(c.shape, (Shape{64, 80, 64}));
   EXPECT_DOUBLE_EQ(c.spacing, 3.0);
   EXPECT_DOUBLE_EQ(c.mix.cn, data::DiagnosisMix{}.cn);
-  EXPECT_FALSE(c.registered);
+  EXPECT_EQ(c.preprocessing, data::Preprocessing::none);
   EXPECT_FALSE(c.phantom);
   EXPECT_TRUE(c.template_files.t1.empty());  // the shipped template
   // A spacing equal to the default (192 mm / X) is the default.
@@ -155,6 +155,7 @@ TEST(SynthCohort, BadRecordsAreRefusedWithTheReason) {
   EXPECT_NE(read_back(dir, head + R"("spacing": -1})", &c).find("spacing"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("spacing": "3"})", &c).find("spacing"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("registered": "yes"})", &c).find("registered"), std::string::npos);
+  EXPECT_NE(read_back(dir, head + R"("preprocessed": 1})", &c).find("preprocessed"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("anatomy": "brain"})", &c).find("anatomy"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("anatomy": {"t1": "a", "gm": "b"}})", &c).find("anatomy"), std::string::npos);
   EXPECT_NE(read_back(dir, head + R"("anatomy": "phantom", "phantom_spacing": 0})", &c).find("phantom_spacing"),
@@ -166,7 +167,7 @@ TEST(SynthCohort, BadRecordsAreRefusedWithTheReason) {
 
 TEST(SynthCohort, APhantomCohortsRecordRebuildsItsTruth) {
   const fs::path dir = temp_folder("phantom");
-  write_small_phantom_cohort(dir, /*registered=*/false);
+  write_small_phantom_cohort(dir, data::Preprocessing::none);
   stages::SynthCohort c;
   std::string why;
   ASSERT_TRUE(stages::find_synthetic_cohort(dir.string(), &c, &why)) << why;
@@ -202,12 +203,12 @@ TEST(SynthCohort, APhantomCohortsRecordRebuildsItsTruth) {
 // the manifest's volumes, while the unregistered subject's labels are elsewhere.
 TEST(SynthCohort, ARegisteredCohortsRecordRebuildsItsTruthWithoutThePose) {
   const fs::path dir = temp_folder("registered");
-  const data::SynthOptions o = write_small_phantom_cohort(dir, /*registered=*/true);
+  const data::SynthOptions o = write_small_phantom_cohort(dir, data::Preprocessing::registered);
   EXPECT_TRUE(stages::synth_cohort_record(o).value("registered", false));
   stages::SynthCohort c;
   std::string why;
   ASSERT_TRUE(stages::find_synthetic_cohort(dir.string(), &c, &why)) << why;
-  ASSERT_TRUE(c.registered);
+  ASSERT_EQ(c.preprocessing, data::Preprocessing::registered);
   const data::Manifest m = data::read_manifest((dir / "manifest.csv").string());
   ASSERT_EQ(m.rows.size(), 2u);
   const double ml = c.spacing * c.spacing * c.spacing / 1000.0;
@@ -216,7 +217,7 @@ TEST(SynthCohort, ARegisteredCohortsRecordRebuildsItsTruthWithoutThePose) {
   for (size_t row = 0; row < m.rows.size(); ++row) {
     const std::string& id = m.rows[row].subject;
     const int64_t index = stages::synth_subject_index(id);
-    const data::SynthSubject registered = data::draw_subject(index, c.seed, c.mix, true);
+    const data::SynthSubject registered = data::draw_subject(index, c.seed, c.mix, data::Preprocessing::registered);
     const data::SynthSubject posed = data::draw_subject(index, c.seed, c.mix);
     EXPECT_NE(posed.head_scale, 1.0) << id;  // the pose the option drops is there without it
     const data::SynthRegions own = data::synth_regions(phantom, registered, 0, grid, c.shape);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # docs/analysis/voxel_ridge.py (the check behind the probes' reading in docs/results.md) on a
 # small generated cohort: it runs, prints the true hippocampal volume's test AUC and one line
-# per training size, and every AUC it prints lies in [0, 1]. Needs python3 with numpy
+# per training size, and every AUC it prints lies in [0, 1]. docs/analysis/voxel_pca.py on the
+# same cohort: eight components, shares of the variance that fall, correlations in [-1, 1] and
+# AUCs in [0.5, 1] (the larger of the two signs). Needs python3 with numpy
 # (python3-numpy); exits 77 (skipped, with the reason) without it.
 # Usage: test_voxel_ridge.sh /path/to/ldae /path/to/source
 set -u
@@ -36,5 +38,25 @@ n=$(grep -Ec '^[0-9]+ AD/CN training subjects \([0-9]+ scans\): voxel ridge test
 import re, sys
 values = [float(v) for v in re.findall(r'\b\d+\.\d+\b', open(sys.argv[1]).read())]  # AUCs only: the rest are integers
 sys.exit(0 if values and all(0 <= v <= 1 for v in values) else 1)
+PY
+
+if "$PY" "$SRC/docs/analysis/voxel_pca.py" "$WORK/cohort/manifest.csv" > "$WORK/pca.txt" 2>&1; then
+  echo "ok:   voxel_pca.py ran"
+else
+  echo "FAIL: voxel_pca.py failed:"; sed 's/^/    /' "$WORK/pca.txt"; failures=$((failures + 1))
+fi
+"$PY" - "$WORK/pca.txt" <<'PY' && echo "ok:   voxel_pca.py: 8 well-formed components" \
+  || { echo "FAIL: voxel_pca.py's output:"; cat "$WORK/pca.txt"; failures=$((failures + 1)); }
+import re, sys
+pattern = (r'^component (\d): ([\d.]+) % of the variance; correlation with severity ([+-][\d.]+), age ([+-][\d.]+), '
+           r'hippocampus_ml ([+-][\d.]+), ventricle_ml ([+-][\d.]+), gm_ml ([+-][\d.]+); AD vs CN AUC ([\d.]+)$')
+found = [re.match(pattern, line) for line in open(sys.argv[1]).read().splitlines()[1:]]
+ok = len(found) == 8 and all(found)
+if ok:
+    shares = [float(m.group(2)) for m in found]
+    ok = [int(m.group(1)) for m in found] == list(range(1, 9)) and shares == sorted(shares, reverse=True)
+    ok = ok and all(-1 <= float(m.group(i)) <= 1 for m in found for i in range(3, 8))
+    ok = ok and all(0.5 <= float(m.group(8)) <= 1 for m in found)
+sys.exit(0 if ok else 1)
 PY
 exit $((failures > 0))

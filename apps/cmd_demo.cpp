@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "apps/cohort_args.h"
 #include "apps/command.h"
 #include "apps/stage_args.h"
 #include "ldae/demo.h"
@@ -48,13 +49,7 @@ void add_demo_command(CLI::App& app) {
   sub->add_flag_callback("--image-dae", [a] { a->request.image_dae = 1; },
                          "Also train the image-space diffusion autoencoder baseline (the paper's DAE) and evaluate "
                          "it (default: only at preset tiny; at course and paper it takes hours on a CPU)");
-  auto* registered = sub->add_flag_callback(
-      "--registered", [a] { a->request.preprocessing = ldae::data::Preprocessing::registered; },
-      "Cohort of scans as an exact affine registration leaves them (no head size or pose; ldae synth --help)");
-  sub->add_flag_callback("--preprocessed", [a] { a->request.preprocessing = ldae::data::Preprocessing::full; },
-                         "Cohort of scans as a whole preprocessing leaves them (registered, bias-corrected, little "
-                         "smooth deformation, standardised intensities; ldae synth --help)")
-      ->excludes(registered);
+  ldae::app::add_preprocessing_flags(sub, a->request.preprocessing);  // the cohort's scans
   ldae::app::add_device_option(sub, a->device,
                                "Where the training stages run (the cohort, the latent cache and the evaluation "
                                "stay on the CPU)");

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cohort_args.h"
 #include "apps/command.h"
 #include "data/synth.h"
 #include "ldae/synth_cohort.h"
@@ -103,16 +104,7 @@ void add_synth_command(CLI::App& app) {
   sub->add_option("--diagnosis-mix", a->mix,
                   "Fractions of CN, MCI and AD subjects (each subject drawn independently; they sum to 1)")
       ->capture_default_str();
-  auto* registered = sub->add_flag_callback(
-      "--registered", [a] { a->options.preprocessing = ldae::data::Preprocessing::registered; },
-      "Scans as an exact affine registration to the template leaves them: every subject's head size and pose "
-      "removed (the same subjects otherwise)");
-  sub->add_flag_callback("--preprocessed", [a] { a->options.preprocessing = ldae::data::Preprocessing::full; },
-                         "Scans roughly as a whole preprocessing leaves them: registered as above, no bias field (bias "
-                         "correction), 30 % of the smooth random deformation (what a deformable registration leaves; "
-                         "a guess) and the template's tissue intensities (intensity standardisation); the same "
-                         "subjects otherwise")
-      ->excludes(registered);
+  ldae::app::add_preprocessing_flags(sub, a->options.preprocessing);
   sub->add_flag("!--no-overview", a->options.overview, "Do not write overview.png");
   sub->callback([a] { run_synth(*a); });
 }

@@ -34,6 +34,10 @@ struct Stream {
   double normal() { return philox::normal(seed, offset, n++); }
 };
 
+// Mean tissue intensities (CSF, GM, WM) at age 70, healthy: each subject's own are drawn
+// around them, and intensity standardisation (Preprocessing::full) gives them to every subject.
+constexpr double kTissueIntensity[3] = {0.12, 0.50, 0.80};
+
 double clamp(double v, double lo, double hi) { return std::min(hi, std::max(lo, v)); }
 
 // The disease and ageing state at a visit.
@@ -178,9 +182,9 @@ SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix,
   s.hippocampus_size = 0.03 * r.normal();
   s.ventricle_size = 0.10 * r.normal();
   s.gm_loss = 0.02 * r.normal();
-  s.intensity[0] = 0.12 + 0.02 * r.normal();
-  s.intensity[1] = 0.50 + 0.03 * r.normal();
-  s.intensity[2] = 0.80 + 0.03 * r.normal();
+  s.intensity[0] = kTissueIntensity[0] + 0.02 * r.normal();
+  s.intensity[1] = kTissueIntensity[1] + 0.03 * r.normal();
+  s.intensity[2] = kTissueIntensity[2] + 0.03 * r.normal();
   if (preprocessing != Preprocessing::none) {  // what an exact affine registration to the template removes
     s.head_scale = 1;
     for (int a = 0; a < 3; ++a) s.rotation[a] = s.translation[a] = 0;
@@ -189,7 +193,7 @@ SynthSubject draw_subject(int64_t index, uint64_t seed, const DiagnosisMix& mix,
     s.bias_scale = 0;                                    // bias correction
     for (auto& amp : s.wave_amp)                         // deformable registration: a residual
       for (double& a : amp) a *= 0.3;
-    s.intensity[0] = 0.12, s.intensity[1] = 0.50, s.intensity[2] = 0.80;  // intensity standardisation
+    for (int c = 0; c < 3; ++c) s.intensity[c] = kTissueIntensity[c];  // intensity standardisation
   }
   return s;
 }

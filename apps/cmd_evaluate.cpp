@@ -30,8 +30,8 @@ void add_evaluate_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "evaluate",
       "Score a trained LDAE (a finished train-repr run, and through it the autoencoder, the latent model and the "
-      "latent cache): test-split reconstructions (autoencoder; LDAE with encoded x_T and with y_sem only; the "
-      "unconditional model) at several DDIM step counts, linear probes for AD vs CN and age on y_sem, and the "
+      "latent cache): test-split reconstructions (autoencoder; LDAE with encoded x_T, with y_sem only and with another "
+      "subject's y_sem; the unconditional model) at several DDIM step counts, linear probes for AD vs CN and age on y_sem, and the "
       "baselines (PCA of the autoencoder latents and of the images, the true hippocampal volume, a "
       "supervised encoder and, with --image-dae, the image-space diffusion autoencoder). Writes OUT/results.json, "
       "OUT/report.md, OUT/report.html, OUT/features.csv and OUT/evaluation/");

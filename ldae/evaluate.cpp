@@ -55,8 +55,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 struct Budget {
   std::vector<int64_t> steps;
   // ShiftUNet calls per step count: a step count S reconstructs max(1, calls / (4 S)) test
-  // scans (each scan costs 4 S calls: encode, decode, y_sem only, unconditional), so the
-  // cheap step counts are measured on more scans than the expensive ones.
+  // scans (each scan costs 4 S calls: encode, decode, y_sem only, unconditional; S more for
+  // another subject's code where the step count has scans of two subjects), so the cheap step
+  // counts are measured on more scans than the expensive ones.
   int64_t reconstruction_calls;
   int64_t autoencoder_scans;       // test scans through the autoencoder alone; -1: all
   int64_t interpolation_steps;     // DDIM steps of the interpolation's encodings and decodings
@@ -77,7 +78,8 @@ Budget preset_budget(const std::string& preset) {
   if (preset == "tiny") return {{10, 20, 50, 100}, 400, -1, 20, 4, 4};
   // course: a course ShiftUNet call (2.05 GMAC) takes about a twentieth of a second on 2 idle
   // cores, so the demo's 20-minute budget allows a few thousand calls: 8 test scans at 10
-  // steps, 4 at 20, one at 50 and at 100 (1240 calls), four subjects' interpolation at 20 steps
+  // steps, 4 at 20, one at 50 and at 100 (1240 calls, and 160 for another subject's code at
+  // 10 and 20 steps), four subjects' interpolation at 20 steps
   // (about 11 s each) and four manipulations at 20 steps (about 7 s each: two AD and two CN
   // subjects); the autoencoder alone on 40 test scans (a decode each, 0.3 s: the latent cache
   // holds the encodings).
@@ -179,6 +181,18 @@ data::Volume as_volume(const Tensor& t, const data::Volume& like) {
 
 // ---- Reconstruction ----------------------------------------------------------------------
 
+// The control for y_sem-only sampling: the scan among the first `n` of `rows` whose code stands
+// in for scan i's, the next one after i (cyclically) from another subject; -1 when all n scans
+// are i's subject's. Sampling scan i's x_T draw with that code tells how much of the y_sem-only
+// reconstruction's likeness is this scan's and how much any brain's.
+int64_t other_subject_scan(const LatentCache& cache, const std::vector<size_t>& rows, size_t i, size_t n) {
+  for (size_t k = 1; k < n; ++k) {
+    const size_t j = (i + k) % n;
+    if (cache.manifest.rows[rows[j]].subject != cache.manifest.rows[rows[i]].subject) return static_cast<int64_t>(j);
+  }
+  return -1;
+}
+
 // The scaled latent z0 (1, C, d, h, w) of manifest row `row`, whose scan is `volume`. A cache of
 // posterior means already holds it: cache-latents encoded this very scan with this autoencoder
 // (the run's checkpoint), so the autoencoder's encoder is not run again; otherwise (a cache of
@@ -216,8 +230,14 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
     scans_at[s] = capped(budget.scans_at(s));
     n_max = std::max(n_max, scans_at[s]);
     calls_total += 4 * s * static_cast<int64_t>(scans_at[s]);  // encode + decode, semantic, unconditional
+    for (size_t i = 0; i < scans_at[s]; ++i)                      // and another subject's code
+      if (other_subject_scan(cache, rows, i, scans_at[s]) >= 0) calls_total += s;
   }
-  std::map<int64_t, Scores> encoded, semantic, uncond;
+  // y_sem of every scan reconstructed, before the loop: the control needs other scans' codes.
+  std::vector<Tensor> codes;  // (1, E) each
+  for (size_t i = 0; i < n_max; ++i)
+    codes.push_back(infer::semantic_code(*model.encoder, read_scan(kOp, model, cache.manifest.rows[rows[i]].full_path).tensor));
+  std::map<int64_t, Scores> encoded, semantic, uncond, other_code;
   // The unconditional latent DDIM: the stage-2 model alone, from the same x_T draws.
   const infer::ConditionalDenoiser plain = infer::unshifted_denoiser(*model.shift_unet);
   nn::Progress bar("evaluate: reconstructions", calls_total);
@@ -227,7 +247,7 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
     const Tensor& x = scan.tensor;  // (1, 1, X, Y, Z)
     // The two encoders once per scan, for every step count and mode (as reconstruct would).
     const Tensor z0 = scan_latent(model, cache, rows[i], x);         // (1, C, d, h, w)
-    const Tensor y_sem = infer::semantic_code(*model.encoder, x);   // (1, E)
+    const Tensor& y_sem = codes[i];                                  // (1, E)
     std::vector<data::Volume> fig;
     std::vector<data::Display> disp;
     for (int64_t steps : budget.steps) {
@@ -246,6 +266,13 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
           infer::decode_latent(plain, model.schedule, sem.x_T, sem.y_sem, o.ddim("decode"));
       const Tensor unc = infer::to_image(model.space(), unc_latent);
       uncond[steps].add(unc, x);
+      // The same x_T draw with another test subject's y_sem.
+      if (const int64_t j = other_subject_scan(cache, rows, i, scans_at[steps]); j >= 0) {
+        Generator same_draw(seed, (uint64_t{1} << 40) * (i + 1));
+        other_code[steps].add(
+            infer::reconstruct_from(model, z0, codes[static_cast<size_t>(j)], infer::Mode::Semantic, o, &same_draw).image,
+            x);
+      }
       if (i == 0 && steps == budget.steps.back()) {
         const std::string s = std::to_string(steps);
         fig = {scan.volume,
@@ -275,10 +302,14 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
   ordered_json out;
   out["vae"] = vae.json_value();
   ordered_json ldae;
-  for (auto* part : {&encoded, &semantic, &uncond}) {
+  const std::vector<std::pair<const char*, const std::map<int64_t, Scores>*>> parts = {
+      {"encoded", &encoded}, {"semantic_only", &semantic}, {"unconditional", &uncond},
+      {"other_subject_code", &other_code}};
+  for (const auto& [name, part] : parts) {
+    if (part->empty()) continue;  // no step count had scans of two subjects
     ordered_json p;
     for (const auto& [steps, sc] : *part) p[std::to_string(steps)] = sc.json_value();
-    ldae[part == &encoded ? "encoded" : part == &semantic ? "semantic_only" : "unconditional"] = p;
+    ldae[name] = p;
   }
   out["ldae"] = ldae;
   return out;
@@ -682,7 +713,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   if (r.image_dae_run.empty()) {
     baselines["image_dae"] = {
         {"skipped", r.image_dae_skipped.empty()
-                        ? std::string("no image-space DAE given (train one with cache-latents --image-space, "
+                        ? std::string("not given (train one with cache-latents --image-space, "
                                       "train-ldm and train-repr, then pass ldae evaluate --image-dae RUN3_IMAGE)")
                         : r.image_dae_skipped}};
   } else {

@@ -68,17 +68,28 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
       "counts on more scans). "
       "`encoded`: x_T from shifted DDIM inversion of the scan's latent with its own y_sem, then DDIM sampling "
       "with y_sem. `y_sem only`: x_T drawn from N(0, I), sampled with the scan's y_sem. `unconditional`: the "
-      "stage-2 model alone from the same x_T draws (no semantic code), the floor that y_sem-only must beat.");
+      "stage-2 model alone from the same x_T draws (no semantic code), the floor that y_sem-only must beat. "
+      "`another subject's y_sem`: the same x_T draws sampled with the code of the next scan in the row's list "
+      "that belongs to another test subject: what y_sem-only keeps of this scan rather than of any brain is "
+      "its lead over this row.");
   std::vector<std::vector<std::string>> rows = {
       {"model", "steps", "test scans", "SSIM (ours)", "MSE (ours)", "SSIM (paper)"}};
   rows.push_back({"autoencoder (decode of the posterior mean)", "–", text_or(r, "vae.scans", "?"),
                   number(r, "vae.ssim"), number(r, "vae.mse", 5), number(paper, "vae.ssim")});
-  for (const char* mode : {"encoded", "semantic_only", "unconditional"}) {
+  const std::map<std::string, std::string> ldae_labels = {{"encoded", "LDAE, encoded x_T"},
+                                                          {"semantic_only", "LDAE, y_sem only"},
+                                                          {"other_subject_code", "LDAE, another subject's y_sem"},
+                                                          {"unconditional", "latent DDIM, unconditional"}};
+  const std::map<std::string, std::string> dae_labels = {
+      {"encoded", "image-space DAE, encoded x_T"},
+      {"semantic_only", "image-space DAE, y_sem only"},
+      {"other_subject_code", "image-space DAE, another subject's y_sem"},
+      {"unconditional", "image DDIM, unconditional"}};
+  const char* const modes[] = {"encoded", "semantic_only", "other_subject_code", "unconditional"};
+  for (const char* mode : modes) {
     const json* m = at_path(r, std::string("ldae.") + mode);
     if (!m || !m->is_object()) continue;
-    const std::string label = std::string(mode) == "encoded"         ? "LDAE, encoded x_T"
-                              : std::string(mode) == "semantic_only" ? "LDAE, y_sem only"
-                                                                     : "latent DDIM, unconditional";
+    const std::string& label = ldae_labels.at(mode);
     for (const auto& [steps, _] : m->items()) {
       const std::string p = std::string("ldae.") + mode + "." + steps;
       rows.push_back({label, steps, text_or(r, p + ".scans", "?"), number(r, p + ".ssim"), number(r, p + ".mse", 5),
@@ -86,13 +97,11 @@ void reconstruction_section(Document& doc, const json& r, const json& paper) {
     }
   }
   // The image-space DAE baseline's reconstructions of the same test scans (when evaluated).
-  for (const char* mode : {"encoded", "semantic_only", "unconditional"}) {
+  for (const char* mode : modes) {
     const std::string base = std::string("baselines.image_dae.reconstruction.") + mode;
     const json* m = at_path(r, base);
     if (!m || !m->is_object()) continue;
-    const std::string label = std::string(mode) == "encoded"         ? "image-space DAE, encoded x_T"
-                              : std::string(mode) == "semantic_only" ? "image-space DAE, y_sem only"
-                                                                     : "image DDIM, unconditional";
+    const std::string& label = dae_labels.at(mode);
     for (const auto& [steps, _] : m->items())
       rows.push_back({label, steps, text_or(r, base + "." + steps + ".scans", "?"),
                       number(r, base + "." + steps + ".ssim"), number(r, base + "." + steps + ".mse", 5), "–"});

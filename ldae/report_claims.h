@@ -14,6 +14,9 @@
 //      at the largest step count;
 //   3. y_sem alone above the unconditional model at every step count (no paper number: the
 //      floor y_sem must beat);
+//   3b. y_sem alone at least 0.01 SSIM above the same x_T draws sampled with another test
+//      subject's y_sem, at every step count that has both (no paper number: the shift branch improves the samples with
+//      any code, so only this lead is the scan's own);
 //   4. AD vs CN from y_sem: the AUC's 95 % interval above 0.5 (below: does not hold; holding
 //      0.5: does not hold when the oracle's interval clears 0.5 on the same test subjects, which
 //      shows they can tell, else not resolved);

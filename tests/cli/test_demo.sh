@@ -133,6 +133,19 @@ for steps in (10, 20, 50, 100):
     ok = ok and all(r["ldae"][m][str(steps)]["scans"] == want for m in ("encoded", "semantic_only", "unconditional"))
 sys.exit(0 if ok else 1)
 PY
+# The control of y_sem-only sampling: the same x_T draws with another test subject's code, on
+# every scan of each step count that reconstructs scans of two or more subjects.
+python3 - "$A/results.json" <<'PY' && ok "another subject's y_sem is sampled on the same scans as y_sem only" \
+  || fail "ldae.other_subject_code is missing or on other scans than semantic_only"
+import json, sys
+l = json.load(open(sys.argv[1]))["ldae"]
+multi = [s for s in l["semantic_only"] if l["semantic_only"][s]["scans"] >= 2]
+ok = len(multi) > 0 and all(l["other_subject_code"][s]["scans"] == l["semantic_only"][s]["scans"] for s in multi)
+ok = ok and all(s in multi for s in l["other_subject_code"])
+sys.exit(0 if ok else 1)
+PY
+grep -q "LDAE, another subject's y_sem" "$A/report.md" && grep -q 'y_sem describes this scan' "$A/report.md" \
+  && ok "report.md has the other-subject control and its relation" || fail "report.md lacks the other-subject control"
 grep -q 'data:image/png;base64,' "$A/report.html" && ok "report.html embeds the figures" || fail "report.html has no figure"
 
 # `ldae report DIR` rebuilds the same report from results.json alone; a folder without one is refused.

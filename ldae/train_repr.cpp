@@ -7,6 +7,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "autograd/no_grad.h"
@@ -16,6 +17,7 @@
 #include "data/preprocess.h"
 #include "diffusion/ddim.h"
 #include "ldae/autoencoding.h"
+#include "ldae/code_swap.h"
 #include "ldae/feature_table.h"
 #include "ldae/latent_cache.h"
 #include "ldae/metrics.h"
@@ -128,7 +130,8 @@ nets::ShiftUNetOptions shift_unet_options_for(const std::string& preset,
 
 struct Validation {
   double ssim = 0, mse = 0;
-  double y_sem_spread = std::numeric_limits<double>::quiet_NaN();  // code_spread's ratio
+  double y_sem_spread = std::numeric_limits<double>::quiet_NaN();  // probe::feature_spread ratio of the spread scans' codes
+  std::optional<nets::CodeSwap> swap;  // the code-swap check (none: off or one subject)
 };
 
 // Scan `row` of the cache's manifest as the encoder reads it: min-max to [0, 1], (X, Y, Z).
@@ -138,13 +141,11 @@ data::Volume read_unit_scan(const LatentCache& cache, size_t row) {
   return to_unit_range(data::read_nifti(cache.manifest.rows[row].full_path, quiet));
 }
 
-// How much the semantic codes of `rows` differ (the report's y_sem_spread ratio,
-// probe::FeatureSpread::ratio). Near 0: the encoder gives every scan nearly the same code
-// (the codes have collapsed). NaN for fewer than two scans. The scans go to `device`, the
-// encoder's.
-double code_spread(nets::AttentionSemanticEncoder& encoder, const LatentCache& cache,
-                   const std::vector<size_t>& rows, Device device) {
-  if (rows.size() < 2) return std::numeric_limits<double>::quiet_NaN();
+// The codes (N, E), on the CPU, that the encoder gives the scans `rows` (on `device`, the
+// encoder's). Their probe::feature_spread ratio is log.csv's y_sem_spread: near 0, the
+// encoder gives every scan nearly the same code (the codes have collapsed).
+Tensor spread_codes(nets::AttentionSemanticEncoder& encoder, const LatentCache& cache,
+                    const std::vector<size_t>& rows, Device device) {
   std::vector<Tensor> codes;
   for (size_t row : rows) {
     const data::Volume vol = read_unit_scan(cache, row);
@@ -152,7 +153,31 @@ double code_spread(nets::AttentionSemanticEncoder& encoder, const LatentCache& c
     const Tensor x = vol.voxels.reshape({1, 1, s[0], s[1], s[2]}).to(device);
     codes.push_back(infer::semantic_code(encoder, x).to(cpu_device()));
   }
-  return probe::feature_spread(cat(codes, 0)).ratio();  // codes (N, E)
+  return cat(codes, 0);  // (N, E)
+}
+
+// The code-swap check (ldae/code_swap.h) on the scans `rows` with their codes (N, E): each
+// scan's partner is the next of another subject; none when they are all one subject's or
+// timesteps is 0. The noise is the same at every call (a fixed stream), so that the epochs'
+// rows compare the networks, not the draws.
+std::optional<nets::CodeSwap> code_swap_check(const nets::ShiftUNet& net,
+                                              const diffusion::Schedule& schedule,
+                                              const LatentCache& cache,
+                                              const std::vector<size_t>& rows, const Tensor& codes,
+                                              int64_t timesteps, const nets::PdaeLossOptions& o,
+                                              Device device) {
+  if (timesteps < 1 || rows.size() < 2) return std::nullopt;
+  std::vector<std::string> subjects;
+  for (size_t row : rows) subjects.push_back(cache.manifest.rows[row].subject);
+  const std::vector<size_t> partner = nets::other_subject_partners(subjects);
+  if (partner.empty()) return std::nullopt;
+  const Shape& ls = cache.latent_shape;  // (C, D, H, W)
+  std::vector<Tensor> z0;
+  for (size_t row : rows)
+    z0.push_back(read_scaled_latent(cache, row).reshape({1, ls[0], ls[1], ls[2], ls[3]}).to(device));
+  Generator gen(0x5EED5A9, 0);
+  const std::vector<int64_t> t = nets::stratified_timesteps(timesteps, schedule.T(), gen);
+  return nets::code_swap(net, schedule, z0, codes, partner, t, gen, o);
 }
 
 // The y_sem-only reconstruction of each validation scan (ldae-reference 5.5): y_sem from
@@ -220,7 +245,8 @@ diffusion::DdimOptions validation_ddim(const run::Settings& s, bool image_space)
 const std::vector<std::string>& train_repr_log_columns() {
   static const std::vector<std::string> c = {"epoch",     "loss",      "loss_frozen", "shift_rms",
                                              "y_sem_std", "grad_norm", "val_ssim",    "val_mse",
-                                             "y_sem_spread"};
+                                             "y_sem_spread", "swap_loss_own", "swap_loss_swapped",
+                                             "swap_loss_none", "swap_share"};
   return c;
 }
 
@@ -477,6 +503,9 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
     fail(kStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
   };
+  nets::PdaeLossOptions lopt;
+  lopt.gamma = s.get_float("loss_gamma");
+  lopt.weighted = s.get_bool("loss_weighted");
   // The training scans whose codes give log.csv's y_sem_spread (the first of the split).
   const std::vector<size_t> spread_rows(
       train_rows.begin(),
@@ -494,7 +523,12 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     net->train_shift(false);
     Validation v = validate(*encoder, *net, space, cache, val_rows, schedule,
                             validation_ddim(s, u.image_space), val_noise, figure, r.device);
-    v.y_sem_spread = code_spread(*encoder, cache, spread_rows, r.device);
+    if (spread_rows.size() >= 2) {
+      const Tensor codes = spread_codes(*encoder, cache, spread_rows, r.device);  // (N, E)
+      v.y_sem_spread = probe::feature_spread(codes).ratio();
+      v.swap = code_swap_check(*net, schedule, cache, spread_rows, codes,
+                               s.get_int("swap_timesteps"), lopt, r.device);
+    }
     {
       NoGrad no_grad;
       trainable->load_state_dict(saved);
@@ -504,9 +538,6 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     return v;
   };
 
-  nets::PdaeLossOptions lopt;
-  lopt.gamma = s.get_float("loss_gamma");
-  lopt.weighted = s.get_bool("loss_weighted");
   const bool ema_per_batch = s.get_bool("ema_per_batch");
   const double clip = s.get_float("clip_grad_norm");
   const int64_t nan_at = s.get_int("debug_nan_at_step");
@@ -574,6 +605,13 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
                                                    {"val_ssim", last_val.ssim},
                                                    {"val_mse", last_val.mse}};
         if (std::isfinite(last_val.y_sem_spread)) epoch_row["y_sem_spread"] = last_val.y_sem_spread;
+        if (last_val.swap) {
+          epoch_row["swap_loss_own"] = last_val.swap->loss_own;
+          epoch_row["swap_loss_swapped"] = last_val.swap->loss_swapped;
+          epoch_row["swap_loss_none"] = last_val.swap->loss_frozen;
+          const double share = last_val.swap->share();
+          if (std::isfinite(share)) epoch_row["swap_share"] = share;
+        }
         log.log(step, epoch_row);
         if (book.improves(last_val.ssim, step)) save(paths.best, epoch + 1, 0);
         save(paths.last, epoch + 1, 0);

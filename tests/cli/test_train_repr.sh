@@ -51,7 +51,7 @@ for key in '"stage": "train-repr"' "\"ldm_run\": \"$R2\"" "\"latents\": \"$WORK/
            '"ema_per_batch": false'; do
   grep -Eq "$key" "$A/config.json" && ok "config.json has $key" || fail "config.json lacks $key"
 done
-head -1 "$A/log.csv" | grep -q '^step,epoch,loss,loss_frozen,shift_rms,y_sem_std,grad_norm,val_ssim,val_mse,y_sem_spread$' \
+head -1 "$A/log.csv" | grep -q '^step,epoch,loss,loss_frozen,shift_rms,y_sem_std,grad_norm,val_ssim,val_mse,y_sem_spread,swap_loss_own,swap_loss_swapped,swap_loss_none,swap_share$' \
   && ok "log.csv header" || fail "log.csv header: $(head -1 "$A/log.csv")"
 # 12 step rows + 2 validation rows.
 rows=$(($(wc -l < "$A/log.csv") - 1))
@@ -68,6 +68,12 @@ vals=$(awk -F, 'NR > 1 && $8 != "" { print $8 }' "$A/log.csv")
 spreads=$(awk -F, 'NR > 1 && $8 != "" { print $10 }' "$A/log.csv")
 [ "$(echo "$spreads" | wc -l)" -eq 2 ] && echo "$spreads" | awk '{ if (!($1 > 0 && $1 < 1e6)) bad = 1 } END { exit bad }' \
   && ok "two code spreads > 0: $(echo $spreads)" || fail "code spreads: $spreads"
+# The code-swap check with each validation row: three positive losses; the share is written
+# only where the branch beats the frozen UNet (own < none), and is then finite.
+swaps=$(awk -F, 'NR > 1 && $8 != "" { print $11, $12, $13, $14 }' "$A/log.csv")
+[ "$(echo "$swaps" | wc -l)" -eq 2 ] && echo "$swaps" | awk '{ if (!($1 > 0 && $2 > 0 && $3 > 0)) bad = 1;
+    if ($1 < $3 && $4 == "") bad = 1; if ($1 >= $3 && $4 != "") bad = 1 } END { exit bad }' \
+  && ok "two code-swap checks (own swapped none share): $(echo $swaps | tr '\n' ';')" || fail "code-swap checks: $swaps"
 expect 0 'already complete' "${TRAIN[@]}" --out "$A"
 # The checkpoint holds the encoder, the shift branch, their EMA and the optimizer, not the frozen UNet.
 info=$("$LDAE" ckpt info "$A/checkpoints/last.safetensors" 2>&1)

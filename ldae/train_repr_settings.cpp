@@ -62,12 +62,13 @@ const run::SettingsTable& train_repr_settings() {
                   "log.csv's y_sem_spread at the end of each epoch: the median over the code's "
                   "components of their std across these scans over the median |mean| (near 0: "
                   "every scan gets nearly the same code)"),
-      int_setting("swap_timesteps", 2, 4, 8, 0, 1000,
+      int_setting("swap_timesteps", 2, 4, 8, 0, 64,
                   "timesteps per scan of log.csv's code-swap check at the end of each epoch "
                   "(ldae/code_swap.h): the PDAE loss of the spread scans with their own code, "
                   "another subject's and none; swap_share = (swapped - own) / (none - own), the "
                   "part of the branch's gain that needs the scan's own code (0: none of it; "
-                  "0 here: no check)"),
+                  "0 here: no check; the timesteps of a scan go through the network as one batch, "
+                  "hence at most 64)"),
       int_setting("checkpoint_every", 1, 20, 500, 1, kMaxSteps,
                   "optimizer steps between checkpoints (also at the end of every epoch)"),
       int_setting(

@@ -74,6 +74,10 @@ swaps=$(awk -F, 'NR > 1 && $8 != "" { print $11, $12, $13, $14 }' "$A/log.csv")
 [ "$(echo "$swaps" | wc -l)" -eq 2 ] && echo "$swaps" | awk '{ if (!($1 > 0 && $2 > 0 && $3 > 0)) bad = 1;
     if ($1 < $3 && $4 == "") bad = 1; if ($1 >= $3 && $4 != "") bad = 1 } END { exit bad }' \
   && ok "two code-swap checks (own swapped none share): $(echo $swaps | tr '\n' ';')" || fail "code-swap checks: $swaps"
+# swap_timesteps=0 turns the check off: the four columns stay empty.
+"$LDAE" "${TRAIN[@]}" --out "$WORK/noswap" --set swap_timesteps=0 > /dev/null 2>&1 || fail "train-repr with swap_timesteps=0"
+awk -F, 'NR > 1 && $8 != "" { n++; if ($11 $12 $13 $14 != "") bad = 1 } END { exit !(n == 2 && !bad) }' \
+  "$WORK/noswap/log.csv" && ok "swap_timesteps=0: no code-swap check" || fail "swap_timesteps=0: $(cat "$WORK/noswap/log.csv")"
 expect 0 'already complete' "${TRAIN[@]}" --out "$A"
 # The checkpoint holds the encoder, the shift branch, their EMA and the optimizer, not the frozen UNet.
 info=$("$LDAE" ckpt info "$A/checkpoints/last.safetensors" 2>&1)

@@ -2,7 +2,8 @@
 // in-memory networks:
 //
 //   y_sem   = Enc(x)                         x: the images in the axial 2.5D layout
-//   t ~ U{0..T-1}, eps ~ N(0, I)             (both from `noise`, t first)
+//   t ~ U{0..T-1}, eps ~ N(0, I)             (both from `noise`, t first; noise_draws
+//                                            pairs per scan, see PdaeLossOptions)
 //   z_t     = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps      z0 = scale_factor * latent
 //   (eps_theta, G) = ShiftUNet(z_t, t, y_sem)             eps_theta from the frozen UNet
 //   loss    = mean over all elements of lambda_t (eps - (eps_theta + k_t G))^2
@@ -20,6 +21,11 @@ namespace ldae::nets {
 struct PdaeLossOptions {
   double gamma = 0.1;    // lambda_t = SNR^gamma / (1 + SNR)
   bool weighted = true;  // false: lambda_t = 1 (an unweighted ablation)
+  // Noise draws (t, eps) per scan: each scan is encoded once and its code conditions
+  // `noise_draws` noisy copies of its latent, so one encoder pass trains the branch on
+  // several timesteps. The loss is the mean over all of them: the same objective as
+  // 1 draw (the published recipe), estimated with less variance.
+  int64_t noise_draws = 1;
 };
 
 struct PdaePass {

@@ -506,6 +506,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   nets::PdaeLossOptions lopt;
   lopt.gamma = s.get_float("loss_gamma");
   lopt.weighted = s.get_bool("loss_weighted");
+  lopt.noise_draws = s.get_int("noise_draws");
   // The training scans whose codes give log.csv's y_sem_spread (the first of the split).
   const std::vector<size_t> spread_rows(
       train_rows.begin(),

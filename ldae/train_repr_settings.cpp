@@ -28,6 +28,11 @@ const run::SettingsTable& train_repr_settings() {
                     "Adam learning rate of the semantic encoder (course: the published 2.5e-5, 20x "
                     "below the branch's; at the branch's 5e-4 the codes of all scans collapse onto "
                     "one, see docs/results.md)"),
+      int_setting("noise_draws", 1, 1, 1, 1, 64,
+                  "noise draws (t, eps) per scan and micro-batch: the scan is encoded once and its "
+                  "code conditions this many noisy copies of its latent, one batch through the "
+                  "ShiftUNet (1: the reference); the same loss, estimated with less variance, for "
+                  "less than the cost of as many scans"),
       float_setting("loss_gamma", 0.1, 0.1, 0.1, 0.0, kHuge,
                     "gamma of the loss weight lambda_t = SNR^gamma / (1 + SNR)"),
       bool_setting("loss_weighted", true, true, true,

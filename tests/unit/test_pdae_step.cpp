@@ -137,6 +137,61 @@ TEST(PdaeStep, TrainingTheShiftLowersTheLossOnAFixedBatch) {
   EXPECT_LT(last.loss, 0.9 * first.loss) << "first " << first.loss << ", last " << last.loss;
 }
 
+// noise_draws = K encodes each scan once and trains on K noisy copies of its latent: the
+// same draws, loss and gradients as encoding the batch K times over (eval mode, no
+// dropout, so both encodings agree), for one encoder pass.
+TEST(PdaeStep, NoiseDrawsEqualARepeatedBatch) {
+  TinyStage3 a, b;
+  for (TinyStage3* s : {&a, &b}) {
+    s->encoder.eval();
+    s->net.train_shift(false);
+  }
+  auto trainable = [](TinyStage3& s) {
+    nn::NamedTensors params;
+    for (const auto& [n, p] : s.encoder.named_parameters()) params.push_back({"encoder." + n, p});
+    for (const auto& [n, p] : s.net.named_parameters())
+      if (p.requires_grad()) params.push_back({"shift_unet." + n, p});
+    return params;
+  };
+  nn::Adam adam_a(trainable(a), nn::AdamOptions{1e-3}), adam_b(trainable(b), nn::AdamOptions{1e-3});
+  PdaeLossOptions two;
+  two.noise_draws = 2;
+  const Tensor slices_twice = cat({b.slices, b.slices}, 0), z0_twice = cat({b.z0, b.z0}, 0);
+  Generator na(12), nb(12);
+  for (int step = 0; step < 4; ++step) {  // after a few Adam steps the encoder gets gradients too
+    a.encoder.zero_grad();
+    a.net.zero_grad();
+    b.encoder.zero_grad();
+    b.net.zero_grad();
+    const PdaePass pa = pdae_backward(a.encoder, a.net, a.schedule, a.slices, a.z0, na, two, 1.0);
+    const PdaePass pb =
+        pdae_backward(b.encoder, b.net, b.schedule, slices_twice, z0_twice, nb, {}, 1.0);
+    EXPECT_NEAR(pa.loss, pb.loss, 1e-5 * pb.loss) << "step " << step;
+    EXPECT_NEAR(pa.loss_frozen, pb.loss_frozen, 1e-6 * pb.loss_frozen) << "step " << step;
+    EXPECT_EQ(na.offset, nb.offset);  // the same number of draws
+    const auto pas = trainable(a), pbs = trainable(b);
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < pas.size(); ++i) {
+      const Tensor ga = pas[i].second.grad(), gb = pbs[i].second.grad();
+      ASSERT_EQ(ga.defined(), gb.defined()) << pas[i].first;
+      if (!gb.defined()) continue;
+      worst = std::max(worst, max_abs(sub(ga, gb)));
+      largest = std::max(largest, max_abs(gb));
+    }
+    ASSERT_GT(largest, 0.0);
+    EXPECT_LT(worst, 1e-4 * largest) << "step " << step;
+    adam_a.step();
+    adam_b.step();
+  }
+  double encoder_grad = 0;
+  for (const auto& [n, p] : a.encoder.named_parameters())
+    if (p.grad().defined()) encoder_grad = std::max(encoder_grad, max_abs(p.grad()));
+  EXPECT_GT(encoder_grad, 0.0);  // the comparison above covered the encoder's gradients
+  PdaeLossOptions zero;
+  zero.noise_draws = 0;
+  EXPECT_THROW(pdae_backward(a.encoder, a.net, a.schedule, a.slices, a.z0, na, zero, 1.0), Error);
+}
+
 TEST(PdaeStep, InjectedNanAndBadShapes) {
   TinyStage3 s;
   Generator noise(9);

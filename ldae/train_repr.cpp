@@ -435,6 +435,13 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     opt.set_lr_factor("encoder.", encoder_lr / adam_lr);
     opt.set_lr_factor("shift_unet.", branch_lr / adam_lr);
   }
+  // encoder_lr 0 freezes the encoder: no gradient at all, so that the gradient-norm clip sees
+  // only the branch's. (A freshly initialised encoder on the scans' empty slices gives
+  // gradients of 1e9 at every step - its zero-bias stem makes the LayerNorms divide by
+  // sqrt(eps) - and clipping those together with the branch's would leave the branch none.)
+  if (encoder_lr == 0)
+    for (const auto& [name, p] : trainable->named_parameters())
+      if (name.rfind("encoder.", 0) == 0) Tensor(p).set_requires_grad(false);
   nn::EmaOptions eo;
   eo.decay = s.get_float("ema_decay");
   nn::Ema ema(*trainable, eo);

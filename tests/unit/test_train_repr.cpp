@@ -70,6 +70,22 @@ TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
   EXPECT_EQ(again.start, run::RunStart::Finished);
   EXPECT_EQ(again.last_val_ssim, r.last_val_ssim);
 
+  // encoder_lr 0 freezes the encoder: its weights stay the initial ones, and it takes no
+  // gradient, so the gradient-norm clip sees only the branch's. Hence with the branch's
+  // gradient below the clip, clipping at 1 or not at all trains the same branch (a fresh
+  // encoder's own gradients, 1e9 on the empty slices, would otherwise be clipped with it;
+  // three epochs, 6 steps, as the encoder's first gradient comes at step 3).
+  auto frozen_run = [&](const std::string& name, const std::string& clip) {
+    stages::TrainReprRequest f = req;
+    f.out = (dir / name).string();
+    f.settings = run::resolve_settings(stages::train_repr_settings(), "tiny", "",
+                                       {"epochs=3", "encoder_lr=0", "clip_grad_norm=" + clip});
+    stages::train_repr(f);
+    return stages::load_trained_ldae(f.out, "last", false);
+  };
+  const stages::TrainedLdae clipped = frozen_run("frozen_clip1", "1"),
+                            unclipped = frozen_run("frozen_noclip", "1e12");
+
   // The validation again, with the loaded EMA networks: the same SSIM bit for bit.
   const stages::TrainedLdae t = stages::load_trained_ldae(req.out, "last", true);
   EXPECT_EQ(t.preset, "tiny");
@@ -115,6 +131,16 @@ TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
   // The frozen part is RUN2's EMA UNet: the same eps, bit for bit.
   const auto unet = stages::load_trained_unet(ldm.out, "tiny", "last", true);
   EXPECT_EQ(amax(abs(sub(unet->forward(z0, t9), t.shift_unet->forward(z0, t9, y).first))).item(), 0.0);
+
+  {  // the frozen-encoder runs above
+    const Tensor y_c = clipped.encoder->forward(nets::axial_slices(x)),
+                 y_u = unclipped.encoder->forward(nets::axial_slices(x));
+    EXPECT_EQ(amax(abs(sub(y_c, y_u))).item(), 0.0);
+    const Tensor g_c = clipped.shift_unet->forward(z0, t9, y_c).second,
+                 g_u = unclipped.shift_unet->forward(z0, t9, y_u).second;
+    EXPECT_GT(amax(abs(g_u)).item(), 0.0);  // the branch did train
+    EXPECT_EQ(amax(abs(sub(g_c, g_u))).item(), 0.0);
+  }
 
   expect_error([&] { stages::load_trained_ldae(req.out, "first"); },
                {"which must be \"best\" or \"last\""});

@@ -27,7 +27,7 @@ const run::SettingsTable& train_repr_settings() {
       float_setting("encoder_lr", 1e-3, 2.5e-5, 2.5e-5, 0.0, kHuge,
                     "Adam learning rate of the semantic encoder (course: the published 2.5e-5, 20x "
                     "below the branch's; at the branch's 5e-4 the codes of all scans collapse onto "
-                    "one, see docs/results.md)"),
+                    "one, see docs/results.md; 0: the encoder frozen, no gradient)"),
       int_setting("noise_draws", 1, 1, 1, 1, 64,
                   "noise draws (t, eps) per scan and micro-batch: the scan is encoded once and its "
                   "code conditions this many noisy copies of its latent, one batch through the "

@@ -27,24 +27,11 @@ import collections
 import csv
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 
-
-def read_latent(path):
-    """The tensor "latent" of a safetensors file (F32), flattened to float64."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    header_len = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + header_len])
-    entry = header["latent"]
-    if entry["dtype"] != "F32":
-        raise SystemExit(f"{path}: expected an F32 latent, found {entry['dtype']}")
-    start, end = entry["data_offsets"]
-    data = blob[8 + header_len + start:8 + header_len + end]
-    return np.frombuffer(data, dtype=np.float32).astype(np.float64)
+from latent_ridge import read_safetensors  # the cache's latent files, flattened to float64
 
 
 def ideal_losses(eigenvalues, n):
@@ -62,7 +49,7 @@ def main(demo):
     with open(os.path.join(cache, "latents.json")) as f:
         scale = float(json.load(f)["scale_factor"])
     rows = list(csv.DictReader(open(os.path.join(cache, "manifest.csv"))))
-    z = np.array([read_latent(os.path.join(cache, r["latent_path"])) for r in rows]) * scale
+    z = np.array([read_safetensors(os.path.join(cache, r["latent_path"])) for r in rows]) * scale
     n = z.shape[1]
     delta = z - z.mean(axis=0)
     by_subject = collections.defaultdict(list)

@@ -36,6 +36,15 @@ struct TinyStage3 {
   }
 };
 
+// What stage 3 trains: the encoder and the shift branch (the frozen UNet has no gradient).
+nn::NamedTensors trainable_params(TinyStage3& s) {
+  nn::NamedTensors params;
+  for (const auto& [n, p] : s.encoder.named_parameters()) params.push_back({"encoder." + n, p});
+  for (const auto& [n, p] : s.net.named_parameters())
+    if (p.requires_grad()) params.push_back({"shift_unet." + n, p});
+  return params;
+}
+
 TEST(PdaeStep, ShiftPresetMatchesTheEncoder) {
   for (const auto& p : preset_names())
     EXPECT_EQ(shift_unet_preset(p).latent_dim, attention_semantic_encoder_preset(p).emb_chans) << p;
@@ -84,11 +93,7 @@ TEST(PdaeStep, GradientsReachOnlyTheTrainableParts) {
   // The zero-initialised head gets a gradient at once ...
   EXPECT_GT(max_abs(s.net.state_dict().at("shift_out.2.weight").grad()), 0.0);
   // ... and after a few Adam steps the gradient reaches the encoder through the shift.
-  nn::NamedTensors params;
-  for (const auto& [n, p] : s.encoder.named_parameters()) params.push_back({"encoder." + n, p});
-  for (const auto& [n, p] : s.net.named_parameters())
-    if (p.requires_grad()) params.push_back({"shift_unet." + n, p});
-  nn::Adam adam(params, nn::AdamOptions{1e-3});
+  nn::Adam adam(trainable_params(s), nn::AdamOptions{1e-3});
   for (int i = 0; i < 3; ++i) {
     adam.step();
     s.encoder.zero_grad();
@@ -115,10 +120,7 @@ TEST(PdaeStep, TrainingTheShiftLowersTheLossOnAFixedBatch) {
   TinyStage3 s;
   s.encoder.eval();  // no dropout: the same batch, the same noise, a deterministic target
   s.net.train_shift(false);
-  nn::NamedTensors params;
-  for (const auto& [n, p] : s.encoder.named_parameters()) params.push_back({"encoder." + n, p});
-  for (const auto& [n, p] : s.net.named_parameters())
-    if (p.requires_grad()) params.push_back({"shift_unet." + n, p});
+  const nn::NamedTensors params = trainable_params(s);
   nn::Adam adam(params, nn::AdamOptions{2e-3});
   PdaePass first, last;
   for (int i = 0; i < 25; ++i) {
@@ -146,14 +148,8 @@ TEST(PdaeStep, NoiseDrawsEqualARepeatedBatch) {
     s->encoder.eval();
     s->net.train_shift(false);
   }
-  auto trainable = [](TinyStage3& s) {
-    nn::NamedTensors params;
-    for (const auto& [n, p] : s.encoder.named_parameters()) params.push_back({"encoder." + n, p});
-    for (const auto& [n, p] : s.net.named_parameters())
-      if (p.requires_grad()) params.push_back({"shift_unet." + n, p});
-    return params;
-  };
-  nn::Adam adam_a(trainable(a), nn::AdamOptions{1e-3}), adam_b(trainable(b), nn::AdamOptions{1e-3});
+  nn::Adam adam_a(trainable_params(a), nn::AdamOptions{1e-3}),
+      adam_b(trainable_params(b), nn::AdamOptions{1e-3});
   PdaeLossOptions two;
   two.noise_draws = 2;
   const Tensor slices_twice = cat({b.slices, b.slices}, 0), z0_twice = cat({b.z0, b.z0}, 0);
@@ -169,7 +165,7 @@ TEST(PdaeStep, NoiseDrawsEqualARepeatedBatch) {
     EXPECT_NEAR(pa.loss, pb.loss, 1e-5 * pb.loss) << "step " << step;
     EXPECT_NEAR(pa.loss_frozen, pb.loss_frozen, 1e-6 * pb.loss_frozen) << "step " << step;
     EXPECT_EQ(na.offset, nb.offset);  // the same number of draws
-    const auto pas = trainable(a), pbs = trainable(b);
+    const auto pas = trainable_params(a), pbs = trainable_params(b);
     double worst = 0, largest = 0;
     for (size_t i = 0; i < pas.size(); ++i) {
       const Tensor ga = pas[i].second.grad(), gb = pbs[i].second.grad();

@@ -25,15 +25,18 @@ PdaePass pdae_backward(const AttentionSemanticEncoder& encoder, const ShiftUNet&
         "noise_draws must be at least 1, got " + std::to_string(o.noise_draws));
   PdaePass out;
   const Tensor y_sem = encoder.forward(slices);  // (N, E)
-  // K = noise_draws copies, draw-major: rows k*N .. k*N+N-1 are draw k of the N scans.
-  const std::vector<Tensor> y_copies(static_cast<size_t>(o.noise_draws), y_sem);
+  // The branch's code input, once for the N scans (ShiftUNet::code_input; y_sem itself unless
+  // the code is standardised), then K = noise_draws copies, draw-major: rows k*N .. k*N+N-1
+  // are draw k of the N scans.
+  const Tensor code = net.code_input(y_sem);     // (N, E)
+  const std::vector<Tensor> y_copies(static_cast<size_t>(o.noise_draws), code);
   const std::vector<Tensor> z_copies(static_cast<size_t>(o.noise_draws), z0);
-  const Tensor y = o.noise_draws == 1 ? y_sem : ag::cat(y_copies, 0);    // (K*N, E)
+  const Tensor y = o.noise_draws == 1 ? code : ag::cat(y_copies, 0);     // (K*N, E)
   const Tensor z = o.noise_draws == 1 ? z0 : cat(z_copies, 0);           // (K*N, C, D, H, W)
   const std::vector<int64_t> t = diffusion::sample_timesteps(z.size(0), s.T(), noise);
   const Tensor eps = randn(z.shape(), noise, z.dtype(), 0.0, 1.0, z.device());
   const Tensor z_t = diffusion::q_sample(s, z, t, eps);  // (K*N, C, D, H, W)
-  const auto [eps_theta, shift] = net.forward(z_t, diffusion::timestep_tensor(t, z.device()), y);
+  const auto [eps_theta, shift] = net.forward_coded(z_t, diffusion::timestep_tensor(t, z.device()), y);
   Tensor loss = diffusion::pdae_loss(s, t, eps, eps_theta, shift, o.gamma, o.weighted);
   if (inject_nan) loss = ag::add_scalar(loss, std::numeric_limits<double>::quiet_NaN());
   out.loss = loss.item();

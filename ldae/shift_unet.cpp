@@ -40,6 +40,11 @@ ShiftUNet::ShiftUNet(const ShiftUNetOptions& options, Generator& gen, std::share
   const int64_t level0 = o.base_channel * o.channel_multiplier[0];  // the decoders end at level 0's width
   out_ = register_module("out", std::make_shared<UNetHead>(o, level0, gen));
   shift_out_ = register_module("shift_out", std::make_shared<UNetHead>(o, level0, gen));
+  if (options.code_norm != CodeNorm::Off) {  // last: the published keys keep their order
+    CodeStandardiserOptions co;
+    co.mode = options.code_norm;
+    code_norm_ = register_module("code_norm", std::make_shared<CodeStandardiser>(options.latent_dim, co));
+  }
   train_shift(true);
   // Freeze the UNet part (the reference does it in its constructor).
   for (auto& [name, p] : named_parameters())
@@ -47,7 +52,7 @@ ShiftUNet::ShiftUNet(const ShiftUNetOptions& options, Generator& gen, std::share
 }
 
 bool ShiftUNet::is_frozen_key(const std::string& key) {
-  return key.rfind("label_emb.", 0) != 0 && key.rfind("shift_", 0) != 0;
+  return key.rfind("label_emb.", 0) != 0 && key.rfind("shift_", 0) != 0 && key.rfind("code_norm.", 0) != 0;
 }
 
 void ShiftUNet::train_shift(bool on) {
@@ -56,15 +61,30 @@ void ShiftUNet::train_shift(bool on) {
     if (is_frozen_key(name + ".")) child->eval();  // the frozen UNet never uses dropout
 }
 
+Tensor ShiftUNet::code_input(const Tensor& y_sem) const {
+  check(y_sem.dim() == 2 && y_sem.size(1) == options_.latent_dim, "ShiftUNet",
+        "expected y_sem (N, " + std::to_string(options_.latent_dim) + "), got " + shape_str(y_sem.shape()));
+  if (!code_norm_) return y_sem;
+  if (code_norm_->is_training()) code_norm_->track(y_sem);
+  return code_norm_->forward(y_sem);
+}
+
 std::pair<Tensor, Tensor> ShiftUNet::forward(const Tensor& x_t, const Tensor& t, const Tensor& y_sem) const {
+  check(y_sem.dim() == 2 && y_sem.size(0) == x_t.size(0), "ShiftUNet",  // before the statistics change
+        "expected y_sem (" + std::to_string(x_t.size(0)) + ", " + std::to_string(options_.latent_dim) +
+            ") for x_t " + shape_str(x_t.shape()) + ", got " + shape_str(y_sem.shape()));
+  return forward_coded(x_t, t, code_input(y_sem));
+}
+
+std::pair<Tensor, Tensor> ShiftUNet::forward_coded(const Tensor& x_t, const Tensor& t, const Tensor& c) const {
   const UNetOptions& o = options_.unet;
   check(x_t.dim() == o.dims + 2 && x_t.size(1) == o.input_channel, "ShiftUNet",
         "expected x_t (N, " + std::to_string(o.input_channel) + ", spatial...), got " + shape_str(x_t.shape()));
   check(t.dim() == 1 && t.size(0) == x_t.size(0), "ShiftUNet", "expected t of shape (N,), got " + shape_str(t.shape()));
-  check(y_sem.dim() == 2 && y_sem.size(0) == x_t.size(0) && y_sem.size(1) == options_.latent_dim, "ShiftUNet",
-        "expected y_sem (N, " + std::to_string(options_.latent_dim) + "), got " + shape_str(y_sem.shape()));
+  check(c.dim() == 2 && c.size(0) == x_t.size(0) && c.size(1) == options_.latent_dim, "ShiftUNet",
+        "expected y_sem (N, " + std::to_string(options_.latent_dim) + "), got " + shape_str(c.shape()));
   const Tensor emb = time_embed_->forward(t);        // (N, 4 * base)
-  const Tensor emb_z = label_emb_->forward(y_sem);   // e_y: (N, 4 * base)
+  const Tensor emb_z = label_emb_->forward(c);       // e_y: (N, 4 * base)
   // frozen encoder, once: x_t (N, C, D, H, W) -> h (N, C_top, D, H / ds, W / ds), skips kept
   std::vector<Tensor> skips;
   Tensor h = x_t;

@@ -119,8 +119,10 @@ Upstream open_upstream(const std::string& run2, const std::string& preset) {
 // where its settings change them (the dropout, which the shift branch uses too: the published
 // ShiftUNet takes the UNet's args).
 nets::ShiftUNetOptions shift_unet_options_for(const std::string& preset,
-                                              const nlohmann::json& ldm_config) {
+                                              const nlohmann::json& ldm_config,
+                                              const std::string& code_norm) {
   nets::ShiftUNetOptions o = nets::shift_unet_preset(preset);
+  o.code_norm = nets::parse_code_norm(code_norm);
   if (is_image_space_run(ldm_config)) o.unet = nets::image_space_unet_options(o.unet);  // as train-ldm built it
   const nlohmann::json st = ldm_config.value("settings", nlohmann::json::object());
   if (st.contains("dropout") && st["dropout"].is_number())
@@ -271,11 +273,14 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
         load_trained_autoencoder(u.autoencoder_run, out.preset, u.autoencoder_checkpoint);
   out.schedule = trained_ldm_schedule(u.ldm_run);
   out.scale_factor = u.cache.scale_factor;
+  // Run folders from before the setting have no code_norm: theirs was off.
+  const std::string code_norm =
+      config.value("settings", nlohmann::json::object()).value("code_norm", std::string("off"));
   Generator init(0);
   out.encoder = std::make_shared<nets::AttentionSemanticEncoder>(
       nets::attention_semantic_encoder_preset(out.preset), init);
   out.shift_unet =
-      std::make_shared<nets::ShiftUNet>(shift_unet_options_for(out.preset, u.ldm_config), init);
+      std::make_shared<nets::ShiftUNet>(shift_unet_options_for(out.preset, u.ldm_config, code_norm), init);
   nets::load_frozen_unet(*out.shift_unet, u.ldm_checkpoint, "ema.");
   const auto view = trainable_view(out.encoder, out.shift_unet);
   const run::RunPaths paths = run::run_paths(run3);
@@ -313,7 +318,10 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   // ---- Sizes against the networks ----
   const nets::AttentionSemanticEncoderOptions enc_options =
       nets::attention_semantic_encoder_preset(r.preset);
-  const nets::ShiftUNetOptions net_options = shift_unet_options_for(r.preset, u.ldm_config);
+  const nets::ShiftUNetOptions net_options = shift_unet_options_for(r.preset, u.ldm_config, s.get_string("code_norm"));
+  if (net_options.code_norm == nets::CodeNorm::Batch && batch_size < 2)
+    fail(kStage, "code_norm=batch centres the codes on their micro-batch, which needs batch_size 2 or more (got " +
+                     std::to_string(batch_size) + "); use code_norm=running for single scans");
   const nets::AutoencoderKLOptions ae_options = nets::autoencoder_kl_preset(r.preset);
   const data::Manifest& m = cache.manifest;
   const data::Volume header = data::read_nifti_header(m.rows[train_rows[0]].full_path);
@@ -444,6 +452,9 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
       if (name.rfind("encoder.", 0) == 0) Tensor(p).set_requires_grad(false);
   nn::EmaOptions eo;
   eo.decay = s.get_float("ema_decay");
+  // The code standardiser's statistics (code_norm) describe the current codes: copied, not
+  // averaged. (The encoder's other buffer, its positional encoding, never changes.)
+  eo.average_buffers = false;
   nn::Ema ema(*trainable, eo);
   encoder->train();
   net->train_shift(true);

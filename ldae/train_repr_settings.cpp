@@ -33,6 +33,13 @@ const run::SettingsTable& train_repr_settings() {
                   "code conditions this many noisy copies of its latent, one batch through the "
                   "ShiftUNet (1: the reference); the same loss, estimated with less variance, for "
                   "less than the cost of as many scans"),
+      string_setting("code_norm", "off", "off", "off", {"off", "running", "batch"},
+                     "y_sem standardised per component before the shift branch's label_emb "
+                     "(ldae/code_norm.h; not published): off (the reference), running (by running "
+                     "statistics of the training codes, saved in the checkpoints) or batch (in training "
+                     "centred on the micro-batch's own mean, gradient through it; needs batch_size "
+                     ">= 2). On our cohorts the codes of all scans differ by 1-3 %, and off leaves the "
+                     "branch nearly blind to them (docs/results.md)"),
       float_setting("loss_gamma", 0.1, 0.1, 0.1, 0.0, kHuge,
                     "gamma of the loss weight lambda_t = SNR^gamma / (1 + SNR)"),
       bool_setting("loss_weighted", true, true, true,

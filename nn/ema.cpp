@@ -43,6 +43,7 @@ Ema::Ema(const Module& model, const EmaOptions& options) : options_(options) {
   for (const auto& [name, t] : model.state_dict()) {
     shadow_[name] = t.detach().clone();
   }
+  for (const auto& [name, t] : model.named_buffers()) buffers_.insert(name);
 }
 
 double Ema::next_decay() const {
@@ -63,7 +64,9 @@ void Ema::update(const Module& model) {
   NoGrad no_grad;
   for (auto& [name, s] : shadow_) {
     const Tensor v = values.at(name).detach().contiguous().to(s.dtype()).to(s.device());
-    if (s.device().is_cuda()) {  // the same s + T(1 - d) (v - s), through the elementwise ops
+    if (!options_.average_buffers && buffers_.count(name)) {
+      s.copy_(v);
+    } else if (s.device().is_cuda()) {  // the same s + T(1 - d) (v - s), through the elementwise ops
       s.copy_(add_scaled(s, sub(v, s), 1.0 - d));
     } else {
       LDAE_DISPATCH(s.dtype(), T, { ema_loop<T>(s.mutable_data<T>(), v.data<T>(), s.numel(), static_cast<T>(1.0 - d)); });

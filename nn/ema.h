@@ -9,10 +9,12 @@
 //   shadow = shadow + (1 - d) * (value - shadow)     (= d * shadow + (1 - d) * value)
 //
 // The second form leaves an entry that does not change (a frozen parameter) exactly
-// as it is. The shadow starts as a copy of the model.
+// as it is. The shadow starts as a copy of the model. With average_buffers off, buffers are
+// copied at every update instead (shadow = value).
 #pragma once
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,9 @@ namespace ldae::nn {
 struct EmaOptions {
   double decay = 0.999;  // the reference's stage 2 and 3 value
   bool warmup = false;   // see the formula above
+  // true: buffers are averaged like parameters; false: update() copies them (running
+  // statistics that describe the current codes, such as ldae/code_norm.h's).
+  bool average_buffers = true;
 };
 
 class Ema {
@@ -53,6 +58,7 @@ class Ema {
  private:
   EmaOptions options_;
   std::map<std::string, Tensor> shadow_;
+  std::set<std::string> buffers_;  // names of the model's buffers
   int64_t num_updates_ = 0;
 };
 

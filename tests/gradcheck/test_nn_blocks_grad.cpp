@@ -8,6 +8,7 @@
 #include "autograd/functions.h"
 #include "autograd/no_grad.h"
 #include "common/test_helpers.h"
+#include "ldae/code_norm.h"
 #include "nn/attention.h"
 #include "nn/blocks.h"
 #include "nn/conv.h"
@@ -205,6 +206,25 @@ TEST(NnGrad, TimeEmbeddingParameters) {
   const Tensor t = Tensor::from_vector({0.0, 7.0, 999.0}, {3}, DType::F64);  // data, not differentiable
   auto f = [&](const std::vector<Tensor>&) { return te.forward(t); };
   EXPECT_GRADCHECK_QUICK(f, (std::vector<Tensor>{param(te, "0.weight"), param(te, "2.bias")}));
+}
+
+// The stage-3 code standardiser (ldae/code_norm.h) in training mode: batch mode centres on
+// the batch's own mean (its gradient couples the rows), running mode is an affine map.
+TEST(NnGrad, CodeStandardiserBothModes) {
+  for (nets::CodeNorm m : {nets::CodeNorm::Batch, nets::CodeNorm::Running}) {
+    Generator gen(10);
+    nets::CodeStandardiserOptions o;
+    o.mode = m;
+    nets::CodeStandardiser cs(3, o);
+    cs.track(rand({5, 3}, gen, DType::F64, -1.0, 2.0));
+    cs.train();
+    Tensor y = leaf({4, 3}, gen);
+    // a weighted sum, so that the centred rows' zero column sums do not hide the gradient
+    const Tensor w = rand({4, 3}, gen, DType::F64, -1.0, 1.0);
+    auto f = [&](const std::vector<Tensor>& in) { return ag::mul(cs.forward(in[0]), w); };
+    SCOPED_TRACE(nets::code_norm_name(m));
+    EXPECT_GRADCHECK_QUICK(f, (std::vector<Tensor>{y}));
+  }
 }
 
 }  // namespace

@@ -94,6 +94,24 @@ TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
   EXPECT_EQ(t.schedule.T(), 1000);
   const std::vector<size_t> val = stages::rows_of_split(cache, "val");
   ASSERT_EQ(val.size(), 1u);
+  {  // code_norm=batch: the statistics count every training code once (4 scans, one epoch),
+     // live in the checkpoint (the EMA's copy equals the model's) and come back with the run.
+    EXPECT_EQ(t.shift_unet->state_dict().count("code_norm.num_codes"), 0u);  // off: no module
+    stages::TrainReprRequest c = req;
+    c.out = (dir / "code_norm").string();
+    c.settings = run::resolve_settings(stages::train_repr_settings(), "tiny", "",
+                                       {"epochs=1", "batch_size=2", "code_norm=batch"});
+    stages::train_repr(c);
+    const auto ema = stages::load_trained_ldae(c.out, "last", true).shift_unet->state_dict();
+    const auto raw = stages::load_trained_ldae(c.out, "last", false).shift_unet->state_dict();
+    EXPECT_EQ(ema.at("code_norm.num_codes").item(), 4.0);
+    EXPECT_EQ(amax(abs(sub(ema.at("code_norm.running_mean"), raw.at("code_norm.running_mean")))).item(), 0.0);
+    EXPECT_GT(amax(abs(ema.at("code_norm.running_mean"))).item(), 0.0);
+    c.out = (dir / "code_norm_single").string();
+    c.settings = run::resolve_settings(stages::train_repr_settings(), "tiny", "", {"code_norm=batch"});
+    expect_error([&] { stages::train_repr(c); }, {"code_norm=batch", "needs batch_size 2 or more"});
+  }
+
   NoGrad no_grad;
   const data::Volume v =
       data::normalize_intensity(data::read_nifti(cache.manifest.rows[val[0]].full_path));

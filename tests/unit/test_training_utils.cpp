@@ -69,6 +69,20 @@ TEST(Ema, AveragesParametersAndBuffers) {
   EXPECT_EQ(model.w.to_vector()[0], 2.0);
 }
 
+TEST(Ema, BuffersCopiedWhenNotAveraged) {
+  Toy model;
+  EmaOptions o{0.9, false};
+  o.average_buffers = false;
+  Ema ema(model, o);
+  model.set(2.0, 4.0, 1.0, 20.0);
+  ema.update(model);
+  EXPECT_DOUBLE_EQ(ema.state_dict().at("w").to_vector()[0], 1.1);  // parameters: averaged
+  EXPECT_EQ(ema.state_dict().at("s").to_vector()[0], 20.0);         // the buffer: copied
+  model.set(2.0, 4.0, 1.0, -3.0);
+  ema.update(model);
+  EXPECT_EQ(ema.state_dict().at("s").to_vector()[0], -3.0);
+}
+
 TEST(Ema, UnchangedEntriesStayExact) {
   Toy model;
   model.set(0.1, 0.7, 0.3, 1e-3);

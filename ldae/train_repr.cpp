@@ -396,6 +396,10 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   config["stage"] = kStage;
   config["preset"] = r.preset;
   config["settings"] = s.json();
+  // code_norm is recorded only when it is not off: run folders written before the setting
+  // existed have none (and were off), so they still resume and reopen as finished;
+  // load_trained_ldae reads an absent code_norm as off.
+  if (net_options.code_norm == nets::CodeNorm::Off) config["settings"].erase("code_norm");
   config["data"] = {
       {"ldm_run", u.ldm_run},
       {"ldm_checkpoint", "checkpoints/last.safetensors, EMA weights (the frozen UNet)"},

@@ -17,6 +17,7 @@
 #include "diffusion/ddim.h"
 #include "ldae/latent_cache.h"
 #include "ldae/metrics.h"
+#include "ldae/run/run_folder.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ae_settings.h"
 #include "ldae/train_ldm.h"
@@ -102,6 +103,10 @@ TEST(TrainRepr, OneEpochThenLoadTrainedLdaeReproducesTheValidation) {
     c.settings = run::resolve_settings(stages::train_repr_settings(), "tiny", "",
                                        {"epochs=1", "batch_size=2", "code_norm=batch"});
     stages::train_repr(c);
+    // config.json records code_norm only when it is not off, so that run folders from before
+    // the setting (none recorded, off) still reopen: the off run above did, as Finished.
+    EXPECT_FALSE(run::read_json((dir / "run3" / "config.json").string())["settings"].contains("code_norm"));
+    EXPECT_EQ(run::read_json((dir / "code_norm" / "config.json").string())["settings"]["code_norm"], "batch");
     const auto ema = stages::load_trained_ldae(c.out, "last", true).shift_unet->state_dict();
     const auto raw = stages::load_trained_ldae(c.out, "last", false).shift_unet->state_dict();
     EXPECT_EQ(ema.at("code_norm.num_codes").item(), 4.0);

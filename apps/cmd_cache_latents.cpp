@@ -64,6 +64,6 @@ void add_cache_latents_command(CLI::App& app) {
   sub->callback([a] { run_cache_latents(*a); });
 }
 
-const ldae::app::Registration reg("cache-latents", 61, add_cache_latents_command);
+const ldae::app::Registration cache_latents_registration("cache-latents", 61, add_cache_latents_command);
 
 }  // namespace

@@ -73,6 +73,6 @@ void add_ckpt_commands(CLI::App& app) {
   info->callback([path] { run_ckpt_info(*path); });
 }
 
-const ldae::app::Registration reg("ckpt", 50, add_ckpt_commands);
+const ldae::app::Registration ckpt_registration("ckpt", 50, add_ckpt_commands);
 
 }  // namespace

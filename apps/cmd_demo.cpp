@@ -59,6 +59,6 @@ void add_demo_command(CLI::App& app) {
   sub->callback([a] { run_demo_command(*a); });
 }
 
-const ldae::app::Registration reg("demo", 5, add_demo_command);
+const ldae::app::Registration demo_registration("demo", 5, add_demo_command);
 
 }  // namespace

@@ -52,6 +52,6 @@ void add_encode_command(CLI::App& app) {
   sub->callback([a] { run_encode(*a); });
 }
 
-const ldae::app::Registration reg("encode", 81, add_encode_command);
+const ldae::app::Registration encode_registration("encode", 81, add_encode_command);
 
 }  // namespace

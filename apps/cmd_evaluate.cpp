@@ -60,6 +60,6 @@ void add_evaluate_command(CLI::App& app) {
   sub->callback([a] { run_evaluate(*a); });
 }
 
-const ldae::app::Registration reg("evaluate", 90, add_evaluate_command);
+const ldae::app::Registration evaluate_registration("evaluate", 90, add_evaluate_command);
 
 }  // namespace

@@ -65,6 +65,6 @@ void add_figure_command(CLI::App& app) {
   sub->callback([a] { run_figure(*a); });
 }
 
-const ldae::app::Registration reg("figure", 40, add_figure_command);
+const ldae::app::Registration figure_registration("figure", 40, add_figure_command);
 
 }  // namespace

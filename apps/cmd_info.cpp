@@ -62,6 +62,6 @@ void add_info_command(CLI::App& app) {
   sub->callback([path] { run_info(*path); });
 }
 
-const ldae::app::Registration reg("info", 10, add_info_command);
+const ldae::app::Registration info_registration("info", 10, add_info_command);
 
 }  // namespace

@@ -65,6 +65,6 @@ void add_interpolate_command(CLI::App& app) {
   sub->callback([a] { run_interpolate(*a); });
 }
 
-const ldae::app::Registration reg("interpolate", 84, add_interpolate_command);
+const ldae::app::Registration interpolate_registration("interpolate", 84, add_interpolate_command);
 
 }  // namespace

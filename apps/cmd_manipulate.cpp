@@ -57,6 +57,6 @@ void add_manipulate_command(CLI::App& app) {
   sub->callback([a] { run_manipulate(*a); });
 }
 
-const ldae::app::Registration reg("manipulate", 83, add_manipulate_command);
+const ldae::app::Registration manipulate_registration("manipulate", 83, add_manipulate_command);
 
 }  // namespace

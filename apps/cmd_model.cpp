@@ -132,6 +132,6 @@ void add_model_command(CLI::App& app) {
   sub->callback([args] { run_model(*args); });
 }
 
-const ldae::app::Registration reg("model", 40, add_model_command);
+const ldae::app::Registration model_registration("model", 40, add_model_command);
 
 }  // namespace

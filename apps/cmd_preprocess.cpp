@@ -115,6 +115,6 @@ void add_preprocess_command(CLI::App& app) {
   sub->callback([a] { run_preprocess(*a); });
 }
 
-const ldae::app::Registration reg("preprocess", 20, add_preprocess_command);
+const ldae::app::Registration preprocess_registration("preprocess", 20, add_preprocess_command);
 
 }  // namespace

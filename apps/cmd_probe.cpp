@@ -73,6 +73,6 @@ void add_probe_command(CLI::App& app) {
   sub->callback([a] { run_probe(*a); });
 }
 
-const ldae::app::Registration reg("probe", 90, add_probe_command);
+const ldae::app::Registration probe_registration("probe", 90, add_probe_command);
 
 }  // namespace

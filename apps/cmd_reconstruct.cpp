@@ -65,6 +65,6 @@ void add_reconstruct_command(CLI::App& app) {
   sub->callback([a] { run_reconstruct(*a); });
 }
 
-const ldae::app::Registration reg("reconstruct", 80, add_reconstruct_command);
+const ldae::app::Registration reconstruct_registration("reconstruct", 80, add_reconstruct_command);
 
 }  // namespace

@@ -38,6 +38,6 @@ void add_report_command(CLI::App& app) {
   sub->callback([dir] { run_report(*dir); });
 }
 
-const ldae::app::Registration reg("report", 91, add_report_command);
+const ldae::app::Registration report_registration("report", 91, add_report_command);
 
 }  // namespace

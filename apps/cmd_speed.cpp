@@ -101,6 +101,6 @@ void add_speed_command(CLI::App& app) {
   sub->callback([a] { run_speed(*a); });
 }
 
-const ldae::app::Registration reg("speed", 95, add_speed_command);
+const ldae::app::Registration speed_registration("speed", 95, add_speed_command);
 
 }  // namespace

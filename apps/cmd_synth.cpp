@@ -109,6 +109,6 @@ void add_synth_command(CLI::App& app) {
   sub->callback([a] { run_synth(*a); });
 }
 
-const ldae::app::Registration reg("synth", 30, add_synth_command);
+const ldae::app::Registration synth_registration("synth", 30, add_synth_command);
 
 }  // namespace

@@ -69,6 +69,6 @@ void add_train_ae_command(CLI::App& app) {
   sub->callback([a] { run_train_ae(*a); });
 }
 
-const ldae::app::Registration reg("train-ae", 60, add_train_ae_command);
+const ldae::app::Registration train_ae_registration("train-ae", 60, add_train_ae_command);
 
 }  // namespace

@@ -60,6 +60,6 @@ void add_train_ldm_command(CLI::App& app) {
   sub->callback([a] { run_train_ldm(*a); });
 }
 
-const ldae::app::Registration reg("train-ldm", 62, add_train_ldm_command);
+const ldae::app::Registration train_ldm_registration("train-ldm", 62, add_train_ldm_command);
 
 }  // namespace

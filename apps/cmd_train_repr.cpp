@@ -72,6 +72,6 @@ void add_train_repr_command(CLI::App& app) {
   sub->callback([a] { run_train_repr(*a); });
 }
 
-const ldae::app::Registration reg("train-repr", 65, add_train_repr_command);
+const ldae::app::Registration train_repr_registration("train-repr", 65, add_train_repr_command);
 
 }  // namespace

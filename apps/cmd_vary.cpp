@@ -47,6 +47,6 @@ void add_vary_command(CLI::App& app) {
   sub->callback([a] { run_vary(*a); });
 }
 
-const ldae::app::Registration reg("vary", 82, add_vary_command);
+const ldae::app::Registration vary_registration("vary", 82, add_vary_command);
 
 }  // namespace

@@ -1,7 +1,9 @@
 // How a command group joins the `ldae` program. Each apps/cmd_<group>.cpp defines a
-// function that adds its subcommands to the CLI11 app and registers it with one line:
+// function that adds its subcommands to the CLI11 app and registers it with one line, in a
+// variable named after the group (the command files are compiled together in a unity build,
+// apps/CMakeLists.txt, so two files may not both say `reg`):
 //
-//   static const ldae::app::Registration reg("info", 10, add_info_command);
+//   const ldae::app::Registration info_registration("info", 10, add_info_command);
 //
 // main.cpp calls every registered function (by `order`, then name) before parsing, so a
 // new command group is a new file and nothing else. A subcommand does its work in its

@@ -43,7 +43,7 @@ bool sole_owner(const Tensor& g) {
 
 void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
   if (leaf.grad) {
-    leaf.grad = add(Tensor(leaf.grad), g).impl_ptr();
+    leaf.grad = ldae::add(Tensor(leaf.grad), g).impl_ptr();
   } else if (sole_owner(g) && g.is_contiguous() && g.offset() == 0) {
     // A fresh buffer that only this gradient uses (the usual result of a backward formula):
     // the leaf takes it as it is, as PyTorch does, instead of copying it.
@@ -116,7 +116,7 @@ void backward(const Tensor& root, const Tensor& grad_output, const BackwardOptio
               "backward produced a gradient of shape " + shape_str(gi.shape()) +
                   " for an input of shape " + shape_str(edge.node->output_shape));
         Tensor& slot = pending[edge.node.get()];
-        slot = slot.defined() ? add(slot, gi) : gi;
+        slot = slot.defined() ? ldae::add(slot, gi) : gi;
       } else {
         check(gi.shape() == edge.leaf->shape, node->name,
               "backward produced a gradient of shape " + shape_str(gi.shape()) +

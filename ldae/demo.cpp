@@ -59,10 +59,6 @@ data::SynthOptions demo_cohort_options(const std::string& preset, uint64_t seed,
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // The cohort step is complete when OUT/cohort/cohort.json exists and names the same
 // options; another cohort in the folder is refused (the stages after it would mix data).
 bool cohort_done(const data::SynthOptions& o, const std::string& marker, const ordered_json& want) {
@@ -327,7 +323,7 @@ DemoResult run_demo(const DemoRequest& r) {
       fail("demo", "step " + s.name + " failed: " + e.what() + " (what was done is kept in " + r.out +
                        "; run the same command again to continue)");
     }
-    const double dt = seconds_since(t0);
+    const double dt = nn::seconds_since(t0);
     if (worked && s.name != "evaluate") {
       timing[s.name + "_s"] = dt;
       run::write_json_atomic(timing_path, ordered_json(timing));
@@ -335,7 +331,7 @@ DemoResult run_demo(const DemoRequest& r) {
     if (r.progress)
       std::cerr << tag << s.name << ": " << (worked ? "done in " + nn::Progress::format_duration(dt)
                                                     : std::string("already complete"))
-                << " (demo so far " << nn::Progress::format_duration(seconds_since(t_start)) << ")\n";
+                << " (demo so far " << nn::Progress::format_duration(nn::seconds_since(t_start)) << ")\n";
   }
 
   DemoResult result;
@@ -344,7 +340,7 @@ DemoResult run_demo(const DemoRequest& r) {
   result.results_json = (out / "results.json").string();
   result.features_csv = (out / "features.csv").string();
   result.results = results;
-  result.seconds = seconds_since(t_start);
+  result.seconds = nn::seconds_since(t_start);
   return result;
 }
 

@@ -46,10 +46,6 @@ constexpr const char* kOp = "evaluate";
 // latents' variance.
 constexpr double kPcaVarianceFraction = 0.95;
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // The preset's evaluation budget: DDIM step counts, how many test scans are reconstructed at
 // each (three modes), the autoencoder's test scans, and the interpolation and manipulation work.
 struct Budget {
@@ -172,7 +168,7 @@ struct Scores {
 };
 
 // A volume with the voxels of `t` (1, 1, X, Y, Z) and the affine of `like`.
-data::Volume as_volume(const Tensor& t, const data::Volume& like) {
+data::Volume volume_like(const Tensor& t, const data::Volume& like) {
   data::Volume v = like;
   const Shape s = like.voxels.shape();
   v.voxels = t.reshape(s).contiguous();
@@ -276,11 +272,11 @@ ordered_json evaluate_reconstruction(infer::LdaeModel& model, const LatentCache&
       if (i == 0 && steps == budget.steps.back()) {
         const std::string s = std::to_string(steps);
         fig = {scan.volume,
-               as_volume(infer::to_image(model.space(), z0), scan.volume),
-               as_volume(enc.image, scan.volume),
-               as_volume(sem.image, scan.volume),
-               as_volume(unc, scan.volume),
-               data::difference(scan.volume, as_volume(enc.image, scan.volume))};
+               volume_like(infer::to_image(model.space(), z0), scan.volume),
+               volume_like(enc.image, scan.volume),
+               volume_like(sem.image, scan.volume),
+               volume_like(unc, scan.volume),
+               data::difference(scan.volume, volume_like(enc.image, scan.volume))};
         const bool image = model.space().image_space();
         const char* titles_ldae[] = {"input", "autoencoder", "LDAE encoded", "LDAE y_sem only", "unconditional",
                                      "encoded - input"};
@@ -542,13 +538,13 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   const EncodeResult codes = encode_scans(model, enc);
   fs::copy_file(codes.features, out / "features.csv", fs::copy_options::overwrite_existing, ec);
   if (ec) fail(kOp, "cannot write " + (out / "features.csv").string() + ": " + ec.message());
-  double t_features = seconds_since(t0);
+  double t_features = nn::seconds_since(t0);
 
   // ---- Reconstructions ----
   t0 = std::chrono::steady_clock::now();
   const ordered_json rec = evaluate_reconstruction(model, cache, budget, r.seed,
                                                    (eval_dir / "reconstructions.png").string(), r.progress);
-  const double t_rec = seconds_since(t0);
+  const double t_rec = nn::seconds_since(t0);
   if (rec.contains("skipped")) {
     results["vae"] = rec;
     results["ldae"] = rec;
@@ -705,8 +701,8 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
                        std::to_string(so.epochs) + (so.epochs == 1 ? " epoch" : " epochs") + " per task)";
     baselines["supervised"] = b;
   }
-  const double t_supervised = seconds_since(t_sup0);
-  const double t_probe = seconds_since(t0);
+  const double t_supervised = nn::seconds_since(t_sup0);
+  const double t_probe = nn::seconds_since(t0);
 
   // ---- The image-space DAE: the same probes on its y_sem, its reconstructions ----
   t0 = std::chrono::steady_clock::now();
@@ -736,7 +732,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
     baselines["image_dae"] = b;
   }
   results["baselines"] = baselines;
-  const double t_image_dae = seconds_since(t0);
+  const double t_image_dae = nn::seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
   ManipulationRequest mr;
@@ -745,10 +741,10 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   mr.figure_path = (eval_dir / "manipulation.png").string();
   mr.progress = r.progress;
   results["manipulation"] = evaluate_manipulation(model, cache, ldae_probe ? &*ldae_probe : nullptr, mr);
-  const double t_manip = seconds_since(t0);
+  const double t_manip = nn::seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
   results["interpolation"] = evaluate_interpolation(model, cache, budget, r.progress);
-  const double t_interp = seconds_since(t0);
+  const double t_interp = nn::seconds_since(t0);
   // ---- Inference speed: LDAE vs an image-space DAE at the budget's step counts ----
   t0 = std::chrono::steady_clock::now();
   SpeedRequest sr;
@@ -759,7 +755,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   sr.model = &model;
   sr.progress = r.progress;
   results["speed"] = measure_speed(sr);
-  const double t_speed = seconds_since(t0);
+  const double t_speed = nn::seconds_since(t0);
 
   ordered_json timing = r.timing.is_object() ? ordered_json(r.timing) : ordered_json::object();
   timing["evaluate_features_s"] = t_features;
@@ -770,7 +766,7 @@ EvaluateResult evaluate(const EvaluateRequest& r) {
   timing["evaluate_manipulation_s"] = t_manip;
   timing["evaluate_interpolation_s"] = t_interp;
   timing["evaluate_speed_s"] = t_speed;
-  timing["evaluate_s"] = seconds_since(t_start);
+  timing["evaluate_s"] = nn::seconds_since(t_start);
   results["timing"] = timing;
   results["commands"] = r.commands.empty()
                             ? ordered_json::array({"ldae evaluate --repr " + r.repr_run + " --out " + r.out +

@@ -27,7 +27,7 @@ using nlohmann::ordered_json;
 
 namespace {
 
-const char* kStage = "cache-latents";
+const char* kCacheLatentsStage = "cache-latents";
 
 std::string absolute(const std::string& p) { return fs::absolute(p).lexically_normal().string(); }
 
@@ -74,15 +74,15 @@ std::pair<double, double> mean_std(const std::vector<Tensor>& tensors) {
 CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   // ---- Arguments and the autoencoder run ----
   if (r.which != "best" && r.which != "last")
-    fail(kStage, "the autoencoder checkpoint must be \"best\" or \"last\", not \"" + r.which + "\"");
+    fail(kCacheLatentsStage, "the autoencoder checkpoint must be \"best\" or \"last\", not \"" + r.which + "\"");
   if (!(r.scale >= 0) || !std::isfinite(r.scale))
-    fail(kStage, "the forced scale factor must be a positive number (got " + std::to_string(r.scale) + ")");
-  if (r.out.empty()) fail(kStage, "no output folder given");
+    fail(kCacheLatentsStage, "the forced scale factor must be a positive number (got " + std::to_string(r.scale) + ")");
+  if (r.out.empty()) fail(kCacheLatentsStage, "no output folder given");
   if (r.image_space && r.sample)
-    fail(kStage, "--sample draws from the autoencoder's posterior; the image-space cache (--image-space) has no "
+    fail(kCacheLatentsStage, "--sample draws from the autoencoder's posterior; the image-space cache (--image-space) has no "
                  "posterior: drop one of the two");
   if (r.image_space && r.scale > 0)
-    fail(kStage, "the image-space cache (--image-space) has the fixed scale factor 1 (the images in [-1, 1]); "
+    fail(kCacheLatentsStage, "the image-space cache (--image-space) has the fixed scale factor 1 (the images in [-1, 1]); "
                  "--scale is refused with it");
   const json ae_config = run::require_finished_stage(r.ae_run, "train-ae");
   const std::string preset = ae_config.value("preset", std::string());
@@ -91,7 +91,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   std::string manifest_path = r.manifest;
   if (manifest_path.empty()) {
     if (!ae_config.contains("data") || !ae_config["data"].contains("manifest"))
-      fail(kStage, r.ae_run + "/config.json names no data.manifest; give --data MANIFEST");
+      fail(kCacheLatentsStage, r.ae_run + "/config.json names no data.manifest; give --data MANIFEST");
     manifest_path = ae_config["data"]["manifest"].get<std::string>();
   }
   Shape image_shape;
@@ -103,28 +103,28 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   try {
     m = data::read_manifest(manifest_path);
   } catch (const Error& e) {
-    fail(kStage, std::string("cannot use the manifest: ") + e.what());
+    fail(kCacheLatentsStage, std::string("cannot use the manifest: ") + e.what());
   }
-  if (m.rows.empty()) fail(kStage, manifest_path + " has no rows");
+  if (m.rows.empty()) fail(kCacheLatentsStage, manifest_path + " has no rows");
   const double val_fraction = ae_settings.at("val_fraction").get<double>();
   const double test_fraction = ae_settings.at("test_fraction").get<double>();
   const uint64_t split_seed = ae_settings.at("split_seed").get<uint64_t>();
   // Runs written before the setting existed did not stratify.
   const bool split_stratify = ae_settings.value("split_stratify", false);
   const data::Split split = data::split_by_subject(m, val_fraction, test_fraction, split_seed, split_stratify);
-  if (split.train.empty()) fail(kStage, "the training split of " + manifest_path + " is empty");
+  if (split.train.empty()) fail(kCacheLatentsStage, "the training split of " + manifest_path + " is empty");
   for (size_t row = 0; row < m.rows.size(); ++row) {
     const std::string& file = m.rows[row].full_path;
     data::Volume h;
     try {
       h = data::read_nifti_header(file);
     } catch (const Error& e) {
-      fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + e.what());
+      fail(kCacheLatentsStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + e.what());
     }
     const Shape hs = {h.meta.dim[1], h.meta.dim[2], h.meta.dim[3]};
     if (image_shape.empty()) image_shape = hs;
     if (h.meta.dim[0] != 3 || hs != image_shape)
-      fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + file + " has shape " + shape_str(hs) +
+      fail(kCacheLatentsStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + file + " has shape " + shape_str(hs) +
                        ", but the autoencoder of " + r.ae_run + " was trained on volumes of " +
                        shape_str(image_shape) + " (ldae preprocess --shape)");
   }
@@ -145,7 +145,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   request["scale"] = r.scale > 0 ? json(r.scale) : json(nullptr);
   const std::string info_path = (fs::path(r.out) / "latents.json").string();
   std::error_code ec;
-  if (fs::exists(r.out, ec) && !fs::is_directory(r.out, ec)) fail(kStage, r.out + " exists and is not a folder");
+  if (fs::exists(r.out, ec) && !fs::is_directory(r.out, ec)) fail(kCacheLatentsStage, r.out + " exists and is not a folder");
   if (fs::exists(info_path, ec)) {
     const json info = run::read_json(info_path);
     if (info.value("complete", false) && info.contains("request")) {
@@ -162,15 +162,15 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
       }
       std::string msg = r.out + " holds a complete latent cache made with other arguments:";
       for (const auto& d : diff) msg += "\n  " + d;
-      fail(kStage, msg + "\nuse another --out, or remove the folder to rebuild it");
+      fail(kCacheLatentsStage, msg + "\nuse another --out, or remove the folder to rebuild it");
     }
   } else if (fs::is_directory(r.out, ec) && !fs::is_empty(r.out, ec) &&
              !fs::is_directory(fs::path(r.out) / "latents", ec)) {
-    fail(kStage, r.out + " is not empty and is not a latent cache (no latents.json, no latents/); choose an "
+    fail(kCacheLatentsStage, r.out + " is not empty and is not a latent cache (no latents.json, no latents/); choose an "
                         "empty or new folder");
   }
   fs::create_directories(fs::path(r.out) / "latents", ec);
-  if (ec) fail(kStage, "cannot create " + (fs::path(r.out) / "latents").string() + ": " + ec.message());
+  if (ec) fail(kCacheLatentsStage, "cannot create " + (fs::path(r.out) / "latents").string() + ": " + ec.message());
   fs::remove(info_path, ec);  // an incomplete cache is rebuilt from scratch
 
   // ---- Encode every row ----
@@ -184,7 +184,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   nn::ProgressOptions po;
   std::ostringstream sink;
   if (!r.progress) po.out = &sink;
-  nn::Progress progress(kStage, static_cast<int64_t>(m.rows.size()), 0, po);
+  nn::Progress progress(kCacheLatentsStage, static_cast<int64_t>(m.rows.size()), 0, po);
   if (r.image_space)
     std::cerr << "cache-latents: " << m.rows.size() << " scans of " << shape_str(image_shape)
               << " -> image space " << shape_str(latent_shape) << " (2 x - 1), split and preset " << preset
@@ -214,7 +214,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
       const Tensor latent = z.reshape(latent_shape).contiguous();
       for (double v : latent.to_vector())
         if (!std::isfinite(v))
-          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": the latent of " + m.rows[row].full_path +
+          fail(kCacheLatentsStage, m.source + ":" + std::to_string(m.rows[row].line) + ": the latent of " + m.rows[row].full_path +
                            " is not finite (the autoencoder of " + r.ae_run + " gives NaN or infinity); the cache "
                            "is left incomplete");
       if (part[row] == 0) train_latents.push_back(latent);
@@ -231,7 +231,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   // ---- The scale factor ----
   const auto [latent_mean, latent_std] = mean_std(train_latents);
   if (r.scale <= 0 && !r.image_space && !(latent_std > 0))
-    fail(kStage, "the training latents have no spread (std " + std::to_string(latent_std) +
+    fail(kCacheLatentsStage, "the training latents have no spread (std " + std::to_string(latent_std) +
                      "), so 1/std is not a scale factor; force one with --scale");
   const double scale = r.image_space ? 1.0 : r.scale > 0 ? r.scale : 1.0 / latent_std;
 
@@ -251,7 +251,7 @@ CacheLatentsResult cache_latents(const CacheLatentsRequest& r) {
   data::write_manifest((fs::path(r.out) / "manifest.csv").string(), out);
 
   ordered_json info;
-  info["stage"] = kStage;
+  info["stage"] = kCacheLatentsStage;
   info["complete"] = true;
   info["autoencoder_run"] = absolute(r.ae_run);
   if (!r.image_space) info["autoencoder_checkpoint"] = r.which;
@@ -292,7 +292,7 @@ LatentCache open_latent_cache(const std::string& folder) {
   LatentCache c;
   c.folder = absolute(folder);
   c.info = run::read_json(info_path);
-  if (c.info.value("stage", std::string()) != kStage || !c.info.value("complete", false))
+  if (c.info.value("stage", std::string()) != kCacheLatentsStage || !c.info.value("complete", false))
     fail(op, "latents.json does not mark a complete cache-latents folder");
   try {
     c.scale_factor = c.info.at("scale_factor").get<double>();

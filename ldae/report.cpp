@@ -43,7 +43,7 @@ const json& paper_numbers() {
 namespace {
 
 // A part that was not measured: {"skipped": "why"}. Returns the reason or "".
-std::string skipped(const json& root, const std::string& part) {
+std::string skip_reason(const json& root, const std::string& part) {
   return report::skipped(root, part, "not measured in this run");
 }
 
@@ -57,7 +57,7 @@ std::string text_or(const json& root, const std::string& path, const std::string
 
 void reconstruction_section(Document& doc, const json& r, const json& paper) {
   doc.heading("Reconstruction (test split)");
-  if (const std::string why = skipped(r, "vae"); !why.empty()) {
+  if (const std::string why = skip_reason(r, "vae"); !why.empty()) {
     doc.paragraph("Not available: " + why + ".");
     return;
   }
@@ -144,7 +144,7 @@ std::string chance_reading(const json& r) {
 
 void probe_section(Document& doc, const json& r, const json& paper) {
   doc.heading("Linear probes (test subjects)");
-  if (const std::string why = skipped(r, "probe"); !why.empty()) {
+  if (const std::string why = skip_reason(r, "probe"); !why.empty()) {
     doc.paragraph("Not available: " + why + ".");
     return;
   }
@@ -189,7 +189,7 @@ void probe_section(Document& doc, const json& r, const json& paper) {
 
 void generic_section(Document& doc, const json& r, const std::string& part, const std::string& title) {
   doc.heading(title);
-  if (const std::string why = skipped(r, part); !why.empty()) {
+  if (const std::string why = skip_reason(r, part); !why.empty()) {
     doc.paragraph("Not available: " + why + ".");
     return;
   }
@@ -210,7 +210,7 @@ void generic_section(Document& doc, const json& r, const std::string& part, cons
 // measured ratio beside the multiply-add ratio and the paper's 20x), then how it was measured.
 void speed_section(Document& doc, const json& r) {
   doc.heading("Inference speed: LDAE vs an image-space diffusion autoencoder");
-  if (const std::string why = skipped(r, "speed"); !why.empty()) {
+  if (const std::string why = skip_reason(r, "speed"); !why.empty()) {
     doc.paragraph("Not available: " + why + ".");
     return;
   }

@@ -24,6 +24,7 @@
 #include "nn/clip_grad.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "nn/progress.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
@@ -78,10 +79,6 @@ std::vector<double> outputs(SupervisedNet& net, const std::vector<Tensor>& image
   std::vector<double> out;
   for (size_t r : rows) out.push_back(net.forward(images[r]).to_vector()[0]);
   return out;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 using Task = TaskRows;
@@ -195,7 +192,7 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
     if (o.progress)
       std::fprintf(stderr, "supervised %s: epoch %lld/%lld, train loss %.5g%s, %.1f s\n", name.c_str(),
                    static_cast<long long>(epoch), static_cast<long long>(o.epochs), r.train_loss_per_epoch.back(),
-                   val_text.c_str(), seconds_since(te));
+                   val_text.c_str(), nn::seconds_since(te));
     if (can_select && since_best >= patience && epoch < o.epochs) {
       r.stopped_early = true;
       break;
@@ -207,7 +204,7 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
   } else {
     r.epoch = r.epochs_run;
   }
-  r.seconds = seconds_since(t0);
+  r.seconds = nn::seconds_since(t0);
   return r;
 }
 

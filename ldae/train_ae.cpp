@@ -39,7 +39,7 @@ using nlohmann::ordered_json;
 
 namespace {
 
-const char* kStage = "train-ae";
+const char* kTrainAeStage = "train-ae";
 
 // Both networks under one module, so that one checkpoint holds them:
 // "model.autoencoder.*" and "model.discriminator.*".
@@ -55,13 +55,13 @@ class AeGanPair : public nn::Module {
 };
 
 // The shared run-state helpers, with this stage's name in their messages.
-std::string file_fingerprint(const std::string& path) { return run::file_fingerprint(path, kStage); }
+std::string file_fingerprint(const std::string& path) { return run::file_fingerprint(path, kTrainAeStage); }
 using run::exact;
 double parse_exact(const std::map<std::string, std::string>& meta, const std::string& key) {
-  return run::parse_exact(meta, key, kStage);
+  return run::parse_exact(meta, key, kTrainAeStage);
 }
 int64_t parse_count(const std::map<std::string, std::string>& meta, const std::string& key) {
-  return run::parse_count(meta, key, kStage);
+  return run::parse_count(meta, key, kTrainAeStage);
 }
 
 // The volume as the networks see it: min-max scaled to [0, 1] (ldae-reference 1.4 step 5).
@@ -130,7 +130,7 @@ std::shared_ptr<nets::AutoencoderKL> load_trained_autoencoder(const std::string&
   check(which == "best" || which == "last", "load_trained_autoencoder",
         "which must be \"best\" or \"last\", not \"" + which + "\"");
   nets::check_preset(preset);
-  run::require_finished_stage(run, kStage, {{"preset", preset}});
+  run::require_finished_stage(run, kTrainAeStage, {{"preset", preset}});
   Generator init(0);
   auto ae = std::make_shared<nets::AutoencoderKL>(nets::autoencoder_kl_preset(preset), init);
   const run::RunPaths paths = run::run_paths(run);
@@ -149,7 +149,7 @@ const std::vector<std::string>& train_ae_log_columns() {
 TrainAeResult train_ae(const TrainAeRequest& r) {
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
-  require_usable_device(kStage, r.device);
+  require_usable_device(kTrainAeStage, r.device);
   // ---- The perceptual term: the LPIPS network of --lpips, loaded strictly ----
   // (ldae/lpips.h; tools/convert_lpips.py writes the file from the published weights).
   const bool use_lpips = !r.lpips.empty();
@@ -162,7 +162,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     try {
       load_lpips_weights(*lpips, r.lpips);  // names the file and every bad key
     } catch (const Error& e) {
-      fail(kStage, std::string("cannot use the --lpips file (LPIPS SqueezeNet weights, as tools/convert_lpips.py "
+      fail(kTrainAeStage, std::string("cannot use the --lpips file (LPIPS SqueezeNet weights, as tools/convert_lpips.py "
                                "writes them): ") + e.what());
     }
     lpips_fingerprint = file_fingerprint(r.lpips);
@@ -177,10 +177,10 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
       data::split_by_subject(m, s.get_float("val_fraction"), s.get_float("test_fraction"),
                              static_cast<uint64_t>(s.get_int("split_seed")), s.get_bool("split_stratify"));
   if (split.val.empty())
-    fail(kStage, "the validation split is empty (" + r.manifest + ", val_fraction " +
+    fail(kTrainAeStage, "the validation split is empty (" + r.manifest + ", val_fraction " +
                      nn::format_number(s.get_float("val_fraction")) + "): raise val_fraction or add subjects");
   if (static_cast<int64_t>(split.train.size()) < batch_size)
-    fail(kStage, "batch_size " + std::to_string(batch_size) + " is larger than the training split (" +
+    fail(kTrainAeStage, "batch_size " + std::to_string(batch_size) + " is larger than the training split (" +
                      std::to_string(split.train.size()) + " scans)");
 
   // ---- Sizes against the networks ----
@@ -189,7 +189,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   const data::Volume header = data::read_nifti_header(m.rows[split.train[0]].full_path);
   const Shape vol = {header.meta.dim[1], header.meta.dim[2], header.meta.dim[3]};  // (X, Y, Z)
   if (header.meta.dim[0] != 3)
-    fail(kStage, m.rows[split.train[0]].full_path + " is not a 3D volume (" + std::to_string(header.meta.dim[0]) +
+    fail(kTrainAeStage, m.rows[split.train[0]].full_path + " is not a 3D volume (" + std::to_string(header.meta.dim[0]) +
                      " dimensions)");
   {
     const Shape preset_image = nets::preset_image_shape(r.preset);
@@ -199,7 +199,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     bool fits = true;
     for (int a = 0; a < 3; ++a) fits = fits && latent[2 + a] >= 1 && latent[2 + a] * factor == vol[a];
     if (!fits)
-      fail(kStage, "the volumes (" + shape_str(vol) + ", " + m.rows[split.train[0]].full_path +
+      fail(kTrainAeStage, "the volumes (" + shape_str(vol) + ", " + m.rows[split.train[0]].full_path +
                        ") do not fit the autoencoder of preset " + r.preset + ": each axis must be a multiple of " +
                        std::to_string(factor) + " so that the reconstruction has the input's size (the preset's "
                        "image is " + shape_str(Shape(preset_image.begin() + 2, preset_image.end())) + ")");
@@ -210,7 +210,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
         const data::Volume h = data::read_nifti_header(m.rows[row].full_path);
         const Shape hs = {h.meta.dim[1], h.meta.dim[2], h.meta.dim[3]};
         if (h.meta.dim[0] != 3 || hs != vol)
-          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + m.rows[row].full_path +
+          fail(kTrainAeStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " + m.rows[row].full_path +
                            " has shape " + shape_str(hs) + " but " + m.rows[split.train[0]].full_path + " has " +
                            shape_str(vol) + "; every scan must have the same size (ldae preprocess --shape)");
       }
@@ -221,7 +221,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     for (const auto& sz : nets::patch_discriminator_sizes(d_options, {vol[0], vol[1], vol[2]}))
       for (int64_t n : sz)
         if (n < 1)
-          fail(kStage, "the volumes (" + shape_str(vol) + ") are too small for the discriminator of preset " +
+          fail(kTrainAeStage, "the volumes (" + shape_str(vol) + ") are too small for the discriminator of preset " +
                            r.preset + " (a layer's output would be empty)");
     if (use_lpips) {
       // The 2.5D LPIPS scores 2D slices along every axis: each is at least 17 x 17, and
@@ -229,11 +229,11 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
       // scan at a time; a training batch holds at least one).
       const int64_t smallest = std::min({vol[0], vol[1], vol[2]});
       if (smallest < 17)
-        fail(kStage, "the volumes " + shape_str(vol) + " are too small for the LPIPS perceptual term (--lpips): "
+        fail(kTrainAeStage, "the volumes " + shape_str(vol) + " are too small for the LPIPS perceptual term (--lpips): "
                      "its SqueezeNet needs slices of at least 17 x 17, so every axis must be at least 17 voxels");
       const double ratio = s.get_float("fake_3d_ratio");
       if (std::floor(static_cast<double>(smallest) * ratio) < 1)
-        fail(kStage, "fake_3d_ratio " + nn::format_number(ratio) + " selects no slice of the " +
+        fail(kTrainAeStage, "fake_3d_ratio " + nn::format_number(ratio) + " selects no slice of the " +
                          std::to_string(smallest) + " along the shortest axis of " + shape_str(vol) +
                          "; with --lpips it must be at least 1/" + std::to_string(smallest));
     }
@@ -244,7 +244,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   run::prepare_run_folder(paths);
   const std::string perceptual = use_lpips ? "lpips " + lpips_path : "off (no --lpips file)";
   ordered_json config;
-  config["stage"] = kStage;
+  config["stage"] = kTrainAeStage;
   config["preset"] = r.preset;
   config["settings"] = s.json();
   config["perceptual"] = perceptual;
@@ -306,13 +306,13 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st =
         nn::load_checkpoint(paths.last, nets, nn::NamedMutableOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr);
-    check(st.metadata.count("stage") && st.metadata.at("stage") == kStage, kStage,
+    check(st.metadata.count("stage") && st.metadata.at("stage") == kTrainAeStage, kTrainAeStage,
           paths.last + " is not a train-ae checkpoint");
-    check(st.generators.count("noise") == 1, kStage, paths.last + " lacks the noise generator");
+    check(st.generators.count("noise") == 1, kTrainAeStage, paths.last + " lacks the noise generator");
     step = st.step;
     noise = st.generators.at("noise");
     if (use_lpips) {
-      check(st.generators.count("perceptual") == 1, kStage, paths.last + " lacks the perceptual slice generator");
+      check(st.generators.count("perceptual") == 1, kTrainAeStage, paths.last + " lacks the perceptual slice generator");
       slices = st.generators.at("perceptual");
     }
     epoch = parse_count(st.metadata, "epoch");
@@ -321,7 +321,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     last_val.psnr = parse_exact(st.metadata, "val_psnr");
     last_val.ssim = parse_exact(st.metadata, "val_ssim");
     if (use_lpips) last_val.lpips = parse_exact(st.metadata, "val_lpips");
-    check(first_batch <= batches && epoch <= epochs, kStage, paths.last + " holds a position outside this run");
+    check(first_batch <= batches && epoch <= epochs, kTrainAeStage, paths.last + " holds a position outside this run");
     book.resume(parse_exact(st.metadata, "best_val_l1"), parse_count(st.metadata, "best_step"), step);
     std::cerr << "train-ae: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
               << first_batch << ")\n";
@@ -337,7 +337,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     st.step = step;
     st.generators = {{"noise", noise}};
     if (use_lpips) st.generators["perceptual"] = slices;
-    st.metadata = {{"stage", kStage},
+    st.metadata = {{"stage", kTrainAeStage},
                    {"preset", r.preset},
                    {"epoch", std::to_string(next_epoch)},
                    {"batch", std::to_string(next_batch)},
@@ -350,7 +350,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     nn::save_checkpoint(path, nets, nn::NamedOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr, st);
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
-    fail(kStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
+    fail(kTrainAeStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
   };
 
   nets::AeGanLossOptions lopt;
@@ -460,7 +460,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   if (use_lpips) summary["val_lpips"] = last_val.lpips;
   summary["perceptual"] = perceptual;
   summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
-  run::write_done(paths, kStage, summary);
+  run::write_done(paths, kTrainAeStage, summary);
 
   result.steps = step;
   result.steps_run = step - start_step;

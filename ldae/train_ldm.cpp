@@ -40,7 +40,7 @@ using nlohmann::ordered_json;
 
 namespace {
 
-const char* kStage = "train-ldm";
+const char* kTrainLdmStage = "train-ldm";
 
 // Streams of the seed (offsets far apart, so that no two ever overlap).
 constexpr uint64_t kNoiseOffset = uint64_t{1} << 60;    // training t and eps
@@ -50,10 +50,10 @@ constexpr uint64_t kSampleOffset = uint64_t{4} << 60;   // validation samples' x
 
 using run::exact;
 double parse_exact(const std::map<std::string, std::string>& meta, const std::string& key) {
-  return run::parse_exact(meta, key, kStage);
+  return run::parse_exact(meta, key, kTrainLdmStage);
 }
 int64_t parse_count(const std::map<std::string, std::string>& meta, const std::string& key) {
-  return run::parse_count(meta, key, kStage);
+  return run::parse_count(meta, key, kTrainLdmStage);
 }
 
 // The rows of `rows` in the order of `epoch` (Fisher-Yates from a Philox stream keyed by
@@ -103,7 +103,7 @@ diffusion::Schedule ldm_schedule(const run::Settings& s) {
 
 diffusion::Schedule trained_ldm_schedule(const std::string& run2) {
   const nlohmann::json config = run::read_json(run::run_paths(run2).config);
-  check(config.value("stage", std::string()) == kStage, "trained_ldm_schedule",
+  check(config.value("stage", std::string()) == kTrainLdmStage, "trained_ldm_schedule",
         run2 + " is not a train-ldm run folder");
   const auto& s = config.at("settings");
   return diffusion::Schedule::named(s.at("schedule").get<std::string>(), s.at("timesteps").get<int64_t>());
@@ -130,7 +130,7 @@ std::shared_ptr<nets::UNet> load_trained_unet(const std::string& run2, const std
                                               const std::string& which, bool ema) {
   const std::string path = trained_unet_path(run2, which);
   nets::check_preset(preset);
-  run::require_finished_stage(run2, kStage, {{"preset", preset}});
+  run::require_finished_stage(run2, kTrainLdmStage, {{"preset", preset}});
   Generator init(0);
   auto unet = std::make_shared<nets::UNet>(trained_unet_options(run2, preset), init);
   nn::load_weights(path, *unet, ema ? "ema" : "model");
@@ -146,7 +146,7 @@ const std::vector<std::string>& train_ldm_log_columns() {
 TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
-  require_usable_device(kStage, r.device);
+  require_usable_device(kTrainLdmStage, r.device);
   const int64_t batch_size = s.get_int("batch_size"), accumulate = s.get_int("accumulate");
   const int64_t epochs = s.get_int("epochs");
   const uint64_t seed = static_cast<uint64_t>(s.get_int("seed"));
@@ -155,7 +155,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   // ---- The latents and their fit to the network ----
   const LatentCache cache = open_latent_cache(r.latents);
   if (cache.preset != r.preset)
-    fail(kStage, "the latents of " + r.latents + " were made by an autoencoder of preset \"" + cache.preset +
+    fail(kTrainLdmStage, "the latents of " + r.latents + " were made by an autoencoder of preset \"" + cache.preset +
                      "\", this run's preset is \"" + r.preset + "\" (use --preset " + cache.preset + ")");
   // Image space (the DAE baseline): the preset's UNet on the 1-channel image, isotropic.
   nets::UNetOptions unet_options = cache.image_space ? nets::image_space_unet_options(nets::unet_options(r.preset))
@@ -163,26 +163,26 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   unet_options.dropout = s.get_float("dropout");
   const Shape& ls = cache.latent_shape;  // (C, D, H, W)
   if (ls[0] != unet_options.input_channel)
-    fail(kStage, "the latents have " + std::to_string(ls[0]) + " channels, the UNet of preset " + r.preset +
+    fail(kTrainLdmStage, "the latents have " + std::to_string(ls[0]) + " channels, the UNet of preset " + r.preset +
                      " takes " + std::to_string(unet_options.input_channel));
   {
     const int64_t factor = int64_t{1} << (unet_options.channel_multiplier.size() - 1);
     const bool iso = unet_options.isotropic_resampling;
     for (int a = iso ? 1 : 2; a < 4; ++a)
       if (ls[a] % factor != 0)
-        fail(kStage, "the latents " + shape_str(ls) + " do not fit the UNet of preset " + r.preset + ": axis " +
+        fail(kTrainLdmStage, "the latents " + shape_str(ls) + " do not fit the UNet of preset " + r.preset + ": axis " +
                          std::to_string(a) + " must be a multiple of " + std::to_string(factor));
   }
   const std::vector<size_t> train_rows = rows_of_split(cache, "train"), val_rows = rows_of_split(cache, "val");
-  if (val_rows.empty()) fail(kStage, "the validation split of " + r.latents + " is empty");
+  if (val_rows.empty()) fail(kTrainLdmStage, "the validation split of " + r.latents + " is empty");
   if (static_cast<int64_t>(train_rows.size()) < batch_size)
-    fail(kStage, "batch_size " + std::to_string(batch_size) + " is larger than the training split (" +
+    fail(kTrainLdmStage, "batch_size " + std::to_string(batch_size) + " is larger than the training split (" +
                      std::to_string(train_rows.size()) + " latents)");
   if (sample_count > 0 && !cache.image_space) {
     try {
       run::require_finished_stage(cache.autoencoder_run, "train-ae", {{"preset", r.preset}});
     } catch (const Error& e) {
-      fail(kStage, std::string("the validation samples are decoded by the latents' autoencoder, but: ") + e.what() +
+      fail(kTrainLdmStage, std::string("the validation samples are decoded by the latents' autoencoder, but: ") + e.what() +
                        " (or --set sample_count=0)");
     }
   }
@@ -192,7 +192,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   const run::RunPaths paths = run::run_paths(r.out);
   run::prepare_run_folder(paths);
   ordered_json config;
-  config["stage"] = kStage;
+  config["stage"] = kTrainLdmStage;
   config["preset"] = r.preset;
   config["settings"] = s.json();
   config["data"] = {{"latents", cache.folder},
@@ -257,9 +257,9 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   double last_val = 0, last_val_ema = 0;
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st = nn::load_checkpoint(paths.last, unet, &opt, &ema);
-    check(st.metadata.count("stage") && st.metadata.at("stage") == kStage, kStage,
+    check(st.metadata.count("stage") && st.metadata.at("stage") == kTrainLdmStage, kTrainLdmStage,
           paths.last + " is not a train-ldm checkpoint");
-    check(st.generators.count("noise") == 1 && st.generators.count("dropout") == 1, kStage,
+    check(st.generators.count("noise") == 1 && st.generators.count("dropout") == 1, kTrainLdmStage,
           paths.last + " lacks the noise or dropout generator");
     step = st.step;
     noise = st.generators.at("noise");
@@ -268,7 +268,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
     first_batch = parse_count(st.metadata, "batch");
     last_val = parse_exact(st.metadata, "val_mse");
     last_val_ema = parse_exact(st.metadata, "val_mse_ema");
-    check(first_batch <= batches && epoch <= epochs, kStage, paths.last + " holds a position outside this run");
+    check(first_batch <= batches && epoch <= epochs, kTrainLdmStage, paths.last + " holds a position outside this run");
     book.resume(parse_exact(st.metadata, "best_val_mse_ema"), parse_count(st.metadata, "best_step"), step);
     std::cerr << "train-ldm: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
               << first_batch << ")\n";
@@ -283,7 +283,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
     nn::TrainingState st;
     st.step = step;
     st.generators = {{"noise", noise}, {"dropout", *dropout}};
-    st.metadata = {{"stage", kStage},
+    st.metadata = {{"stage", kTrainLdmStage},
                    {"preset", r.preset},
                    {"epoch", std::to_string(next_epoch)},
                    {"batch", std::to_string(next_batch)},
@@ -295,7 +295,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
     nn::save_checkpoint(path, unet, &opt, &ema, st);
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
-    fail(kStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
+    fail(kTrainLdmStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
   };
 
   // Validation samples: fixed x_T, DDIM with the EMA weights, decoded, drawn with a
@@ -351,7 +351,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   nn::ProgressOptions po;
   std::ostringstream sink;
   if (!r.progress) po.out = &sink;
-  nn::Progress progress(kStage, total_steps, step, po);
+  nn::Progress progress(kTrainLdmStage, total_steps, step, po);
   const int64_t start_step = step;
 
   for (; epoch < epochs; ++epoch, first_batch = 0) {
@@ -429,7 +429,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   summary["val_mse_ema"] = last_val_ema;
   summary["scale_factor"] = cache.scale_factor;
   summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
-  run::write_done(paths, kStage, summary);
+  run::write_done(paths, kTrainLdmStage, summary);
 
   result.steps = step;
   result.steps_run = step - start_step;

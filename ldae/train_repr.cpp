@@ -42,7 +42,7 @@ using nlohmann::ordered_json;
 
 namespace {
 
-const char* kStage = "train-repr";
+const char* kTrainReprStage = "train-repr";
 const char* kLdmStage = "train-ldm";
 
 // Existing modules under new names, sharing their tensors: one checkpoint, optimizer and
@@ -70,12 +70,12 @@ std::shared_ptr<ModuleView> trainable_view(
 }
 
 // The shared run-state helpers (ldae/run/checkpoint_values.h), with this stage's name.
-std::string file_fingerprint(const std::string& path) { return run::file_fingerprint(path, kStage); }
+std::string file_fingerprint(const std::string& path) { return run::file_fingerprint(path, kTrainReprStage); }
 using run::exact;
 const std::string& meta(const std::map<std::string, std::string>& m, const std::string& key,
                         const std::string& path) {
   auto it = m.find(key);
-  check(it != m.end(), kStage, path + " lacks metadata \"" + key + "\"");
+  check(it != m.end(), kTrainReprStage, path + " lacks metadata \"" + key + "\"");
   return it->second;
 }
 
@@ -97,19 +97,19 @@ Upstream open_upstream(const std::string& run2, const std::string& preset) {
   u.ldm_run = fs::absolute(run2).lexically_normal().string();
   u.ldm_config = run::require_finished_stage(run2, kLdmStage, {{"preset", preset}});
   const nlohmann::json d = u.ldm_config.value("data", nlohmann::json::object());
-  check(d.contains("latents") && d["latents"].is_string(), kStage,
+  check(d.contains("latents") && d["latents"].is_string(), kTrainReprStage,
         "run folder " + run2 + ": its config.json does not name the latent cache (data.latents)");
   u.latents = d["latents"].get<std::string>();
   u.cache = open_latent_cache(u.latents);
   if (u.cache.preset != preset)
-    fail(kStage, "the latent cache " + u.latents + " was made at preset \"" + u.cache.preset +
+    fail(kTrainReprStage, "the latent cache " + u.latents + " was made at preset \"" + u.cache.preset +
                      "\", this run is \"" + preset + "\"");
   u.autoencoder_run = fs::absolute(u.cache.autoencoder_run).lexically_normal().string();
   u.autoencoder_checkpoint = u.cache.info.value("autoencoder_checkpoint", std::string("best"));
   u.ldm_checkpoint = trained_unet_path(run2, "last");
   u.image_space = u.cache.image_space;
   if (is_image_space_run(u.ldm_config) != u.image_space)
-    fail(kStage, "run folder " + run2 + " was trained in " + (u.image_space ? "latent" : "image") +
+    fail(kTrainReprStage, "run folder " + run2 + " was trained in " + (u.image_space ? "latent" : "image") +
                      " space, but its cache " + u.latents + " is in " + (u.image_space ? "image" : "latent") +
                      " space (the cache was rebuilt?)");
   return u;
@@ -255,7 +255,7 @@ const std::vector<std::string>& train_repr_log_columns() {
 TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which, bool ema) {
   check(which == "best" || which == "last", "load_trained_ldae",
         "which must be \"best\" or \"last\", not \"" + which + "\"");
-  const nlohmann::json config = run::require_finished_stage(run3, kStage);
+  const nlohmann::json config = run::require_finished_stage(run3, kTrainReprStage);
   TrainedLdae out;
   out.preset = config.value("preset", std::string());
   nets::check_preset(out.preset);
@@ -294,7 +294,7 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
 TrainReprResult train_repr(const TrainReprRequest& r) {
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
-  require_usable_device(kStage, r.device);
+  require_usable_device(kTrainReprStage, r.device);
   const int64_t batch_size = s.get_int("batch_size"), accumulate = s.get_int("accumulate");
   const int64_t epochs = s.get_int("epochs");
   const uint64_t seed = static_cast<uint64_t>(s.get_int("seed"));
@@ -305,10 +305,10 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   const std::vector<size_t> train_rows = rows_of_split(cache, "train");
   std::vector<size_t> val_rows = rows_of_split(cache, "val");
   if (val_rows.empty())
-    fail(kStage, "the latent cache " + u.latents + " has no validation scans (the split of " +
+    fail(kTrainReprStage, "the latent cache " + u.latents + " has no validation scans (the split of " +
                      u.autoencoder_run + "): validation needs at least one");
   if (static_cast<int64_t>(train_rows.size()) < batch_size)
-    fail(kStage, "batch_size " + std::to_string(batch_size) +
+    fail(kTrainReprStage, "batch_size " + std::to_string(batch_size) +
                      " is larger than the training split (" + std::to_string(train_rows.size()) +
                      " scans)");
   const int64_t val_scans = s.get_int("val_scans");
@@ -320,7 +320,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
       nets::attention_semantic_encoder_preset(r.preset);
   const nets::ShiftUNetOptions net_options = shift_unet_options_for(r.preset, u.ldm_config, s.get_string("code_norm"));
   if (net_options.code_norm == nets::CodeNorm::Batch && batch_size < 2)
-    fail(kStage, "code_norm=batch centres the codes on their micro-batch, which needs batch_size 2 or more (got " +
+    fail(kTrainReprStage, "code_norm=batch centres the codes on their micro-batch, which needs batch_size 2 or more (got " +
                      std::to_string(batch_size) + "); use code_norm=running for single scans");
   const nets::AutoencoderKLOptions ae_options = nets::autoencoder_kl_preset(r.preset);
   const data::Manifest& m = cache.manifest;
@@ -334,26 +334,26 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
         const data::Volume h = data::read_nifti_header(m.rows[row].full_path);
         const Shape hs = {h.meta.dim[1], h.meta.dim[2], h.meta.dim[3]};
         if (h.meta.dim[0] != 3 || hs != vol)
-          fail(kStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " +
+          fail(kTrainReprStage, m.source + ":" + std::to_string(m.rows[row].line) + ": " +
                            m.rows[row].full_path + " has shape " + shape_str(hs) + " but " +
                            m.rows[train_rows[0]].full_path + " has " + shape_str(vol) +
                            "; every scan must have the same size");
       }
     if (vol[2] > enc_options.seq_len)
-      fail(kStage, "the volumes (" + shape_str(vol) + ") have " + std::to_string(vol[2]) +
+      fail(kTrainReprStage, "the volumes (" + shape_str(vol) + ") have " + std::to_string(vol[2]) +
                        " axial slices, more than the semantic encoder of preset " + r.preset +
                        " takes (" + std::to_string(enc_options.seq_len) + ")");
     try {
       nets::convnext_feature_size(nets::backbone_options(enc_options), vol[0], vol[1]);
     } catch (const Error& e) {
-      fail(kStage, "the axial slices (" + std::to_string(vol[0]) + "x" + std::to_string(vol[1]) +
+      fail(kTrainReprStage, "the axial slices (" + std::to_string(vol[0]) + "x" + std::to_string(vol[1]) +
                        ") are too small for the semantic encoder of preset " + r.preset + ": " +
                        e.what());
     }
     const Shape want = u.image_space ? Shape{1, 1, vol[0], vol[1], vol[2]}
                                      : nets::autoencoder_kl_latent_shape(ae_options, {1, 1, vol[0], vol[1], vol[2]});
     if (ls.size() != 4 || Shape{1, ls[0], ls[1], ls[2], ls[3]} != want)
-      fail(kStage, "the latent cache's latents are " + shape_str(ls) + " but " +
+      fail(kTrainReprStage, "the latent cache's latents are " + shape_str(ls) + " but " +
                        (u.image_space ? std::string("image space") : "the autoencoder of preset " + r.preset) +
                        " gives " +
                        shape_str(Shape(want.begin() + 1, want.end())) + " for the " +
@@ -363,7 +363,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     bool fits = ls[0] == uo.input_channel;
     for (int a = uo.isotropic_resampling ? 1 : 2; a < 4; ++a) fits = fits && ls[a] % factor == 0;
     if (!fits)
-      fail(kStage, "the latents " + shape_str(ls) + " do not fit the UNet of preset " + r.preset +
+      fail(kTrainReprStage, "the latents " + shape_str(ls) + " do not fit the UNet of preset " + r.preset +
                        " (" + std::to_string(uo.input_channel) +
                        " channels, resampled axes divisible by " + std::to_string(factor) + ")");
   }
@@ -393,7 +393,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   const run::RunPaths paths = run::run_paths(r.out);
   run::prepare_run_folder(paths);
   ordered_json config;
-  config["stage"] = kStage;
+  config["stage"] = kTrainReprStage;
   config["preset"] = r.preset;
   config["settings"] = s.json();
   // code_norm is recorded only when it is not off: run folders written before the setting
@@ -479,10 +479,10 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   Validation last_val;
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st = nn::load_checkpoint(paths.last, *trainable, &opt, &ema);
-    check(meta(st.metadata, "stage", paths.last) == kStage, kStage,
+    check(meta(st.metadata, "stage", paths.last) == kTrainReprStage, kTrainReprStage,
           paths.last + " is not a train-repr checkpoint");
     for (const char* g : {"noise", "encoder_dropout", "shift_dropout"})
-      check(st.generators.count(g) == 1, kStage,
+      check(st.generators.count(g) == 1, kTrainReprStage,
             paths.last + " lacks the " + std::string(g) + " generator");
     step = st.step;
     noise = st.generators.at("noise");
@@ -492,7 +492,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     first_batch = std::stoll(meta(st.metadata, "batch", paths.last));
     last_val.ssim = std::strtod(meta(st.metadata, "val_ssim", paths.last).c_str(), nullptr);
     last_val.mse = std::strtod(meta(st.metadata, "val_mse", paths.last).c_str(), nullptr);
-    check(first_batch <= batches && epoch <= epochs, kStage,
+    check(first_batch <= batches && epoch <= epochs, kTrainReprStage,
           paths.last + " holds a position outside this run");
     book.resume(std::strtod(meta(st.metadata, "best_val_ssim", paths.last).c_str(), nullptr),
                 std::stoll(meta(st.metadata, "best_step", paths.last)), step);
@@ -512,7 +512,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     st.step = step;
     st.generators = {
         {"noise", noise}, {"encoder_dropout", *encoder_drop}, {"shift_dropout", *shift_drop}};
-    st.metadata = {{"stage", kStage},
+    st.metadata = {{"stage", kTrainReprStage},
                    {"preset", r.preset},
                    {"epoch", std::to_string(next_epoch)},
                    {"batch", std::to_string(next_batch)},
@@ -523,7 +523,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     nn::save_checkpoint(path, *trainable, &opt, &ema, st);
   };
   auto stop_on = [&](const std::string& what, double value, int64_t ep, int64_t b) {
-    fail(kStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
+    fail(kTrainReprStage, run::non_finite_stop_message(what, value, step, ep, b, batches, book.kept(paths.last)));
   };
   nets::PdaeLossOptions lopt;
   lopt.gamma = s.get_float("loss_gamma");
@@ -656,7 +656,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   summary["val_mse"] = last_val.mse;
   summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"},
                             {"best", "checkpoints/best.safetensors"}};
-  run::write_done(paths, kStage, summary);
+  run::write_done(paths, kTrainReprStage, summary);
 
   result.steps = step;
   result.steps_run = step - start_step;

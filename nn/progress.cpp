@@ -34,6 +34,10 @@ Progress::~Progress() {
   if (printed_ && !finished_) finish();
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 std::string Progress::format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const long long s = static_cast<long long>(seconds + 0.5);

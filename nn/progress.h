@@ -8,6 +8,7 @@
 // stay readable. Speed and ETA count only the steps done since the Progress was created,
 // so a resumed run reports its own speed.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -56,5 +57,8 @@ class Progress {
   int64_t last_logged_step_;
   bool finished_ = false, printed_ = false;
 };
+
+// Wall seconds from t0 to now, by the steady clock (stage timings: `timing.<stage>_s`).
+double seconds_since(std::chrono::steady_clock::time_point t0);
 
 }  // namespace ldae::nn

@@ -167,14 +167,6 @@ struct Scores {
   }
 };
 
-// A volume with the voxels of `t` (1, 1, X, Y, Z) and the affine of `like`.
-data::Volume volume_like(const Tensor& t, const data::Volume& like) {
-  data::Volume v = like;
-  const Shape s = like.voxels.shape();
-  v.voxels = t.reshape(s).contiguous();
-  return v;
-}
-
 // ---- Reconstruction ----------------------------------------------------------------------
 
 // The control for y_sem-only sampling: the scan among the first `n` of `rows` whose code stands

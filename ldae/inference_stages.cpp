@@ -55,12 +55,6 @@ void prepare_out(const std::string& op, const std::string& dir) {
   fs::remove(probe, ec);
 }
 
-// The (X, Y, Z) of a (1, 1, X, Y, Z) tensor as a volume with `like`'s affine.
-data::Volume as_volume(const Tensor& t, const data::Volume& like) {
-  const Shape s = like.voxels.shape();
-  return data::make_volume(t.detach().reshape({s[0], s[1], s[2]}).contiguous(), like.affine, like.space_code);
-}
-
 ImageScores scores(const Tensor& a, const Tensor& b) {
   ImageScores s;
   s.ssim = metrics::ssim3d(a, b).mean;
@@ -162,6 +156,11 @@ Scan read_scan(const std::string& op, const infer::LdaeModel& model, const std::
   return scan;
 }
 
+data::Volume volume_like(const Tensor& t, const data::Volume& like) {
+  const Shape s = like.voxels.shape();
+  return data::make_volume(t.detach().reshape({s[0], s[1], s[2]}).contiguous(), like.affine, like.space_code);
+}
+
 std::function<void(const std::string&, int64_t, int64_t)> stderr_progress(const std::string& label) {
   return [label](const std::string& phase, int64_t done, int64_t total) {
     std::fprintf(stderr, "\r%s %s %lld/%lld   ", label.c_str(), phase.c_str(), static_cast<long long>(done),
@@ -188,12 +187,12 @@ ReconstructResult reconstruct_scan(infer::LdaeModel& model, const ReconstructReq
   out.autoencoder_reconstruction = (dir / "autoencoder_reconstruction.nii.gz").string();
   out.figure = (dir / "figure.png").string();
   out.metrics = (dir / "metrics.json").string();
-  const data::Volume recon = as_volume(rec.image, scan.volume);
-  const data::Volume ae = as_volume(rec.autoencoder_image, scan.volume);
+  const data::Volume recon = volume_like(rec.image, scan.volume);
+  const data::Volume ae = volume_like(rec.autoencoder_image, scan.volume);
   data::write_nifti(out.reconstruction, recon);
   data::write_nifti(out.autoencoder_reconstruction, ae);
 
-  const data::Volume diff = as_volume(abs(sub(rec.image, scan.tensor)), scan.volume);
+  const data::Volume diff = volume_like(abs(sub(rec.image, scan.tensor)), scan.volume);
   std::vector<data::Display> d(3);
   d[0].vmin = d[1].vmin = 0.0;
   d[0].vmax = d[1].vmax = 1.0;
@@ -366,7 +365,7 @@ VaryResult vary_scan(infer::LdaeModel& model, const VaryRequest& r) {
   VaryResult out;
   const fs::path dir(r.out);
   std::vector<data::Volume> rows = {scan.volume,
-                                    as_volume(infer::to_image(model.space(), z0), scan.volume)};
+                                    volume_like(infer::to_image(model.space(), z0), scan.volume)};
   std::vector<data::Display> d(2);
   d[0].title = "input";
   d[1].title = "autoencoder";
@@ -375,7 +374,7 @@ VaryResult vary_scan(infer::LdaeModel& model, const VaryRequest& r) {
     const Tensor img = infer::to_image(model.space(), latents[static_cast<size_t>(k)]);
     char name[64];
     std::snprintf(name, sizeof name, "variation_%02lld.nii.gz", static_cast<long long>(k + 1));
-    const data::Volume v = as_volume(img, scan.volume);
+    const data::Volume v = volume_like(img, scan.volume);
     out.variations.push_back((dir / name).string());
     data::write_nifti(out.variations.back(), v);
     rows.push_back(v);
@@ -393,7 +392,7 @@ VaryResult vary_scan(infer::LdaeModel& model, const VaryRequest& r) {
   const Tensor sd = sqrt(var);
   out.mean_voxel_std = mean(sd).item();
   out.stddev = (dir / "variation_std.nii.gz").string();
-  data::write_nifti(out.stddev, as_volume(sd, scan.volume));
+  data::write_nifti(out.stddev, volume_like(sd, scan.volume));
   out.figure = (dir / "figure.png").string();
   data::write_png(out.figure, data::figure_grid(rows, d));
   nlohmann::ordered_json j;
@@ -472,7 +471,7 @@ ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateReques
   const fs::path dir(r.out);
   out.input_ad_probability = probe->probabilities(y)[0];
   const Tensor reference = reference_image.to(DType::F64);
-  std::vector<data::Volume> rows = {scan.volume, as_volume(infer::to_image(model.space(), z0), scan.volume)};
+  std::vector<data::Volume> rows = {scan.volume, volume_like(infer::to_image(model.space(), z0), scan.volume)};
   std::vector<data::Display> d(2);
   d[0].title = "input, P(AD) " + number(std::round(out.input_ad_probability * 1000) / 1000);
   d[1].title = "autoencoder";
@@ -485,7 +484,7 @@ ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateReques
     m.file = (dir / ("manipulated_alpha_" + signed_alpha(a) + ".nii.gz")).string();
     m.ad_probability = probe->probabilities(infer::semantic_code(*model.encoder, img))[0];
     m.mean_abs_change = mean(abs(sub(img.to(DType::F64), reference))).item();
-    const data::Volume v = as_volume(img, scan.volume);
+    const data::Volume v = volume_like(img, scan.volume);
     data::write_nifti(m.file, v);
     rows.push_back(v);
     data::Display dk;
@@ -503,7 +502,7 @@ ManipulateResult manipulate_scan(infer::LdaeModel& model, const ManipulateReques
   size_t extreme = std::max_element(r.alphas.begin(), r.alphas.end()) - r.alphas.begin();
   if (r.alphas[extreme] <= 0) extreme = std::min_element(r.alphas.begin(), r.alphas.end()) - r.alphas.begin();
   if (r.alphas[extreme] != 0.0) {
-    rows.push_back(data::difference(as_volume(reference_image, scan.volume), as_volume(images[extreme], scan.volume)));
+    rows.push_back(data::difference(volume_like(reference_image, scan.volume), volume_like(images[extreme], scan.volume)));
     data::Display dd;
     dd.map = data::ColorMap::Diverging;
     dd.title = "alpha " + signed_alpha(r.alphas[extreme]) + " minus alpha 0";
@@ -610,7 +609,7 @@ InterpolateResult interpolate_visits(infer::LdaeModel& model, const InterpolateR
                                           {v.fraction}, sampler.ddim("decode"))[0];
     const Tensor img = infer::to_image(model.space(), lat);
     v.file = (dir / ("interpolated_" + months_label(v.months) + ".nii.gz")).string();
-    const data::Volume vol = as_volume(img, a.volume);
+    const data::Volume vol = volume_like(img, a.volume);
     data::write_nifti(v.file, vol);
     nlohmann::ordered_json jt = {{"months", v.months},
                                  {"fraction", v.fraction},
@@ -636,7 +635,7 @@ InterpolateResult interpolate_visits(infer::LdaeModel& model, const InterpolateR
       d.push_back(dr);
       rows.push_back(vol);
       d.push_back(dp);
-      rows.push_back(as_volume(blend, a.volume));
+      rows.push_back(volume_like(blend, a.volume));
       data::Display db;
       db.title = months_label(v.months) + ": linear blend, SSIM " +
                  number(std::round(v.linear_blend.ssim * 1000) / 1000);

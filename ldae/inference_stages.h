@@ -32,6 +32,10 @@ struct Scan {
 };
 Scan read_scan(const std::string& op, const infer::LdaeModel& model, const std::string& path);
 
+// A network's image `t` (1, 1, X, Y, Z) as a volume on the grid of `like` (its affine and
+// space code), for figures and NIfTI output. `t` is detached and copied.
+data::Volume volume_like(const Tensor& t, const data::Volume& like);
+
 // The progress printer the commands use: "\r<label> <phase> i/S" on stderr.
 std::function<void(const std::string&, int64_t, int64_t)> stderr_progress(const std::string& label);
 

@@ -97,8 +97,7 @@ FitResult fit(const FeatureTable& table, const TaskData& data, bool classificati
   const float* xp = xt.data<float>();
   const size_t m = data.train.size();
   std::map<std::string, Tensor> best;
-  double best_value = classification ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-  ValidationScore best_score{-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
+  EpochSelector selector(classification, o.threshold, age_scale, EpochSelector::AgeError::Rmse);
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     model.train();
     const std::vector<size_t> order = permutation(m, shuffle);
@@ -125,37 +124,20 @@ FitResult fit(const FeatureTable& table, const TaskData& data, bool classificati
     r.train_loss_per_epoch.push_back(loss_sum / static_cast<double>(m));
     model.eval();
     if (can_select) {
-      const std::vector<double> out = outputs(model, x_val);
-      double value;
-      bool better;
-      if (classification) {
-        const ValidationScore score = validation_score(out, data.y_val, o.threshold);
-        value = score.mcc;
-        r.val_bce_per_epoch.push_back(score.bce);
-        better = ranks_above(score, best_score);
-        if (better) best_score = score;
-      } else {
-        std::vector<double> pred, target;
-        for (size_t i = 0; i < out.size(); ++i) {
-          pred.push_back(out[i] * age_scale);
-          target.push_back(data.y_val[i] * age_scale);
-        }
-        value = regression_metrics(pred, target).rmse;
-        better = value < best_value;
-      }
-      r.val_per_epoch.push_back(value);
+      const bool better = selector.improves(outputs(model, x_val), data.y_val);
+      if (classification) r.val_bce_per_epoch.push_back(selector.last_bce());
+      r.val_per_epoch.push_back(selector.last_value());
       if (better) {
-        best_value = value;
         best = copy_state(model);
         r.epoch = epoch;
-        r.value = value;
+        r.value = selector.last_value();
       }
     }
     if (o.progress && (epoch == o.epochs || epoch % 50 == 0))
       std::fprintf(stderr, "probe %s: epoch %lld/%lld, train loss %.5g%s\n", name.c_str(),
                    static_cast<long long>(epoch), static_cast<long long>(o.epochs), r.train_loss_per_epoch.back(),
                    can_select ? (std::string(", best validation ") + (classification ? "MCC " : "RMSE ") +
-                                 std::to_string(best_value) + " at epoch " + std::to_string(r.epoch))
+                                 std::to_string(selector.best_value()) + " at epoch " + std::to_string(r.epoch))
                                     .c_str()
                               : "");
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -124,6 +125,39 @@ void add_age_scores(json& a, const FeatureTable& table, const ProbeTasks& tasks,
     a["intervals"] = json{{"mae", interval_json(s.age_intervals[0])},
                           {"rmse", interval_json(s.age_intervals[1])},
                           {"subjects", subjects}};
+}
+
+EpochSelector::EpochSelector(bool classification, double threshold, double age_scale, AgeError age_error)
+    : classification_(classification),
+      threshold_(threshold),
+      age_scale_(age_scale),
+      age_error_(age_error),
+      last_value_(std::nan("")),
+      last_bce_(std::nan("")),
+      best_value_(classification ? -std::numeric_limits<double>::infinity()
+                                 : std::numeric_limits<double>::infinity()),
+      best_score_{-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()} {}
+
+bool EpochSelector::improves(const std::vector<double>& outputs, const std::vector<double>& y_val) {
+  bool better;
+  if (classification_) {
+    const ValidationScore score = validation_score(outputs, y_val, threshold_);
+    last_value_ = score.mcc;
+    last_bce_ = score.bce;
+    better = ranks_above(score, best_score_);
+    if (better) best_score_ = score;
+  } else {
+    std::vector<double> predicted, target;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      predicted.push_back(outputs[i] * age_scale_);
+      target.push_back(y_val[i] * age_scale_);
+    }
+    const RegressionMetrics m = regression_metrics(predicted, target);
+    last_value_ = age_error_ == AgeError::Rmse ? m.rmse : m.mae;
+    better = last_value_ < best_value_;
+  }
+  if (better) best_value_ = last_value_;
+  return better;
 }
 
 }  // namespace ldae::probe

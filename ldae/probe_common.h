@@ -32,6 +32,31 @@ std::map<std::string, Tensor> copy_state(const nn::Module& m);
 // The number of distinct subjects among `rows` of the table.
 int64_t count_subjects(const FeatureTable& table, const std::vector<size_t>& rows);
 
+// Model selection over the epochs of a fit, on the validation split (ldae-reference 7.2, 7.8):
+// a classifier by the highest validation MCC, equal MCCs to the lower validation BCE
+// (ranks_above); an age model by the lowest validation error in years (its outputs times
+// age_scale): the RMSE for the linear probe, the MAE for the supervised baseline, as published.
+class EpochSelector {
+ public:
+  enum class AgeError { Rmse, Mae };
+  EpochSelector(bool classification, double threshold, double age_scale, AgeError age_error);
+
+  // Scores one epoch's validation outputs (logits, or normalised ages) against y_val; true when
+  // the epoch beats every epoch scored before it, which it then becomes the best of.
+  bool improves(const std::vector<double>& outputs, const std::vector<double>& y_val);
+
+  double last_value() const { return last_value_; }  // the epoch just scored: MCC, or error in years
+  double last_bce() const { return last_bce_; }      // its validation BCE (classifier; else NaN)
+  double best_value() const { return best_value_; }  // the best epoch's (+-infinity before any)
+
+ private:
+  bool classification_;
+  double threshold_, age_scale_;
+  AgeError age_error_;
+  double last_value_, last_bce_, best_value_;
+  ValidationScore best_score_;
+};
+
 // How the test predictions are scored: the AD threshold and the bootstrap over test subjects.
 struct ScoringOptions {
   double threshold = 0.5;       // on the AD probability

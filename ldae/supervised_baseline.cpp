@@ -121,8 +121,7 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
   const size_t m = task.train.size(), bs = static_cast<size_t>(o.batch_size);
   const size_t batches = (m + bs - 1) / bs;
   std::map<std::string, Tensor> best;
-  double best_value = classification ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-  ValidationScore best_score{-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
+  EpochSelector selector(classification, o.threshold, age_scale, EpochSelector::AgeError::Mae);
   int64_t since_best = 0;
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     const auto te = std::chrono::steady_clock::now();
@@ -156,27 +155,11 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
     r.epochs_run = epoch;
     std::string val_text;
     if (can_select) {
-      const std::vector<double> out = outputs(net, images, task.val);
-      double value;
-      bool better;
-      if (classification) {
-        const ValidationScore score = validation_score(out, task.y_val, o.threshold);
-        value = score.mcc;
-        r.val_bce_per_epoch.push_back(score.bce);
-        better = ranks_above(score, best_score);
-        if (better) best_score = score;
-      } else {
-        std::vector<double> pred, target;
-        for (size_t i = 0; i < out.size(); ++i) {
-          pred.push_back(out[i] * age_scale);
-          target.push_back(task.y_val[i] * age_scale);
-        }
-        value = regression_metrics(pred, target).mae;
-        better = value < best_value;
-      }
+      const bool better = selector.improves(outputs(net, images, task.val), task.y_val);
+      const double value = selector.last_value();
+      if (classification) r.val_bce_per_epoch.push_back(selector.last_bce());
       r.val_per_epoch.push_back(value);
       if (better) {
-        best_value = value;
         best = copy_state(net);
         r.epoch = epoch;
         r.value = value;
@@ -186,7 +169,7 @@ Fit fit(const std::vector<Tensor>& images, const Task& task, bool classification
       }
       char buf[160];
       std::snprintf(buf, sizeof buf, ", validation %s %.4g (best %.4g at epoch %lld)", classification ? "MCC" : "MAE",
-                    value, best_value, static_cast<long long>(r.epoch));
+                    value, selector.best_value(), static_cast<long long>(r.epoch));
       val_text = buf;
     }
     if (o.progress)

@@ -449,18 +449,10 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   }
   progress.finish();
 
-  ordered_json summary;
-  summary["steps"] = step;
-  summary["epochs"] = epochs;
-  summary["best_val_l1"] = book.best();
-  summary["best_step"] = book.best_step();
-  summary["val_l1"] = last_val.l1;
-  summary["val_psnr"] = last_val.psnr;
-  summary["val_ssim"] = last_val.ssim;
-  if (use_lpips) summary["val_lpips"] = last_val.lpips;
-  summary["perceptual"] = perceptual;
-  summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
-  run::write_done(paths, kTrainAeStage, summary);
+  ordered_json last = {{"val_l1", last_val.l1}, {"val_psnr", last_val.psnr}, {"val_ssim", last_val.ssim}};
+  if (use_lpips) last["val_lpips"] = last_val.lpips;
+  last["perceptual"] = perceptual;
+  run::write_done(paths, kTrainAeStage, run::finished_summary(step, epochs, "val_l1", book, last));
 
   result.steps = step;
   result.steps_run = step - start_step;

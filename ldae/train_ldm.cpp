@@ -420,16 +420,8 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   }
   progress.finish();
 
-  ordered_json summary;
-  summary["steps"] = step;
-  summary["epochs"] = epochs;
-  summary["best_val_mse_ema"] = book.best();
-  summary["best_step"] = book.best_step();
-  summary["val_mse"] = last_val;
-  summary["val_mse_ema"] = last_val_ema;
-  summary["scale_factor"] = cache.scale_factor;
-  summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
-  run::write_done(paths, kTrainLdmStage, summary);
+  const ordered_json last = {{"val_mse", last_val}, {"val_mse_ema", last_val_ema}, {"scale_factor", cache.scale_factor}};
+  run::write_done(paths, kTrainLdmStage, run::finished_summary(step, epochs, "val_mse_ema", book, last));
 
   result.steps = step;
   result.steps_run = step - start_step;

@@ -647,16 +647,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   }
   progress.finish();
 
-  ordered_json summary;
-  summary["steps"] = step;
-  summary["epochs"] = epochs;
-  summary["best_val_ssim"] = book.best();
-  summary["best_step"] = book.best_step();
-  summary["val_ssim"] = last_val.ssim;
-  summary["val_mse"] = last_val.mse;
-  summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"},
-                            {"best", "checkpoints/best.safetensors"}};
-  run::write_done(paths, kTrainReprStage, summary);
+  const ordered_json last = {{"val_ssim", last_val.ssim}, {"val_mse", last_val.mse}};
+  run::write_done(paths, kTrainReprStage, run::finished_summary(step, epochs, "val_ssim", book, last));
 
   result.steps = step;
   result.steps_run = step - start_step;

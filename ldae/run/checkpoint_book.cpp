@@ -50,4 +50,16 @@ std::string epoch_figure_name(int64_t epochs_done) {
   return name;
 }
 
+nlohmann::ordered_json finished_summary(int64_t steps, int64_t epochs, const std::string& score,
+                                        const CheckpointBook& book, const nlohmann::ordered_json& last) {
+  nlohmann::ordered_json summary;
+  summary["steps"] = steps;
+  summary["epochs"] = epochs;
+  summary["best_" + score] = book.best();
+  summary["best_step"] = book.best_step();
+  for (const auto& [key, value] : last.items()) summary[key] = value;
+  summary["checkpoints"] = {{"last", "checkpoints/last.safetensors"}, {"best", "checkpoints/best.safetensors"}};
+  return summary;
+}
+
 }  // namespace ldae::run

@@ -3,6 +3,7 @@
 // (checkpoints/last.safetensors), which an error names as the one to resume from.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace ldae::run {
@@ -34,6 +35,12 @@ class CheckpointBook {
   bool have_checkpoint_ = false;
   int64_t checkpoint_step_ = 0;
 };
+
+// done.json's summary of a finished training stage: "steps", "epochs", "best_<score>" and
+// "best_step" from the book, then `last` (the stage's own numbers from its last validation,
+// in their order), then "checkpoints" (the last and best files every stage writes).
+nlohmann::ordered_json finished_summary(int64_t steps, int64_t epochs, const std::string& score,
+                                        const CheckpointBook& book, const nlohmann::ordered_json& last);
 
 // The message of a stage that stops because `what` (e.g. "the loss") is NaN or infinite at
 // optimizer step step + 1, in epoch epoch + 1 at micro-batch batch + 1 of `batches`; `kept`

@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "ldae/run/checkpoint_book.h"
 
@@ -58,6 +60,25 @@ TEST(CheckpointBook, NonFiniteStopMessageCountsFromOne) {
             std::string::npos);
   EXPECT_NE(non_finite_stop_message("x", -std::numeric_limits<double>::infinity(), 0, 0, 0, 1, "k").find("-infinity"),
             std::string::npos);
+}
+
+TEST(CheckpointBook, FinishedSummaryKeepsTheStagesOrder) {
+  CheckpointBook book(CheckpointBook::Better::Higher);
+  EXPECT_TRUE(book.improves(0.5, 10));
+  EXPECT_FALSE(book.improves(0.4, 20));
+  const nlohmann::ordered_json last = {{"val_ssim", 0.4}, {"val_mse", 0.01}};
+  const nlohmann::ordered_json s = finished_summary(20, 2, "val_ssim", book, last);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : s.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"steps", "epochs", "best_val_ssim", "best_step", "val_ssim", "val_mse",
+                                            "checkpoints"}));
+  EXPECT_EQ(s["steps"], 20);
+  EXPECT_EQ(s["epochs"], 2);
+  EXPECT_DOUBLE_EQ(s["best_val_ssim"].get<double>(), 0.5);
+  EXPECT_EQ(s["best_step"], 10);
+  EXPECT_DOUBLE_EQ(s["val_ssim"].get<double>(), 0.4);
+  EXPECT_EQ(s["checkpoints"]["last"], "checkpoints/last.safetensors");
+  EXPECT_EQ(s["checkpoints"]["best"], "checkpoints/best.safetensors");
 }
 
 TEST(CheckpointBook, EpochFigureNamesHaveAtLeastThreeDigits) {

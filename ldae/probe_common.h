@@ -1,7 +1,7 @@
 // What the linear probes (ldae/probe.cpp) and the supervised baseline
 // (ldae/supervised_baseline.cpp) share, so that their numbers mean the same: the random
-// streams and batch order of training, a snapshot of the best weights, and how the test
-// predictions are scored and written into the report.
+// streams and batch order of training, the choice and a snapshot of the best epoch, and how
+// the test predictions are scored and written into the report.
 #pragma once
 #include <cstdint>
 #include <map>

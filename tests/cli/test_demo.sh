@@ -11,7 +11,7 @@
 #   - the commands the report prints, run one by one, reproduce features.csv and results.json
 #     (timings aside), the manipulation's ground truth included (cohort.json from `ldae synth`);
 #   - `ldae report` rebuilds the same report.md from results.json, which leads with the paper's
-#     relations;
+#     relations; tools/readme_table.py prints the README's key table from it;
 #   - `ldae evaluate --supervised-epochs N` trains the supervised baseline for at most N
 #     epochs instead of the preset's budget (and refuses 0);
 #   - --help works and a bad preset is a usage error, as are --registered and --preprocessed
@@ -120,6 +120,14 @@ head -1 "$A/features.csv" | grep -q '^subject,session,diagnosis,age,split,y0,y1'
 scans=$(($(wc -l < "$A/features.csv") - 1))
 [ "$scans" -eq 64 ] && ok "features.csv has one row per scan (16 subjects x 4 visits)" || fail "features.csv has $scans rows"
 grep -q 'LDAE, encoded x_T' "$A/report.md" && ok "report.md has the reconstruction table" || fail "report.md lacks it"
+# tools/readme_table.py (the README's key table) reads this results.json: the autoencoder row
+# carries the file's vae.ssim to three digits; a file that is not an evaluation's is refused.
+vae=$(python3 -c 'import json, sys; print("%.3f" % json.load(open(sys.argv[1]))["vae"]["ssim"])' "$A/results.json")
+python3 "$(dirname "$0")/../../tools/readme_table.py" "$A/results.json" > "$WORK/table.md" 2>&1 &&
+  grep -q "^| autoencoder reconstruction | $vae (" "$WORK/table.md" && ok "readme_table.py prints the key table ($vae)" \
+  || fail "readme_table.py: $(head -3 "$WORK/table.md")"
+python3 "$(dirname "$0")/../../tools/readme_table.py" "$A/timing.json" > /dev/null 2>&1 \
+  && fail "readme_table.py accepted timing.json" || ok "readme_table.py refuses a file that is not an evaluation's"
 # The reconstruction budget: the autoencoder on every test scan; max(1, 400 / (4 steps)) scans
 # at each step count (tiny), capped by the test split; each mode of a step count on the same scans.
 python3 - "$A/results.json" <<'PY' && ok "reconstruction rows average the budget's number of test scans" \

@@ -134,9 +134,8 @@ EpochSelector::EpochSelector(bool classification, double threshold, double age_s
       age_error_(age_error),
       last_value_(std::nan("")),
       last_bce_(std::nan("")),
-      best_value_(classification ? -std::numeric_limits<double>::infinity()
-                                 : std::numeric_limits<double>::infinity()),
-      best_score_{-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()} {}
+      best_score_{-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()},
+      best_error_(std::numeric_limits<double>::infinity()) {}
 
 bool EpochSelector::improves(const std::vector<double>& outputs, const std::vector<double>& y_val) {
   bool better;
@@ -154,9 +153,9 @@ bool EpochSelector::improves(const std::vector<double>& outputs, const std::vect
     }
     const RegressionMetrics m = regression_metrics(predicted, target);
     last_value_ = age_error_ == AgeError::Rmse ? m.rmse : m.mae;
-    better = last_value_ < best_value_;
+    better = last_value_ < best_error_;
+    if (better) best_error_ = last_value_;
   }
-  if (better) best_value_ = last_value_;
   return better;
 }
 

@@ -47,14 +47,16 @@ class EpochSelector {
 
   double last_value() const { return last_value_; }  // the epoch just scored: MCC, or error in years
   double last_bce() const { return last_bce_; }      // its validation BCE (classifier; else NaN)
-  double best_value() const { return best_value_; }  // the best epoch's (+-infinity before any)
+  // The best epoch's MCC or error (-infinity or +infinity before any).
+  double best_value() const { return classification_ ? best_score_.mcc : best_error_; }
 
  private:
   bool classification_;
   double threshold_, age_scale_;
   AgeError age_error_;
-  double last_value_, last_bce_, best_value_;
-  ValidationScore best_score_;
+  double last_value_, last_bce_;
+  ValidationScore best_score_;  // the classifier's best epoch
+  double best_error_;           // the age model's best epoch
 };
 
 // How the test predictions are scored: the AD threshold and the bootstrap over test subjects.

@@ -25,6 +25,10 @@ def f3(x):
     return "–" if x is None else f"{x:.3f}"
 
 
+def f2(x):
+    return "–" if x is None else f"{x:.2f}"
+
+
 def signed4(x):
     return "–" if x is None else f"{x:+.4f}"
 
@@ -85,7 +89,7 @@ def table(r):
                  f" / {auc_with_interval(r, 'baselines.oracle_hippocampus.ad_vs_cn')}",
                  "0.895 / – / –"))
     rows.append(("age MAE in years: y_sem / the mean training age",
-                 f"{get(r, 'probe.age.mae'):.2f} / {get(r, 'baselines.mean_age.age.mae'):.2f}", "4.16 / –"))
+                 f"{f2(get(r, 'probe.age.mae'))} / {f2(get(r, 'baselines.mean_age.age.mae'))}", "4.16 / –"))
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 

@@ -35,6 +35,7 @@ void run_train_ae(const TrainAeArgs& a) {
   req.lpips = a.lpips;
   req.progress = !a.quiet;
   req.device = ldae::parse_device("--device", a.stage.device);  // checked by the option
+  req.time_limit_min = a.stage.time_limit_min;
   const ldae::stages::TrainAeResult r = ldae::stages::train_ae(req);
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation L1 %.6g at step %lld\n", a.out.c_str(),
@@ -46,6 +47,7 @@ void run_train_ae(const TrainAeArgs& a) {
                 a.out.c_str(), static_cast<long long>(r.steps), static_cast<long long>(r.steps_run), r.last_val_l1,
                 r.last_val_psnr, lpips, r.best_val_l1, static_cast<long long>(r.best_step));
   }
+  ldae::app::print_stopped_early(a.out, r.stopped_early);
 }
 
 void add_train_ae_command(CLI::App& app) {

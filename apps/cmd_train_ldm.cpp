@@ -34,6 +34,7 @@ void run_train_ldm(const TrainLdmArgs& a) {
   req.settings = settings;
   req.progress = !a.quiet;
   req.device = ldae::parse_device("--device", a.stage.device);  // checked by the option
+  req.time_limit_min = a.stage.time_limit_min;
   const ldae::stages::TrainLdmResult r = ldae::stages::train_ldm(req);
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation eps-MSE (EMA) %.6g at step %lld\n", a.out.c_str(),
@@ -42,6 +43,7 @@ void run_train_ldm(const TrainLdmArgs& a) {
     std::printf("%s: %lld steps (%lld in this run); validation eps-MSE %.6g, EMA %.6g; best (EMA) %.6g at step %lld\n",
                 a.out.c_str(), static_cast<long long>(r.steps), static_cast<long long>(r.steps_run), r.last_val_mse,
                 r.last_val_mse_ema, r.best_val_mse, static_cast<long long>(r.best_step));
+  ldae::app::print_stopped_early(a.out, r.stopped_early);
 }
 
 void add_train_ldm_command(CLI::App& app) {

@@ -34,6 +34,7 @@ void run_train_repr(const TrainReprArgs& a) {
   req.settings = settings;
   req.progress = !a.quiet;
   req.device = ldae::parse_device("--device", a.stage.device);  // checked by the option
+  req.time_limit_min = a.stage.time_limit_min;
   const ldae::stages::TrainReprResult r = ldae::stages::train_repr(req);
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation SSIM %.6g at step %lld\n",
@@ -45,6 +46,7 @@ void run_train_repr(const TrainReprArgs& a) {
         "%lld\n",
         a.out.c_str(), static_cast<long long>(r.steps), static_cast<long long>(r.steps_run),
         r.last_val_ssim, r.last_val_mse, r.best_val_ssim, static_cast<long long>(r.best_step));
+  ldae::app::print_stopped_early(a.out, r.stopped_early);
 }
 
 void add_train_repr_command(CLI::App& app) {

@@ -36,6 +36,12 @@ void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable&
       ->allow_extra_args(false);
   sub->add_flag("--list-settings", args.list_settings,
                 "Print the resolved settings as JSON and exit (nothing is read or written)");
+  sub->add_option("--time-limit", args.time_limit_min,
+                  "Stop at the end of the first epoch that ends MIN minutes or more after the command "
+                  "started (0: no limit); the run is then finished with the epochs it trained, and "
+                  "done.json says so (epochs, epochs_planned, stopped_early)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
   add_device_option(sub, args.device, "Where the networks train");
   sub->footer("Settings (key (type)  defaults at tiny, course, paper; range):\n" + run::settings_help(table));
 }
@@ -49,5 +55,9 @@ run::Settings resolve_stage_settings(const StageArgs& args, const run::SettingsT
 }
 
 void print_settings(const run::Settings& settings) { std::printf("%s\n", settings.json().dump(2).c_str()); }
+
+void print_stopped_early(const std::string& out, const std::string& stopped_early) {
+  if (!stopped_early.empty()) std::printf("%s: stopped early: %s\n", out.c_str(), stopped_early.c_str());
+}
 
 }  // namespace ldae::app

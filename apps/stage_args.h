@@ -19,12 +19,15 @@ struct StageArgs {
   std::vector<std::string> sets;     // --set key=value (repeatable)
   bool list_settings = false;
   std::string device = "cpu";        // --device cpu|cuda|cuda:N
+  double time_limit_min = 0;         // --time-limit MIN (0: none)
 };
 
 // Adds --device to `sub` (the text checked by parse_device: a bad name is a usage error).
 void add_device_option(CLI::App* sub, std::string& device, const std::string& what);
 
 // Adds the options above to `sub`; `table` is described in the command's --help footer.
+// --time-limit is not a setting: it changes when a run stops, not what it trains, so
+// config.json does not record it: a run interrupted under one limit resumes under another.
 void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable& table);
 
 // Resolves the settings (preset, then --config, then --set); a SettingsError becomes a
@@ -33,5 +36,9 @@ run::Settings resolve_stage_settings(const StageArgs& args, const run::SettingsT
 
 // Prints the resolved settings as JSON (for --list-settings).
 void print_settings(const run::Settings& settings);
+
+// The line a training command prints after its result line when its time limit stopped it
+// ("OUT: stopped early: ..."); nothing when `stopped_early` is empty.
+void print_stopped_early(const std::string& out, const std::string& stopped_early);
 
 }  // namespace ldae::app

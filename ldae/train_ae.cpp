@@ -23,6 +23,7 @@
 #include "ldae/presets.h"
 #include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
+#include "ldae/run/time_limit.h"
 #include "ldae/train_ae_settings.h"
 #include "nn/adam.h"
 #include "nn/checkpoint.h"
@@ -54,20 +55,13 @@ class AeGanPair : public nn::Module {
   std::shared_ptr<nets::PatchDiscriminator> disc;
 };
 
-// The shared run-state helpers, with this stage's name in their messages.
-std::string file_fingerprint(const std::string& path) { return run::file_fingerprint(path, kTrainAeStage); }
+// Exact numbers in checkpoint metadata (ldae/run/checkpoint_values.h).
 using run::exact;
-double parse_exact(const std::map<std::string, std::string>& meta, const std::string& key) {
-  return run::parse_exact(meta, key, kTrainAeStage);
-}
-int64_t parse_count(const std::map<std::string, std::string>& meta, const std::string& key) {
-  return run::parse_count(meta, key, kTrainAeStage);
-}
 
 // The volume as the networks see it: min-max scaled to [0, 1] (ldae-reference 1.4 step 5).
 data::Volume to_unit_range(const data::Volume& v) { return data::normalize_intensity(v); }
 
-struct Validation {
+struct AeValidation {
   double l1 = 0, psnr = 0, ssim = 0;
   double lpips = 0;  // 0 without an LPIPS network
 };
@@ -89,10 +83,10 @@ constexpr uint64_t kValLpipsOffset = uint64_t{3} << 60;
 // first row's figure goes to `figure`.
 // The autoencoder (and the LPIPS network) are on `device`; the scores and the figure are
 // computed on the CPU.
-Validation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, const std::vector<size_t>& rows,
+AeValidation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, const std::vector<size_t>& rows,
                     const std::string& figure, const ValidationLpips& vl, Device device) {
   NoGrad no_grad;
-  Validation v;
+  AeValidation v;
   Generator lpips_gen(vl.seed, kValLpipsOffset);
   for (size_t i = 0; i < rows.size(); ++i) {
     data::ReadOptions quiet;
@@ -147,6 +141,7 @@ const std::vector<std::string>& train_ae_log_columns() {
 }
 
 TrainAeResult train_ae(const TrainAeRequest& r) {
+  const run::TimeLimit time_limit(r.time_limit_min);  // from the command's start
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
   require_usable_device(kTrainAeStage, r.device);
@@ -165,7 +160,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
       fail(kTrainAeStage, std::string("cannot use the --lpips file (LPIPS SqueezeNet weights, as tools/convert_lpips.py "
                                "writes them): ") + e.what());
     }
-    lpips_fingerprint = file_fingerprint(r.lpips);
+    lpips_fingerprint = run::file_fingerprint(r.lpips, kTrainAeStage);
   }
   const int64_t batch_size = s.get_int("batch_size"), accumulate = s.get_int("accumulate");
   const int64_t epochs = s.get_int("epochs");
@@ -250,7 +245,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   config["perceptual"] = perceptual;
   if (use_lpips) config["perceptual_fnv1a64"] = lpips_fingerprint;  // another file there: refused on resume
   config["data"] = {{"manifest", fs::absolute(r.manifest).lexically_normal().string()},
-                    {"manifest_fnv1a64", file_fingerprint(r.manifest)},
+                    {"manifest_fnv1a64", run::file_fingerprint(r.manifest, kTrainAeStage)},
                     {"image_shape", vol},
                     {"transform", "per-volume min-max to [0, 1]"},
                     {"split", {{"train", split.train.size()}, {"val", split.val.size()}, {"test", split.test.size()}}}};
@@ -262,6 +257,8 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   if (result.start == run::RunStart::Finished) {
     const nlohmann::json done = run::read_json(paths.done);
     result.steps = done.value("steps", int64_t{0});
+    result.epochs = done.value("epochs", int64_t{0});
+    result.stopped_early = done.value("stopped_early", std::string());
     result.best_val_l1 = done.value("best_val_l1", 0.0);
     result.best_step = done.value("best_step", int64_t{0});
     result.last_val_l1 = done.value("val_l1", 0.0);
@@ -302,7 +299,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
 
   int64_t step = 0, epoch = 0, first_batch = 0;
   run::CheckpointBook book(run::CheckpointBook::Better::Lower);  // by the validation L1
-  Validation last_val;
+  AeValidation last_val;
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st =
         nn::load_checkpoint(paths.last, nets, nn::NamedMutableOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr);
@@ -315,14 +312,15 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
       check(st.generators.count("perceptual") == 1, kTrainAeStage, paths.last + " lacks the perceptual slice generator");
       slices = st.generators.at("perceptual");
     }
-    epoch = parse_count(st.metadata, "epoch");
-    first_batch = parse_count(st.metadata, "batch");
-    last_val.l1 = parse_exact(st.metadata, "val_l1");
-    last_val.psnr = parse_exact(st.metadata, "val_psnr");
-    last_val.ssim = parse_exact(st.metadata, "val_ssim");
-    if (use_lpips) last_val.lpips = parse_exact(st.metadata, "val_lpips");
+    epoch = run::parse_count(st.metadata, "epoch", kTrainAeStage);
+    first_batch = run::parse_count(st.metadata, "batch", kTrainAeStage);
+    last_val.l1 = run::parse_exact(st.metadata, "val_l1", kTrainAeStage);
+    last_val.psnr = run::parse_exact(st.metadata, "val_psnr", kTrainAeStage);
+    last_val.ssim = run::parse_exact(st.metadata, "val_ssim", kTrainAeStage);
+    if (use_lpips) last_val.lpips = run::parse_exact(st.metadata, "val_lpips", kTrainAeStage);
     check(first_batch <= batches && epoch <= epochs, kTrainAeStage, paths.last + " holds a position outside this run");
-    book.resume(parse_exact(st.metadata, "best_val_l1"), parse_count(st.metadata, "best_step"), step);
+    book.resume(run::parse_exact(st.metadata, "best_val_l1", kTrainAeStage),
+                run::parse_count(st.metadata, "best_step", kTrainAeStage), step);
     std::cerr << "train-ae: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
               << first_batch << ")\n";
   } else {
@@ -375,6 +373,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   nn::Progress progress("train-ae", total_steps, step, po);
   const int64_t start_step = step;
 
+  run::EpochsTrained trained{epochs, epochs, ""};
   for (; epoch < epochs; ++epoch, first_batch = 0) {
     loader.start_epoch(static_cast<uint64_t>(epoch), first_batch);
     data::Batch batch;
@@ -446,16 +445,19 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
         book.wrote(step);
       }
     }
+    if (run::stop_for_time_limit(time_limit, epoch + 1, epochs, trained)) break;  // a whole epoch done
   }
   progress.finish();
 
   ordered_json last = {{"val_l1", last_val.l1}, {"val_psnr", last_val.psnr}, {"val_ssim", last_val.ssim}};
   if (use_lpips) last["val_lpips"] = last_val.lpips;
   last["perceptual"] = perceptual;
-  run::write_done(paths, kTrainAeStage, run::finished_summary(step, epochs, "val_l1", book, last));
+  run::write_done(paths, kTrainAeStage, run::finished_summary(step, trained, "val_l1", book, last));
 
   result.steps = step;
   result.steps_run = step - start_step;
+  result.epochs = trained.done;
+  result.stopped_early = trained.stopped_early;
   result.best_val_l1 = book.best();
   result.best_step = book.best_step();
   result.last_val_l1 = last_val.l1;

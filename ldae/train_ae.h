@@ -44,6 +44,7 @@ struct TrainAeRequest {
   std::string lpips;       // LPIPS SqueezeNet weights (ldae/lpips.h); empty: no perceptual term
   bool progress = true;    // a progress line with ETA on stderr
   Device device = cpu_device();  // where the networks train (a GPU: --device cuda)
+  double time_limit_min = 0;      // --time-limit: stop after the epoch that ends past it (0: none)
 };
 
 struct TrainAeResult {
@@ -54,6 +55,8 @@ struct TrainAeResult {
   int64_t best_step = 0;
   double last_val_l1 = 0, last_val_psnr = 0, last_val_ssim = 0;
   double last_val_lpips = 0;  // the validation's 2.5D LPIPS; 0 without --lpips
+  int64_t epochs = 0;           // epochs trained (done.json's "epochs")
+  std::string stopped_early;    // why it trained fewer than planned (done.json); empty: all
 };
 
 // Runs (or resumes, or finds finished) stage 1. Everything that can be refused is checked

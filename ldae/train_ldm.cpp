@@ -22,6 +22,7 @@
 #include "ldae/presets.h"
 #include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
+#include "ldae/run/time_limit.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ldm_settings.h"
 #include "nn/adam.h"
@@ -49,12 +50,6 @@ constexpr uint64_t kValOffset = uint64_t{3} << 60;      // validation t and eps 
 constexpr uint64_t kSampleOffset = uint64_t{4} << 60;   // validation samples' x_T (fixed)
 
 using run::exact;
-double parse_exact(const std::map<std::string, std::string>& meta, const std::string& key) {
-  return run::parse_exact(meta, key, kTrainLdmStage);
-}
-int64_t parse_count(const std::map<std::string, std::string>& meta, const std::string& key) {
-  return run::parse_count(meta, key, kTrainLdmStage);
-}
 
 // The rows of `rows` in the order of `epoch` (Fisher-Yates from a Philox stream keyed by
 // the seed, one stream per epoch).
@@ -144,6 +139,7 @@ const std::vector<std::string>& train_ldm_log_columns() {
 }
 
 TrainLdmResult train_ldm(const TrainLdmRequest& r) {
+  const run::TimeLimit time_limit(r.time_limit_min);  // from the command's start
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
   require_usable_device(kTrainLdmStage, r.device);
@@ -212,6 +208,8 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   if (result.start == run::RunStart::Finished) {
     const nlohmann::json done = run::read_json(paths.done);
     result.steps = done.value("steps", int64_t{0});
+    result.epochs = done.value("epochs", int64_t{0});
+    result.stopped_early = done.value("stopped_early", std::string());
     result.best_val_mse = done.value("best_val_mse_ema", 0.0);
     result.best_step = done.value("best_step", int64_t{0});
     result.last_val_mse = done.value("val_mse", 0.0);
@@ -264,12 +262,13 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
     step = st.step;
     noise = st.generators.at("noise");
     *dropout = st.generators.at("dropout");
-    epoch = parse_count(st.metadata, "epoch");
-    first_batch = parse_count(st.metadata, "batch");
-    last_val = parse_exact(st.metadata, "val_mse");
-    last_val_ema = parse_exact(st.metadata, "val_mse_ema");
+    epoch = run::parse_count(st.metadata, "epoch", kTrainLdmStage);
+    first_batch = run::parse_count(st.metadata, "batch", kTrainLdmStage);
+    last_val = run::parse_exact(st.metadata, "val_mse", kTrainLdmStage);
+    last_val_ema = run::parse_exact(st.metadata, "val_mse_ema", kTrainLdmStage);
     check(first_batch <= batches && epoch <= epochs, kTrainLdmStage, paths.last + " holds a position outside this run");
-    book.resume(parse_exact(st.metadata, "best_val_mse_ema"), parse_count(st.metadata, "best_step"), step);
+    book.resume(run::parse_exact(st.metadata, "best_val_mse_ema", kTrainLdmStage),
+                run::parse_count(st.metadata, "best_step", kTrainLdmStage), step);
     std::cerr << "train-ldm: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
               << first_batch << ")\n";
   } else {
@@ -354,6 +353,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   nn::Progress progress(kTrainLdmStage, total_steps, step, po);
   const int64_t start_step = step;
 
+  run::EpochsTrained trained{epochs, epochs, ""};
   for (; epoch < epochs; ++epoch, first_batch = 0) {
     const std::vector<size_t> order = epoch_order(train.size(), seed, epoch);
     double loss_sum = 0;
@@ -417,14 +417,17 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
         book.wrote(step);
       }
     }
+    if (run::stop_for_time_limit(time_limit, epoch + 1, epochs, trained)) break;  // a whole epoch done
   }
   progress.finish();
 
   const ordered_json last = {{"val_mse", last_val}, {"val_mse_ema", last_val_ema}, {"scale_factor", cache.scale_factor}};
-  run::write_done(paths, kTrainLdmStage, run::finished_summary(step, epochs, "val_mse_ema", book, last));
+  run::write_done(paths, kTrainLdmStage, run::finished_summary(step, trained, "val_mse_ema", book, last));
 
   result.steps = step;
   result.steps_run = step - start_step;
+  result.epochs = trained.done;
+  result.stopped_early = trained.stopped_early;
   result.best_val_mse = book.best();
   result.best_step = book.best_step();
   result.last_val_mse = last_val;

@@ -45,6 +45,7 @@ struct TrainLdmRequest {
   run::Settings settings;  // resolved from train_ldm_settings()
   bool progress = true;    // a progress line with ETA on stderr
   Device device = cpu_device();  // where the UNet trains (a GPU: --device cuda)
+  double time_limit_min = 0;      // --time-limit: stop after the epoch that ends past it (0: none)
 };
 
 struct TrainLdmResult {
@@ -55,6 +56,8 @@ struct TrainLdmResult {
   int64_t best_step = 0;
   double last_val_mse = 0;      // raw weights, last validation
   double last_val_mse_ema = 0;  // EMA weights, last validation
+  int64_t epochs = 0;           // epochs trained (done.json's "epochs")
+  std::string stopped_early;    // why it trained fewer than planned (done.json); empty: all
 };
 
 // Runs (or resumes, or finds finished) stage 2. Everything that can be refused is checked

@@ -25,6 +25,7 @@
 #include "ldae/presets.h"
 #include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
+#include "ldae/run/time_limit.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ldm.h"
 #include "ldae/train_repr_settings.h"
@@ -69,18 +70,13 @@ std::shared_ptr<ModuleView> trainable_view(
                                                                        {"shift_unet", shift_view}});
 }
 
-// The shared run-state helpers (ldae/run/checkpoint_values.h), with this stage's name.
-std::string file_fingerprint(const std::string& path) { return run::file_fingerprint(path, kTrainReprStage); }
+// Exact numbers in checkpoint metadata (ldae/run/checkpoint_values.h).
 using run::exact;
 const std::string& meta(const std::map<std::string, std::string>& m, const std::string& key,
                         const std::string& path) {
   auto it = m.find(key);
   check(it != m.end(), kTrainReprStage, path + " lacks metadata \"" + key + "\"");
   return it->second;
-}
-
-data::Volume to_unit_range(const data::Volume& v) {
-  return data::normalize_intensity(v);
 }
 
 // Everything train_repr and load_trained_ldae read from RUN2, LAT and RUN1.
@@ -130,7 +126,7 @@ nets::ShiftUNetOptions shift_unet_options_for(const std::string& preset,
   return o;
 }
 
-struct Validation {
+struct ReprValidation {
   double ssim = 0, mse = 0;
   double y_sem_spread = std::numeric_limits<double>::quiet_NaN();  // probe::feature_spread ratio of the spread scans' codes
   std::optional<nets::CodeSwap> swap;  // the code-swap check (none: off or one subject)
@@ -140,7 +136,7 @@ struct Validation {
 data::Volume read_unit_scan(const LatentCache& cache, size_t row) {
   data::ReadOptions quiet;
   quiet.quiet = true;
-  return to_unit_range(data::read_nifti(cache.manifest.rows[row].full_path, quiet));
+  return data::normalize_intensity(data::read_nifti(cache.manifest.rows[row].full_path, quiet));
 }
 
 // The codes (N, E), on the CPU, that the encoder gives the scans `rows` (on `device`, the
@@ -189,13 +185,13 @@ std::optional<nets::CodeSwap> code_swap_check(const nets::ShiftUNet& net,
 // caller puts the EMA weights in and sets eval mode). The first scan's figure goes to `figure`.
 // The networks (and the autoencoder) are on `device`; the scores and the figure are computed
 // on the CPU.
-Validation validate(const nets::AttentionSemanticEncoder& encoder, const nets::ShiftUNet& net,
+ReprValidation validate(const nets::AttentionSemanticEncoder& encoder, const nets::ShiftUNet& net,
                     const infer::DiffusionSpace& space, const LatentCache& cache,
                     const std::vector<size_t>& rows, const diffusion::Schedule& schedule,
                     const diffusion::DdimOptions& ddim, Generator gen, const std::string& figure,
                     Device device) {
   NoGrad no_grad;
-  Validation v;
+  ReprValidation v;
   const Shape& ls = cache.latent_shape;  // (C, D, H, W)
   for (size_t i = 0; i < rows.size(); ++i) {
     const data::Volume vol = read_unit_scan(cache, rows[i]);
@@ -262,7 +258,7 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
   const nlohmann::json d = config.value("data", nlohmann::json::object());
   const std::string run2 = d.value("ldm_run", std::string());
   const Upstream u = open_upstream(run2, out.preset);
-  const std::string fp = file_fingerprint(u.ldm_checkpoint);
+  const std::string fp = run::file_fingerprint(u.ldm_checkpoint, kTrainReprStage);
   if (fp != d.value("ldm_checkpoint_fnv1a64", std::string()))
     fail("load_trained_ldae",
          "run folder " + run3 + ": the stage-2 checkpoint " + u.ldm_checkpoint +
@@ -292,6 +288,7 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
 }
 
 TrainReprResult train_repr(const TrainReprRequest& r) {
+  const run::TimeLimit time_limit(r.time_limit_min);  // from the command's start
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
   require_usable_device(kTrainReprStage, r.device);
@@ -403,7 +400,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   config["data"] = {
       {"ldm_run", u.ldm_run},
       {"ldm_checkpoint", "checkpoints/last.safetensors, EMA weights (the frozen UNet)"},
-      {"ldm_checkpoint_fnv1a64", file_fingerprint(u.ldm_checkpoint)},
+      {"ldm_checkpoint_fnv1a64", run::file_fingerprint(u.ldm_checkpoint, kTrainReprStage)},
       {"latents", fs::absolute(u.latents).lexically_normal().string()},
       {"autoencoder_run", u.autoencoder_run},
       {"autoencoder_checkpoint", u.autoencoder_checkpoint},
@@ -429,6 +426,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   if (result.start == run::RunStart::Finished) {
     const nlohmann::json done = run::read_json(paths.done);
     result.steps = done.value("steps", int64_t{0});
+    result.epochs = done.value("epochs", int64_t{0});
+    result.stopped_early = done.value("stopped_early", std::string());
     result.best_val_ssim = done.value("best_val_ssim", 0.0);
     result.best_step = done.value("best_step", int64_t{0});
     result.last_val_ssim = done.value("val_ssim", 0.0);
@@ -468,7 +467,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   lo.shuffle = true;
   lo.seed = seed;
   lo.prefetch = 2;
-  lo.transform = to_unit_range;
+  lo.transform = [](const data::Volume& v) { return data::normalize_intensity(v); };  // [0, 1], as stage 1
   data::BatchLoader loader(m, train_rows, lo);
   const int64_t batches = loader.batches_per_epoch();
   const int64_t steps_per_epoch = (batches + accumulate - 1) / accumulate;
@@ -476,7 +475,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
 
   int64_t step = 0, epoch = 0, first_batch = 0;
   run::CheckpointBook book(run::CheckpointBook::Better::Higher);  // by the EMA validation SSIM
-  Validation last_val;
+  ReprValidation last_val;
   if (result.start == run::RunStart::Resume) {
     const nn::TrainingState st = nn::load_checkpoint(paths.last, *trainable, &opt, &ema);
     check(meta(st.metadata, "stage", paths.last) == kTrainReprStage, kTrainReprStage,
@@ -544,7 +543,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     }
     encoder->eval();
     net->train_shift(false);
-    Validation v = validate(*encoder, *net, space, cache, val_rows, schedule,
+    ReprValidation v = validate(*encoder, *net, space, cache, val_rows, schedule,
                             validation_ddim(s, u.image_space), val_noise, figure, r.device);
     if (spread_rows.size() >= 2) {
       const Tensor codes = spread_codes(*encoder, cache, spread_rows, r.device);  // (N, E)
@@ -575,6 +574,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   nn::Progress progress("train-repr", total_steps, step, po);
   const int64_t start_step = step;
 
+  run::EpochsTrained trained{epochs, epochs, ""};
   for (; epoch < epochs; ++epoch, first_batch = 0) {
     loader.start_epoch(static_cast<uint64_t>(epoch), first_batch);
     data::Batch batch;
@@ -644,14 +644,17 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
         book.wrote(step);
       }
     }
+    if (run::stop_for_time_limit(time_limit, epoch + 1, epochs, trained)) break;  // a whole epoch done
   }
   progress.finish();
 
   const ordered_json last = {{"val_ssim", last_val.ssim}, {"val_mse", last_val.mse}};
-  run::write_done(paths, kTrainReprStage, run::finished_summary(step, epochs, "val_ssim", book, last));
+  run::write_done(paths, kTrainReprStage, run::finished_summary(step, trained, "val_ssim", book, last));
 
   result.steps = step;
   result.steps_run = step - start_step;
+  result.epochs = trained.done;
+  result.stopped_early = trained.stopped_early;
   result.best_val_ssim = book.best();
   result.best_step = book.best_step();
   result.last_val_ssim = last_val.ssim;

@@ -56,6 +56,7 @@ struct TrainReprRequest {
   run::Settings settings;  // resolved from train_repr_settings()
   bool progress = true;    // a progress line with ETA on stderr
   Device device = cpu_device();  // where the encoder and the shift branch train (a GPU: --device cuda)
+  double time_limit_min = 0;      // --time-limit: stop after the epoch that ends past it (0: none)
 };
 
 struct TrainReprResult {
@@ -65,6 +66,8 @@ struct TrainReprResult {
   double best_val_ssim = 0;  // at best_step
   int64_t best_step = 0;
   double last_val_ssim = 0, last_val_mse = 0;
+  int64_t epochs = 0;           // epochs trained (done.json's "epochs")
+  std::string stopped_early;    // why it trained fewer than planned (done.json); empty: all
 };
 
 // Runs (or resumes, or finds finished) stage 3. Everything that can be refused is checked

@@ -50,11 +50,15 @@ std::string epoch_figure_name(int64_t epochs_done) {
   return name;
 }
 
-nlohmann::ordered_json finished_summary(int64_t steps, int64_t epochs, const std::string& score,
+nlohmann::ordered_json finished_summary(int64_t steps, const EpochsTrained& epochs, const std::string& score,
                                         const CheckpointBook& book, const nlohmann::ordered_json& last) {
   nlohmann::ordered_json summary;
   summary["steps"] = steps;
-  summary["epochs"] = epochs;
+  summary["epochs"] = epochs.done;
+  if (!epochs.stopped_early.empty()) {
+    summary["epochs_planned"] = epochs.planned;
+    summary["stopped_early"] = epochs.stopped_early;
+  }
   summary["best_" + score] = book.best();
   summary["best_step"] = book.best_step();
   for (const auto& [key, value] : last.items()) summary[key] = value;

@@ -36,10 +36,18 @@ class CheckpointBook {
   int64_t checkpoint_step_ = 0;
 };
 
-// done.json's summary of a finished training stage: "steps", "epochs", "best_<score>" and
-// "best_step" from the book, then `last` (the stage's own numbers from its last validation,
-// in their order), then "checkpoints" (the last and best files every stage writes).
-nlohmann::ordered_json finished_summary(int64_t steps, int64_t epochs, const std::string& score,
+// How many epochs a finished stage trained: all it planned, or fewer with the reason
+// (run::time_limit_stop_reason) when its time limit stopped it.
+struct EpochsTrained {
+  int64_t done = 0, planned = 0;
+  std::string stopped_early;  // empty: every planned epoch was trained
+};
+
+// done.json's summary of a finished training stage: "steps", "epochs" (trained), for a run
+// stopped early "epochs_planned" and "stopped_early", then "best_<score>" and "best_step" from
+// the book, then `last` (the stage's own numbers from its last validation, in their order),
+// then "checkpoints" (the last and best files every stage writes).
+nlohmann::ordered_json finished_summary(int64_t steps, const EpochsTrained& epochs, const std::string& score,
                                         const CheckpointBook& book, const nlohmann::ordered_json& last);
 
 // The message of a stage that stops because `what` (e.g. "the loss") is NaN or infinite at

@@ -25,6 +25,14 @@ fail() {
   failures=$((failures + 1))
 }
 ok() { echo "ok:   $*"; }
+# numpy_python: prints the first python3 with numpy, the one on PATH or else Debian's
+# /usr/bin/python3 (python3-numpy installs there); prints nothing when neither has it.
+numpy_python() {
+  local candidate
+  for candidate in python3 /usr/bin/python3; do
+    if "$candidate" -c 'import numpy' 2> /dev/null; then echo "$candidate"; return; fi
+  done
+}
 # now: seconds since the epoch, with fractions (for the timing lines).
 now() { date +%s.%N; }
 

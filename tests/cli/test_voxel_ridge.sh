@@ -9,18 +9,14 @@
 set -u
 LDAE=${1:?usage: test_voxel_ridge.sh /path/to/ldae /path/to/source}
 SRC=${2:?usage: test_voxel_ridge.sh /path/to/ldae /path/to/source}
-# The first python3 with numpy: the one on PATH, else Debian's (python3-numpy installs there).
-PY=""
-for candidate in python3 /usr/bin/python3; do
-  if "$candidate" -c 'import numpy' 2>/dev/null; then PY=$candidate; break; fi
-done
+source "$(dirname "$0")/expect.sh"
+PY=$(numpy_python)
 if [ -z "$PY" ]; then
   echo "skipped: no python3 with numpy (apt-get install python3-numpy), which the script needs"
   exit 77
 fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-source "$(dirname "$0")/expect.sh"
 
 expect 0 'manifest' synth --out "$WORK/cohort" --subjects 30 --seed 0 --shape 16,20,16 --visits 0,12 --no-overview
 if "$PY" "$SRC/docs/analysis/voxel_ridge.py" "$WORK/cohort/manifest.csv" > "$WORK/out.txt" 2>&1; then

@@ -3,10 +3,13 @@
 
 #include <cmath>
 #include <limits>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ldae/run/checkpoint_book.h"
+#include "ldae/run/time_limit.h"
 
 namespace ldae::run {
 namespace {
@@ -67,7 +70,7 @@ TEST(CheckpointBook, FinishedSummaryKeepsTheStagesOrder) {
   EXPECT_TRUE(book.improves(0.5, 10));
   EXPECT_FALSE(book.improves(0.4, 20));
   const nlohmann::ordered_json last = {{"val_ssim", 0.4}, {"val_mse", 0.01}};
-  const nlohmann::ordered_json s = finished_summary(20, 2, "val_ssim", book, last);
+  const nlohmann::ordered_json s = finished_summary(20, EpochsTrained{2, 2, ""}, "val_ssim", book, last);
   std::vector<std::string> keys;
   for (const auto& [key, value] : s.items()) keys.push_back(key);
   EXPECT_EQ(keys, (std::vector<std::string>{"steps", "epochs", "best_val_ssim", "best_step", "val_ssim", "val_mse",
@@ -85,6 +88,43 @@ TEST(CheckpointBook, EpochFigureNamesHaveAtLeastThreeDigits) {
   EXPECT_EQ(epoch_figure_name(1), "epoch_001.png");
   EXPECT_EQ(epoch_figure_name(42), "epoch_042.png");
   EXPECT_EQ(epoch_figure_name(1234), "epoch_1234.png");
+}
+
+
+TEST(CheckpointBook, FinishedSummaryOfARunStoppedEarly) {
+  CheckpointBook book(CheckpointBook::Better::Lower);
+  EXPECT_TRUE(book.improves(0.1, 5));
+  const nlohmann::ordered_json s =
+      finished_summary(5, EpochsTrained{1, 4, "the time limit was reached"}, "val_l1", book, {{"val_l1", 0.1}});
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : s.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"steps", "epochs", "epochs_planned", "stopped_early", "best_val_l1",
+                                            "best_step", "val_l1", "checkpoints"}));
+  EXPECT_EQ(s["epochs"], 1);
+  EXPECT_EQ(s["epochs_planned"], 4);
+  EXPECT_EQ(s["stopped_early"], "the time limit was reached");
+}
+
+TEST(TimeLimit, StopsOnlyWhenSetReachedAndEpochsRemain) {
+  const TimeLimit none(0), negative(-5), past(1e-12), far(1e9);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));  // past's 60 picoseconds are over
+  EXPECT_FALSE(none.set());
+  EXPECT_FALSE(none.reached());
+  EXPECT_FALSE(negative.set());
+  EXPECT_TRUE(past.reached());
+  EXPECT_FALSE(far.reached());
+  EpochsTrained trained{3, 3, ""};
+  EXPECT_FALSE(stop_for_time_limit(none, 1, 3, trained));
+  EXPECT_FALSE(stop_for_time_limit(far, 1, 3, trained));
+  EXPECT_FALSE(stop_for_time_limit(past, 3, 3, trained));  // the last epoch: nothing left to skip
+  EXPECT_EQ(trained.done, 3);
+  EXPECT_EQ(trained.stopped_early, "");
+  EXPECT_TRUE(stop_for_time_limit(past, 2, 3, trained));
+  EXPECT_EQ(trained.done, 2);
+  EXPECT_EQ(trained.planned, 3);
+  EXPECT_EQ(trained.stopped_early, time_limit_stop_reason(past, 2, 3));
+  const TimeLimit minutes(2.5);
+  EXPECT_EQ(time_limit_stop_reason(minutes, 2, 3), "the time limit of 2.5 min (--time-limit) was reached after epoch 2 of 3");
 }
 
 }  // namespace

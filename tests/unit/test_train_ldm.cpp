@@ -16,6 +16,7 @@
 #include "data/nifti.h"
 #include "data/preprocess.h"
 #include "ldae/latent_cache.h"
+#include "ldae/run/run_folder.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ae_settings.h"
 #include "ldae/train_ldm.h"
@@ -143,6 +144,38 @@ TEST(TrainLdm, CacheLatentsThenTrainThenLoadTheUnet) {
   EXPECT_EQ(stages::trained_ldm_schedule(req.out).T(), 1000);
   expect_error([&] { stages::load_trained_unet(req.out, "course"); },
                {"does not match this run", "preset: the folder's \"tiny\", this run's \"course\""});
+
+  // A time limit (--time-limit) stops the run at the end of the first epoch that ends past
+  // it: a limit of a nanosecond is past after epoch 1 of 3. The run is finished with the
+  // epochs it trained (done.json says so), the UNet loads, and the same request finds it done.
+  {
+    stages::TrainLdmRequest limited = req;
+    limited.out = (dir / "run2_limited").string();
+    limited.settings = run::resolve_settings(stages::train_ldm_settings(), "tiny", "", {"epochs=3", "batch_size=3"});
+    limited.time_limit_min = 1e-9;
+    const stages::TrainLdmResult l = stages::train_ldm(limited);
+    EXPECT_EQ(l.steps, r.steps);  // one epoch's optimizer steps
+    EXPECT_EQ(l.epochs, 1);
+    EXPECT_EQ(l.stopped_early.rfind("the time limit of ", 0), 0u) << l.stopped_early;
+    EXPECT_NE(l.stopped_early.find(" min (--time-limit) was reached after epoch 1 of 3"), std::string::npos);
+    const nlohmann::json done = run::read_json((dir / "run2_limited" / "done.json").string());
+    EXPECT_EQ(done["epochs"], 1);
+    EXPECT_EQ(done["epochs_planned"], 3);
+    EXPECT_EQ(done["stopped_early"], l.stopped_early);
+    EXPECT_EQ(done["steps"], l.steps);
+    EXPECT_FALSE(fs::exists(dir / "run2_limited" / "figures" / "epoch_002.png"));
+    EXPECT_NO_THROW(stages::load_trained_unet(limited.out, "tiny"));
+    const stages::TrainLdmResult again = stages::train_ldm(limited);
+    EXPECT_EQ(again.start, run::RunStart::Finished);
+    EXPECT_EQ(again.epochs, 1);
+    EXPECT_EQ(again.stopped_early, l.stopped_early);
+    // Without a limit every planned epoch is trained and done.json has no stop fields.
+    EXPECT_EQ(r.epochs, 1);
+    EXPECT_EQ(r.stopped_early, "");
+    const nlohmann::json full = run::read_json((dir / "run2" / "done.json").string());
+    EXPECT_FALSE(full.contains("epochs_planned"));
+    EXPECT_FALSE(full.contains("stopped_early"));
+  }
 
   // A preset other than the cache's, and an unfinished cache, are refused.
   stages::TrainLdmRequest other = req;

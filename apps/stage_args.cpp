@@ -38,9 +38,14 @@ void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable&
                 "Print the resolved settings as JSON and exit (nothing is read or written)");
   sub->add_option("--time-limit", args.time_limit_min,
                   "Stop at the end of the first epoch that ends MIN minutes or more after the command "
-                  "started (0: no limit); the run is then finished with the epochs it trained, and "
-                  "done.json says so (epochs, epochs_planned, stopped_early)")
+                  "started (0: no limit); the run is then finished with the epochs it trained, the first "
+                  "of the planned run's, and done.json says so (epochs, epochs_planned, stopped_early)")
       ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  sub->add_option("--stop-after-epoch", args.stop_after_epoch,
+                  "Stop at the end of epoch K of the planned ones (0: no stop), as --time-limit does: "
+                  "what repeats a time-limited run bit for bit (its done.json names K)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000000}))
       ->capture_default_str();
   add_device_option(sub, args.device, "Where the networks train");
   sub->footer("Settings (key (type)  defaults at tiny, course, paper; range):\n" + run::settings_help(table));

@@ -4,6 +4,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,14 +21,16 @@ struct StageArgs {
   bool list_settings = false;
   std::string device = "cpu";        // --device cpu|cuda|cuda:N
   double time_limit_min = 0;         // --time-limit MIN (0: none)
+  int64_t stop_after_epoch = 0;      // --stop-after-epoch K (0: none)
 };
 
 // Adds --device to `sub` (the text checked by parse_device: a bad name is a usage error).
 void add_device_option(CLI::App* sub, std::string& device, const std::string& what);
 
 // Adds the options above to `sub`; `table` is described in the command's --help footer.
-// --time-limit is not a setting: it changes when a run stops, not what it trains, so
-// config.json does not record it: a run interrupted under one limit resumes under another.
+// --time-limit and --stop-after-epoch are not settings: they change when a run stops, not what
+// it trains, so config.json does not record them (a run interrupted under one limit resumes
+// under another) and done.json says where the run stopped and why.
 void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable& table);
 
 // Resolves the settings (preset, then --config, then --set); a SettingsError becomes a

@@ -23,7 +23,6 @@
 #include "ldae/presets.h"
 #include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
-#include "ldae/run/time_limit.h"
 #include "ldae/train_ae_settings.h"
 #include "nn/adam.h"
 #include "nn/checkpoint.h"
@@ -141,7 +140,7 @@ const std::vector<std::string>& train_ae_log_columns() {
 }
 
 TrainAeResult train_ae(const TrainAeRequest& r) {
-  const run::TimeLimit time_limit(r.time_limit_min);  // from the command's start
+  const run::EarlyStopper stopper(r.early_stop);  // its clock starts with the command
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
   require_usable_device(kTrainAeStage, r.device);
@@ -445,7 +444,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
         book.wrote(step);
       }
     }
-    if (run::stop_for_time_limit(time_limit, epoch + 1, epochs, trained)) break;  // a whole epoch done
+    if (stopper.stop_after(epoch + 1, epochs, trained)) break;  // at a whole epoch's end
   }
   progress.finish();
 

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "ldae/autoencoder_kl.h"
+#include "ldae/run/early_stop.h"
 #include "ldae/run/run_folder.h"
 #include "ldae/run/settings.h"
 
@@ -44,7 +45,7 @@ struct TrainAeRequest {
   std::string lpips;       // LPIPS SqueezeNet weights (ldae/lpips.h); empty: no perceptual term
   bool progress = true;    // a progress line with ETA on stderr
   Device device = cpu_device();  // where the networks train (a GPU: --device cuda)
-  double time_limit_min = 0;      // --time-limit: stop after the epoch that ends past it (0: none)
+  run::EarlyStop early_stop;     // --time-limit, --stop-after-epoch (ldae/run/early_stop.h)
 };
 
 struct TrainAeResult {

@@ -22,7 +22,6 @@
 #include "ldae/presets.h"
 #include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
-#include "ldae/run/time_limit.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ldm_settings.h"
 #include "nn/adam.h"
@@ -139,7 +138,7 @@ const std::vector<std::string>& train_ldm_log_columns() {
 }
 
 TrainLdmResult train_ldm(const TrainLdmRequest& r) {
-  const run::TimeLimit time_limit(r.time_limit_min);  // from the command's start
+  const run::EarlyStopper stopper(r.early_stop);  // its clock starts with the command
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
   require_usable_device(kTrainLdmStage, r.device);
@@ -417,7 +416,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
         book.wrote(step);
       }
     }
-    if (run::stop_for_time_limit(time_limit, epoch + 1, epochs, trained)) break;  // a whole epoch done
+    if (stopper.stop_after(epoch + 1, epochs, trained)) break;  // at a whole epoch's end
   }
   progress.finish();
 

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "diffusion/schedule.h"
+#include "ldae/run/early_stop.h"
 #include "ldae/run/run_folder.h"
 #include "ldae/run/settings.h"
 #include "ldae/unet.h"
@@ -45,7 +46,7 @@ struct TrainLdmRequest {
   run::Settings settings;  // resolved from train_ldm_settings()
   bool progress = true;    // a progress line with ETA on stderr
   Device device = cpu_device();  // where the UNet trains (a GPU: --device cuda)
-  double time_limit_min = 0;      // --time-limit: stop after the epoch that ends past it (0: none)
+  run::EarlyStop early_stop;     // --time-limit, --stop-after-epoch (ldae/run/early_stop.h)
 };
 
 struct TrainLdmResult {

@@ -25,7 +25,6 @@
 #include "ldae/presets.h"
 #include "ldae/run/checkpoint_book.h"
 #include "ldae/run/checkpoint_values.h"
-#include "ldae/run/time_limit.h"
 #include "ldae/train_ae.h"
 #include "ldae/train_ldm.h"
 #include "ldae/train_repr_settings.h"
@@ -288,7 +287,7 @@ TrainedLdae load_trained_ldae(const std::string& run3, const std::string& which,
 }
 
 TrainReprResult train_repr(const TrainReprRequest& r) {
-  const run::TimeLimit time_limit(r.time_limit_min);  // from the command's start
+  const run::EarlyStopper stopper(r.early_stop);  // its clock starts with the command
   const run::Settings& s = r.settings;
   nets::check_preset(r.preset);
   require_usable_device(kTrainReprStage, r.device);
@@ -644,7 +643,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
         book.wrote(step);
       }
     }
-    if (run::stop_for_time_limit(time_limit, epoch + 1, epochs, trained)) break;  // a whole epoch done
+    if (stopper.stop_after(epoch + 1, epochs, trained)) break;  // at a whole epoch's end
   }
   progress.finish();
 

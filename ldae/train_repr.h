@@ -43,6 +43,7 @@
 #include "diffusion/schedule.h"
 #include "ldae/attention_semantic_encoder.h"
 #include "ldae/autoencoder_kl.h"
+#include "ldae/run/early_stop.h"
 #include "ldae/run/run_folder.h"
 #include "ldae/run/settings.h"
 #include "ldae/shift_unet.h"
@@ -56,7 +57,7 @@ struct TrainReprRequest {
   run::Settings settings;  // resolved from train_repr_settings()
   bool progress = true;    // a progress line with ETA on stderr
   Device device = cpu_device();  // where the encoder and the shift branch train (a GPU: --device cuda)
-  double time_limit_min = 0;      // --time-limit: stop after the epoch that ends past it (0: none)
+  run::EarlyStop early_stop;     // --time-limit, --stop-after-epoch (ldae/run/early_stop.h)
 };
 
 struct TrainReprResult {

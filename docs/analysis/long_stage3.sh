@@ -22,7 +22,8 @@
 #   --preprocessed], LDM_EPOCHS [48], LDM_MIN [2], REPR_EPOCHS [400], REPR_MIN [4],
 #   REPR_SETS ["code_norm=batch batch_size=4"], PYTHON [python3].
 # Writes OUT/summary.txt (every number it prints) beside the run folders; each stage's done.json
-# says how many epochs it trained. The encoding, probes and ridge read-out run on the CPU.
+# says how many epochs it trained and the --stop-after-epoch K that repeats it without a clock
+# (0 minutes: no limit). The encoding, probes and ridge read-out run on the CPU.
 # KEEP=DIR (optional) copies the few files worth keeping into DIR: summary.txt, stages 2 and 3's
 # log.csv and done.json, and the probes' probe.json (6 files; the device tool returns at most 8 of
 # $OUT, so on a lent GPU: KEEP=$OUT bash docs/analysis/long_stage3.sh LDAE /tmp/long cuda).

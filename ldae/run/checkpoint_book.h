@@ -36,8 +36,8 @@ class CheckpointBook {
   int64_t checkpoint_step_ = 0;
 };
 
-// How many epochs a finished stage trained: all it planned, or fewer with the reason
-// (run::time_limit_stop_reason) when its time limit stopped it.
+// How many epochs a finished stage trained: all it planned, or fewer with the reason when it
+// was stopped early (ldae/run/early_stop.h).
 struct EpochsTrained {
   int64_t done = 0, planned = 0;
   std::string stopped_early;  // empty: every planned epoch was trained

@@ -65,7 +65,7 @@ expect_same_files() {
   local a=$1 b=$2
   shift 2
   for f in "$@"; do
-    cmp -s "$a/$f" "$b/$f" && ok "resumed run: $f byte-identical to the uninterrupted run" \
-      || fail "resumed run: $f differs from the uninterrupted run"
+    cmp -s "$a/$f" "$b/$f" && ok "$(basename "$b")/$f byte-identical to $(basename "$a")/$f" \
+      || fail "$(basename "$b")/$f differs from $(basename "$a")/$f"
   done
 }

@@ -7,7 +7,8 @@
 #   - the same command again says the run is complete;
 #   - kill -9 at a random step, then the same command: the final checkpoints and log.csv
 #     are byte-identical to the uninterrupted run's;
-#   - --time-limit stops after the first epoch that ends past it, as a finished run;
+#   - --time-limit stops after the first epoch that ends past it, as a finished run, and
+#     --stop-after-epoch repeats that run byte for byte;
 #   - a NaN loss stops the run naming the step and keeps the last good checkpoint;
 #   - refused before any training: a missing RUN2, an unfinished one, one of another stage
 #     or preset, one whose checkpoint does not fit the frozen UNet, bad settings.
@@ -103,16 +104,20 @@ expect_same_files "$A" "$B" checkpoints/last.safetensors checkpoints/best.safete
 
 # ---- --time-limit: stops after the first epoch that ends past the limit ----
 # A limit of 6e-9 minutes is past when epoch 1 of 2 ends: the run is finished after it, its
-# log.csv is the uninterrupted run's first epoch, and inference accepts it.
-expect 0 'stopped early: the time limit of 6e-09 min \(--time-limit\) was reached after epoch 1 of 2' \
+# log.csv is the uninterrupted run's first epoch, and inference accepts it. --stop-after-epoch 1,
+# which its done.json names, repeats it byte for byte.
+expect 0 'stopped early: the time limit of 6e-09 min \(--time-limit\) was reached after epoch 1 of 2 \(--stop-after-epoch 1 repeats this run\)' \
   "${TRAIN[@]}" --out "$WORK/limited" --time-limit 6e-9
 grep -q '"epochs_planned": 2' "$WORK/limited/done.json" && grep -q '"epochs": 1,' "$WORK/limited/done.json" \
   && ok "done.json: 1 epoch of 2" || fail "done.json of the limited run: $(cat "$WORK/limited/done.json")"
 cmp -s <(head -8 "$A/log.csv") "$WORK/limited/log.csv" && ok "limited log.csv = the first epoch of the full run's" \
   || fail "limited log.csv differs from the full run's first epoch"
 expect 0 'already complete' "${TRAIN[@]}" --out "$WORK/limited"
+expect 0 'stopped early: --stop-after-epoch 1 of 2' "${TRAIN[@]}" --out "$WORK/epoch1" --stop-after-epoch 1
+expect_same_files "$WORK/limited" "$WORK/epoch1" checkpoints/last.safetensors checkpoints/best.safetensors log.csv
 expect 0 'features.csv' encode --run "$WORK/limited" --data "$WORK/lat/manifest.csv" --out "$WORK/limited-enc" --no-xT
 expect 2 'time-limit' "${TRAIN[@]}" --out "$WORK/bad" --time-limit -1
+expect 2 'stop-after-epoch' "${TRAIN[@]}" --out "$WORK/bad" --stop-after-epoch -1
 
 # ---- A NaN loss stops the run and keeps the last good checkpoint ----
 expect 1 'the loss is NaN at step 3 .*last good checkpoint.*last.safetensors \(step 2\)' \

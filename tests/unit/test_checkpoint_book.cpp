@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "ldae/run/checkpoint_book.h"
-#include "ldae/run/time_limit.h"
+#include "ldae/run/early_stop.h"
 
 namespace ldae::run {
 namespace {
@@ -105,26 +105,31 @@ TEST(CheckpointBook, FinishedSummaryOfARunStoppedEarly) {
   EXPECT_EQ(s["stopped_early"], "the time limit was reached");
 }
 
-TEST(TimeLimit, StopsOnlyWhenSetReachedAndEpochsRemain) {
-  const TimeLimit none(0), negative(-5), past(1e-12), far(1e9);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1));  // past's 60 picoseconds are over
-  EXPECT_FALSE(none.set());
-  EXPECT_FALSE(none.reached());
-  EXPECT_FALSE(negative.set());
-  EXPECT_TRUE(past.reached());
-  EXPECT_FALSE(far.reached());
+TEST(EarlyStop, StopsOnlyWhenARuleSaysSoAndEpochsRemain) {
+  const EarlyStopper none(EarlyStop{}), past(EarlyStop{1e-12, 0}), far(EarlyStop{1e9, 0}), epoch2(EarlyStop{0, 2}),
+      both(EarlyStop{1e-12, 2});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the 60 picoseconds of 1e-12 min are over
   EpochsTrained trained{3, 3, ""};
-  EXPECT_FALSE(stop_for_time_limit(none, 1, 3, trained));
-  EXPECT_FALSE(stop_for_time_limit(far, 1, 3, trained));
-  EXPECT_FALSE(stop_for_time_limit(past, 3, 3, trained));  // the last epoch: nothing left to skip
+  EXPECT_FALSE(none.stop_after(1, 3, trained));
+  EXPECT_FALSE(far.stop_after(1, 3, trained));
+  EXPECT_FALSE(epoch2.stop_after(1, 3, trained));
+  EXPECT_FALSE(past.stop_after(3, 3, trained));  // the last epoch: nothing left to skip
+  EXPECT_FALSE(epoch2.stop_after(3, 3, trained));
   EXPECT_EQ(trained.done, 3);
   EXPECT_EQ(trained.stopped_early, "");
-  EXPECT_TRUE(stop_for_time_limit(past, 2, 3, trained));
-  EXPECT_EQ(trained.done, 2);
+
+  EXPECT_TRUE(past.stop_after(1, 3, trained));
+  EXPECT_EQ(trained.done, 1);
   EXPECT_EQ(trained.planned, 3);
-  EXPECT_EQ(trained.stopped_early, time_limit_stop_reason(past, 2, 3));
-  const TimeLimit minutes(2.5);
-  EXPECT_EQ(time_limit_stop_reason(minutes, 2, 3), "the time limit of 2.5 min (--time-limit) was reached after epoch 2 of 3");
+  EXPECT_EQ(trained.stopped_early, early_stop_reason(true, 1e-12, 1, 3));
+  EXPECT_TRUE(epoch2.stop_after(2, 3, trained));
+  EXPECT_EQ(trained.done, 2);
+  EXPECT_EQ(trained.stopped_early, "--stop-after-epoch 2 of 3");
+  EXPECT_TRUE(both.stop_after(2, 3, trained));  // both rules: the epoch's, which repeats exactly
+  EXPECT_EQ(trained.stopped_early, "--stop-after-epoch 2 of 3");
+  EXPECT_EQ(early_stop_reason(true, 2.5, 2, 3),
+            "the time limit of 2.5 min (--time-limit) was reached after epoch 2 of 3 (--stop-after-epoch 2 repeats "
+            "this run)");
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "autograd/no_grad.h"
 #include "common/test_helpers.h"
@@ -29,6 +31,11 @@ using ldae::testing::expect_error;
 namespace fs = std::filesystem;
 
 namespace {
+
+std::string read_file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 bool same_values(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.to_vector() == b.to_vector();
@@ -148,16 +155,19 @@ TEST(TrainLdm, CacheLatentsThenTrainThenLoadTheUnet) {
   // A time limit (--time-limit) stops the run at the end of the first epoch that ends past
   // it: a limit of a nanosecond is past after epoch 1 of 3. The run is finished with the
   // epochs it trained (done.json says so), the UNet loads, and the same request finds it done.
+  // --stop-after-epoch 1, which its done.json names, repeats it bit for bit.
   {
     stages::TrainLdmRequest limited = req;
     limited.out = (dir / "run2_limited").string();
     limited.settings = run::resolve_settings(stages::train_ldm_settings(), "tiny", "", {"epochs=3", "batch_size=3"});
-    limited.time_limit_min = 1e-9;
+    limited.early_stop.time_limit_min = 1e-9;
     const stages::TrainLdmResult l = stages::train_ldm(limited);
     EXPECT_EQ(l.steps, r.steps);  // one epoch's optimizer steps
     EXPECT_EQ(l.epochs, 1);
     EXPECT_EQ(l.stopped_early.rfind("the time limit of ", 0), 0u) << l.stopped_early;
-    EXPECT_NE(l.stopped_early.find(" min (--time-limit) was reached after epoch 1 of 3"), std::string::npos);
+    EXPECT_NE(l.stopped_early.find(" min (--time-limit) was reached after epoch 1 of 3 (--stop-after-epoch 1 repeats"),
+              std::string::npos)
+        << l.stopped_early;
     const nlohmann::json done = run::read_json((dir / "run2_limited" / "done.json").string());
     EXPECT_EQ(done["epochs"], 1);
     EXPECT_EQ(done["epochs_planned"], 3);
@@ -169,7 +179,16 @@ TEST(TrainLdm, CacheLatentsThenTrainThenLoadTheUnet) {
     EXPECT_EQ(again.start, run::RunStart::Finished);
     EXPECT_EQ(again.epochs, 1);
     EXPECT_EQ(again.stopped_early, l.stopped_early);
-    // Without a limit every planned epoch is trained and done.json has no stop fields.
+
+    stages::TrainLdmRequest repeat = limited;
+    repeat.out = (dir / "run2_repeat").string();
+    repeat.early_stop = {0, 1};
+    const stages::TrainLdmResult rp = stages::train_ldm(repeat);
+    EXPECT_EQ(rp.stopped_early, "--stop-after-epoch 1 of 3");
+    for (const char* f : {"checkpoints/last.safetensors", "checkpoints/best.safetensors", "log.csv"})
+      EXPECT_EQ(read_file_bytes(dir / "run2_limited" / f), read_file_bytes(dir / "run2_repeat" / f)) << f;
+
+    // Without a stop every planned epoch is trained and done.json has no stop fields.
     EXPECT_EQ(r.epochs, 1);
     EXPECT_EQ(r.stopped_early, "");
     const nlohmann::json full = run::read_json((dir / "run2" / "done.json").string());

@@ -40,11 +40,13 @@ void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable&
                   "Stop at the end of the first epoch that ends MIN minutes or more after the command "
                   "started (0: no limit); the run is then finished with the epochs it trained, the first "
                   "of the planned run's, and done.json says so (epochs, epochs_planned, stopped_early)")
+      ->type_name("MIN")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
   sub->add_option("--stop-after-epoch", args.stop_after_epoch,
                   "Stop at the end of epoch K of the planned ones (0: no stop), as --time-limit does: "
                   "what repeats a time-limited run bit for bit (its done.json names K)")
+      ->type_name("K")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000000}))
       ->capture_default_str();
   add_device_option(sub, args.device, "Where the networks train");

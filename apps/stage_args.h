@@ -40,8 +40,8 @@ run::Settings resolve_stage_settings(const StageArgs& args, const run::SettingsT
 // Prints the resolved settings as JSON (for --list-settings).
 void print_settings(const run::Settings& settings);
 
-// The line a training command prints after its result line when its time limit stopped it
-// ("OUT: stopped early: ..."); nothing when `stopped_early` is empty.
+// The line a training command prints after its result line when --time-limit or
+// --stop-after-epoch stopped it ("OUT: stopped early: ..."); nothing when `stopped_early` is empty.
 void print_stopped_early(const std::string& out, const std::string& stopped_early);
 
 }  // namespace ldae::app

@@ -83,7 +83,7 @@ constexpr uint64_t kValLpipsOffset = uint64_t{3} << 60;
 // The autoencoder (and the LPIPS network) are on `device`; the scores and the figure are
 // computed on the CPU.
 AeValidation validate(const nets::AutoencoderKL& ae, const data::Manifest& m, const std::vector<size_t>& rows,
-                    const std::string& figure, const ValidationLpips& vl, Device device) {
+                      const std::string& figure, const ValidationLpips& vl, Device device) {
   NoGrad no_grad;
   AeValidation v;
   Generator lpips_gen(vl.seed, kValLpipsOffset);

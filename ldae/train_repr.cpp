@@ -185,10 +185,10 @@ std::optional<nets::CodeSwap> code_swap_check(const nets::ShiftUNet& net,
 // The networks (and the autoencoder) are on `device`; the scores and the figure are computed
 // on the CPU.
 ReprValidation validate(const nets::AttentionSemanticEncoder& encoder, const nets::ShiftUNet& net,
-                    const infer::DiffusionSpace& space, const LatentCache& cache,
-                    const std::vector<size_t>& rows, const diffusion::Schedule& schedule,
-                    const diffusion::DdimOptions& ddim, Generator gen, const std::string& figure,
-                    Device device) {
+                        const infer::DiffusionSpace& space, const LatentCache& cache,
+                        const std::vector<size_t>& rows, const diffusion::Schedule& schedule,
+                        const diffusion::DdimOptions& ddim, Generator gen, const std::string& figure,
+                        Device device) {
   NoGrad no_grad;
   ReprValidation v;
   const Shape& ls = cache.latent_shape;  // (C, D, H, W)
@@ -543,7 +543,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
     encoder->eval();
     net->train_shift(false);
     ReprValidation v = validate(*encoder, *net, space, cache, val_rows, schedule,
-                            validation_ddim(s, u.image_space), val_noise, figure, r.device);
+                                validation_ddim(s, u.image_space), val_noise, figure, r.device);
     if (spread_rows.size() >= 2) {
       const Tensor codes = spread_codes(*encoder, cache, spread_rows, r.device);  // (N, E)
       v.y_sem_spread = probe::feature_spread(codes).ratio();

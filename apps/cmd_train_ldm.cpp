@@ -34,7 +34,7 @@ void run_train_ldm(const TrainLdmArgs& a) {
   req.settings = settings;
   req.progress = !a.quiet;
   req.device = ldae::parse_device("--device", a.stage.device);  // checked by the option
-  req.early_stop = {a.stage.time_limit_min, a.stage.stop_after_epoch};
+  req.early_stop = {a.stage.time_limit_min, a.stage.stop_after_epoch, a.stage.continue_stopped};
   const ldae::stages::TrainLdmResult r = ldae::stages::train_ldm(req);
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation eps-MSE (EMA) %.6g at step %lld\n", a.out.c_str(),

@@ -34,7 +34,7 @@ void run_train_repr(const TrainReprArgs& a) {
   req.settings = settings;
   req.progress = !a.quiet;
   req.device = ldae::parse_device("--device", a.stage.device);  // checked by the option
-  req.early_stop = {a.stage.time_limit_min, a.stage.stop_after_epoch};
+  req.early_stop = {a.stage.time_limit_min, a.stage.stop_after_epoch, a.stage.continue_stopped};
   const ldae::stages::TrainReprResult r = ldae::stages::train_repr(req);
   if (r.start == ldae::run::RunStart::Finished)
     std::printf("%s: already complete, %lld steps; best validation SSIM %.6g at step %lld\n",

@@ -49,6 +49,10 @@ void add_stage_options(CLI::App* sub, StageArgs& args, const run::SettingsTable&
       ->type_name("K")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000000}))
       ->capture_default_str();
+  sub->add_flag("--continue", args.continue_stopped,
+                "If --out holds a run that stopped early (--time-limit, --stop-after-epoch), train it on from its "
+                "last checkpoint towards its planned epochs (or this command's own limit): the same bits as the "
+                "planned run. Without it such a run counts as finished; a run that trained all its epochs stays so");
   add_device_option(sub, args.device, "Where the networks train");
   sub->footer("Settings (key (type)  defaults at tiny, course, paper; range):\n" + run::settings_help(table));
 }
@@ -64,7 +68,9 @@ run::Settings resolve_stage_settings(const StageArgs& args, const run::SettingsT
 void print_settings(const run::Settings& settings) { std::printf("%s\n", settings.json().dump(2).c_str()); }
 
 void print_stopped_early(const std::string& out, const std::string& stopped_early) {
-  if (!stopped_early.empty()) std::printf("%s: stopped early: %s\n", out.c_str(), stopped_early.c_str());
+  if (stopped_early.empty()) return;
+  std::printf("%s: stopped early: %s\n", out.c_str(), stopped_early.c_str());
+  std::printf("%s: the same command with --continue trains it on towards its planned epochs\n", out.c_str());
 }
 
 }  // namespace ldae::app

@@ -22,6 +22,7 @@ struct StageArgs {
   std::string device = "cpu";        // --device cpu|cuda|cuda:N
   double time_limit_min = 0;         // --time-limit MIN (0: none)
   int64_t stop_after_epoch = 0;      // --stop-after-epoch K (0: none)
+  bool continue_stopped = false;     // --continue: train on a run that stopped early
 };
 
 // Adds --device to `sub` (the text checked by parse_device: a bad name is a usage error).
@@ -41,7 +42,8 @@ run::Settings resolve_stage_settings(const StageArgs& args, const run::SettingsT
 void print_settings(const run::Settings& settings);
 
 // The line a training command prints after its result line when --time-limit or
-// --stop-after-epoch stopped it ("OUT: stopped early: ..."); nothing when `stopped_early` is empty.
+// --stop-after-epoch stopped it ("OUT: stopped early: ...", then how to go on: --continue);
+// nothing when `stopped_early` is empty.
 void print_stopped_early(const std::string& out, const std::string& stopped_early);
 
 }  // namespace ldae::app

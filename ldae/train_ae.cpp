@@ -252,7 +252,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
                         {"discriminator", "PatchDiscriminator, preset " + r.preset}};
   config["environment"] = run::environment_json(r.device);
   TrainAeResult result;
-  result.start = run::open_run(paths, config);
+  result.start = run::open_run(paths, config, r.early_stop.continue_stopped);
   if (result.start == run::RunStart::Finished) {
     const nlohmann::json done = run::read_json(paths.done);
     result.steps = done.value("steps", int64_t{0});
@@ -299,7 +299,7 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
   int64_t step = 0, epoch = 0, first_batch = 0;
   run::CheckpointBook book(run::CheckpointBook::Better::Lower);  // by the validation L1
   AeValidation last_val;
-  if (result.start == run::RunStart::Resume) {
+  if (run::resumes(result.start)) {
     const nn::TrainingState st =
         nn::load_checkpoint(paths.last, nets, nn::NamedMutableOptimizers{{"g", &opt_g}, {"d", &opt_d}}, nullptr);
     check(st.metadata.count("stage") && st.metadata.at("stage") == kTrainAeStage, kTrainAeStage,
@@ -320,14 +320,14 @@ TrainAeResult train_ae(const TrainAeRequest& r) {
     check(first_batch <= batches && epoch <= epochs, kTrainAeStage, paths.last + " holds a position outside this run");
     book.resume(run::parse_exact(st.metadata, "best_val_l1", kTrainAeStage),
                 run::parse_count(st.metadata, "best_step", kTrainAeStage), step);
-    std::cerr << "train-ae: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
-              << first_batch << ")\n";
+    std::cerr << "train-ae: " << run::resume_word(result.start) << " " << r.out << " from step " << step
+              << " (epoch " << epoch + 1 << ", batch " << first_batch << ")\n";
   } else {
     std::cerr << "train-ae: new run in " << r.out << ": " << split.train.size() << " training / " << split.val.size()
               << " validation scans of " << shape_str(vol) << ", " << total_steps << " optimizer steps\n";
   }
   std::cerr << "train-ae: perceptual term " << perceptual << "\n";
-  nn::CsvLog log(paths.log, train_ae_log_columns(), result.start == run::RunStart::Resume ? step : -1);
+  nn::CsvLog log(paths.log, train_ae_log_columns(), run::resumes(result.start) ? step : -1);
 
   auto save = [&](const std::string& path, int64_t next_epoch, int64_t next_batch) {
     nn::TrainingState st;

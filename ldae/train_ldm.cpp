@@ -203,7 +203,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
                                      (cache.image_space ? " on the image (1 channel, isotropic resampling)" : "")}};
   config["environment"] = run::environment_json(r.device);
   TrainLdmResult result;
-  result.start = run::open_run(paths, config);
+  result.start = run::open_run(paths, config, r.early_stop.continue_stopped);
   if (result.start == run::RunStart::Finished) {
     const nlohmann::json done = run::read_json(paths.done);
     result.steps = done.value("steps", int64_t{0});
@@ -252,7 +252,7 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
   int64_t step = 0, epoch = 0, first_batch = 0;
   run::CheckpointBook book(run::CheckpointBook::Better::Lower);  // by the EMA weights' validation MSE
   double last_val = 0, last_val_ema = 0;
-  if (result.start == run::RunStart::Resume) {
+  if (run::resumes(result.start)) {
     const nn::TrainingState st = nn::load_checkpoint(paths.last, unet, &opt, &ema);
     check(st.metadata.count("stage") && st.metadata.at("stage") == kTrainLdmStage, kTrainLdmStage,
           paths.last + " is not a train-ldm checkpoint");
@@ -268,14 +268,14 @@ TrainLdmResult train_ldm(const TrainLdmRequest& r) {
     check(first_batch <= batches && epoch <= epochs, kTrainLdmStage, paths.last + " holds a position outside this run");
     book.resume(run::parse_exact(st.metadata, "best_val_mse_ema", kTrainLdmStage),
                 run::parse_count(st.metadata, "best_step", kTrainLdmStage), step);
-    std::cerr << "train-ldm: resuming " << r.out << " from step " << step << " (epoch " << epoch + 1 << ", batch "
-              << first_batch << ")\n";
+    std::cerr << "train-ldm: " << run::resume_word(result.start) << " " << r.out << " from step " << step
+              << " (epoch " << epoch + 1 << ", batch " << first_batch << ")\n";
   } else {
     std::cerr << "train-ldm: new run in " << r.out << ": " << train.size() << " training / " << val.size()
               << " validation latents of " << shape_str(ls) << " (scale factor " << cache.scale_factor << "), "
               << unet.parameter_count() << " UNet parameters, " << total_steps << " optimizer steps\n";
   }
-  nn::CsvLog log(paths.log, train_ldm_log_columns(), result.start == run::RunStart::Resume ? step : -1);
+  nn::CsvLog log(paths.log, train_ldm_log_columns(), run::resumes(result.start) ? step : -1);
 
   auto save = [&](const std::string& path, int64_t next_epoch, int64_t next_batch) {
     nn::TrainingState st;

@@ -421,7 +421,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
                          (u.image_space ? ", on the image (1 channel, isotropic resampling)" : "")}};
   config["environment"] = run::environment_json(r.device);
   TrainReprResult result;
-  result.start = run::open_run(paths, config);
+  result.start = run::open_run(paths, config, r.early_stop.continue_stopped);
   if (result.start == run::RunStart::Finished) {
     const nlohmann::json done = run::read_json(paths.done);
     result.steps = done.value("steps", int64_t{0});
@@ -475,7 +475,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
   int64_t step = 0, epoch = 0, first_batch = 0;
   run::CheckpointBook book(run::CheckpointBook::Better::Higher);  // by the EMA validation SSIM
   ReprValidation last_val;
-  if (result.start == run::RunStart::Resume) {
+  if (run::resumes(result.start)) {
     const nn::TrainingState st = nn::load_checkpoint(paths.last, *trainable, &opt, &ema);
     check(meta(st.metadata, "stage", paths.last) == kTrainReprStage, kTrainReprStage,
           paths.last + " is not a train-repr checkpoint");
@@ -494,8 +494,8 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
           paths.last + " holds a position outside this run");
     book.resume(std::strtod(meta(st.metadata, "best_val_ssim", paths.last).c_str(), nullptr),
                 std::stoll(meta(st.metadata, "best_step", paths.last)), step);
-    std::cerr << "train-repr: resuming " << r.out << " from step " << step << " (epoch "
-              << epoch + 1 << ", batch " << first_batch << ")\n";
+    std::cerr << "train-repr: " << run::resume_word(result.start) << " " << r.out << " from step " << step
+              << " (epoch " << epoch + 1 << ", batch " << first_batch << ")\n";
   } else {
     std::cerr << "train-repr: new run in " << r.out << ": " << train_rows.size() << " training / "
               << val_rows.size() << " validation scans of " << shape_str(vol) << " (latents "
@@ -503,7 +503,7 @@ TrainReprResult train_repr(const TrainReprRequest& r) {
               << "), " << total_steps << " optimizer steps\n";
   }
   nn::CsvLog log(paths.log, train_repr_log_columns(),
-                 result.start == run::RunStart::Resume ? step : -1);
+                 run::resumes(result.start) ? step : -1);
 
   auto save = [&](const std::string& path, int64_t next_epoch, int64_t next_batch) {
     nn::TrainingState st;

@@ -9,6 +9,8 @@
 // schedule and the data order are still those of all planned epochs, so it is not the same as
 // a run that plans K). The clock makes a time-limited run depend on the machine's speed;
 // --stop-after-epoch K with the same settings repeats it exactly, and its done.json says so.
+// The same command with `--continue` trains a stopped run on from its last checkpoint, as an
+// interrupted run resumes: what it then writes is the planned run's, bit for bit.
 // What a time limit is for: a lent GPU, or a lesson of ten minutes, where the number of epochs
 // that fit is not known in advance.
 #pragma once
@@ -24,6 +26,10 @@ namespace ldae::run {
 struct EarlyStop {
   double time_limit_min = 0;     // --time-limit MIN
   int64_t stop_after_epoch = 0;  // --stop-after-epoch K
+  // --continue: a run in the folder that an earlier command stopped early trains on from its
+  // last checkpoint (run::open_run's RunStart::Continue) instead of counting as finished; the
+  // continued run is the planned one, bit for bit, as far as it gets.
+  bool continue_stopped = false;
 };
 
 class EarlyStopper {

@@ -113,7 +113,7 @@ std::vector<std::string> config_differences(const json& saved, const json& now) 
   return out;
 }
 
-RunStart open_run(const RunPaths& paths, const nlohmann::ordered_json& config) {
+RunStart open_run(const RunPaths& paths, const nlohmann::ordered_json& config, bool continue_stopped) {
   std::error_code ec;
   if (fs::exists(paths.config, ec)) {
     const json saved = read_json(paths.config);
@@ -124,7 +124,17 @@ RunStart open_run(const RunPaths& paths, const nlohmann::ordered_json& config) {
       msg += "\nUse another --out folder, or the folder's own settings (--config " + paths.config + ").";
       fail("run folder " + paths.root, msg);
     }
-    if (fs::exists(paths.done, ec)) return RunStart::Finished;
+    if (fs::exists(paths.done, ec)) {
+      if (!continue_stopped || read_json(paths.done).value("stopped_early", std::string()).empty())
+        return RunStart::Finished;
+      // Stopped early: its last checkpoint is the end of its last epoch, from which the
+      // planned run goes on exactly as an interrupted one resumes.
+      if (!fs::exists(paths.last, ec))
+        fail("run folder " + paths.root, "stopped early but has no " + paths.last + " to continue from");
+      if (!fs::remove(paths.done, ec) || ec)
+        fail("run folder " + paths.root, "cannot remove " + paths.done + " to continue the run: " + ec.message());
+      return RunStart::Continue;
+    }
     if (fs::exists(paths.last, ec)) return RunStart::Resume;
   } else if (fs::exists(paths.last, ec) || fs::exists(paths.done, ec)) {
     fail("run folder " + paths.root,

@@ -38,13 +38,22 @@ enum class RunStart {
   Fresh,     // nothing to resume: config.json has been (re)written, start from step 0
   Resume,    // same configuration and a last checkpoint: continue from it
   Finished,  // same configuration and done.json: the stage is complete, nothing to do
+  Continue,  // a run that stopped early (done.json with "stopped_early") and `continue_stopped`:
+             // its done.json is removed and it resumes from its last checkpoint as Resume does
 };
 
 // Decides how a stage starts in its folder, given the configuration `config` it would
 // write. When RUN/config.json exists its comparable part must equal `config`'s, else
 // ldae::Error lists every differing key with both values. Writes config.json (atomically)
-// unless resuming or finished.
-RunStart open_run(const RunPaths& paths, const nlohmann::ordered_json& config);
+// unless resuming or finished. `continue_stopped` (the stages' --continue) turns a run that
+// stopped before its planned epochs (--time-limit, --stop-after-epoch) from Finished into
+// Continue; a run that trained all its epochs stays Finished.
+RunStart open_run(const RunPaths& paths, const nlohmann::ordered_json& config, bool continue_stopped = false);
+
+// True when the stage goes on from its last checkpoint (Resume or Continue).
+inline bool resumes(RunStart start) { return start == RunStart::Resume || start == RunStart::Continue; }
+// The stage's progress word for it: "continuing" (Continue) or "resuming".
+inline const char* resume_word(RunStart start) { return start == RunStart::Continue ? "continuing" : "resuming"; }
 
 // The differences between two configurations, one line per key path, e.g.
 //   "settings.lr_g: in the folder 0.001, now 0.002"; the "environment" part is skipped.

@@ -5,6 +5,7 @@
 #   - the same command again says the run is complete;
 #   - kill -9 at a random step, then the same command: the final checkpoints and log.csv
 #     are byte-identical to the uninterrupted run's;
+#   - --stop-after-epoch 1, then the same command with --continue: byte-identical too;
 #   - a NaN loss stops the run naming the step and keeps the last good checkpoint;
 #   - bad settings (unknown key, wrong type, out of range), a volume size the networks do
 #     not take, an unwritable folder, a different configuration in the folder and a bad
@@ -64,6 +65,12 @@ expect 0 'steps \([0-9]+ in this run\)' "${TRAIN[@]}" --out "$B"
 t1=$(now)
 echo "time: resumed tiny train-ae run $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
 expect_same_files "$A" "$B" checkpoints/last.safetensors checkpoints/best.safetensors log.csv
+
+# ---- --stop-after-epoch, then --continue: the uninterrupted run's files (the learning rate's
+# cosine decay is planned over all 3 epochs from the start) ----
+expect 0 'stopped early: --stop-after-epoch 1 of 3' "${TRAIN[@]}" --out "$WORK/c" --stop-after-epoch 1
+expect 0 "continuing $WORK/c from step 6 \(epoch 2, batch 0\)" "${TRAIN[@]}" --out "$WORK/c" --continue
+expect_same_files "$A" "$WORK/c" checkpoints/last.safetensors checkpoints/best.safetensors log.csv done.json
 
 # ---- A NaN loss stops the run and keeps the last good checkpoint ----
 expect 1 'generator loss is NaN at step 4 .*last good checkpoint.*last.safetensors \(step 3\)' \

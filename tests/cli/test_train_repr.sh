@@ -7,8 +7,9 @@
 #   - the same command again says the run is complete;
 #   - kill -9 at a random step, then the same command: the final checkpoints and log.csv
 #     are byte-identical to the uninterrupted run's;
-#   - --time-limit stops after the first epoch that ends past it, as a finished run, and
-#     --stop-after-epoch repeats that run byte for byte;
+#   - --time-limit stops after the first epoch that ends past it, as a finished run,
+#     --stop-after-epoch repeats that run byte for byte, and --continue trains it on to the
+#     uninterrupted run's files;
 #   - a NaN loss stops the run naming the step and keeps the last good checkpoint;
 #   - refused before any training: a missing RUN2, an unfinished one, one of another stage
 #     or preset, one whose checkpoint does not fit the frozen UNet, bad settings.
@@ -113,9 +114,15 @@ grep -q '"epochs_planned": 2' "$WORK/limited/done.json" && grep -q '"epochs": 1,
 cmp -s <(head -8 "$A/log.csv") "$WORK/limited/log.csv" && ok "limited log.csv = the first epoch of the full run's" \
   || fail "limited log.csv differs from the full run's first epoch"
 expect 0 'already complete' "${TRAIN[@]}" --out "$WORK/limited"
-expect 0 'stopped early: --stop-after-epoch 1 of 2' "${TRAIN[@]}" --out "$WORK/epoch1" --stop-after-epoch 1
+expect 0 'epoch1: the same command with --continue trains it on' "${TRAIN[@]}" --out "$WORK/epoch1" --stop-after-epoch 1
+grep -q '"stopped_early": "--stop-after-epoch 1 of 2"' "$WORK/epoch1/done.json" && ok "done.json: --stop-after-epoch 1 of 2" \
+  || fail "done.json of the stopped run: $(cat "$WORK/epoch1/done.json")"
 expect_same_files "$WORK/limited" "$WORK/epoch1" checkpoints/last.safetensors checkpoints/best.safetensors log.csv
 expect 0 'features.csv' encode --run "$WORK/limited" --data "$WORK/lat/manifest.csv" --out "$WORK/limited-enc" --no-xT
+# --continue trains the stopped run on from its last checkpoint: the uninterrupted run's files.
+expect 0 "continuing $WORK/limited from step" "${TRAIN[@]}" --out "$WORK/limited" --continue
+expect_same_files "$A" "$WORK/limited" checkpoints/last.safetensors checkpoints/best.safetensors log.csv done.json
+expect 0 'already complete' "${TRAIN[@]}" --out "$WORK/limited" --continue
 expect 2 'time-limit' "${TRAIN[@]}" --out "$WORK/bad" --time-limit -1
 expect 2 'stop-after-epoch' "${TRAIN[@]}" --out "$WORK/bad" --stop-after-epoch -1
 

@@ -66,6 +66,39 @@ TEST_F(RunFolder, FreshThenResumeThenFinished) {
                 "settings.seed: the folder's (absent), this run's 1"});
 }
 
+TEST_F(RunFolder, ContinueReopensOnlyARunThatStoppedEarly) {
+  const RunPaths p = run_paths((dir_ / "run").string());
+  prepare_run_folder(p);
+  EXPECT_EQ(open_run(p, config(0.1)), RunStart::Fresh);
+  std::ofstream(p.last) << "x";
+  // A run that trained all its epochs stays finished, with or without --continue.
+  write_done(p, "train-x", {{"steps", 6}, {"epochs", 3}});
+  EXPECT_EQ(open_run(p, config(0.1), true), RunStart::Finished);
+  EXPECT_TRUE(fs::exists(p.done));
+  // One that stopped early is finished without --continue ...
+  write_done(p, "train-x", {{"steps", 2}, {"epochs", 1}, {"epochs_planned", 3},
+                            {"stopped_early", "--stop-after-epoch 1 of 3"}});
+  EXPECT_EQ(open_run(p, config(0.1)), RunStart::Finished);
+  EXPECT_TRUE(fs::exists(p.done));
+  // ... and goes on from its last checkpoint with it: done.json is gone (a later stage now sees
+  // an unfinished run until this one finishes again).
+  EXPECT_EQ(open_run(p, config(0.1), true), RunStart::Continue);
+  EXPECT_FALSE(fs::exists(p.done));
+  EXPECT_TRUE(resumes(RunStart::Continue));
+  EXPECT_STREQ(resume_word(RunStart::Continue), "continuing");
+  EXPECT_STREQ(resume_word(RunStart::Resume), "resuming");
+  // An unfinished run resumes as before; --continue changes nothing there.
+  EXPECT_EQ(open_run(p, config(0.1), true), RunStart::Resume);
+  // A stopped run whose last checkpoint is missing cannot go on: refused, done.json kept.
+  write_done(p, "train-x", {{"epochs", 1}, {"stopped_early", "--stop-after-epoch 1 of 3"}});
+  fs::remove(p.last);
+  expect_error([&] { open_run(p, config(0.1), true); }, {"stopped early but has no", "last.safetensors"});
+  EXPECT_TRUE(fs::exists(p.done));
+  // The configuration is still compared first.
+  std::ofstream(p.last) << "x";
+  expect_error([&] { open_run(p, config(0.2), true); }, {"different configuration"});
+}
+
 TEST_F(RunFolder, MismatchedConfigurationIsRefusedWithEveryKey) {
   const RunPaths p = run_paths((dir_ / "run").string());
   prepare_run_folder(p);

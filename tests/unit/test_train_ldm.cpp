@@ -188,6 +188,26 @@ TEST(TrainLdm, CacheLatentsThenTrainThenLoadTheUnet) {
     for (const char* f : {"checkpoints/last.safetensors", "checkpoints/best.safetensors", "log.csv"})
       EXPECT_EQ(read_file_bytes(dir / "run2_limited" / f), read_file_bytes(dir / "run2_repeat" / f)) << f;
 
+    // --continue trains the stopped run on: to epoch 2 under a new stop, then to the planned 3.
+    // The result is the uninterrupted 3-epoch run's, byte for byte, done.json included.
+    repeat.early_stop = {0, 2, true};
+    const stages::TrainLdmResult c2 = stages::train_ldm(repeat);
+    EXPECT_EQ(c2.start, run::RunStart::Continue);
+    EXPECT_EQ(c2.stopped_early, "--stop-after-epoch 2 of 3");
+    EXPECT_EQ(c2.steps, 2 * r.steps);
+    repeat.early_stop = {0, 0, true};
+    const stages::TrainLdmResult c3 = stages::train_ldm(repeat);
+    EXPECT_EQ(c3.start, run::RunStart::Continue);
+    EXPECT_EQ(c3.epochs, 3);
+    EXPECT_EQ(c3.stopped_early, "");
+    EXPECT_EQ(stages::train_ldm(repeat).start, run::RunStart::Finished);  // nothing left to continue
+    stages::TrainLdmRequest full3 = limited;
+    full3.out = (dir / "run2_full3").string();
+    full3.early_stop = {};
+    EXPECT_EQ(stages::train_ldm(full3).steps, c3.steps);
+    for (const char* f : {"checkpoints/last.safetensors", "checkpoints/best.safetensors", "log.csv", "done.json"})
+      EXPECT_EQ(read_file_bytes(dir / "run2_full3" / f), read_file_bytes(dir / "run2_repeat" / f)) << f;
+
     // Without a stop every planned epoch is trained and done.json has no stop fields.
     EXPECT_EQ(r.epochs, 1);
     EXPECT_EQ(r.stopped_early, "");

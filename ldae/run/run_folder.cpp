@@ -125,8 +125,11 @@ RunStart open_run(const RunPaths& paths, const nlohmann::ordered_json& config, b
       fail("run folder " + paths.root, msg);
     }
     if (fs::exists(paths.done, ec)) {
-      if (!continue_stopped || read_json(paths.done).value("stopped_early", std::string()).empty())
-        return RunStart::Finished;
+      if (!continue_stopped) return RunStart::Finished;
+      const json done = read_json(paths.done);
+      const auto stopped = done.find("stopped_early");
+      if (stopped == done.end() || !stopped->is_string() || stopped->get<std::string>().empty())
+        return RunStart::Finished;  // trained all its epochs: nothing to continue
       // Stopped early: its last checkpoint is the end of its last epoch, from which the
       // planned run goes on exactly as an interrupted one resumes.
       if (!fs::exists(paths.last, ec))

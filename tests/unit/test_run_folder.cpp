@@ -94,8 +94,14 @@ TEST_F(RunFolder, ContinueReopensOnlyARunThatStoppedEarly) {
   fs::remove(p.last);
   expect_error([&] { open_run(p, config(0.1), true); }, {"stopped early but has no", "last.safetensors"});
   EXPECT_TRUE(fs::exists(p.done));
-  // The configuration is still compared first.
+  // A done.json that does not say it stopped early (a number, not the reason) is a finished run;
+  // one that is not JSON is an error naming the file.
   std::ofstream(p.last) << "x";
+  write_done(p, "train-x", {{"epochs", 1}, {"stopped_early", 5}});
+  EXPECT_EQ(open_run(p, config(0.1), true), RunStart::Finished);
+  std::ofstream(p.done) << "{not json";
+  expect_error([&] { open_run(p, config(0.1), true); }, {"done.json", "not valid JSON"});
+  // The configuration is still compared first.
   expect_error([&] { open_run(p, config(0.2), true); }, {"different configuration"});
 }
 
